@@ -1,0 +1,2 @@
+/** One typed wrapper per kernel family. */
+export * from './rmsnorm.ts';

@@ -1,0 +1,32 @@
+/**
+ * The GPU context for kernel tests, whatever runtime runs them: Node (Dawn on lavapipe), Deno (wgpu) or a
+ * browser (Chromium/SwiftShader). One device per test file; features can be disabled to test portable twins.
+ * No adapter is a test failure, never a skip.
+ */
+import type { GpuContext, ContextOptions } from '../../src/gpu/context.ts';
+
+const cache = new Map<string, Promise<GpuContext>>();
+
+export function runtimeName(): 'node' | 'deno' | 'browser' {
+  if ('Deno' in globalThis) return 'deno';
+  if (typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node === 'string' && !('window' in globalThis)) return 'node';
+  return 'browser';
+}
+
+export function testContext(opts: ContextOptions = {}): Promise<GpuContext> {
+  const key = JSON.stringify(opts);
+  let p = cache.get(key);
+  if (!p) {
+    p = (async () => {
+      if (runtimeName() === 'node') {
+        const path = '../../runtime-node/device.ts';
+        const m = (await import(/* @vite-ignore */ path)) as typeof import('../../runtime-node/device.ts');
+        return m.createNodeContext(opts);
+      }
+      const m = await import('../../runtime-browser/device.ts');
+      return m.createBrowserContext(opts);
+    })();
+    cache.set(key, p);
+  }
+  return p;
+}
