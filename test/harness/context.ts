@@ -13,20 +13,28 @@ export function runtimeName(): 'node' | 'deno' | 'browser' {
   return 'browser';
 }
 
+/** A new device of this runtime (not shared): for tests that break or destroy their device. */
+export async function freshContext(opts: ContextOptions = {}): Promise<GpuContext> {
+  if (runtimeName() === 'node') {
+    // A computed specifier keeps browser bundlers from following the Node-only import.
+    const path = '../../runtime-node/device.ts';
+    const m = (await import(/* @vite-ignore */ path)) as typeof import('../../runtime-node/device.ts');
+    return m.createNodeContext(opts);
+  }
+  const m = await import('../../runtime-browser/device.ts');
+  return m.createBrowserContext(opts);
+}
+
+/** The shared device of this test worker for the given options. */
 export function testContext(opts: ContextOptions = {}): Promise<GpuContext> {
   const key = JSON.stringify(opts);
   let p = cache.get(key);
-  if (!p) {
-    p = (async () => {
-      if (runtimeName() === 'node') {
-        const path = '../../runtime-node/device.ts';
-        const m = (await import(/* @vite-ignore */ path)) as typeof import('../../runtime-node/device.ts');
-        return m.createNodeContext(opts);
-      }
-      const m = await import('../../runtime-browser/device.ts');
-      return m.createBrowserContext(opts);
-    })();
-    cache.set(key, p);
-  }
+  if (!p) cache.set(key, (p = freshContext(opts)));
   return p;
+}
+
+/** The runtime the test command expects (SEAL_EXPECT_RUNTIME), so a run cannot silently fall back to another one. */
+export function expectedRuntime(): string | undefined {
+  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
+  return env?.SEAL_EXPECT_RUNTIME ?? (import.meta as unknown as { env?: Record<string, string | undefined> }).env?.SEAL_EXPECT_RUNTIME;
 }

@@ -1,0 +1,4 @@
+/** Node entry point: Dawn devices plus everything runtime-free. */
+export * from '../src/index.ts';
+export { createNodeContext, requestNodeAdapter, dawnFlags, DEFAULT_TOGGLES, type NodeDeviceOptions } from './device.ts';
+export { doctor, formatDoctor, type DoctorReport } from './doctor.ts';

@@ -1,0 +1,1 @@
+declare const __SEAL_COMMIT__: string;

@@ -1,0 +1,33 @@
+import { defineConfig } from 'vitest/config';
+import { playwright } from '@vitest/browser-playwright';
+
+// The same kernel tests in headless Chromium (WebGPU through SwiftShader: no shader-f16). Uses the system
+// Chromium (Debian's `chromium`), or CHROMIUM_PATH.
+export default defineConfig({
+  // Lets the runtime check in test/gpu/context.test.ts prove the suite really ran in the browser.
+  define: { 'import.meta.env.SEAL_EXPECT_RUNTIME': JSON.stringify('browser') },
+  test: {
+    include: ['test/ops/**/*.test.ts', 'test/gpu/**/*.test.ts'],
+    globalSetup: ['test/harness/global-setup.ts'],
+    testTimeout: 300_000,
+    hookTimeout: 300_000,
+    browser: {
+      enabled: true,
+      headless: true,
+      provider: playwright({
+        launchOptions: {
+          executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+          args: [
+            '--no-sandbox',
+            '--enable-unsafe-webgpu',
+            '--disable-background-networking',
+            '--disable-component-update',
+            '--disable-sync',
+            '--no-first-run',
+          ],
+        },
+      }),
+      instances: [{ browser: 'chromium' }],
+    },
+  },
+});
