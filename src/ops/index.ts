@@ -1,2 +1,7 @@
 /** One typed wrapper per kernel family. */
 export * from './rmsnorm.ts';
+export * from './rope.ts';
+export * from './bias.ts';
+export * from './swiglu.ts';
+export * from './residual.ts';
+export * from './embedding.ts';
