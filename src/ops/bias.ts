@@ -2,7 +2,7 @@
 import type { CommandRecorder } from '../gpu/recorder.ts';
 import { fold1d } from '../gpu/recorder.ts';
 import type { Tensor } from '../gpu/tensor.ts';
-import { ceilDiv, expectDtype, expectNumel, weightDefines } from './common.ts';
+import { ceilDiv, expectDtype, expectNumel, expectPositiveInts, weightDefines } from './common.ts';
 
 const WG = 256;
 const COLS = 64;
@@ -54,7 +54,5 @@ export function biasBackward(rec: CommandRecorder, a: BiasBackward): void {
 }
 
 function checkDims(rows: number, cols: number): void {
-  if (!Number.isInteger(rows) || rows < 1 || !Number.isInteger(cols) || cols < 1) {
-    throw new RangeError(`bias: rows and cols must be positive integers, got rows=${rows} cols=${cols}`);
-  }
+  expectPositiveInts('bias', { rows, cols });
 }

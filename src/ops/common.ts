@@ -26,3 +26,10 @@ export function weightDefines(dtype: DType): { W_BF16?: true; W_F16?: true } {
 }
 
 export const ceilDiv = (a: number, b: number) => Math.ceil(a / b);
+
+/** Throws `<op>: <name> must be a positive integer, got <v>` for the first dimension that is not. */
+export function expectPositiveInts(op: string, dims: Record<string, number>): void {
+  for (const [name, v] of Object.entries(dims)) {
+    if (!Number.isInteger(v) || v < 1) throw new RangeError(`${op}: ${name} must be a positive integer, got ${v}`);
+  }
+}

@@ -7,7 +7,7 @@ import type { GpuContext } from '../gpu/context.ts';
 import type { CommandRecorder } from '../gpu/recorder.ts';
 import { fold1d } from '../gpu/recorder.ts';
 import type { Tensor } from '../gpu/tensor.ts';
-import { ceilDiv, expectDtype, expectNumel, weightDefines } from './common.ts';
+import { ceilDiv, expectDtype, expectNumel, expectPositiveInts, weightDefines } from './common.ts';
 
 const WG = 256;
 
@@ -125,7 +125,5 @@ export function embeddingBackward(rec: CommandRecorder, a: EmbeddingBackward): v
 }
 
 function checkDims(tokens: number, dim: number, vocab: number): void {
-  if (![tokens, dim, vocab].every((v) => Number.isInteger(v) && v >= 1)) {
-    throw new RangeError(`embedding: tokens, dim and vocab must be positive integers, got tokens=${tokens} dim=${dim} vocab=${vocab}`);
-  }
+  expectPositiveInts('embedding', { tokens, dim, vocab });
 }

@@ -6,7 +6,7 @@
 import type { CommandRecorder } from '../gpu/recorder.ts';
 import { fold1d } from '../gpu/recorder.ts';
 import type { Tensor } from '../gpu/tensor.ts';
-import { ceilDiv, expectDtype, expectNumel } from './common.ts';
+import { ceilDiv, expectDtype, expectNumel, expectPositiveInts } from './common.ts';
 
 const WG = 256;
 
@@ -125,9 +125,7 @@ interface RopeDispatch {
 
 function rope(rec: CommandRecorder, a: RopeDispatch, direction: 1 | -1, srcName: string, dstName: string): void {
   const { tokens, heads, headDim } = a;
-  for (const [k, v] of Object.entries({ tokens, heads, headDim })) {
-    if (!Number.isInteger(v) || v < 1) throw new RangeError(`rope: ${k} must be a positive integer, got ${v}`);
-  }
+  expectPositiveInts('rope', { tokens, heads, headDim });
   if (headDim % 2 !== 0) throw new RangeError(`rope: headDim must be even (rotate_half pairs i with i + headDim/2), got ${headDim}`);
   const numel = tokens * heads * headDim;
   expectNumel(`rope.${srcName}`, a.src, numel);

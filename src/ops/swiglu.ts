@@ -2,7 +2,7 @@
 import type { CommandRecorder } from '../gpu/recorder.ts';
 import { fold1d } from '../gpu/recorder.ts';
 import type { Tensor } from '../gpu/tensor.ts';
-import { ceilDiv, expectDtype, expectNumel } from './common.ts';
+import { ceilDiv, expectDtype, expectNumel, expectPositiveInts } from './common.ts';
 
 const WG = 256;
 
@@ -34,9 +34,7 @@ export function swigluBackward(rec: CommandRecorder, a: SwigluBackward): void {
 }
 
 function dispatchSwiglu(rec: CommandRecorder, tokens: number, ffn: number, tensors: Record<string, Tensor>, backward: boolean): void {
-  if (!Number.isInteger(tokens) || tokens < 1 || !Number.isInteger(ffn) || ffn < 1) {
-    throw new RangeError(`swiglu: tokens and ffn must be positive integers, got tokens=${tokens} ffn=${ffn}`);
-  }
+  expectPositiveInts('swiglu', { tokens, ffn });
   const numel = tokens * ffn;
   const list = Object.entries(tensors);
   for (const [name, t] of list) {

@@ -62,7 +62,7 @@ describe('bias', () => {
     expect(() => biasAdd(rec, { y, bias: bi, rows: 3, cols: 8 })).toThrow(/weights of dtype i32 are not supported/);
     expect(() => biasBackward(rec, { dy: y, dbias: db, rows: 3, cols: 8 })).toThrow(/bias.dbias: dtype bf16 not supported/);
     expect(() => biasBackward(rec, { dy: y, dbias: y, rows: 3, cols: 8 })).toThrow(/bias.dbias: expected 8 elements/);
-    expect(() => biasAdd(rec, { y, bias: b, rows: 3.5, cols: 8 })).toThrow(/positive integers/);
+    expect(() => biasAdd(rec, { y, bias: b, rows: 3.5, cols: 8 })).toThrow(/bias: rows must be a positive integer, got 3.5/);
     ctx.free(y, b, bi, db);
   });
 });

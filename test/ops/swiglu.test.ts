@@ -77,7 +77,7 @@ describe('swiglu', () => {
     expect(() => swigluForward(rec, { gate: g, up: u, h, tokens: 2, ffn: 6 })).toThrow(/swiglu.up: expected 12 elements/);
     expect(() => swigluForward(rec, { gate: g, up: h, h: hh, tokens: 2, ffn: 6 })).toThrow(/swiglu.h: dtype f16 not supported/);
     expect(() => swigluForward(rec, { gate: g, up: h, h, tokens: 2, ffn: 6 })).toThrow(/output h shares a buffer with up/);
-    expect(() => swigluForward(rec, { gate: g, up: h, h: u, tokens: 0, ffn: 6 })).toThrow(/positive integers/);
+    expect(() => swigluForward(rec, { gate: g, up: h, h: u, tokens: 0, ffn: 6 })).toThrow(/swiglu: tokens must be a positive integer, got 0/);
     ctx.free(g, u, h, hh);
   });
 });
