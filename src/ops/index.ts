@@ -5,3 +5,7 @@ export * from './bias.ts';
 export * from './swiglu.ts';
 export * from './residual.ts';
 export * from './embedding.ts';
+export * from './cross-entropy.ts';
+export * from './grad-norm.ts';
+export * from './adamw.ts';
+export * from './sampling.ts';

@@ -1,0 +1,37 @@
+// Helpers shared by the sampling kernels (inlined with #include "sampling_lib"). The includer declares
+// `override WG` (at most 256) and uses these only from uniform control flow where they hold barriers.
+
+const NO_INDEX: u32 = 0xffffffffu;
+
+var<workgroup> red_val: array<f32, 256>;
+var<workgroup> red_idx: array<u32, 256>;
+
+struct Best { value: f32, index: u32 }
+
+// Whether candidate (v1, i1) beats (v2, i2): larger value, ties to the lower index (torch.argmax); NO_INDEX loses.
+fn beats(v1: f32, i1: u32, v2: f32, i2: u32) -> bool {
+  return i1 != NO_INDEX && (i2 == NO_INDEX || v1 > v2 || (v1 == v2 && i1 < i2));
+}
+
+// Workgroup argmax of one (value, index) candidate per invocation. Every invocation must call it.
+fn reduce_argmax(lid: u32, v: f32, i: u32) -> Best {
+  red_val[lid] = v;
+  red_idx[lid] = i;
+  workgroupBarrier();
+  for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
+    if (lid < stride && beats(red_val[lid + stride], red_idx[lid + stride], red_val[lid], red_idx[lid])) {
+      red_val[lid] = red_val[lid + stride];
+      red_idx[lid] = red_idx[lid + stride];
+    }
+    workgroupBarrier();
+  }
+  let best = Best(red_val[0], red_idx[0]);
+  workgroupBarrier();
+  return best;
+}
+
+// f32 bits -> u32 key with the same order (for finite values); -0 and +0 share a key, as they compare equal.
+fn order_key(x: f32) -> u32 {
+  let b = select(bitcast<u32>(x), 0u, x == 0.0);
+  return select(b | 0x80000000u, ~b, (b & 0x80000000u) != 0u);
+}

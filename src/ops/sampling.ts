@@ -1,0 +1,92 @@
+/**
+ * Token choice on the GPU: argmax per row, and seeded sampling with Hugging Face's temperature, top-k and top-p
+ * logits processors (see shaders/sampling.wgsl for the exact semantics and tie handling).
+ *
+ * Sampling uses the Gumbel-max trick with a counter-based hash of (token, row, step, seed): the same settings
+ * give the same tokens on every run and device (up to float near-ties), and the CPU reference reproduces them.
+ * One setting applies to all rows of a call; row r draws from its own stream, and `step` (e.g. the position in
+ * the generated sequence) gives each call new randomness.
+ */
+import type { CommandRecorder } from '../gpu/recorder.ts';
+import { fold1d } from '../gpu/recorder.ts';
+import type { Tensor } from '../gpu/tensor.ts';
+import { expectDtype, expectNumel } from './common.ts';
+
+export interface TokenRows {
+  logits: Tensor; // [rows, vocab] f32
+  tokens: Tensor; // [rows] u32 out
+  rows: number;
+  vocab: number;
+}
+
+export type Argmax = TokenRows;
+
+export interface SamplingSettings {
+  /** 0 = greedy (argmax); otherwise logits are divided by it. */
+  temperature: number;
+  /** Keep the tokens whose logit >= the k-th largest; 0 (default) = off. */
+  topK?: number;
+  /** Keep the smallest most-likely set whose probability reaches topP; 1 (default) = off. */
+  topP?: number;
+  /** u32 seed of the random stream. */
+  seed: number;
+  /** u32 counter mixed into the stream, e.g. the decoding step; default 0. */
+  step?: number;
+}
+
+export interface Sample extends TokenRows, SamplingSettings {}
+
+function checkRows(what: string, a: TokenRows): void {
+  if (!Number.isInteger(a.rows) || a.rows < 0) throw new RangeError(`${what}: rows must be a non-negative integer, got ${a.rows}`);
+  if (!Number.isInteger(a.vocab) || a.vocab < 1) throw new RangeError(`${what}: vocab must be a positive integer, got ${a.vocab}`);
+  expectNumel(`${what}.logits`, a.logits, a.rows * a.vocab);
+  expectDtype(`${what}.logits`, a.logits, 'f32');
+  expectNumel(`${what}.tokens`, a.tokens, a.rows);
+  expectDtype(`${what}.tokens`, a.tokens, 'u32');
+}
+
+/** Rows this short get 16 invocations instead of 128: there is little to share, and per-row overhead dominates. */
+const SMALL_VOCAB = 256;
+
+const isU32 = (x: number) => Number.isInteger(x) && x >= 0 && x <= 0xffffffff;
+
+/** tokens[r] = index of the largest logit of row r, ties to the lowest index (torch.argmax). */
+export function argmax(rec: CommandRecorder, a: Argmax): void {
+  checkRows('argmax', a);
+  rec.dispatch({
+    kernel: { shader: 'sampling_argmax', constants: { WG: 256 } },
+    params: [['u32', a.rows], ['u32', a.vocab]],
+    bindings: [a.logits, a.tokens],
+    workgroups: fold1d(a.rows),
+    label: 'argmax',
+  });
+}
+
+/** Draws one token per row from the temperature / top-k / top-p filtered softmax of its logits. */
+export function sample(rec: CommandRecorder, a: Sample): void {
+  checkRows('sample', a);
+  const { temperature, topK = 0, topP = 1, seed, step = 0 } = a;
+  if (!(temperature >= 0 && Number.isFinite(temperature)) || (temperature > 0 && temperature < 1e-30)) {
+    throw new RangeError(`sample: temperature must be 0 (greedy) or in [1e-30, inf), got ${temperature}`);
+  }
+  if (!Number.isInteger(topK) || topK < 0) throw new RangeError(`sample: topK must be an integer >= 0 (0 = off), got ${topK}`);
+  if (!(topP >= 0 && topP <= 1)) throw new RangeError(`sample: topP must be in [0, 1] (1 = off), got ${topP}`);
+  if (!isU32(seed)) throw new RangeError(`sample: seed must be an integer in [0, 2^32), got ${seed}`);
+  if (!isU32(step)) throw new RangeError(`sample: step must be an integer in [0, 2^32), got ${step}`);
+  if (temperature === 0) return argmax(rec, a);
+  rec.dispatch({
+    kernel: { shader: 'sampling', constants: { WG: a.vocab <= SMALL_VOCAB ? 16 : 128 } },
+    params: [
+      ['u32', a.rows],
+      ['u32', a.vocab],
+      ['u32', Math.min(topK, 0xffffffff)],
+      ['f32', topP],
+      ['f32', temperature],
+      ['u32', seed],
+      ['u32', step],
+    ],
+    bindings: [a.logits, a.tokens],
+    workgroups: fold1d(a.rows),
+    label: 'sample',
+  });
+}
