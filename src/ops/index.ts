@@ -9,3 +9,4 @@ export * from './cross-entropy.ts';
 export * from './grad-norm.ts';
 export * from './adamw.ts';
 export * from './sampling.ts';
+export * from './attention.ts';
