@@ -1,5 +1,6 @@
 /** `seal doctor`: what the adapter offers, which kernel paths we take, and a tiny end-to-end kernel check. */
 import type { GpuContext } from '../src/gpu/context.ts';
+import { kernelPaths, type KernelPaths } from '../src/ops/kernel-paths.ts';
 import { rmsnormForward } from '../src/ops/rmsnorm.ts';
 
 export interface DoctorReport {
@@ -9,7 +10,7 @@ export interface DoctorReport {
   subgroupSizes: [number, number];
   subgroupMatrixConfigs: GpuContext['caps']['subgroupMatrixConfigs'];
   limits: Record<string, number>;
-  kernelPaths: GpuContext['paths'];
+  kernelPaths: KernelPaths;
   selfTest: { ok: boolean; maxError: number };
 }
 
@@ -45,7 +46,7 @@ export async function doctor(ctx: GpuContext): Promise<DoctorReport> {
     subgroupSizes: [c.subgroupMinSize, c.subgroupMaxSize],
     subgroupMatrixConfigs: c.subgroupMatrixConfigs,
     limits: ctx.limits,
-    kernelPaths: ctx.paths,
+    kernelPaths: kernelPaths(ctx),
     selfTest: await selfTest(ctx),
   };
 }
@@ -75,8 +76,10 @@ export function formatDoctor(r: DoctorReport): string {
     'limits',
     ...KEY_LIMITS.filter((k) => k in r.limits).map((k) => `  ${k.padEnd(36)} ${k.includes('Size') && !k.includes('Invocations') ? mib(r.limits[k]!) : r.limits[k]}`),
     'kernel paths',
-    `  matmul      ${r.kernelPaths.matmul}`,
-    `  reductions  ${r.kernelPaths.reductions}`,
+    `  matmul (prefill, M=2048)  ${r.kernelPaths.matmulPrefill}`,
+    `  matmul (decode, M<=32)    ${r.kernelPaths.matmulDecode}`,
+    `  subgroup-matrix           ${r.kernelPaths.subgroupMatrix}`,
+    `  portable kernels          ${r.kernelPaths.portable.join(', ')}`,
     `self-test     ${r.selfTest.ok ? 'ok' : 'FAILED'} (RMSNorm vs CPU, max error ${r.selfTest.maxError.toExponential(2)})`,
   ];
   return lines.join('\n');

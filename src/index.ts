@@ -2,7 +2,7 @@
 export { GpuContext, type ContextOptions, type EnabledFeatures, type HostArray } from './gpu/context.ts';
 export { Tensor } from './gpu/tensor.ts';
 export { CommandRecorder, fold1d, type Dispatch, type Param, type Timing } from './gpu/recorder.ts';
-export { probeCapabilities, kernelPaths, type Capabilities, type KernelPaths, type SubgroupMatrixConfig } from './gpu/capabilities.ts';
+export { probeCapabilities, type Capabilities, type SubgroupMatrixConfig } from './gpu/capabilities.ts';
 export { DeviceLostError, GpuUnavailableError, GpuValidationError } from './gpu/errors.ts';
 export * from './gpu/dtype.ts';
 export * as ops from './ops/index.ts';

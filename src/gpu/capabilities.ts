@@ -1,4 +1,4 @@
-/** What an adapter offers, and which kernel paths we will take on it. */
+/** What an adapter offers. Which kernel each op picks from it lives in src/ops/kernel-paths.ts. */
 
 export interface SubgroupMatrixConfig {
   componentType: string;
@@ -85,17 +85,4 @@ export function deviceDescriptor(adapter: GPUAdapter, caps: Capabilities, exclud
     requiredLimits[k] = v;
   }
   return { requiredFeatures, requiredLimits, label: 'seal-webgpu' };
-}
-
-/** Which implementation of each kernel family will run, given the device's features. */
-export interface KernelPaths {
-  matmul: 'subgroup-matrix' | 'f16' | 'portable';
-  reductions: 'subgroups' | 'portable';
-}
-
-export function kernelPaths(features: { shaderF16: boolean; subgroups: boolean; subgroupMatrix: boolean }): KernelPaths {
-  return {
-    matmul: features.subgroupMatrix ? 'subgroup-matrix' : features.shaderF16 ? 'f16' : 'portable',
-    reductions: features.subgroups ? 'subgroups' : 'portable',
-  };
 }

@@ -3,7 +3,7 @@
  * readbacks. Runtime-free: the runtimes (runtime-node, runtime-browser) find an adapter and call create().
  */
 import { BufferPool } from './buffer-pool.ts';
-import { deviceDescriptor, kernelPaths, probeCapabilities, type Capabilities, type KernelPaths } from './capabilities.ts';
+import { deviceDescriptor, probeCapabilities, type Capabilities } from './capabilities.ts';
 import { bytesFor, pack16, unpack16, type DType } from './dtype.ts';
 import { DeviceLostError, GpuValidationError } from './errors.ts';
 import { PipelineCache } from './pipeline-cache.ts';
@@ -30,7 +30,6 @@ export class GpuContext {
   readonly pipelines: PipelineCache;
   readonly limits: Record<string, number>;
   readonly features: EnabledFeatures;
-  readonly paths: KernelPaths;
   private lostError: DeviceLostError | null = null;
   private errors: string[] = [];
   private pipelineIds = new WeakMap<GPUComputePipeline, number>();
@@ -56,7 +55,6 @@ export class GpuContext {
       subgroupMatrix: f.has('chromium-experimental-subgroup-matrix') && caps.subgroupMatrixConfigs.length > 0,
       timestampQuery: f.has('timestamp-query'),
     };
-    this.paths = kernelPaths(this.features);
     this.pool = new BufferPool(device, lim.maxBufferSize ?? 256 * 2 ** 20);
     this.pipelines = new PipelineCache(device);
     this.lost = device.lost.then((info) => {

@@ -10,3 +10,5 @@ export * from './grad-norm.ts';
 export * from './adamw.ts';
 export * from './sampling.ts';
 export * from './attention.ts';
+export * from './kernel-paths.ts';
+export * from './matmul.ts';
