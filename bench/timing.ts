@@ -14,7 +14,7 @@ const now = () => performance.now();
 
 /**
  * `record` adds one iteration of the workload to a recorder. Runs a warm-up, then iterations until `minMs` of GPU time or
- * `maxIters`, whichever first (at least 2).
+ * `maxIters`, whichever first (at least 2, unless one iteration alone already takes 10x `minMs`: software adapters).
  */
 export async function measure(
   ctx: GpuContext,
@@ -38,7 +38,7 @@ export async function measure(
   await once(); // warm-up: pipeline compilation, first-touch of buffers
   const times: number[] = [];
   let total = 0;
-  while (times.length < 2 || (total < minMs && times.length < maxIters)) {
+  while (times.length < 1 || (times.length < 2 && total < 10 * minMs) || (total < minMs && times.length < maxIters)) {
     const ms = await once();
     times.push(ms);
     total += ms;
