@@ -182,7 +182,7 @@ function operandDefines(a: MatmulArgs): Defines {
 /** Records C = alpha·op(A)·op(B) (+ bias) (+ C). */
 export function matmul(rec: CommandRecorder, args: MatmulArgs): void {
   checkArgs(args);
-  const ctx = contextOf(rec);
+  const ctx = rec.ctx;
   const kernel = matmulVariant(ctx, args);
   const { M, N, K } = args;
   if (M === 0 || N === 0) return;
@@ -221,7 +221,3 @@ export function matmul(rec: CommandRecorder, args: MatmulArgs): void {
   });
 }
 
-/** The recorder's device. CommandRecorder keeps it private; element access is TypeScript's sanctioned way past that. */
-function contextOf(rec: CommandRecorder): GpuContext {
-  return rec['ctx'];
-}
