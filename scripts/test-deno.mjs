@@ -3,9 +3,10 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
-const deno = 'node_modules/.bin/deno';
+// Deno comes from npm as its platform binary package (an optional dependency: Linux x64 is what CI and the GPU machine run).
+const deno = process.env.DENO_PATH ?? 'node_modules/@deno/linux-x64-glibc/deno';
 if (!existsSync(deno)) {
-  console.error('test-deno: node_modules/.bin/deno is missing; run `npm ci` (deno is a devDependency).');
+  console.error(`test-deno: no Deno binary at ${deno}. On Linux x64 run \`npm ci\`; elsewhere install Deno and set DENO_PATH.`);
   process.exit(1);
 }
 const files = process.argv.slice(2);
