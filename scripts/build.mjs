@@ -35,7 +35,7 @@ await Promise.all([
     entryPoints: { index: 'src/index.ts', browser: 'runtime-browser/index.ts' },
     outdir: 'dist/lib',
     outExtension: { '.js': '.mjs' },
-    external: ['@huggingface/jinja', 'comlink'],
+    external: ['@huggingface/jinja', '@huggingface/tokenizers', 'comlink'],
   }),
   build({ ...common, platform: 'node', entryPoints: { node: 'runtime-node/index.ts' }, outdir: 'dist/lib', outExtension: { '.js': '.mjs' }, packages: 'external' }),
 ]);

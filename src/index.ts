@@ -6,3 +6,6 @@ export { probeCapabilities, type Capabilities, type SubgroupMatrixConfig } from 
 export { DeviceLostError, GpuUnavailableError, GpuValidationError } from './gpu/errors.ts';
 export * from './gpu/dtype.ts';
 export * as ops from './ops/index.ts';
+export * from './text/tokenizer.ts';
+export * from './text/chat-template.ts';
+export { TokenizerLoadError } from './text/special-tokens.ts';
