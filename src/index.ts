@@ -9,3 +9,6 @@ export * as ops from './ops/index.ts';
 export * from './text/tokenizer.ts';
 export * from './text/chat-template.ts';
 export { TokenizerLoadError } from './text/special-tokens.ts';
+export * from './model/byte-source.ts';
+export * from './model/safetensors.ts';
+export * from './model/config.ts';
