@@ -2,8 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { checkWeights, expectedWeights, parseModelConfig } from '../../src/model/config.ts';
 import { parseSafetensorsHeader } from '../../src/model/safetensors.ts';
 import { fileSource, readJsonFile } from '../../runtime-node/file-source.ts';
+import { sharedPath } from '../harness/shared.ts';
 
-const shared = (p: string) => new URL(`../../../shared/${p}`, import.meta.url).pathname;
+const shared = sharedPath;
 const STORIES = shared('models/stories260K');
 
 describe('model config', () => {

@@ -5,8 +5,9 @@ import { parseSafetensorsHeader, readTensorF32 } from '../../src/model/safetenso
 import { fileSource, readJsonFile } from '../../runtime-node/file-source.ts';
 import { freshSeed, randn, rng } from '../harness/numerics.ts';
 import { referenceGreedy, referenceLogits, type Weights } from '../ref/transformer.ts';
+import { sharedPath } from '../harness/shared.ts';
 
-const STORIES = new URL('../../../shared/models/stories260K', import.meta.url).pathname;
+const STORIES = sharedPath('models/stories260K');
 
 async function loadStories() {
   const cfg = parseModelConfig(await readJsonFile(`${STORIES}/config.json`));

@@ -6,8 +6,9 @@ import { memorySource } from '../../src/model/byte-source.ts';
 import { parseSafetensorsHeader, readTensor, readTensorF32 } from '../../src/model/safetensors.ts';
 import { f32ToBf16Bits, f32ToF16Bits } from '../../src/gpu/dtype.ts';
 import { fileSource } from '../../runtime-node/file-source.ts';
+import { sharedPath } from '../harness/shared.ts';
 
-const STORIES = new URL('../../../shared/models/stories260K/model.safetensors', import.meta.url).pathname;
+const STORIES = sharedPath('models/stories260K/model.safetensors');
 
 /** Builds a safetensors file from a header object (or raw header text) and a data section. */
 function safetensorsBytes(header: object | string, data: Uint8Array, headerLenOverride?: number): Uint8Array {

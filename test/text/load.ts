@@ -1,9 +1,9 @@
 /** Node-only helpers for the text tests: read a model directory from ../shared. */
 import { readFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
 import { loadTextTokenizer, type TextTokenizer } from '../../src/text/tokenizer.ts';
+import { SHARED_DIR } from '../harness/shared.ts';
 
-export const SHARED = fileURLToPath(new URL('../../../shared/', import.meta.url));
+export const SHARED = SHARED_DIR;
 export const LLAMA_DIR = `${SHARED}tokenizers/Llama-3.2-1B-Instruct`;
 export const QWEN_DIR = `${SHARED}tokenizers/Qwen2.5-0.5B-Instruct`;
 export const STORIES_DIR = `${SHARED}models/stories260K`;
