@@ -12,3 +12,6 @@ export { TokenizerLoadError } from './text/special-tokens.ts';
 export * from './model/byte-source.ts';
 export * from './model/safetensors.ts';
 export * from './model/config.ts';
+export * from './model/weights.ts';
+export * from './model/kv-cache.ts';
+export * from './model/transformer.ts';

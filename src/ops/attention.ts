@@ -34,11 +34,18 @@ interface Dims {
 
 export interface AttentionForward extends Dims {
   q: Tensor; // [T, Hq, D] f32
-  k: Tensor; // [T, Hkv, D] f32
-  v: Tensor; // [T, Hkv, D] f32
+  k: Tensor; // [Tk, Hkv, D] f32
+  v: Tensor; // [Tk, Hkv, D] f32
   out: Tensor; // [T, Hq, D] f32
   lse: Tensor; // [Hq, T] f32: natural-log logsumexp of each score row, saved for the backward
-  seqStart: Tensor; // [T] u32
+  seqStart: Tensor; // [T] u32, key index of each query's first key
+  /**
+   * Forward only (KV-cache decode): keys in k/v, default T. With a cache, the past keys followed by the T new ones.
+   * Query i then sits at key position queryOffset + i and sees keys seqStart[i] <= j <= queryOffset + i.
+   */
+  Tk?: number;
+  /** Forward only: key position of query 0, default 0; queryOffset + T <= Tk. */
+  queryOffset?: number;
 }
 
 /** Scratch of the backward (see attentionScratch). */
@@ -108,13 +115,12 @@ function checkTensors(op: string, tensors: Record<string, [Tensor, number]>, out
 
 const kernel = (shader: string, defines: Record<string, boolean> = {}): KernelKey => ({ shader, defines, constants: { ROWS } });
 
-function params(a: Dims): Param[] {
+function params(a: Dims & { Tk?: number; queryOffset?: number }): Param[] {
   const scale = a.scale ?? 1 / Math.sqrt(a.D);
-  // The kernels also take Tq != Tk (queries at key positions q_pos0 ..), for a later KV cache: here Tq = Tk = T, q_pos0 = 0.
   return [
     ['u32', a.T], // tq
-    ['u32', a.T], // tk
-    ['u32', 0], // q_pos0
+    ['u32', a.Tk ?? a.T], // tk
+    ['u32', a.queryOffset ?? 0], // q_pos0
     ['u32', a.Hq],
     ['u32', a.Hkv],
     ['u32', a.D],
@@ -127,8 +133,14 @@ export function attentionForward(rec: CommandRecorder, a: AttentionForward): voi
   const op = 'attentionForward';
   checkDims(op, a);
   const { T, Hq, Hkv, D } = a;
+  const Tk = a.Tk ?? T;
+  const queryOffset = a.queryOffset ?? 0;
+  if (!Number.isInteger(Tk) || Tk < 1) throw new RangeError(`${op}: Tk must be a positive integer, got ${Tk}`);
+  if (!Number.isInteger(queryOffset) || queryOffset < 0 || queryOffset + T > Tk) {
+    throw new RangeError(`${op}: queryOffset (${queryOffset}) must be a non-negative integer with queryOffset + T (${T}) <= Tk (${Tk})`);
+  }
   checkTensors(op, {
-    q: [a.q, T * Hq * D], k: [a.k, T * Hkv * D], v: [a.v, T * Hkv * D], out: [a.out, T * Hq * D],
+    q: [a.q, T * Hq * D], k: [a.k, Tk * Hkv * D], v: [a.v, Tk * Hkv * D], out: [a.out, T * Hq * D],
     lse: [a.lse, Hq * T], seqStart: [a.seqStart, T],
   }, ['out', 'lse']);
   rec.dispatch({
@@ -143,6 +155,9 @@ export function attentionForward(rec: CommandRecorder, a: AttentionForward): voi
 export function attentionBackward(rec: CommandRecorder, a: AttentionBackward): void {
   const op = 'attentionBackward';
   checkDims(op, a);
+  if ((a.Tk !== undefined && a.Tk !== a.T) || (a.queryOffset ?? 0) !== 0) {
+    throw new RangeError(`${op}: Tk and queryOffset are forward-only (KV-cache decode); the backward needs Tk = T, queryOffset = 0`);
+  }
   const { T, Hq, Hkv, D } = a;
   const { di } = a.scratch;
   checkTensors(op, {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { GpuContext } from '../../src/gpu/context.ts';
+import { Tensor } from '../../src/gpu/tensor.ts';
 import {
   attentionBackward,
   attentionFlops,
@@ -181,6 +182,41 @@ describe('attention', () => {
     expect(causal.backward / causal.forward).toBe(2.5);
   });
 
+  // KV-cache decode: T new queries at key positions queryOffset.. attend to Tk = past + new keys. The keys live in a
+  // larger cache buffer (poisoned past Tk) bound through a view, as the model's KV cache binds them.
+  for (const [Tq, Tk, Hq, Hkv, D] of [[1, 1, 2, 1, 8], [1, 37, 6, 2, 64], [3, 70, 3, 1, 6], [65, 130, 4, 4, 24]] as const) {
+    it(`query length ${Tq} != key length ${Tk} (queryOffset ${Tk - Tq}, Hq=${Hq} Hkv=${Hkv} D=${D}) matches the full-sequence rows`, async () => {
+      const ctx = await testContext();
+      const seed = freshSeed();
+      const r = rng(seed);
+      const s = shapeOf(Tk, Hq, Hkv, D);
+      const x = randomInputs(s, [Tk], r);
+      const queryOffset = Tk - Tq;
+      const maxT = Tk + 5;
+      const q = ctx.upload('f32', [Tq, Hq, D], x.q.subarray(queryOffset * Hq * D));
+      const kCache = ctx.empty('f32', [maxT, Hkv, D]), vCache = ctx.empty('f32', [maxT, Hkv, D]);
+      ctx.fill(kCache);
+      ctx.fill(vCache);
+      const k = new Tensor(kCache.buffer, 'f32', [Tk, Hkv, D], kCache.byteOffset);
+      const v = new Tensor(vCache.buffer, 'f32', [Tk, Hkv, D], vCache.byteOffset);
+      ctx.write(k, x.k);
+      ctx.write(v, x.v);
+      const seqStart = ctx.upload('u32', [Tq], new Uint32Array(Tq));
+      const out = ctx.empty('f32', [Tq, Hq, D]), lse = ctx.empty('f32', [Hq, Tq]);
+      ctx.fill(out);
+      ctx.fill(lse);
+      const rec = ctx.recorder();
+      attentionForward(rec, { q, k, v, out, lse, seqStart, T: Tq, Tk, queryOffset, Hq, Hkv, D });
+      rec.submit();
+      const rows = Array.from({ length: Tq }, (_, i) => queryOffset + i);
+      const ref = attentionRef(x.q, x.k, x.v, x.seqStart, s, rows);
+      expectClose(await ctx.readF32(out), ref.out, TOL.f32, `out (seed ${seed})`);
+      expectClose(await ctx.readF32(lse), ref.lse, TOL.f32, `lse (seed ${seed})`);
+      ctx.free(q, kCache, vCache, seqStart, out, lse);
+      rec.dispose();
+    });
+  }
+
   it('rejects bad arguments with clear errors', async () => {
     const ctx = await testContext();
     const T = 4;
@@ -199,9 +235,13 @@ describe('attention', () => {
     const f32SeqStart = mk(T);
     expect(() => attentionForward(rec, { ...c, seqStart: f32SeqStart })).toThrow(/attentionForward.seqStart: dtype f32 not supported here; expected u32/);
     expect(() => attentionForward(rec, { ...c, out: c.q })).toThrow(/attentionForward: out shares a buffer with q/);
+    expect(() => attentionForward(rec, { ...c, Tk: 4, queryOffset: 1 })).toThrow(/queryOffset \(1\) must be a non-negative integer with queryOffset \+ T \(4\) <= Tk \(4\)/);
     const di = mk(T);
     expect(() => attentionBackward(rec, { ...c, dOut: c.q, dq: c.out, dk: c.k, dv: c.v, scratch: { di } })).toThrow(
       /attentionBackward.scratch.di: expected 8 elements, got 4/,
+    );
+    expect(() => attentionBackward(rec, { ...c, queryOffset: 1, dOut: c.q, dq: c.out, dk: c.k, dv: c.v, scratch: { di } })).toThrow(
+      /Tk and queryOffset are forward-only/,
     );
     expect(rec.pending).toBe(0);
     for (const t of [a, b, c]) ctx.free(t.q, t.k, t.v, t.out, t.lse, t.seqStart);
