@@ -1,4 +1,4 @@
-// Runs the kernel suite under Deno (its own WebGPU: wgpu/naga, not Dawn) with vitest itself running in Deno.
+// Runs the whole test suite under Deno (its own WebGPU: wgpu/naga, not Dawn) with vitest itself running in Deno.
 // Extra arguments are passed to vitest (e.g. a test file).
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -10,7 +10,7 @@ if (!existsSync(deno)) {
   process.exit(1);
 }
 const files = process.argv.slice(2);
-const r = spawnSync(deno, ['run', '-A', 'node_modules/vitest/vitest.mjs', 'run', '--config', 'vitest.kernels.config.ts', ...files], {
+const r = spawnSync(deno, ['run', '-A', 'node_modules/vitest/vitest.mjs', 'run', ...files], {
   stdio: 'inherit',
   env: { ...process.env, SEAL_EXPECT_RUNTIME: 'deno', XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp', DENO_NO_UPDATE_CHECK: '1' },
 });
