@@ -6,6 +6,7 @@
 //         of its GQA group, so each dk/dv row is summed inside one invocation.
 // Layouts as attention_forward; lse and di [Hq, Tq]. Defines: DQ or DKDV.
 #include "attention_common"
+#include "attention_span"
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> q: array<f32>;
@@ -41,10 +42,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid3
   let i0 = wg.x * ROWS;
   let i = i0 + lid;
   let ic = min(i, p.tq - 1u);
-  let row_hi = p.q_pos0 + ic;
-  let row_lo = min(seq_start[ic], row_hi);
-  let block_lo = min(seq_start[i0], p.q_pos0 + i0);
-  let block_hi = p.q_pos0 + min(i0 + ROWS, p.tq) - 1u;
+  let keys = row_keys(ic);
+  let row_lo = keys.x;
+  let row_hi = keys.y;
+  let block = block_keys(i0);
 
   var qr: array<vec4<f32>, MAX_D4>;
   var dor: array<vec4<f32>, MAX_D4>;
@@ -58,7 +59,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid3
   let lse2 = lse[h * p.tq + ic] * LOG2E;
   let d_i = di[h * p.tq + ic];
 
-  for (var kb = block_lo / TILE; kb <= block_hi / TILE; kb++) {
+  for (var kb = block.x / TILE; kb <= block.y / TILE; kb++) {
     for (var e = lid; e < TILE * d4; e += ROWS) {
       let j = kb * TILE + e / d4;
       let kv = (min(j, p.tk - 1u) * p.hkv + hk) * p.head_dim;

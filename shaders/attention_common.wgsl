@@ -38,3 +38,4 @@ fn lane_index(base: u32, c: u32) -> vec4<u32> {
 }
 
 fn hsum(a: vec4<f32>) -> f32 { return a.x + a.y + a.z + a.w; }
+

@@ -6,6 +6,7 @@
 //   q, out [Tq, Hq, D]   k, v [Tk, Hkv, D]   lse [Hq, Tq] (natural log)   seq_start [Tq] (u32)
 // Query i sits at key position q_pos0 + i and sees keys j with seq_start[i] <= j <= q_pos0 + i.
 #include "attention_common"
+#include "attention_span"
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> q: array<f32>;
@@ -32,12 +33,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid3
   let i = i0 + lid;
   let ic = min(i, p.tq - 1u);
 
-  // This row's allowed keys, and their union over the block (uniform: read-only storage at a uniform index;
-  // seq_start is non-decreasing, so the block's first row starts earliest).
-  let row_hi = p.q_pos0 + ic;
-  let row_lo = min(seq_start[ic], row_hi);
-  let block_lo = min(seq_start[i0], p.q_pos0 + i0);
-  let block_hi = p.q_pos0 + min(i0 + ROWS, p.tq) - 1u;
+  let keys = row_keys(ic);
+  let row_lo = keys.x;
+  let row_hi = keys.y;
+  let block = block_keys(i0);
 
   var qr: array<vec4<f32>, MAX_D4>;
   var o: array<vec4<f32>, MAX_D4>;
@@ -49,7 +48,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid3
   var m = NEG_BIG;
   var l = 0.0;
 
-  for (var kb = block_lo / TILE; kb <= block_hi / TILE; kb++) {
+  for (var kb = block.x / TILE; kb <= block.y / TILE; kb++) {
     for (var e = lid; e < TILE * d4; e += ROWS) {
       let j = kb * TILE + e / d4;
       let kv = (min(j, p.tk - 1u) * p.hkv + hk) * p.head_dim;
