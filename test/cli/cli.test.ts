@@ -1,0 +1,123 @@
+/** The built `seal` CLI run as a child process (node bin/seal.mjs …) on stories260K. */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { loadModelDir } from '../../runtime-node/model-dir.ts';
+import { testContext } from '../harness/context.ts';
+import { sharedPath } from '../harness/shared.ts';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const BUNDLE = join(ROOT, 'dist/cli.mjs');
+const PROMPT = 'Once upon a time, there was a dog named';
+/** The CLI is a Node program: under Deno, process.execPath is deno itself, so use the `node` on PATH. */
+const NODE = 'Deno' in globalThis ? 'node' : process.execPath;
+
+/** Newest modification time of the files under `dir`. */
+function newestMtime(dir: string): number {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, entry.name);
+    newest = Math.max(newest, entry.isDirectory() ? newestMtime(p) : statSync(p).mtimeMs);
+  }
+  return newest;
+}
+
+function seal(...args: string[]) {
+  const r = spawnSync(NODE, [join(ROOT, 'bin/seal.mjs'), ...args], { encoding: 'utf8', env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' } });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** The CLI's own messages on stderr (Dawn prints its warnings there too). */
+function sealMessages(stderr: string): string[] {
+  return stderr.split('\n').filter((l) => l.startsWith('seal: '));
+}
+
+/** A failing command: non-zero exit, one `seal:` line matching `message`, and no stack trace. */
+function expectCleanFailure(r: ReturnType<typeof seal>, code: number, message: RegExp): void {
+  expect(r.code, r.stderr).toBe(code);
+  const lines = sealMessages(r.stderr);
+  expect(lines.length, r.stderr).toBe(1);
+  expect(lines[0]).toMatch(message);
+  expect(r.stderr).not.toMatch(/^\s+at /m);
+}
+
+describe('seal CLI (stories260K)', () => {
+  let model: string;
+  beforeAll(() => {
+    model = sharedPath('models/stories260K');
+    const sources = Math.max(...['runtime-node', 'src', 'shaders'].map((d) => newestMtime(join(ROOT, d))));
+    if (!existsSync(BUNDLE) || statSync(BUNDLE).mtimeMs < sources) {
+      execFileSync(NODE, ['scripts/build.mjs'], { cwd: ROOT, stdio: 'pipe' });
+    }
+  });
+
+  it('tokenize prints ids (BOS first) and tokens', () => {
+    const r = seal('tokenize', '--model', model, '--text', PROMPT);
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as { ids: number[]; tokens: string[] };
+    expect(out.ids).toEqual([1, 403, 407, 261, 378, 432, 383, 286, 261, 400, 428, 395]);
+    expect(out.tokens.slice(0, 3)).toEqual(['<s>', '▁Once', '▁upon']);
+    const plain = JSON.parse(seal('tokenize', '--model', model, '--text', PROMPT, '--no-special').stdout) as { ids: number[] };
+    expect(plain.ids).toEqual(out.ids.slice(1));
+  });
+
+  it('logits prints one row per position, equal to Transformer logits', async () => {
+    const ids = [1, 403, 407, 261, 378];
+    const r = seal('logits', '--model', model, '--ids', ids.join(','));
+    expect(r.code, r.stderr).toBe(0);
+    const rows = (JSON.parse(r.stdout) as { logits: number[][] }).logits;
+    expect(rows.length).toBe(ids.length);
+    const loaded = await loadModelDir(await testContext(), model, { matmul: 'f32' });
+    try {
+      const want = await loaded.transformer.logits({ ids });
+      rows.forEach((row, i) => {
+        expect(row.length).toBe(512);
+        const worst = Math.max(...row.map((v, j) => Math.abs(v - want[i]![j]!)));
+        expect(worst, `row ${i}`).toBeLessThanOrEqual(1e-5);
+      });
+    } finally {
+      loaded.dispose();
+    }
+  });
+
+  it('generate streams the greedy story', () => {
+    const r = seal('generate', '--model', model, '--prompt', PROMPT, '--max-new-tokens', '40');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.startsWith(`${PROMPT} Max. Max loved to play`), r.stdout).toBe(true);
+    const sampled = ['--temperature', '0.9', '--top-p', '0.9', '--top-k', '40', '--seed', '3', '--max-new-tokens', '20'];
+    const a = seal('generate', '--model', model, '--prompt', PROMPT, ...sampled);
+    expect(a.code, a.stderr).toBe(0);
+    expect(seal('generate', '--model', model, '--prompt', PROMPT, ...sampled).stdout).toBe(a.stdout);
+  });
+
+  it('generate --chat renders the chat template (with --system)', () => {
+    // stories260K with a minimal template that concatenates the messages: the chat prompt is the plain prompt.
+    const dir = mkdtempSync(join(tmpdir(), 'seal-chat-'));
+    for (const f of ['config.json', 'generation_config.json', 'model.safetensors', 'tokenizer.json']) symlinkSync(join(model, f), join(dir, f));
+    const config = JSON.parse(readFileSync(join(model, 'tokenizer_config.json'), 'utf8')) as Record<string, unknown>;
+    writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify({ ...config, chat_template: '{% for m in messages %}{{ m.content }}{% endfor %}' }));
+    try {
+      const r = seal('generate', '--model', dir, '--chat', '--system', 'Once upon a time,', '--prompt', ' there was a dog named', '--max-new-tokens', '12');
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout.startsWith(' Max. Max loved to play'), r.stdout).toBe(true);
+      expectCleanFailure(seal('generate', '--model', dir, '--system', 'x', '--prompt', 'hi'), 2, /--system needs --chat/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('fails with one clear line, never a stack trace', () => {
+    expectCleanFailure(seal('logits', '--model', '/nonexistent/model', '--ids', '1'), 1, /\/nonexistent\/model does not exist/);
+    expectCleanFailure(seal('tokenize', '--model', 'some-org/some-model', '--text', 'hi'), 1, /Hub is not implemented yet/);
+    expectCleanFailure(seal('logits', '--model', model, '--ids', '1,x,3'), 2, /--ids must be comma-separated/);
+    expectCleanFailure(seal('logits', '--model', model, '--ids', '1,512'), 2, /512 is outside the vocabulary/);
+    expectCleanFailure(seal('generate', '--model', model, '--prompt', 'hi', '--chat'), 1, /has no chat template/);
+    expectCleanFailure(seal('generate', '--model', model, '--prompt', 'hi', '--max-new-tokens=-3'), 2, /--max-new-tokens must be an integer/);
+    expectCleanFailure(seal('generate', '--model', model, '--prompt', 'hi', '--top-p', '1.5'), 2, /--top-p must be a number in \(0, 1\]/);
+    expectCleanFailure(seal('generate', '--model', model, '--prompt', 'hi', '--temperature', 'warm'), 2, /--temperature must be a number/);
+    expectCleanFailure(seal('generate', '--model', model), 2, /--prompt is required/);
+  });
+});
