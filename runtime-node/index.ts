@@ -3,3 +3,4 @@ export * from '../src/index.ts';
 export { createNodeContext, requestNodeAdapter, dawnFlags, DEFAULT_TOGGLES, type NodeDeviceOptions } from './device.ts';
 export { doctor, formatDoctor, type DoctorReport } from './doctor.ts';
 export { fileSource, readJsonFile } from './file-source.ts';
+export { loadModelDir, loadModelTokenizer, checkModelDir, ModelDirError } from './model-dir.ts';

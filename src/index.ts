@@ -15,3 +15,4 @@ export * from './model/config.ts';
 export * from './model/weights.ts';
 export * from './model/kv-cache.ts';
 export * from './model/transformer.ts';
+export * from './generate/generate.ts';
