@@ -6,7 +6,9 @@ import { GpuUnavailableError } from '../src/gpu/errors.ts';
 import { generateText } from '../src/generate/generate.ts';
 import { ChatTemplate, ChatTemplateError, type ChatMessage } from '../src/text/chat-template.ts';
 import { TokenizerLoadError } from '../src/text/tokenizer.ts';
-import { checkModelFiles, loadModelDir, loadModelTokenizer, ModelDirError, type LoadedModel } from './model-dir.ts';
+import { HubError } from './hub.ts';
+import { checkModelFiles, loadModelDir, loadModelTokenizer, ModelDirError, resolveModel, type LoadedModel } from './model-dir.ts';
+import { createProgressBar } from './progress.ts';
 
 const USAGE = `seal — SEAL (self-adapting language models) on WebGPU
 
@@ -22,7 +24,9 @@ Usage:
       Stream the continuation of the prompt to stdout (defaults: 256 new tokens, temperature 0 = greedy, top-p 1,
       top-k 0 = off, seed 0). --chat renders the model's chat template around the prompt (and --system).
   Every model command takes [--adapter NAME] [--backend vulkan|metal|d3d12] [--disable-features f1,f2] like doctor.
-  DIR is a local Hugging Face model directory: config.json, model.safetensors (or a sharded index), tokenizer.json.
+  DIR is a local Hugging Face model directory: config.json, model.safetensors (or a sharded index), tokenizer.json;
+      or a Hub id org/name[@revision], downloaded once into the Hugging Face cache (HF_HUB_CACHE, HF_HOME; HF_TOKEN
+      for gated models; HF_ENDPOINT; HF_HUB_OFFLINE=1) and then used offline.
   seal help
 
 Benchmarks: npm run bench -- kernels   (see README)`;
@@ -57,6 +61,17 @@ function numberFlag(value: string | undefined, flag: string, fallback: number, r
   return n;
 }
 
+/** The --model value as a local directory: a Hub id is resolved (and downloaded, with a progress bar on stderr). */
+async function modelDirFlag(value: string | undefined): Promise<string> {
+  const model = requireString(value, '--model');
+  const bar = createProgressBar({ label: model });
+  try {
+    return await resolveModel(model, { onProgress: (p) => bar.update(p) });
+  } finally {
+    bar.finish();
+  }
+}
+
 /** Loads the model on a fresh device; loading failures become one-line ModelDirErrors naming the directory. */
 async function withModel<T>(dir: string, values: Parameters<typeof deviceOptions>[0], body: (model: LoadedModel) => Promise<T>): Promise<T> {
   checkModelFiles(dir); // before the device starts: a wrong path fails at once
@@ -86,8 +101,9 @@ async function runTokenize(argv: string[]): Promise<number> {
     options: { model: { type: 'string' }, text: { type: 'string' }, 'no-special': { type: 'boolean', default: false } },
     strict: true,
   });
-  const dir = requireString(values.model, '--model');
+  requireString(values.model, '--model');
   const text = requireString(values.text, '--text');
+  const dir = await modelDirFlag(values.model);
   const tokenizer = await loadModelTokenizer(dir);
   const ids = tokenizer.encode(text, { addSpecialTokens: !values['no-special'] });
   console.log(JSON.stringify({ ids, tokens: ids.map((id) => tokenizer.idToToken(id) ?? null) }));
@@ -104,8 +120,9 @@ function parseIds(text: string): number[] {
 
 async function runLogits(argv: string[]): Promise<number> {
   const { values } = parseArgs({ args: argv, options: { model: { type: 'string' }, ids: { type: 'string' }, ...DEVICE_OPTIONS }, strict: true });
-  const dir = requireString(values.model, '--model');
+  requireString(values.model, '--model');
   const ids = parseIds(requireString(values.ids, '--ids'));
+  const dir = await modelDirFlag(values.model);
   return withModel(dir, values, async ({ config, transformer }) => {
     const outside = ids.find((id) => id >= config.vocabSize);
     if (outside !== undefined) throw new UsageError(`--ids: token id ${outside} is outside the vocabulary [0, ${config.vocabSize})`);
@@ -133,7 +150,7 @@ async function runGenerate(argv: string[]): Promise<number> {
     },
     strict: true,
   });
-  const dir = requireString(values.model, '--model');
+  requireString(values.model, '--model');
   const prompt = requireString(values.prompt, '--prompt');
   if (values.system !== undefined && !values.chat) throw new UsageError('--system needs --chat');
   const maxNewTokens = numberFlag(values['max-new-tokens'], '--max-new-tokens', 256, { min: 0, integer: true, max: 1 << 20 });
@@ -141,6 +158,7 @@ async function runGenerate(argv: string[]): Promise<number> {
   const topP = numberFlag(values['top-p'], '--top-p', 1, { min: 0, minOpen: true, max: 1 });
   const topK = numberFlag(values['top-k'], '--top-k', 0, { min: 0, integer: true, max: 0xffffffff });
   const seed = numberFlag(values.seed, '--seed', 0, { min: 0, integer: true, max: 0xffffffff });
+  const dir = await modelDirFlag(values.model);
   return withModel(dir, values, async ({ tokenizer, transformer, config }) => {
     let promptIds: number[];
     if (values.chat) {
@@ -224,7 +242,7 @@ export async function main(argv: string[]): Promise<number> {
       console.error(`seal: ${e.message}`);
       return 3;
     }
-    if (e instanceof ModelDirError || e instanceof TokenizerLoadError || e instanceof ChatTemplateError) {
+    if (e instanceof ModelDirError || e instanceof HubError || e instanceof TokenizerLoadError || e instanceof ChatTemplateError) {
       console.error(`seal: ${e.message}`);
       return 1;
     }

@@ -4,3 +4,6 @@ export { createNodeContext, requestNodeAdapter, dawnFlags, DEFAULT_TOGGLES, type
 export { doctor, formatDoctor, type DoctorReport } from './doctor.ts';
 export { fileSource, readJsonFile } from './file-source.ts';
 export { loadModelDir, loadModelTokenizer, checkModelDir, ModelDirError } from './model-dir.ts';
+export { resolveModel } from './model-dir.ts';
+export { resolveHubModel, parseHubId, HubError, type HubOptions, type DownloadProgress } from './hub.ts';
+export { createProgressBar } from './progress.ts';

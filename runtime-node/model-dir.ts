@@ -12,6 +12,7 @@ import { Transformer, type TransformerOptions } from '../src/model/transformer.t
 import { loadWeights, type CheckpointShard, type ModelWeights } from '../src/model/weights.ts';
 import { loadTextTokenizer, type TextTokenizer } from '../src/text/tokenizer.ts';
 import { fileSource, readJsonFile } from './file-source.ts';
+import { isHubId, resolveHubModel, type HubOptions } from './hub.ts';
 
 /** A model directory could not be used; the message says which file and what to do. */
 export class ModelDirError extends Error {}
@@ -29,13 +30,22 @@ export interface LoadedModel {
 export function checkModelDir(dir: string): string {
   const abs = resolve(dir);
   if (!existsSync(abs)) {
-    if (/^[\w.-]+\/[\w.-]+$/.test(dir) && !dir.startsWith('.')) {
-      throw new ModelDirError(`'${dir}' is not a local directory; downloading from the Hugging Face Hub is not implemented yet: download the model (e.g. \`huggingface-cli download ${dir} --local-dir DIR\`) and pass --model DIR`);
+    if (isHubId(dir)) {
+      throw new ModelDirError(`'${dir}' is not a local directory but looks like a Hugging Face Hub id: resolve it first with resolveModel() (the seal CLI does this for --model)`);
     }
-    throw new ModelDirError(`model directory ${abs} does not exist: pass --model with a local Hugging Face model directory`);
+    throw new ModelDirError(`model directory ${abs} does not exist: pass --model with a local Hugging Face model directory or a Hub id org/name[@revision]`);
   }
   if (!statSync(abs).isDirectory()) throw new ModelDirError(`${abs} is not a directory: pass the folder that holds config.json, model.safetensors and tokenizer.json`);
   return abs;
+}
+
+/**
+ * A --model argument as a local directory: an existing path is used as is; otherwise an id org/name[@revision] is
+ * resolved through the Hugging Face Hub cache (downloading what is missing). Anything else fails like checkModelDir.
+ */
+export async function resolveModel(model: string, hub: HubOptions = {}): Promise<string> {
+  if (existsSync(resolve(model)) || !isHubId(model)) return checkModelDir(model);
+  return resolveHubModel(model, hub);
 }
 
 /** Reads `dir/fileName` as text, null when it does not exist. */

@@ -26,7 +26,11 @@ function newestMtime(dir: string): number {
 }
 
 function seal(...args: string[]) {
-  const r = spawnSync(NODE, [join(ROOT, 'bin/seal.mjs'), ...args], { encoding: 'utf8', env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' } });
+  return sealWithEnv({}, ...args);
+}
+
+function sealWithEnv(env: Record<string, string>, ...args: string[]) {
+  const r = spawnSync(NODE, [join(ROOT, 'bin/seal.mjs'), ...args], { encoding: 'utf8', env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp', ...env } });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -111,7 +115,14 @@ describe('seal CLI (stories260K)', () => {
 
   it('fails with one clear line, never a stack trace', () => {
     expectCleanFailure(seal('logits', '--model', '/nonexistent/model', '--ids', '1'), 1, /\/nonexistent\/model does not exist/);
-    expectCleanFailure(seal('tokenize', '--model', 'some-org/some-model', '--text', 'hi'), 1, /Hub is not implemented yet/);
+    // A Hub id goes to HF_ENDPOINT: a closed port on 127.0.0.1 (never the real hub) and an empty cache.
+    const cache = mkdtempSync(join(tmpdir(), 'seal-cli-hub-'));
+    try {
+      const offlineHub = { HF_ENDPOINT: 'http://127.0.0.1:9', HF_HUB_CACHE: cache, HF_TOKEN: '', HF_HUB_OFFLINE: '' };
+      expectCleanFailure(sealWithEnv(offlineHub, 'tokenize', '--model', 'some-org/some-model', '--text', 'hi'), 1, /cannot reach http:\/\/127\.0\.0\.1:9 .*no network\?/);
+    } finally {
+      rmSync(cache, { recursive: true, force: true });
+    }
     expectCleanFailure(seal('logits', '--model', model, '--ids', '1,x,3'), 2, /--ids must be comma-separated/);
     expectCleanFailure(seal('logits', '--model', model, '--ids', '1,512'), 2, /512 is outside the vocabulary/);
     expectCleanFailure(seal('generate', '--model', model, '--prompt', 'hi', '--chat'), 1, /has no chat template/);
