@@ -2,12 +2,9 @@
  * Text generation for ONE sequence with a KV cache: prefill the prompt, then one decode step per new token.
  * Greedy (temperature 0) picks the argmax of the logits; otherwise the GPU `sample` op draws the token with
  * step = index of the generated token, so the same seed gives the same output.
- *
- * Cost note: Transformer's cached steps return the last logits on the host, so a sampled step uploads that row
- * again (vocab × 4 bytes) for the sample op and reads one u32 back. Greedy works on the host row directly.
+ * The token is chosen on the GPU from the logits in place (Transformer.step): one u32 comes back per step.
  */
-import type { CommandRecorder } from '../gpu/recorder.ts';
-import type { Transformer } from '../model/transformer.ts';
+import type { Transformer, TokenChooser } from '../model/transformer.ts';
 import { sample } from '../ops/sampling.ts';
 import type { TextTokenizer } from '../text/tokenizer.ts';
 
@@ -39,13 +36,6 @@ export interface GeneratedText {
   /** The generated text (without the prompt, the stop id's text or a stop string). */
   text: string;
   finishReason: FinishReason;
-}
-
-/** Index of the largest value, ties to the lowest index (torch.argmax, and the GPU argmax kernel). */
-function argmaxHost(row: ArrayLike<number>): number {
-  let best = 0;
-  for (let i = 1; i < row.length; i++) if (row[i]! > row[best]!) best = i;
-  return best;
 }
 
 /** Length of the longest suffix of `text` that is a proper prefix of one of the stop strings (held back while streaming). */
@@ -80,7 +70,6 @@ export async function generateText(transformer: Transformer, tokenizer: TextToke
   const { promptIds, maxNewTokens, temperature = 0, topK = 0, topP = 1, seed = 0, onText } = options;
   const stopIds = options.stopIds ?? tokenizer.eosIds;
   const stopStrings = options.stopStrings ?? [];
-  const ctx = transformer.ctx;
 
   // The prompt primes the decoder (its text is dropped) so the first new token decodes in context: SentencePiece
   // would strip the leading space of "▁Max" at the start of a text.
@@ -96,22 +85,9 @@ export async function generateText(transformer: Transformer, tokenizer: TextToke
     }
   };
 
-  /** One recorder for all sampled steps (its uniform buffer carries over), made on the first one. */
-  let rec = null as CommandRecorder | null;
-  /** The next token from the last position's logits. */
-  const choose = async (logits: Float32Array, step: number): Promise<number> => {
-    if (temperature === 0) return argmaxHost(logits);
-    rec ??= ctx.recorder();
-    const logitsT = ctx.upload('f32', [1, vocab], logits, 'generate.logits');
-    const tokenT = ctx.empty('u32', [1], 'generate.token');
-    try {
-      sample(rec, { logits: logitsT, tokens: tokenT, rows: 1, vocab, temperature, topK, topP, seed, step });
-      rec.submit();
-      return (await ctx.read(tokenT))[0]!;
-    } finally {
-      ctx.free(logitsT, tokenT);
-    }
-  };
+  /** Records the choice of generated token number `step` (sample() is argmax at temperature 0). */
+  const chooser = (step: number): TokenChooser => (rec, logits, tokens) =>
+    sample(rec, { logits, tokens, rows: 1, vocab, temperature, topK, topP, seed, step });
 
   /** Appends decoded text; true when a stop string now appears (the text is then cut before it). */
   const append = (piece: string): boolean => {
@@ -135,17 +111,16 @@ export async function generateText(transformer: Transformer, tokenizer: TextToke
   if (maxNewTokens === 0) return finish('length');
   const cache = transformer.createCache(promptIds.length + maxNewTokens);
   try {
-    let logits = await transformer.prefill(cache, promptIds);
+    let input: readonly number[] = promptIds;
     for (let step = 0; step < maxNewTokens; step++) {
-      const next = await choose(logits, step);
+      const next = await transformer.step(cache, input, chooser(step));
       ids.push(next);
       if (stopIds.includes(next)) return finish('stop');
       if (append(decoder.push(next))) return { ids, text, finishReason: 'stop-string' };
-      if (step + 1 < maxNewTokens) logits = await transformer.decode(cache, next);
+      input = [next];
     }
   } finally {
     cache.dispose();
-    rec?.dispose();
   }
   return finish('length');
 }

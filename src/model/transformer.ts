@@ -74,6 +74,9 @@ class Arena {
   }
 }
 
+/** Records a kernel that writes the next token (u32 [1]) from logits [1, vocab]. */
+export type TokenChooser = (rec: CommandRecorder, logits: Tensor, token: Tensor) => void;
+
 export class Transformer {
   private readonly invFreq: Tensor;
   /** Reused across calls: its uniform buffer and bind groups carry over from one decoding step to the next. */
@@ -144,16 +147,35 @@ export class Transformer {
     return this.cachedStep(cache, [token]);
   }
 
+  /**
+   * Runs `ids` through the cache and picks the next token on the GPU: `choose` records a kernel that writes one u32
+   * from the last position's logits [1, vocab] (argmax, sample). Only that u32 is read back.
+   */
+  async step(cache: KvCache, ids: ArrayLike<number>, choose: TokenChooser): Promise<number> {
+    const { rec, arena, logits } = this.recordCached(cache, ids);
+    const token = this.ctx.empty('u32', [1], 'next token');
+    try {
+      choose(rec, logits, token);
+      rec.submit();
+      return (await this.ctx.read(token))[0]!;
+    } finally {
+      arena.free();
+      this.ctx.free(logits, token);
+    }
+  }
+
   /** Greedy decoding with a KV cache: the n token ids that follow `ids` (argmax on the GPU, one u32 read per step). */
   async generate(ids: ArrayLike<number>, n: number, opts: { stopIds?: readonly number[] } = {}): Promise<number[]> {
     if (!Number.isInteger(n) || n < 0) throw new RangeError(`Transformer.generate: n must be a non-negative integer, got ${n}`);
     if (n === 0) return [];
     const cache = this.createCache(ids.length + n);
+    const vocab = this.config.vocabSize;
+    const greedy: TokenChooser = (rec, logits, tokens) => argmax(rec, { logits, tokens, rows: 1, vocab });
     const out: number[] = [];
     try {
       let input: ArrayLike<number> = ids;
-      for (let step = 0; step < n; step++) {
-        const next = await this.cachedArgmax(cache, input);
+      for (let i = 0; i < n; i++) {
+        const next = await this.step(cache, input, greedy);
         out.push(next);
         if (opts.stopIds?.includes(next)) break;
         input = [next];
@@ -177,20 +199,6 @@ export class Transformer {
       return await this.ctx.readF32(logits);
     } finally {
       this.ctx.free(logits);
-    }
-  }
-
-  private async cachedArgmax(cache: KvCache, ids: ArrayLike<number>): Promise<number> {
-    const { rec, arena, logits } = this.recordCached(cache, ids);
-    const token = this.ctx.empty('u32', [1], 'next token');
-    argmax(rec, { logits, tokens: token, rows: 1, vocab: this.config.vocabSize });
-    rec.submit();
-    arena.free();
-    this.ctx.free(logits);
-    try {
-      return (await this.ctx.read(token))[0]!;
-    } finally {
-      this.ctx.free(token);
     }
   }
 
