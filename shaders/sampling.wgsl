@@ -245,13 +245,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   if (row >= p.rows) { return; } // uniform: the whole workgroup leaves
   let base = row * p.vocab;
 
-  var bv = 0.0;
-  var bi = NO_INDEX;
-  for (var i = lid; i < p.vocab; i += WG) {
-    let x = logits[base + i];
-    if (beats(x, i, bv, bi)) { bv = x; bi = i; }
-  }
-  let row_max = reduce_argmax(lid, bv, bi).value;
+  let row_max = row_argmax(lid, base).value;
 
   // Tokens are kept when their key is >= min_key.
   var min_key = 0u;

@@ -15,12 +15,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   let lid = lid3.x;
   if (row >= p.rows) { return; } // uniform: the whole workgroup leaves
   let base = row * p.vocab;
-  var bv = 0.0;
-  var bi = NO_INDEX;
-  for (var i = lid; i < p.vocab; i += WG) {
-    let x = logits[base + i];
-    if (beats(x, i, bv, bi)) { bv = x; bi = i; }
-  }
-  let best = reduce_argmax(lid, bv, bi);
+  let best = row_argmax(lid, base);
   if (lid == 0u) { tokens[row] = select(best.index, 0u, best.index == NO_INDEX); }
 }

@@ -1,5 +1,5 @@
 // Helpers shared by the sampling kernels (inlined with #include "sampling_lib"). The includer declares
-// `override WG` (at most 256) and uses these only from uniform control flow where they hold barriers.
+// `override WG` (at most 256), `p.vocab` and `logits`, and uses these only from uniform control flow where they hold barriers.
 
 const NO_INDEX: u32 = 0xffffffffu;
 
@@ -28,6 +28,17 @@ fn reduce_argmax(lid: u32, v: f32, i: u32) -> Best {
   let best = Best(red_val[0], red_idx[0]);
   workgroupBarrier();
   return best;
+}
+
+// The largest logit of the row starting at base and its index (ties to the lowest index), over the whole workgroup.
+fn row_argmax(lid: u32, base: u32) -> Best {
+  var bv = 0.0;
+  var bi = NO_INDEX;
+  for (var i = lid; i < p.vocab; i += WG) {
+    let x = logits[base + i];
+    if (beats(x, i, bv, bi)) { bv = x; bi = i; }
+  }
+  return reduce_argmax(lid, bv, bi);
 }
 
 // f32 bits -> u32 key with the same order (for finite values); -0 and +0 share a key, as they compare equal.
