@@ -1,52 +1,108 @@
 /**
- * Keys (after RoPE) and values of every layer for the positions [0, maxT) of ONE sequence, so decoding a token
- * costs one row of projections instead of the whole prefix. Layout per layer: [maxT, Hkv, D] f32.
+ * Keys (after RoPE) and values of every layer for one or more sequences, so decoding a token costs one row of
+ * projections instead of the whole prefix. Each sequence owns a slot of `slotRows` rows (>= maxT); a layer's
+ * keys are one buffer [slots * slotRows, Hkv, D] f32 (values likewise), so one decode step can attend every
+ * sequence from the same binding (see attentionDecode). Slot starts are aligned to the storage-offset alignment
+ * so a slot can also be bound on its own (chunked prefill).
  */
 import type { GpuContext } from '../gpu/context.ts';
 import { Tensor } from '../gpu/tensor.ts';
 import type { ModelConfig } from './config.ts';
 
+const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
+
 export class KvCache {
   readonly keys: Tensor[];
   readonly values: Tensor[];
-  /** Positions filled so far: the next token goes at this position. */
-  length = 0;
-  private readonly rowElems: number;
+  /** Positions filled so far in each slot: a slot's next token goes at lengths[slot]. */
+  readonly lengths: number[];
+  /** Rows reserved per slot: maxT rounded up so every slot starts on an aligned byte offset. */
+  readonly slotRows: number;
+  /** Floats per cache row (Hkv * D). */
+  readonly rowElems: number;
 
   constructor(
     private readonly ctx: GpuContext,
     config: ModelConfig,
+    /** Positions per sequence. */
     readonly maxT: number,
+    /** Sequences held at once. */
+    readonly slots = 1,
   ) {
     if (!Number.isInteger(maxT) || maxT < 1) throw new RangeError(`KvCache: maxT must be a positive integer, got ${maxT}`);
-    const shape = [maxT, config.numKvHeads, config.headDim];
+    if (!Number.isInteger(slots) || slots < 1) throw new RangeError(`KvCache: slots must be a positive integer, got ${slots}`);
     this.rowElems = config.numKvHeads * config.headDim;
-    this.keys = Array.from({ length: config.numLayers }, (_, l) => ctx.empty('f32', shape, `kv.k${l}`));
-    this.values = Array.from({ length: config.numLayers }, (_, l) => ctx.empty('f32', shape, `kv.v${l}`));
-  }
-
-  /** Rows [0, rows) of a layer's keys or values, as a tensor that binds only them. */
-  view(kind: 'keys' | 'values', layer: number, rows: number): Tensor {
-    const t = this[kind][layer]!;
-    return new Tensor(t.buffer, 'f32', [rows, ...t.shape.slice(1)], t.byteOffset);
-  }
-
-  /** Rows [start, start + rows) of a layer's keys or values: where new tokens' k/v are copied to. */
-  slice(kind: 'keys' | 'values', layer: number, start: number, rows: number): Tensor {
-    const t = this[kind][layer]!;
-    return new Tensor(t.buffer, 'f32', [rows, ...t.shape.slice(1)], t.byteOffset + start * this.rowElems * 4);
-  }
-
-  /** Throws unless `tokens` more positions fit. */
-  ensureRoom(tokens: number): void {
-    if (this.length + tokens > this.maxT) {
-      throw new RangeError(`KvCache: ${tokens} more token(s) after ${this.length} exceed the cache's ${this.maxT} positions`);
+    const rowBytes = this.rowElems * 4;
+    const align = ctx.limits.minStorageBufferOffsetAlignment ?? 256;
+    const rowsPerAlign = align / gcd(align, rowBytes);
+    this.slotRows = Math.ceil(maxT / rowsPerAlign) * rowsPerAlign;
+    const bytes = slots * this.slotRows * rowBytes;
+    const limit = Math.min(ctx.limits.maxStorageBufferBindingSize ?? Infinity, ctx.limits.maxBufferSize ?? Infinity);
+    if (bytes > limit) {
+      throw new RangeError(
+        `KvCache: ${slots} sequence(s) of ${maxT} positions need ${bytes} bytes per layer, over this device's binding limit of ${limit} bytes; ` +
+          `generate fewer sequences at once or fewer tokens`,
+      );
+    }
+    const shape = [slots * this.slotRows, config.numKvHeads, config.headDim];
+    this.lengths = new Array<number>(slots).fill(0);
+    this.keys = [];
+    this.values = [];
+    try {
+      for (let l = 0; l < config.numLayers; l++) {
+        this.keys.push(ctx.empty('f32', shape, `kv.k${l}`));
+        this.values.push(ctx.empty('f32', shape, `kv.v${l}`));
+      }
+    } catch (e) {
+      this.dispose();
+      throw e;
     }
   }
 
-  /** Forgets the sequence (the buffers are kept for the next one). */
-  reset(): void {
-    this.length = 0;
+  /** Rows in a layer's buffer (all slots). */
+  get rows(): number {
+    return this.slots * this.slotRows;
+  }
+
+  /** Positions filled in slot 0 (the single-sequence view). */
+  get length(): number {
+    return this.lengths[0]!;
+  }
+
+  set length(n: number) {
+    this.lengths[0] = n;
+  }
+
+  /** The buffer row of position `pos` of a slot. */
+  row(slot: number, pos: number): number {
+    return slot * this.slotRows + pos;
+  }
+
+  /** Positions [0, rows) of one slot of a layer's keys or values, as a tensor that binds only them. */
+  view(kind: 'keys' | 'values', layer: number, slot: number, rows: number): Tensor {
+    const t = this[kind][layer]!;
+    return new Tensor(t.buffer, 'f32', [rows, ...t.shape.slice(1)], t.byteOffset + this.row(slot, 0) * this.rowElems * 4);
+  }
+
+  /** Throws unless `tokens` more positions fit in the slot. */
+  ensureRoom(tokens: number, slot = 0): void {
+    this.checkSlot(slot);
+    if (this.lengths[slot]! + tokens > this.maxT) {
+      throw new RangeError(`KvCache: ${tokens} more token(s) after ${this.lengths[slot]} exceed the cache's ${this.maxT} positions`);
+    }
+  }
+
+  checkSlot(slot: number): void {
+    if (!Number.isInteger(slot) || slot < 0 || slot >= this.slots) throw new RangeError(`KvCache: slot ${slot} outside [0, ${this.slots})`);
+  }
+
+  /** Forgets a slot's sequence, or every slot's (the buffers are kept for the next ones). */
+  reset(slot?: number): void {
+    if (slot === undefined) this.lengths.fill(0);
+    else {
+      this.checkSlot(slot);
+      this.lengths[slot] = 0;
+    }
   }
 
   dispose(): void {

@@ -3,8 +3,8 @@
  *   x = embed(ids); per layer: x += o_proj(attn(rope(q(n)), rope(k(n)), v(n))), n = rmsnorm(x)
  *                              x += down(silu(gate(n)) * up(n)),              n = rmsnorm(x)
  *   logits = lm_head(rmsnorm(x))
- * Two modes: a packed batch of whole sequences (forward), and one sequence with a KV cache (prefill, decode,
- * generate). Every call records all its kernels into one command recorder and submits once; activations come
+ * Two modes: a packed batch of whole sequences (forward), and sequences with a KV cache (prefill, decode, step,
+ * stepBatch: many sequences of different lengths at once, each in its own cache slot). Every call records all its kernels into one command recorder and submits once; activations come
  * from a per-call arena returned to the pool after the submission.
  */
 import type { GpuContext } from '../gpu/context.ts';
@@ -12,15 +12,20 @@ import type { DType } from '../gpu/dtype.ts';
 import type { CommandRecorder } from '../gpu/recorder.ts';
 import { Tensor } from '../gpu/tensor.ts';
 import { attentionForward } from '../ops/attention.ts';
+import { attentionDecode, checkDecodeRanges } from '../ops/attention-decode.ts';
 import { embeddingForward } from '../ops/embedding.ts';
 import { matmul, SKINNY_MAX_M, type MatmulVariant } from '../ops/matmul.ts';
 import { residualAdd } from '../ops/residual.ts';
 import { rmsnormForward } from '../ops/rmsnorm.ts';
+import { scatterRows } from '../ops/scatter-rows.ts';
 import { ropeForward, ropeInverseFrequencies } from '../ops/rope.ts';
 import { argmax } from '../ops/sampling.ts';
 import { swigluForward } from '../ops/swiglu.ts';
 import type { ModelConfig } from './config.ts';
 import { KvCache } from './kv-cache.ts';
+import { DEFAULT_PREFILL_CHUNK, planPasses, type Pass, type SequenceChunk } from './pass-plan.ts';
+
+export type { SequenceChunk } from './pass-plan.ts';
 import type { ModelWeights } from './weights.ts';
 
 /** Tokens of one or more sequences packed back to back. */
@@ -52,7 +57,16 @@ export interface TransformerOptions {
    * 'auto' (default) lets matmul pick the fastest, which may round activations to f16 on shader-f16 devices.
    */
   matmul?: 'auto' | 'f32';
+  /** Most tokens per prefill pass (longer prompts run in chunks against the cache); default 512. */
+  prefillChunk?: number;
 }
+
+/** What a pass's attention reads and writes: no cache (whole packed sequences), or a KV cache as planned (see pass-plan.ts). */
+type LayerCachePlan =
+  | { kind: 'none'; seqStart: Tensor }
+  | { kind: 'packed'; cache: KvCache; rowsTo: Tensor; seqStart: Tensor }
+  | { kind: 'chunk'; cache: KvCache; rowsTo: Tensor; slot: number; past: number; seqStart: Tensor }
+  | { kind: 'decode'; cache: KvCache; rowsTo: Tensor; ranges: Tensor };
 
 /** Tensors of one call, freed together once its submission is queued. */
 class Arena {
@@ -74,7 +88,7 @@ class Arena {
   }
 }
 
-/** Records a kernel that writes the next token (u32 [1]) from logits [1, vocab]. */
+/** Records a kernel that writes the next token of each row (u32 [rows]) from logits [rows, vocab]. */
 export type TokenChooser = (rec: CommandRecorder, logits: Tensor, token: Tensor) => void;
 
 export class Transformer {
@@ -104,7 +118,8 @@ export class Transformer {
     const rec = this.rec;
     const arena = new Arena(this.ctx);
     try {
-      const hidden = this.recordLayers(rec, arena, batch.ids, positions, seqStart, null);
+      const plan: LayerCachePlan = { kind: 'none', seqStart: arena.upload('u32', [T], seqStart, 'seqStart') };
+      const hidden = this.recordLayers(rec, arena, batch.ids, positions, plan);
       const logits = this.ctx.empty('f32', [T, this.config.vocabSize], 'logits');
       this.recordHead(rec, hidden, logits, T);
       rec.submit();
@@ -131,36 +146,46 @@ export class Transformer {
     }
   }
 
-  /** A KV cache for one sequence of up to maxT tokens; the caller disposes it. */
-  createCache(maxT: number): KvCache {
-    return new KvCache(this.ctx, this.config, maxT);
+  /** A KV cache for `slots` sequences of up to maxT tokens each (one by default); the caller disposes it. */
+  createCache(maxT: number, slots = 1): KvCache {
+    return new KvCache(this.ctx, this.config, maxT, slots);
   }
 
   /** Runs the prompt into an empty (or reset) cache; returns the logits of its last token. */
   async prefill(cache: KvCache, ids: ArrayLike<number>): Promise<Float32Array> {
     if (cache.length !== 0) throw new Error(`Transformer.prefill: the cache already holds ${cache.length} positions; reset() it first`);
-    return this.cachedStep(cache, ids);
+    return this.cachedLogits(cache, [{ slot: 0, ids }]);
   }
 
   /** Appends one token at position cache.length; returns its logits. */
   async decode(cache: KvCache, token: number): Promise<Float32Array> {
-    return this.cachedStep(cache, [token]);
+    return this.cachedLogits(cache, [{ slot: 0, ids: [token] }]);
   }
 
   /**
-   * Runs `ids` through the cache and picks the next token on the GPU: `choose` records a kernel that writes one u32
-   * from the last position's logits [1, vocab] (argmax, sample). Only that u32 is read back.
+   * Runs `ids` through slot 0 of the cache and picks the next token on the GPU: `choose` records a kernel that
+   * writes one u32 from the last position's logits [1, vocab] (argmax, sample). Only that u32 is read back.
    */
   async step(cache: KvCache, ids: ArrayLike<number>, choose: TokenChooser): Promise<number> {
-    const { rec, arena, logits } = this.recordCached(cache, ids);
-    const token = this.ctx.empty('u32', [1], 'next token');
+    return (await this.stepBatch(cache, [{ slot: 0, ids }], choose))[0]!;
+  }
+
+  /**
+   * One step of batched generation: each entry's tokens are appended to its slot of the cache (a prompt, or the
+   * one token chosen last step), then `choose` picks the next token of every entry from the logits of its last
+   * token ([entries, vocab], in entry order). Prompts run as chunked prefill (packed together when short), single
+   * tokens as one batched decode pass. Returns the chosen tokens, one per entry.
+   */
+  async stepBatch(cache: KvCache, entries: readonly SequenceChunk[], choose: TokenChooser): Promise<number[]> {
+    const { logits, done } = this.recordEntries(cache, entries);
+    const tokens = this.ctx.empty('u32', [entries.length], 'next tokens');
     try {
-      choose(rec, logits, token);
-      rec.submit();
-      return (await this.ctx.read(token))[0]!;
+      choose(this.rec, logits, tokens);
+      this.rec.submit();
+      return Array.from(await this.ctx.read(tokens));
     } finally {
-      arena.free();
-      this.ctx.free(logits, token);
+      done();
+      this.ctx.free(logits, tokens);
     }
   }
 
@@ -170,7 +195,7 @@ export class Transformer {
     if (n === 0) return [];
     const cache = this.createCache(ids.length + n);
     const vocab = this.config.vocabSize;
-    const greedy: TokenChooser = (rec, logits, tokens) => argmax(rec, { logits, tokens, rows: 1, vocab });
+    const greedy: TokenChooser = (rec, logits, tokens) => argmax(rec, { logits, tokens, rows: tokens.numel, vocab });
     const out: number[] = [];
     try {
       let input: ArrayLike<number> = ids;
@@ -191,10 +216,10 @@ export class Transformer {
     this.rec.dispose();
   }
 
-  private async cachedStep(cache: KvCache, ids: ArrayLike<number>): Promise<Float32Array> {
-    const { rec, arena, logits } = this.recordCached(cache, ids);
-    rec.submit();
-    arena.free();
+  private async cachedLogits(cache: KvCache, entries: SequenceChunk[]): Promise<Float32Array> {
+    const { logits, done } = this.recordEntries(cache, entries);
+    this.rec.submit();
+    done();
     try {
       return await this.ctx.readF32(logits);
     } finally {
@@ -202,23 +227,70 @@ export class Transformer {
     }
   }
 
-  /** Records the new tokens' pass through the cache; the logits [1, vocab] are of the last new token. */
-  private recordCached(cache: KvCache, ids: ArrayLike<number>) {
-    const T = ids.length;
-    if (T < 1) throw new RangeError('Transformer: no tokens to run');
-    cache.ensureRoom(T);
-    const past = cache.length;
+  /**
+   * Records the entries' passes through the cache and the LM head over each entry's last token: logits
+   * [entries, vocab], not yet submitted. Passes before the last are submitted as they go, so activation memory
+   * stays that of one pass; `done` frees the rest once the caller has submitted.
+   */
+  private recordEntries(cache: KvCache, entries: readonly SequenceChunk[]): { logits: Tensor; done: () => void } {
+    const E = entries.length;
+    if (E < 1) throw new RangeError('Transformer: no sequences to run');
+    const seen = new Set<number>();
+    for (const { slot, ids } of entries) {
+      cache.checkSlot(slot);
+      if (seen.has(slot)) throw new RangeError(`Transformer: slot ${slot} appears twice in one step`);
+      seen.add(slot);
+      if (ids.length < 1) throw new RangeError(`Transformer: no tokens to run for slot ${slot}`);
+      cache.ensureRoom(ids.length, slot);
+    }
+    const H = this.config.hiddenSize;
+    const rowBytes = H * 4;
+    const lastHidden = this.ctx.empty('f32', [E, H], 'last hidden');
     const rec = this.rec;
-    const arena = new Arena(this.ctx);
-    const positions = Array.from({ length: T }, (_, i) => past + i);
-    const hidden = this.recordLayers(rec, arena, ids, positions, new Uint32Array(T), cache);
-    const last = arena.empty('f32', [1, this.config.hiddenSize], 'last hidden');
-    const rowBytes = this.config.hiddenSize * 4;
-    rec.copy(new Tensor(hidden.buffer, 'f32', [1, this.config.hiddenSize], hidden.byteOffset + (T - 1) * rowBytes), last, rowBytes);
-    const logits = this.ctx.empty('f32', [1, this.config.vocabSize], 'logits');
-    this.recordHead(rec, last, logits, 1);
-    cache.length = past + T;
-    return { rec, arena, logits };
+    let arena: Arena | null = null;
+    const passes = planPasses(cache, entries, this.options.prefillChunk ?? DEFAULT_PREFILL_CHUNK);
+    try {
+      for (const pass of passes) {
+        if (arena) {
+          rec.submit();
+          arena.free();
+        }
+        arena = new Arena(this.ctx);
+        const hidden = this.recordLayers(rec, arena, pass.ids, pass.positions, this.cachePlan(arena, cache, pass));
+        for (const [entry, row] of pass.lastRows) {
+          rec.copy(new Tensor(hidden.buffer, 'f32', [1, H], hidden.byteOffset + row * rowBytes), new Tensor(lastHidden.buffer, 'f32', [1, H], lastHidden.byteOffset + entry * rowBytes), rowBytes);
+        }
+        for (const [slot, tokens] of pass.appended) cache.lengths[slot]! += tokens;
+      }
+      const logits = this.ctx.empty('f32', [E, this.config.vocabSize], 'logits');
+      this.recordHead(rec, lastHidden, logits, E);
+      return {
+        logits,
+        done: () => {
+          (arena as Arena | null)?.free();
+          this.ctx.free(lastHidden);
+        },
+      };
+    } catch (e) {
+      (arena as Arena | null)?.free();
+      this.ctx.free(lastHidden);
+      throw e;
+    }
+  }
+
+  /** Uploads what a pass's attention needs to use the cache. */
+  private cachePlan(arena: Arena, cache: KvCache, pass: Pass): LayerCachePlan {
+    const T = pass.ids.length;
+    const rowsTo = arena.upload('u32', [T], pass.rowsTo, 'kv rows');
+    switch (pass.kind) {
+      case 'packed':
+        return { kind: 'packed', cache, rowsTo, seqStart: arena.upload('u32', [T], pass.seqStart, 'seqStart') };
+      case 'chunk':
+        return { kind: 'chunk', cache, rowsTo, slot: pass.slot, past: pass.past, seqStart: arena.upload('u32', [T], new Uint32Array(T), 'seqStart') };
+      case 'decode':
+        checkDecodeRanges(pass.ranges, T, cache.rows);
+        return { kind: 'decode', cache, rowsTo, ranges: arena.upload('u32', [T, 2], pass.ranges, 'kv ranges') };
+    }
   }
 
   private variant(M: number): MatmulVariant {
@@ -235,17 +307,9 @@ export class Transformer {
 
   /**
    * Embedding and all decoder layers; returns the final-normed hidden states [T, hidden]. With a cache, the new
-   * tokens' k (after RoPE) and v are copied to positions [cache.length, cache.length + T) and attention reads
-   * every cached position; without, attention stays within each packed sequence.
+   * tokens' k (after RoPE) and v are written to their cache rows and attention reads the cache (see LayerCachePlan).
    */
-  private recordLayers(
-    rec: CommandRecorder,
-    arena: Arena,
-    ids: ArrayLike<number>,
-    positions: ArrayLike<number>,
-    seqStart: ArrayLike<number>,
-    cache: KvCache | null,
-  ): Tensor {
+  private recordLayers(rec: CommandRecorder, arena: Arena, ids: ArrayLike<number>, positions: ArrayLike<number>, plan: LayerCachePlan): Tensor {
     const cfg = this.config;
     const T = ids.length;
     const { hiddenSize: H, intermediateSize: F, numHeads: Hq, numKvHeads: Hkv, headDim: D, rmsNormEps: eps } = cfg;
@@ -255,7 +319,6 @@ export class Transformer {
     }
     const idsT = arena.upload('u32', [T], ids, 'ids');
     const posT = arena.upload('u32', [T], positions, 'positions');
-    const seqStartT = arena.upload('u32', [T], seqStart, 'seqStart');
     const x = arena.empty('f32', [T, H], 'residual');
     const n = arena.empty('f32', [T, H], 'normed');
     const rstd = arena.empty('f32', [T], 'rstd');
@@ -270,7 +333,6 @@ export class Transformer {
     const act = arena.empty('f32', [T, F], 'act');
 
     embeddingForward(rec, { table: this.weights.get('model.embed_tokens.weight'), ids: idsT, out: x, tokens: T, dim: H, vocab: cfg.vocabSize });
-    const past = cache?.length ?? 0;
     for (let l = 0; l < cfg.numLayers; l++) {
       const p = `model.layers.${l}`;
       const bias = (name: string) => (cfg.attentionBias ? `${p}.self_attn.${name}.bias` : undefined);
@@ -280,17 +342,7 @@ export class Transformer {
       this.linear(rec, n, `${p}.self_attn.v_proj.weight`, v, T, bias('v_proj'));
       ropeForward(rec, { x: q, positions: posT, invFreq: this.invFreq, tokens: T, heads: Hq, headDim: D });
       ropeForward(rec, { x: k, positions: posT, invFreq: this.invFreq, tokens: T, heads: Hkv, headDim: D });
-      if (cache) {
-        rec.copy(k, cache.slice('keys', l, past, T));
-        rec.copy(v, cache.slice('values', l, past, T));
-        const Tk = past + T;
-        attentionForward(rec, {
-          q, k: cache.view('keys', l, Tk), v: cache.view('values', l, Tk), out: attn, lse, seqStart: seqStartT,
-          T, Tk, queryOffset: past, Hq, Hkv, D,
-        });
-      } else {
-        attentionForward(rec, { q, k, v, out: attn, lse, seqStart: seqStartT, T, Hq, Hkv, D });
-      }
+      this.recordAttention(rec, plan, l, { q, k, v, attn, lse, T });
       this.linear(rec, attn, `${p}.self_attn.o_proj.weight`, proj, T);
       residualAdd(rec, { a: x, b: proj });
       rmsnormForward(rec, { x, weight: this.weights.get(`${p}.post_attention_layernorm.weight`), y: n, rstd, rows: T, dim: H, eps });
@@ -302,6 +354,34 @@ export class Transformer {
     }
     rmsnormForward(rec, { x, weight: this.weights.get('model.norm.weight'), y: n, rstd, rows: T, dim: H, eps });
     return n;
+  }
+
+  /** Attention of layer l for the pass's plan; with a cache, first stores the new keys and values in their rows. */
+  private recordAttention(rec: CommandRecorder, plan: LayerCachePlan, l: number, t: { q: Tensor; k: Tensor; v: Tensor; attn: Tensor; lse: Tensor; T: number }): void {
+    const { numHeads: Hq, numKvHeads: Hkv, headDim: D } = this.config;
+    const { q, k, v, attn: out, lse, T } = t;
+    if (plan.kind === 'none') {
+      attentionForward(rec, { q, k, v, out, lse, seqStart: plan.seqStart, T, Hq, Hkv, D });
+      return;
+    }
+    const { cache, rowsTo } = plan;
+    const width = Hkv * D;
+    scatterRows(rec, { src: k, rowsTo, dst: cache.keys[l]!, rows: T, width, dstRows: cache.rows });
+    scatterRows(rec, { src: v, rowsTo, dst: cache.values[l]!, rows: T, width, dstRows: cache.rows });
+    switch (plan.kind) {
+      case 'packed':
+        attentionForward(rec, { q, k, v, out, lse, seqStart: plan.seqStart, T, Hq, Hkv, D });
+        break;
+      case 'chunk': {
+        const Tk = plan.past + T;
+        const keys = cache.view('keys', l, plan.slot, Tk), values = cache.view('values', l, plan.slot, Tk);
+        attentionForward(rec, { q, k: keys, v: values, out, lse, seqStart: plan.seqStart, T, Tk, queryOffset: plan.past, Hq, Hkv, D });
+        break;
+      }
+      case 'decode':
+        attentionDecode(rec, { q, k: cache.keys[l]!, v: cache.values[l]!, ranges: plan.ranges, out, rows: T, cacheRows: cache.rows, Hq, Hkv, D });
+        break;
+    }
   }
 
   private recordHead(rec: CommandRecorder, hidden: Tensor, logits: Tensor, rows: number): void {

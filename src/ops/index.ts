@@ -12,3 +12,5 @@ export * from './sampling.ts';
 export * from './attention.ts';
 export * from './kernel-paths.ts';
 export * from './matmul.ts';
+export * from './attention-decode.ts';
+export * from './scatter-rows.ts';
