@@ -1,6 +1,8 @@
 // Embedding rows by token id, table [vocab, dim] (f32, or bf16/f16 stored two per u32), out/dout [tokens, dim] f32.
 //   forward:  out[t, :] = table[ids[t], :]. An id >= vocab is never read: its row of out is NaN, so the bug
-//             shows up in the loss instead of as plausible numbers.
+//             shows up in the loss instead of as plausible numbers. The table may be one row block of a split
+//             embedding, holding rows [row_start, row_start + rows) of the vocab: then only the tokens whose ids
+//             fall in that range are written (other blocks write the rest; every block writes the NaN rows).
 //   backward (BACKWARD): dtable[v, :] (+)= sum of dout[t, :] over the tokens t with ids[t] == v. The host groups
 //             the tokens by id (CSR: unique ids, offsets, token order); one workgroup per unique id sums its
 //             tokens in that order, so there are no atomics and the result is bitwise repeatable. Rows of
@@ -34,7 +36,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   }
 }
 #else
-struct Params { tokens: u32, dim: u32, vocab: u32 }
+struct Params { tokens: u32, dim: u32, vocab: u32, row_start: u32, rows: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 #if W_BF16
 @group(0) @binding(1) var<storage, read> table: array<u32>;
@@ -57,7 +59,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   let d = i - t * p.dim;
   let id = ids[t];
   if (id < p.vocab) {
-    out[i] = table_at(id * p.dim + d);
+    if (id >= p.row_start && id < p.row_start + p.rows) { out[i] = table_at((id - p.row_start) * p.dim + d); }
   } else {
     // A runtime value, not a constant: WGSL constant evaluation rejects NaN.
     let nan_bits = 0x7fc00000u;

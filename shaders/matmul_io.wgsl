@@ -1,13 +1,15 @@
 // Bindings, operand loads and the output epilogue shared by every matmul kernel (#include "matmul_io").
 //   C[M,N] = alpha * op(A) * op(B) + bias + (C when ACCUMULATE)
 //   A: f32, stored [M,K], or [K,M] with TRANS_A.   B: f32 | bf16 | f16, stored [K,N], or [N,K] with TRANS_B.
+// C may be a column slice of a wider matrix: element (m, n) lives at c[m * c_stride + c_col + n] and takes
+// bias[c_col + n] (c_stride = N and c_col = 0 for a plain C), so a weight split by output rows writes its columns.
 // Loads work in storage coordinates (row, col) of the stored matrix and return zeros outside it, so tiles
 // may overhang any edge. Defines: TRANS_A; TRANS_B; A_VEC (A's storage rows are whole vec4s);
 //   B_HALF with B_BF16 | B_F16 (16-bit B, two per u32); B_VEC (B's storage rows are whole vec4 words: 4 f32
 //   or 8 halves); HAS_BIAS with BIAS_BF16 | BIAS_F16; ACCUMULATE.
 #include "lib_dtype"
 
-struct Params { M: u32, N: u32, K: u32, alpha: f32 }
+struct Params { M: u32, N: u32, K: u32, alpha: f32, c_stride: u32, c_col: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 
 #if A_VEC
@@ -153,11 +155,12 @@ fn load_b8(row: u32, col: u32) -> Chunk8 {
 
 // Writes one output element (m < M, n < N) through the epilogue: scale, bias, accumulate.
 fn store_c(m: u32, n: u32, v: f32) {
+  let col = p.c_col + n;
   var r = p.alpha * v;
 #if HAS_BIAS
-  r += bias_at(n);
+  r += bias_at(col);
 #endif
-  let i = m * p.N + n;
+  let i = m * p.c_stride + col;
 #if ACCUMULATE
   r += c[i];
 #endif

@@ -13,8 +13,7 @@ import type { CommandRecorder } from '../gpu/recorder.ts';
 import { Tensor } from '../gpu/tensor.ts';
 import { attentionForward } from '../ops/attention.ts';
 import { attentionDecode, checkDecodeRanges } from '../ops/attention-decode.ts';
-import { embeddingForward } from '../ops/embedding.ts';
-import { matmul, SKINNY_MAX_M, type MatmulVariant } from '../ops/matmul.ts';
+import { SKINNY_MAX_M, type MatmulVariant } from '../ops/matmul.ts';
 import { residualAdd } from '../ops/residual.ts';
 import { rmsnormForward } from '../ops/rmsnorm.ts';
 import { scatterRows } from '../ops/scatter-rows.ts';
@@ -24,9 +23,10 @@ import { swigluForward } from '../ops/swiglu.ts';
 import type { ModelConfig } from './config.ts';
 import { KvCache } from './kv-cache.ts';
 import { DEFAULT_PREFILL_CHUNK, planPasses, type Pass, type SequenceChunk } from './pass-plan.ts';
+import { embed, linear } from './weight-ops.ts';
+import type { ModelWeights } from './weights.ts';
 
 export type { SequenceChunk } from './pass-plan.ts';
-import type { ModelWeights } from './weights.ts';
 
 /** Tokens of one or more sequences packed back to back. */
 export interface TokenBatch {
@@ -300,9 +300,7 @@ export class Transformer {
 
   /** y[M, out] = x[M, in] · Wᵀ (+ bias) for a HF Linear weight W [out, in]. */
   private linear(rec: CommandRecorder, x: Tensor, name: string, y: Tensor, M: number, bias?: string): void {
-    const w = this.weights.get(name);
-    const [N, K] = w.shape as [number, number];
-    matmul(rec, { a: x, b: w, c: y, M, N, K, transB: true, bias: bias ? this.weights.get(bias) : undefined, variant: this.variant(M) });
+    linear(rec, { x, weight: this.weights.ref(name), y, M, bias: bias ? this.weights.get(bias) : undefined, variant: this.variant(M) });
   }
 
   /**
@@ -332,7 +330,7 @@ export class Transformer {
     const up = arena.empty('f32', [T, F], 'up');
     const act = arena.empty('f32', [T, F], 'act');
 
-    embeddingForward(rec, { table: this.weights.get('model.embed_tokens.weight'), ids: idsT, out: x, tokens: T, dim: H, vocab: cfg.vocabSize });
+    embed(rec, { table: this.weights.ref('model.embed_tokens.weight'), ids: idsT, out: x, tokens: T, dim: H });
     for (let l = 0; l < cfg.numLayers; l++) {
       const p = `model.layers.${l}`;
       const bias = (name: string) => (cfg.attentionBias ? `${p}.self_attn.${name}.bias` : undefined);
@@ -385,7 +383,6 @@ export class Transformer {
   }
 
   private recordHead(rec: CommandRecorder, hidden: Tensor, logits: Tensor, rows: number): void {
-    const head = this.weights.lmHead;
-    matmul(rec, { a: hidden, b: head, c: logits, M: rows, N: this.config.vocabSize, K: this.config.hiddenSize, transB: true, variant: this.variant(rows) });
+    linear(rec, { x: hidden, weight: this.weights.lmHeadRef, y: logits, M: rows, variant: this.variant(rows) });
   }
 }

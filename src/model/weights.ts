@@ -1,16 +1,20 @@
 /**
  * Checkpoint weights on the GPU: every tensor the config expects, streamed chunk by chunk from a safetensors
  * source straight into its GPU buffer (the host never holds a whole tensor), in the checkpoint's own dtype
- * (F32 stays f32, BF16 bf16, F16 f16: the kernels read 16-bit weights directly).
+ * (F32 stays f32, BF16 bf16, F16 f16: the kernels read 16-bit weights directly). A tensor larger than one
+ * storage binding is stored as row blocks (split-weight.ts) for the split-aware ops in weight-ops.ts.
  */
 import type { GpuContext } from '../gpu/context.ts';
 import type { DType } from '../gpu/dtype.ts';
-import type { Tensor } from '../gpu/tensor.ts';
+import { shapeString, type Tensor } from '../gpu/tensor.ts';
 import type { ByteSource } from './byte-source.ts';
 import { checkWeights, expectedWeights, type ModelConfig } from './config.ts';
 import { readTensor, type SafetensorsDType, type SafetensorsHeader } from './safetensors.ts';
+import {
+  allocateBlocks, BlockUploader, deviceBindingLimit, elementBytes, planRowBlocks, SplitTensor, weightBlocks, type WeightRef,
+} from './split-weight.ts';
 
-/** Bytes per streamed chunk: a multiple of 4, as queue.writeBuffer requires for offsets and sizes. */
+/** Bytes per streamed chunk by default. */
 const CHUNK_BYTES = 8 * 1024 * 1024;
 
 const GPU_DTYPE: Partial<Record<SafetensorsDType, DType>> = { F32: 'f32', BF16: 'bf16', F16: 'f16' };
@@ -18,24 +22,47 @@ const GPU_DTYPE: Partial<Record<SafetensorsDType, DType>> = { F32: 'f32', BF16: 
 export class ModelWeights {
   constructor(
     private readonly ctx: GpuContext,
-    /** GPU tensors keyed by HF name. */
-    readonly tensors: Map<string, Tensor>,
+    /** GPU weights keyed by HF name: a tensor, or row blocks for one over the binding limit. */
+    readonly tensors: Map<string, WeightRef>,
     private readonly tiedEmbeddings: boolean,
   ) {}
 
+  /** A weight stored whole; throws for one stored as row blocks (use ref() and the ops in weight-ops.ts). */
   get(name: string): Tensor {
+    const t = this.ref(name);
+    if (t instanceof SplitTensor) {
+      throw new Error(
+        `model weights: '${name}' ${shapeString(t.shape)} ${t.dtype} is stored as ${t.blocks.length} row blocks ` +
+          `(over the ${t.limitBytes}-byte storage binding limit); use ref('${name}') with the split-aware ops of weight-ops.ts`,
+      );
+    }
+    return t;
+  }
+
+  /** A weight whole or as row blocks, for the split-aware ops (weight-ops.ts: linear, embed). */
+  ref(name: string): WeightRef {
     const t = this.tensors.get(name);
     if (!t) throw new Error(`model weights: no tensor named '${name}'`);
     return t;
   }
 
-  /** The LM head [vocab, hidden]: model.embed_tokens.weight itself when the embeddings are tied. */
+  /** HF name of the LM head [vocab, hidden]: model.embed_tokens.weight itself when the embeddings are tied. */
+  get lmHeadName(): string {
+    return this.tiedEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight';
+  }
+
+  /** The LM head stored whole (throws when it is split: use lmHeadRef). */
   get lmHead(): Tensor {
-    return this.get(this.tiedEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight');
+    return this.get(this.lmHeadName);
+  }
+
+  /** The LM head, whole or as row blocks. */
+  get lmHeadRef(): WeightRef {
+    return this.ref(this.lmHeadName);
   }
 
   dispose(): void {
-    this.ctx.free(...this.tensors.values());
+    for (const t of this.tensors.values()) this.ctx.free(...weightBlocks(t).map((b) => b.tensor));
     this.tensors.clear();
   }
 }
@@ -46,41 +73,46 @@ export interface CheckpointShard {
   header: SafetensorsHeader;
 }
 
+export interface LoadWeightsOptions {
+  /**
+   * A tensor over this many bytes is stored as row blocks of at most this many bytes each. Default (and upper
+   * bound): the device's min(maxStorageBufferBindingSize, maxBufferSize); tests set it small to split tiny models.
+   */
+  maxBindingBytes?: number;
+  /** Bytes read from the source per chunk (default 8 MiB); any size works, chunks may straddle row blocks. */
+  chunkBytes?: number;
+}
+
 /**
  * Loads every weight the config expects (extra tensors in the file are ignored) after checking names, shapes and
- * dtypes. Pass one source and header, or the shards of a sharded checkpoint.
+ * dtypes. Pass one source and header, or the shards of a sharded checkpoint (and no header).
  */
 export async function loadWeights(
   ctx: GpuContext,
   config: ModelConfig,
   source: ByteSource | CheckpointShard[],
   header?: SafetensorsHeader,
+  options: LoadWeightsOptions = {},
 ): Promise<ModelWeights> {
   const shards: CheckpointShard[] = Array.isArray(source) ? source : [{ source, header: header! }];
   if (!Array.isArray(source) && !header) throw new TypeError('loadWeights: pass the parsed safetensors header with a single source');
+  const limit = Math.min(options.maxBindingBytes ?? Infinity, deviceBindingLimit(ctx));
   checkWeights(config, shards.map((s) => s.header));
-  const tensors = new Map<string, Tensor>();
+  const tensors = new Map<string, WeightRef>();
   try {
     for (const { name, shape } of expectedWeights(config)) {
       const shard = shards.find((s) => s.header.tensors.has(name))!;
-      const info = shard.header.tensors.get(name)!;
-      const tensor = ctx.empty(GPU_DTYPE[info.dtype]!, shape, name);
-      tensors.set(name, tensor);
-      await readTensor(shard.source, shard.header, name, (bytes, offset) => writeChunk(ctx, tensor, bytes, offset), { chunkBytes: CHUNK_BYTES });
+      const dtype = GPU_DTYPE[shard.header.tensors.get(name)!.dtype]!;
+      const plan = planRowBlocks(name, dtype, shape, limit);
+      const blocks = allocateBlocks(ctx, name, dtype, shape, plan);
+      tensors.set(name, plan.length === 1 ? blocks[0]!.tensor : new SplitTensor(name, dtype, shape, blocks, limit));
+      const uploader = new BlockUploader(ctx, blocks, shape.slice(1).reduce((a, b) => a * b, 1) * elementBytes(dtype));
+      await readTensor(shard.source, shard.header, name, (bytes, offset) => uploader.write(bytes, offset), { chunkBytes: options.chunkBytes ?? CHUNK_BYTES });
+      uploader.finish();
     }
   } catch (e) {
-    ctx.free(...tensors.values());
+    for (const t of tensors.values()) ctx.free(...weightBlocks(t).map((b) => b.tensor));
     throw e;
   }
   return new ModelWeights(ctx, tensors, config.tieWordEmbeddings);
-}
-
-/** Copies one chunk of raw little-endian bytes to its place in the tensor; a 16-bit tensor's odd tail is padded to 4 bytes. */
-function writeChunk(ctx: GpuContext, tensor: Tensor, bytes: Uint8Array, offset: number): void {
-  let data = bytes;
-  if (data.byteLength % 4 !== 0) {
-    data = new Uint8Array(Math.ceil(bytes.byteLength / 4) * 4);
-    data.set(bytes);
-  }
-  ctx.device.queue.writeBuffer(tensor.buffer, tensor.byteOffset + offset, data.buffer, data.byteOffset, data.byteLength);
 }

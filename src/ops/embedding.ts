@@ -12,25 +12,39 @@ import { ceilDiv, expectDtype, expectNumel, expectPositiveInts, weightDefines } 
 const WG = 256;
 
 export interface EmbeddingForward {
-  table: Tensor; // [vocab, dim] f32 | bf16 | f16
+  table: Tensor; // [vocab, dim] f32 | bf16 | f16, or [tableRows, dim] with tableRows
   ids: Tensor; // [tokens] u32
   out: Tensor; // [tokens, dim] f32
   tokens: number;
   dim: number;
   vocab: number;
+  /**
+   * The table is one row block of a split embedding (src/model/weight-ops.ts): it holds rows
+   * [rowStart, rowStart + tableRows) of the vocab, and only tokens with ids in that range are written.
+   * Default 0 and vocab (the whole table).
+   */
+  rowStart?: number;
+  tableRows?: number;
 }
 
-/** out[t, :] = table[ids[t], :]. An id >= vocab reads nothing and gets a NaN row, so the bug shows in the loss. */
+/**
+ * out[t, :] = table[ids[t], :]. An id >= vocab reads nothing and gets a NaN row, so the bug shows in the loss.
+ * With rowStart/tableRows, rows of out whose ids lie outside the table's range (but inside the vocab) are left as they were.
+ */
 export function embeddingForward(rec: CommandRecorder, a: EmbeddingForward): void {
   checkDims(a.tokens, a.dim, a.vocab);
-  expectNumel('embedding.table', a.table, a.vocab * a.dim);
+  const { rowStart = 0, tableRows = a.vocab - rowStart } = a;
+  if (!Number.isInteger(rowStart) || !Number.isInteger(tableRows) || rowStart < 0 || tableRows < 1 || rowStart + tableRows > a.vocab) {
+    throw new RangeError(`embedding: table rows [${rowStart}, ${rowStart + tableRows}) must be a non-empty integer range within [0, ${a.vocab})`);
+  }
+  expectNumel('embedding.table', a.table, tableRows * a.dim);
   expectNumel('embedding.ids', a.ids, a.tokens);
   expectDtype('embedding.ids', a.ids, 'u32');
   expectNumel('embedding.out', a.out, a.tokens * a.dim);
   expectDtype('embedding.out', a.out, 'f32');
   rec.dispatch({
     kernel: { shader: 'embedding', defines: weightDefines(a.table.dtype), constants: { WG } },
-    params: [['u32', a.tokens], ['u32', a.dim], ['u32', a.vocab]],
+    params: [['u32', a.tokens], ['u32', a.dim], ['u32', a.vocab], ['u32', rowStart], ['u32', tableRows]],
     bindings: [a.table, a.ids, a.out],
     workgroups: fold1d(ceilDiv(a.tokens * a.dim, WG)),
     label: 'embedding',

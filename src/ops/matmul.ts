@@ -10,7 +10,7 @@
  */
 import type { SubgroupMatrixConfig } from '../gpu/capabilities.ts';
 import type { GpuContext } from '../gpu/context.ts';
-import type { CommandRecorder } from '../gpu/recorder.ts';
+import type { CommandRecorder, Param } from '../gpu/recorder.ts';
 import { fold1d } from '../gpu/recorder.ts';
 import type { Tensor } from '../gpu/tensor.ts';
 import type { Defines } from '../gpu/wgsl.ts';
@@ -24,7 +24,7 @@ export interface MatmulArgs {
   a: Tensor;
   /** f32 | bf16 | f16, [K,N], or [N,K] with transB. */
   b: Tensor;
-  /** f32 [M,N]; read first when accumulate. Must not share a buffer with the inputs. */
+  /** f32 [M,N], or [M, cRowStride] with cRowStride; read first when accumulate. Must not share a buffer with the inputs. */
   c: Tensor;
   M: number;
   N: number;
@@ -35,8 +35,16 @@ export interface MatmulArgs {
   alpha?: number;
   /** C += … instead of C = …. Default false. */
   accumulate?: boolean;
-  /** [N], f32 | bf16 | f16, added to every row. */
+  /** [N] (or [cRowStride]), f32 | bf16 | f16, added to every row; read at the same columns as C. */
   bias?: Tensor;
+  /**
+   * Row stride of C in elements (default N): C is [M, cRowStride] and the product fills its columns
+   * [cColumn, cColumn + N), leaving the others untouched. A weight split into row blocks (src/model/weight-ops.ts)
+   * writes each block's output columns this way, with no scratch buffer or copy.
+   */
+  cRowStride?: number;
+  /** First column of C written (default 0); see cRowStride. */
+  cColumn?: number;
   /** Which kernel; 'auto' (default) picks by shape and device features (see matmulVariant). */
   variant?: MatmulVariant;
   /** Block size of the tiled kernels (portable, f16); 'auto' (default) takes large blocks unless the grid would be small. */
@@ -140,16 +148,21 @@ function checkArgs(a: MatmulArgs): void {
   for (const d of ['M', 'N', 'K'] as const) {
     if (!Number.isInteger(a[d]) || a[d] < 0) throw new RangeError(`matmul: ${d} must be a non-negative integer, got ${a[d]}`);
   }
+  const { cRowStride: stride = a.N, cColumn: col = 0 } = a;
+  if (!Number.isInteger(col) || col < 0) throw new RangeError(`matmul: cColumn must be a non-negative integer, got ${col}`);
+  if (!Number.isInteger(stride) || stride < col + a.N) {
+    throw new RangeError(`matmul: cRowStride must be an integer >= cColumn + N = ${col + a.N}, got ${stride}`);
+  }
   if (a.alpha !== undefined && !Number.isFinite(a.alpha)) throw new RangeError(`matmul: alpha must be finite, got ${a.alpha}`);
   expectDtype('matmul.a', a.a, 'f32');
   expectDtype('matmul.b', a.b, 'f32', 'bf16', 'f16');
   expectDtype('matmul.c', a.c, 'f32');
   expectMatrix(`matmul.a${a.transA ? ' (transA)' : ''}`, a.a, a.transA ? a.K : a.M, a.transA ? a.M : a.K);
   expectMatrix(`matmul.b${a.transB ? ' (transB)' : ''}`, a.b, a.transB ? a.N : a.K, a.transB ? a.K : a.N);
-  expectMatrix('matmul.c', a.c, a.M, a.N);
+  expectMatrix('matmul.c', a.c, a.M, stride);
   if (a.bias) {
     expectDtype('matmul.bias', a.bias, 'f32', 'bf16', 'f16');
-    expectNumel('matmul.bias', a.bias, a.N);
+    expectNumel('matmul.bias', a.bias, stride);
   }
   for (const [name, t] of [['a', a.a], ['b', a.b], ['bias', a.bias]] as const) {
     if (t && t.buffer === a.c.buffer) throw new RangeError(`matmul: c shares a buffer with ${name}; the output must be a separate buffer`);
@@ -179,7 +192,7 @@ function operandDefines(a: MatmulArgs): Defines {
   return d;
 }
 
-/** Records C = alpha·op(A)·op(B) (+ bias) (+ C). */
+/** Records C = alpha·op(A)·op(B) (+ bias) (+ C), into columns [cColumn, cColumn + N) of C when cRowStride is given. */
 export function matmul(rec: CommandRecorder, args: MatmulArgs): void {
   checkArgs(args);
   const ctx = rec.ctx;
@@ -187,7 +200,7 @@ export function matmul(rec: CommandRecorder, args: MatmulArgs): void {
   const { M, N, K } = args;
   if (M === 0 || N === 0) return;
   const defines = operandDefines(args);
-  const params: [['u32', number], ['u32', number], ['u32', number], ['f32', number]] = [['u32', M], ['u32', N], ['u32', K], ['f32', args.alpha ?? 1]];
+  const params: Param[] = [['u32', M], ['u32', N], ['u32', K], ['f32', args.alpha ?? 1], ['u32', args.cRowStride ?? N], ['u32', args.cColumn ?? 0]];
   const bindings = [args.a, args.b, args.c, ...(args.bias ? [args.bias] : [])];
   const label = `matmul ${kernel} ${M}x${N}x${K}`;
 

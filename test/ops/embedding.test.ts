@@ -3,7 +3,7 @@ import { roundTo, type DType } from '../../src/gpu/dtype.ts';
 import { embeddingBackward, embeddingForward, embeddingGradPlan, uploadEmbeddingGradPlan } from '../../src/ops/embedding.ts';
 import { testContext } from '../harness/context.ts';
 import { checkGradient, expectClose, f64, freshSeed, randint, randn, rng, TOL } from '../harness/numerics.ts';
-import { embeddingBackwardRef, embeddingRef } from '../ref/embedding.ts';
+import { embeddingBackwardRef, embeddingBlockRef, embeddingRef } from '../ref/embedding.ts';
 import { dot, expectSameBits, poisoned } from './elementwise-helpers.ts';
 
 // [vocab, dim, tokens]: all size-1, odd dim (16-bit rows start mid-word), T = 1, more tokens than ids (repeats).
@@ -70,6 +70,55 @@ describe('embedding', () => {
       else expectClose(row, want.subarray(t * dim, (t + 1) * dim), TOL.f32, `row ${t} (seed ${seed})`);
     }
     ctx.free(tt, tids, tout);
+  });
+
+  // [vocab, dim, tokens, rowStart, rows]: a middle block at an odd row (odd dim: 16-bit rows start mid-word in the
+  // full table), the last single row, the first rows, a block of one row in the middle.
+  const blockShapes: [number, number, number, number, number][] = [[100, 17, 33, 37, 29], [5, 3, 7, 4, 1], [50, 129, 200, 0, 13], [1000, 64, 40, 500, 1]];
+  for (const td of ['f32', 'bf16', 'f16'] as DType[]) {
+    it(`a ${td} row block writes only the tokens whose ids fall in its rows; out-of-vocab ids get NaN rows`, async () => {
+      const ctx = await testContext();
+      const seed = freshSeed();
+      const r = rng(seed);
+      for (const [vocab, dim, tokens, rowStart, rows] of blockShapes) {
+        const block = roundTo(randn(rows * dim, r), td);
+        // Ids spread over the whole vocab, with the block's first and last rows, one just outside it, and one past the vocab.
+        const ids = randint(tokens, r, vocab);
+        ids.set([rowStart, rowStart + rows - 1, rowStart + rows, vocab + 3].slice(0, tokens), 0);
+        const initial = randn(tokens * dim, r);
+        const tt = ctx.upload(td, [rows, dim], block), tids = ctx.upload('u32', [tokens], ids), tout = ctx.upload('f32', [tokens, dim], initial);
+        const rec = ctx.recorder();
+        embeddingForward(rec, { table: tt, ids: tids, out: tout, tokens, dim, vocab, rowStart, tableRows: rows });
+        rec.submit();
+        const out = await ctx.readF32(tout);
+        const want = embeddingBlockRef(block, ids, { vocab, dim, rowStart, rows, initial });
+        const what = `V=${vocab} D=${dim} T=${tokens} rows [${rowStart}, ${rowStart + rows}) ${td} (seed ${seed})`;
+        const rowsWhere = (a: ArrayLike<number>, keep: (id: number) => boolean) =>
+          Float32Array.from(Array.from(ids).flatMap((id, t) => (keep(id) ? Array.from({ length: dim }, (_, d) => a[t * dim + d]!) : [])));
+        const inBlock = (id: number) => id >= rowStart && id < rowStart + rows;
+        expectClose(rowsWhere(out, inBlock), rowsWhere(want, inBlock), TOL.f32, `${what}: rows of ids in the block`);
+        expectSameBits(rowsWhere(out, (id) => id < vocab && !inBlock(id)), rowsWhere(initial, (id) => id < vocab && !inBlock(id)), `${what}: other rows untouched`);
+        expect(rowsWhere(out, (id) => id >= vocab).every(Number.isNaN), `${what}: out-of-vocab rows are NaN`).toBe(true);
+        ctx.free(tt, tids, tout);
+      }
+    });
+  }
+
+  it('row blocks covering the vocab compose the whole gather (bf16, odd dim, uneven blocks)', async () => {
+    const ctx = await testContext();
+    const seed = freshSeed();
+    const r = rng(seed);
+    const [vocab, dim, tokens] = [61, 19, 50];
+    const table = roundTo(randn(vocab * dim, r), 'bf16'), ids = randint(tokens, r, vocab);
+    const tids = ctx.upload('u32', [tokens], ids), tout = poisoned(ctx, 'f32', [tokens, dim]);
+    const blocks = [[0, 21], [21, 1], [22, 39]].map(([rowStart, rows]) => ({
+      rowStart: rowStart!, rows: rows!, tensor: ctx.upload('bf16', [rows!, dim], table.subarray(rowStart! * dim, (rowStart! + rows!) * dim)),
+    }));
+    const rec = ctx.recorder();
+    for (const b of blocks) embeddingForward(rec, { table: b.tensor, ids: tids, out: tout, tokens, dim, vocab, rowStart: b.rowStart, tableRows: b.rows });
+    rec.submit();
+    expectClose(await ctx.read(tout), embeddingRef(table, ids, vocab, dim), TOL.f32, `out (seed ${seed})`);
+    ctx.free(tids, tout, ...blocks.map((b) => b.tensor));
   });
 
   for (const [vocab, dim, tokens] of [...shapes, [40, 96, 2000]] as [number, number, number][]) {
@@ -140,6 +189,8 @@ describe('embedding', () => {
     const rec = ctx.recorder();
     expect(() => embeddingForward(rec, { table, ids, out, tokens: 3, dim: 4, vocab: 11 })).toThrow(/embedding.table: expected 44 elements/);
     expect(() => embeddingForward(rec, { table, ids: idsF, out, tokens: 3, dim: 4, vocab: 10 })).toThrow(/embedding.ids: dtype f32 not supported/);
+    expect(() => embeddingForward(rec, { table, ids, out, tokens: 3, dim: 4, vocab: 15, rowStart: 6, tableRows: 10 })).toThrow(/table rows \[6, 16\) must be a non-empty integer range within \[0, 15\)/);
+    expect(() => embeddingForward(rec, { table, ids, out, tokens: 3, dim: 4, vocab: 20, rowStart: 5, tableRows: 9 })).toThrow(/embedding.table: expected 36 elements/);
     const plan = uploadEmbeddingGradPlan(ctx, embeddingGradPlan([1, 2, 1], 10));
     const dtable16 = ctx.empty('bf16', [10, 4]);
     expect(() => embeddingBackward(rec, { dout: out, plan, dtable: dtable16, tokens: 3, dim: 4, vocab: 10 })).toThrow(/embedding.dtable: dtype bf16 not supported/);

@@ -4,7 +4,8 @@ import { roundTo, type DType } from '../../src/gpu/dtype.ts';
 import { matmul, matmulFlops, matmulVariant, SKINNY_MAX_M, subgroupMatrixPlan, type MatmulArgs, type MatmulKernel } from '../../src/ops/matmul.ts';
 import { testContext } from '../harness/context.ts';
 import { checkGradient, expectClose, f64, freshSeed, randn, rng, sampleCoords, TOL } from '../harness/numerics.ts';
-import { matmulGradRef, matmulRef, matmulRefRows, type MatmulRefOptions } from '../ref/matmul.ts';
+import { matmulColumnsRef, matmulGradRef, matmulRef, matmulRefRows, type MatmulRefOptions } from '../ref/matmul.ts';
+import { expectSameBits } from './elementwise-helpers.ts';
 
 // Every distinct set of defines is one more pipeline, and a software rasterizer takes a second or more to compile
 // each, so coverage is planned rather than a full product: the portable kernel runs every transA x transB x dtype
@@ -244,6 +245,37 @@ describe('matmul', () => {
     }
   });
 
+  it('writes a column slice of a wider C (cRowStride, cColumn): every kernel, bias at the same columns, other columns untouched', async () => {
+    const ctx = await testContext();
+    const seed = freshSeed();
+    const r = rng(seed);
+    // Pipelines already built above: an unaligned plain product (skinny, portable) and an aligned full epilogue (every kernel).
+    const cases: [Problem, [MatmulKernel, number][]][] = [
+      [problem(r, [33, 65, 17], { transB: true, bDtype: 'bf16' }), [['skinny', TOL.f32]]],
+      [epilogueProblem(r, [40, 48, 136], false, true), otherKernels(ctx)],
+    ];
+    for (const [p, kernels] of cases) {
+      const stride = p.N + 11, col = 5;
+      const accumulate = Boolean(p.c0);
+      const wide = randn(p.M * stride, r);
+      const biasWide = p.bias ? roundTo(randn(stride, r), p.biasDtype ?? 'f32') : undefined;
+      const want = matmulColumnsRef(p.a, p.b, { ...p, bias: biasWide, wide, stride, col, accumulate });
+      const outside = (c: Float32Array) => c.filter((_, i) => i % stride < col || i % stride >= col + p.N);
+      for (const [kernel, tol] of [['portable', TOL.f32], ...kernels] as [MatmulKernel, number][]) {
+        const a = ctx.upload('f32', [p.M, p.K], p.a), b = ctx.upload(p.bDtype, [p.N, p.K], p.b), c = ctx.upload('f32', [p.M, stride], wide);
+        const bias = biasWide ? ctx.upload(p.biasDtype ?? 'f32', [stride], biasWide) : undefined;
+        const rec = ctx.recorder();
+        matmul(rec, { a, b, c, M: p.M, N: p.N, K: p.K, transB: true, alpha: p.alpha, bias, accumulate, cRowStride: stride, cColumn: col, variant: kernel });
+        rec.submit();
+        const got = await ctx.readF32(c);
+        const what = `${describeProblem(p)} ${kernel} into columns [${col}, ${col + p.N}) of ${stride} (seed ${seed})`;
+        expectClose(got, want, tol, what);
+        expectSameBits(outside(got), outside(wide), `${what}: columns outside the slice`);
+        ctx.free(a, b, c, bias);
+      }
+    }
+  });
+
   it('rejects bad arguments with clear errors', async () => {
     const ctx = await testContext();
     const a = ctx.empty('f32', [4, 6]), b = ctx.empty('bf16', [5, 6]), c = ctx.empty('f32', [4, 5]);
@@ -260,6 +292,9 @@ describe('matmul', () => {
     expect(() => matmul(rec, { a, b: b66, c: a, M: 4, N: 6, K: 6 })).toThrow(/c shares a buffer with a/);
     expect(() => matmul(rec, { ...ok, M: 2.5 })).toThrow(/M must be a non-negative integer/);
     expect(() => matmul(rec, { ...ok, variant: 'fast' as never })).toThrow(/unknown variant 'fast'/);
+    expect(() => matmul(rec, { ...ok, cRowStride: 6, cColumn: 2 })).toThrow(/cRowStride must be an integer >= cColumn \+ N = 7, got 6/);
+    expect(() => matmul(rec, { ...ok, cColumn: -1 })).toThrow(/cColumn must be a non-negative integer/);
+    expect(() => matmul(rec, { ...ok, cRowStride: 6 })).toThrow(/matmul.c: expected shape \[4, 6\], got \[4, 5\]/);
     expect(rec.pending).toBe(0);
     ctx.free(a, b, c, c44, u, abf, bias, b66);
   });

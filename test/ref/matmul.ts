@@ -52,3 +52,27 @@ export function matmulGradRef(a: ArrayLike<number>, b: ArrayLike<number>, g: Arr
     : matmulRef(a, g, { M: K, N, K: M, transA: !transA });
   return { dA, dB };
 }
+
+/**
+ * C written as a column slice of a wider matrix: `wide` is [M, stride]; columns [col, col + N) become
+ * alpha·op(A)·op(B) + bias[col + n] (+ their old value when accumulate), every other column keeps its value.
+ * The bias, if any, has `stride` entries (it belongs to the wide matrix's columns).
+ */
+export function matmulColumnsRef(
+  a: ArrayLike<number>,
+  b: ArrayLike<number>,
+  o: Omit<MatmulRefOptions, 'c0'> & { wide: ArrayLike<number>; stride: number; col: number; accumulate?: boolean },
+): Float64Array {
+  const { M, N, K, stride, col } = o;
+  const alpha = o.alpha ?? 1;
+  const out = Float64Array.from(o.wide);
+  for (let m = 0; m < M; m++) {
+    for (let n = 0; n < N; n++) {
+      let s = 0;
+      for (let k = 0; k < K; k++) s += (o.transA ? a[k * M + m]! : a[m * K + k]!) * (o.transB ? b[n * K + k]! : b[k * N + n]!);
+      const i = m * stride + col + n;
+      out[i] = alpha * s + (o.bias ? o.bias[col + n]! : 0) + (o.accumulate ? o.wide[i]! : 0);
+    }
+  }
+  return out;
+}
