@@ -7,9 +7,23 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createNodeContext } from '../runtime-node/device.ts';
 import type { DType } from '../src/gpu/dtype.ts';
+import { generateBench } from './generate.ts';
+import { devicePeak } from './peaks.ts';
 import { kernelBench } from './kernels.ts';
+import { HF_CONFIGS } from './shapes.ts';
 
-const USAGE = `Usage: npm run bench -- kernels [--filter REGEX] [--weights bf16|f16|f32] [--attention-heads N] [--out DIR] [--adapter NAME]`;
+const USAGE = `Usage:
+  npm run bench -- kernels [--filter REGEX] [--weights bf16|f16|f32] [--attention-heads N] [--out DIR] [--adapter NAME]
+  npm run bench -- generate [--models ${Object.keys(HF_CONFIGS).join(',')}] [--layers N] [--prefill 512,2048]
+                            [--batch 1,8,32] [--context 128] [--decode-steps 32] [--out DIR] [--adapter NAME]
+      (random-weight bf16 models at the real shapes; --layers N builds only N decoder layers, for CPU adapters)`;
+
+/** A comma-separated list of positive integers. */
+function intList(value: string, flag: string): number[] {
+  const xs = value.split(',').map((v) => Number(v.trim()));
+  if (!xs.length || !xs.every((x) => Number.isInteger(x) && x >= 1)) throw new Error(`${flag} must be a comma-separated list of positive integers, got '${value}'`);
+  return xs;
+}
 
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -21,6 +35,12 @@ async function main(argv: string[]): Promise<number> {
       'attention-heads': { type: 'string' },
       out: { type: 'string', default: 'bench/results' },
       adapter: { type: 'string' },
+      models: { type: 'string', default: Object.keys(HF_CONFIGS).join(',') },
+      layers: { type: 'string' },
+      prefill: { type: 'string', default: '512,2048' },
+      batch: { type: 'string', default: '1,8,32' },
+      context: { type: 'string', default: '128' },
+      'decode-steps': { type: 'string', default: '32' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -29,8 +49,8 @@ async function main(argv: string[]): Promise<number> {
     console.log(USAGE);
     return values.help ? 0 : 2;
   }
-  if (suite !== 'kernels') {
-    console.error(`bench: unknown suite '${suite}' (available: kernels)\n${USAGE}`);
+  if (suite !== 'kernels' && suite !== 'generate') {
+    console.error(`bench: unknown suite '${suite}' (available: kernels, generate)\n${USAGE}`);
     return 2;
   }
   if (!['bf16', 'f16', 'f32'].includes(values.weights!)) {
@@ -42,12 +62,30 @@ async function main(argv: string[]): Promise<number> {
   const device = a.description || [a.vendor, a.architecture].filter(Boolean).join(' ') || 'unknown';
   console.log(`device: ${device}; features: ${JSON.stringify(ctx.features)}; commit ${__SEAL_COMMIT__}`);
   const started = new Date();
-  const results = await kernelBench(ctx, {
-    filter: values.filter ? new RegExp(values.filter) : undefined,
-    weights: values.weights as DType,
-    attentionHeads: values['attention-heads'] ? Number(values['attention-heads']) : undefined,
-    log: (l) => console.log(l),
-  });
+  const log = (l: string) => console.log(l);
+  let results: unknown;
+  let options: Record<string, unknown>;
+  if (suite === 'kernels') {
+    options = { filter: values.filter ?? null, weights: values.weights, attentionHeads: values['attention-heads'] ?? null };
+    results = await kernelBench(ctx, {
+      filter: values.filter ? new RegExp(values.filter) : undefined,
+      weights: values.weights as DType,
+      attentionHeads: values['attention-heads'] ? Number(values['attention-heads']) : undefined,
+      log,
+    });
+  } else {
+    const o = {
+      models: values.models!.split(',').map((m) => m.trim()),
+      layers: values.layers === undefined ? undefined : intList(values.layers, '--layers')[0],
+      prefill: intList(values.prefill!, '--prefill'),
+      batches: intList(values.batch!, '--batch'),
+      context: intList(values.context!, '--context')[0]!,
+      decodeSteps: intList(values['decode-steps']!, '--decode-steps')[0]!,
+    };
+    for (const m of o.models) if (!HF_CONFIGS[m]) throw new Error(`--models: unknown model '${m}' (available: ${Object.keys(HF_CONFIGS).join(', ')})`);
+    options = { ...o, weights: 'bf16', timing: 'wall-clock' };
+    results = await generateBench(ctx, { ...o, log });
+  }
   const report = {
     suite,
     date: started.toISOString(),
@@ -59,7 +97,8 @@ async function main(argv: string[]): Promise<number> {
     subgroupSizes: [ctx.caps.subgroupMinSize, ctx.caps.subgroupMaxSize],
     subgroupMatrixConfigs: ctx.caps.subgroupMatrixConfigs,
     limits: { maxStorageBufferBindingSize: ctx.limits.maxStorageBufferBindingSize, maxBufferSize: ctx.limits.maxBufferSize },
-    options: { filter: values.filter ?? null, weights: values.weights, attentionHeads: values['attention-heads'] ?? null },
+    peakBandwidthGBs: devicePeak(device)?.bandwidthGBs ?? null,
+    options,
     results,
   };
   mkdirSync(values.out!, { recursive: true });
@@ -71,5 +110,10 @@ async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-process.exitCode = await main(process.argv.slice(2));
+try {
+  process.exitCode = await main(process.argv.slice(2));
+} catch (e) {
+  console.error(`bench: ${(e as Error).message}`);
+  process.exitCode = 1;
+}
 process.exit(process.exitCode);

@@ -23,3 +23,39 @@ export function projections(m: ModelShape): [string, number, number][] {
     ['lm_head', m.vocab, m.hidden],
   ];
 }
+
+/** The models' config.json (architecture, RoPE, norms, tying) as published, for random-weight models at the real shape. */
+export const HF_CONFIGS: Record<string, Record<string, unknown>> = {
+  [LLAMA_3_2_1B.name]: {
+    architectures: ['LlamaForCausalLM'],
+    hidden_size: 2048,
+    intermediate_size: 8192,
+    num_hidden_layers: 16,
+    num_attention_heads: 32,
+    num_key_value_heads: 8,
+    head_dim: 64,
+    vocab_size: 128256,
+    rms_norm_eps: 1e-5,
+    rope_theta: 500000,
+    rope_scaling: { factor: 32, high_freq_factor: 4, low_freq_factor: 1, original_max_position_embeddings: 8192, rope_type: 'llama3' },
+    tie_word_embeddings: true,
+    max_position_embeddings: 131072,
+    bos_token_id: 128000,
+    eos_token_id: 128001,
+  },
+  [QWEN_2_5_7B.name]: {
+    architectures: ['Qwen2ForCausalLM'],
+    hidden_size: 3584,
+    intermediate_size: 18944,
+    num_hidden_layers: 28,
+    num_attention_heads: 28,
+    num_key_value_heads: 4,
+    vocab_size: 152064,
+    rms_norm_eps: 1e-6,
+    rope_theta: 1000000,
+    tie_word_embeddings: false,
+    max_position_embeddings: 131072,
+    bos_token_id: 151643,
+    eos_token_id: 151643,
+  },
+};

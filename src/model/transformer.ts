@@ -23,6 +23,7 @@ import { swigluForward } from '../ops/swiglu.ts';
 import type { ModelConfig } from './config.ts';
 import { KvCache } from './kv-cache.ts';
 import { DEFAULT_PREFILL_CHUNK, planPasses, type Pass, type SequenceChunk } from './pass-plan.ts';
+import { deviceBindingLimit } from './split-weight.ts';
 import { embed, linear } from './weight-ops.ts';
 import type { ModelWeights } from './weights.ts';
 
@@ -110,6 +111,13 @@ export class Transformer {
   forward(batch: TokenBatch): Tensor {
     const T = batch.ids.length;
     if (T < 1) throw new RangeError('Transformer.forward: the batch has no tokens');
+    const logitBytes = T * this.config.vocabSize * 4;
+    if (logitBytes > deviceBindingLimit(this.ctx)) {
+      throw new RangeError(
+        `Transformer.forward: logits of ${T} tokens x ${this.config.vocabSize} vocabulary are ${logitBytes} bytes, over this device's ` +
+          `storage binding limit of ${deviceBindingLimit(this.ctx)} bytes; run fewer tokens per call`,
+      );
+    }
     const positions = batch.positions ?? Array.from({ length: T }, (_, i) => i);
     const seqStart = batch.seqStart ?? new Uint32Array(T);
     if (positions.length !== T || seqStart.length !== T) {
