@@ -1,14 +1,15 @@
 import { defineConfig } from 'vitest/config';
 import { playwright } from '@vitest/browser-playwright';
 
-// The same kernel tests in headless Chromium (WebGPU through SwiftShader: no shader-f16). Uses the system
-// Chromium (Debian's `chromium`), or CHROMIUM_PATH.
+// The same kernel tests in headless Chromium (WebGPU through SwiftShader: no shader-f16), and the browser Hub model
+// source (test/browser: its globalSetup starts local fake hubs the page fetches from). Uses the system Chromium
+// (Debian's `chromium`), or CHROMIUM_PATH.
 export default defineConfig({
   // Lets the runtime check in test/gpu/context.test.ts prove the suite really ran in the browser.
   define: { 'import.meta.env.SEAL_EXPECT_RUNTIME': JSON.stringify('browser') },
   test: {
-    include: ['test/ops/**/*.test.ts', 'test/gpu/**/*.test.ts'],
-    globalSetup: ['test/harness/global-setup.ts'],
+    include: ['test/ops/**/*.test.ts', 'test/gpu/**/*.test.ts', 'test/browser/**/*.test.ts'],
+    globalSetup: ['test/harness/global-setup.ts', 'test/browser/hub-server.ts'],
     testTimeout: 300_000,
     hookTimeout: 300_000,
     browser: {

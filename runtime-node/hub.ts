@@ -1,20 +1,30 @@
 /**
  * Hugging Face Hub model source: resolves `org/name[@revision]` to a local snapshot directory in the standard HF cache
  * layout (models--org--name/{blobs,snapshots,refs}), so models already downloaded by Python's huggingface_hub are reused
- * and a complete cached snapshot needs no network at all. Downloads are resumable (blobs/<etag>.incomplete + Range).
+ * and a complete cached snapshot needs no network at all. Downloads are resumable (blobs/<etag>.incomplete + Range),
+ * and a lock file per blob keeps two processes resolving the same model from downloading (or corrupting) it twice.
+ * The protocol itself (ids, URLs, messages, which files) is src/model/hub-protocol.ts, shared with the browser.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, open, readFile, rename, rm, stat, symlink, copyFile, writeFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
+import { copyFile, link, mkdir, open, readFile, rename, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
+import { homedir, hostname } from 'node:os';
 import { dirname, join, relative } from 'node:path';
+import { clearInterval, setInterval } from 'node:timers';
+import {
+  authHeaders, COMMIT_SHA, DEFAULT_HUB_ENDPOINT, etagOf, HubError, hubHttpError, hubNetworkError, modelInfoUrl, normalizeEndpoint,
+  parseHubId, parseRepoInfo, planModelFiles, repoFileSize, resolveUrl, SAFETENSORS_INDEX, shardFiles, sizeOf,
+  type HubAdvice, type HubId, type RepoInfo,
+} from '../src/model/hub-protocol.ts';
 
-/** A Hub id could not be resolved; the message says why and what to do. */
-export class HubError extends Error {}
+export { HubError, isHubId, isNeededFile, parseHubId, type HubId } from '../src/model/hub-protocol.ts';
 
 /** Download progress over every file this resolve fetches; `bytes` only grows while a download goes forward. */
 export interface DownloadProgress {
-  /** The file being downloaded (repo-relative). */
+  /**
+   * The file being downloaded (repo-relative). While another process holds the file's download lock, a note follows
+   * the name ("model.safetensors (waiting for pid 42 on host to finish it)"): `bytes` then follows that download.
+   */
   file: string;
   /** Bytes of all files fetched by this resolve so far (partial .incomplete files count), out of `total`. */
   bytes: number;
@@ -37,37 +47,14 @@ export interface HubOptions {
   idleTimeoutMs?: number;
   /** Attempts per file when a download breaks off midway; each later one resumes with a Range request (default 4). */
   maxAttempts?: number;
-}
-
-export interface HubId {
-  repo: string;
-  revision: string;
-}
-
-const REPO_PART = /^[A-Za-z0-9][\w.-]*$/;
-
-/** True when `text` has the shape org/name[@revision] (say nothing about whether it exists). */
-export function isHubId(text: string): boolean {
-  try {
-    parseHubId(text);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Splits `org/name[@revision]` (revision defaults to main); throws a HubError for anything else. */
-export function parseHubId(text: string): HubId {
-  const at = text.indexOf('@');
-  const repo = at < 0 ? text : text.slice(0, at);
-  const revision = at < 0 ? 'main' : text.slice(at + 1);
-  const parts = repo.split('/');
-  const valid = parts.length === 2 && parts.every((p) => REPO_PART.test(p) && !p.includes('--') && !p.includes('..') && !p.endsWith('.'))
-    && repo.length <= 96 && revision !== '' && !/\s|\.\./.test(revision) && !revision.startsWith('/');
-  if (!valid) {
-    throw new HubError(`'${text}' is not a Hugging Face model id: use org/name or org/name@revision (e.g. Qwen/Qwen2.5-0.5B-Instruct@main), or pass a local directory`);
-  }
-  return { repo, revision };
+  /**
+   * A download lock whose holder shows no sign of life this long (ms) is broken (default 120 s): neither its heartbeat
+   * (the lock's mtime, refreshed every quarter of this) nor the .incomplete file changed. A lock of a process that no
+   * longer runs on this host is broken at once.
+   */
+  lockStaleMs?: number;
+  /** Warnings (a stale lock broken); default console.warn. */
+  onWarning?: (message: string) => void;
 }
 
 /** The cache root huggingface_hub uses, from the same environment variables. */
@@ -92,15 +79,6 @@ function defaultToken(env: NodeJS.ProcessEnv = process.env): string | undefined 
   }
 }
 
-/** The files of a repo that loading needs: configs, tokenizer files, safetensors weights (never .bin/.pt/.gguf). */
-export function isNeededFile(name: string): boolean {
-  if (name.includes('/')) return false;
-  return ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'model.safetensors.index.json']
-    .includes(name) || name.endsWith('.safetensors');
-}
-
-const COMMIT = /^[0-9a-f]{40}$/;
-
 /** The folder of one repo in the cache: models--org--name. */
 export function repoCacheDir(cacheDir: string, repo: string): string {
   return join(cacheDir, `models--${repo.replace('/', '--')}`);
@@ -110,7 +88,7 @@ export function repoCacheDir(cacheDir: string, repo: string): string {
 async function snapshotComplete(dir: string): Promise<boolean> {
   if (!existsSync(join(dir, 'config.json')) || !existsSync(join(dir, 'tokenizer.json'))) return false;
   if (existsSync(join(dir, 'model.safetensors'))) return true;
-  const indexPath = join(dir, 'model.safetensors.index.json');
+  const indexPath = join(dir, SAFETENSORS_INDEX);
   if (!existsSync(indexPath)) return false;
   try {
     const index = JSON.parse(await readFile(indexPath, 'utf8')) as { weight_map?: Record<string, string> };
@@ -123,18 +101,13 @@ async function snapshotComplete(dir: string): Promise<boolean> {
 
 /** The commit a revision points to in the cache (refs/<revision>, or the revision itself when it is a commit hash). */
 async function cachedCommit(repoDir: string, revision: string): Promise<string | null> {
-  if (COMMIT.test(revision)) return revision;
+  if (COMMIT_SHA.test(revision)) return revision;
   try {
     const commit = (await readFile(join(repoDir, 'refs', revision), 'utf8')).trim();
-    return COMMIT.test(commit) ? commit : null;
+    return COMMIT_SHA.test(commit) ? commit : null;
   } catch {
     return null;
   }
-}
-
-interface RepoInfo {
-  sha: string;
-  siblings: { rfilename: string; size?: number }[];
 }
 
 interface FileMeta {
@@ -143,17 +116,27 @@ interface FileMeta {
   size: number | null;
 }
 
+function nodeAdvice(cacheDir: string): HubAdvice {
+  return {
+    token: 'set HF_TOKEN to an access token',
+    tokenName: 'HF_TOKEN',
+    offline: `If the model is already downloaded, point HF_HUB_CACHE or HF_HOME at its cache (looked in ${cacheDir}) or set HF_HUB_OFFLINE=1; or pass a local directory with --model DIR`,
+    fallback: ', or pass a local directory',
+  };
+}
+
 /** Everything one resolve shares: endpoint, headers, fetch, the id (for messages). */
 class HubClient {
   readonly endpoint: string;
   private readonly headers: Record<string, string>;
   private readonly fetchImpl: typeof fetch;
+  private readonly advice: HubAdvice;
 
-  constructor(readonly id: HubId, readonly cacheDir: string, private readonly options: HubOptions) {
-    this.endpoint = (options.endpoint ?? process.env.HF_ENDPOINT ?? 'https://huggingface.co').replace(/\/+$/, '');
-    const token = options.token ?? defaultToken();
-    this.headers = token ? { authorization: `Bearer ${token}` } : {};
+  constructor(readonly id: HubId, cacheDir: string, private readonly options: HubOptions) {
+    this.endpoint = normalizeEndpoint(options.endpoint ?? process.env.HF_ENDPOINT ?? DEFAULT_HUB_ENDPOINT);
+    this.headers = authHeaders(options.token ?? defaultToken());
     this.fetchImpl = options.fetch ?? globalThis.fetch;
+    this.advice = nodeAdvice(cacheDir);
   }
 
   /** fetch with the auth header, an idle timeout (reset by `touch`) and network failures turned into a HubError. */
@@ -172,46 +155,17 @@ class HubClient {
       return { response, touch, done };
     } catch (e) {
       done();
-      throw this.networkError(e);
+      throw hubNetworkError(e, this.endpoint, this.advice);
     }
   }
 
-  networkError(e: unknown): HubError {
-    const cause = (e as { cause?: { code?: string; message?: string } }).cause;
-    const why = cause?.code ?? cause?.message ?? (e as Error).message;
-    return new HubError(`cannot reach ${this.endpoint} (${why}): no network? If the model is already downloaded, point HF_HUB_CACHE or HF_HOME at its cache (looked in ${this.cacheDir}) or set HF_HUB_OFFLINE=1; or pass a local directory with --model DIR`);
-  }
-
-  /** One message per HTTP failure, naming the fix. */
   httpError(status: number, what: string): HubError {
-    const { repo, revision } = this.id;
-    if (status === 401 || status === 403) {
-      return new HubError(`${repo} is a gated or private model (HTTP ${status} for ${what}): accept its licence on the hub (${this.endpoint}/${repo}) and set HF_TOKEN to an access token`);
-    }
-    if (status === 404) {
-      return new HubError(`${repo}@${revision} not found on ${this.endpoint} (HTTP 404 for ${what}): check the model id and revision (private models also need HF_TOKEN)`);
-    }
-    return new HubError(`${this.endpoint} answered HTTP ${status} for ${what} of ${repo}@${revision}: try again later, or pass a local directory`);
+    return hubHttpError(status, what, this.endpoint, this.id, this.advice);
   }
-}
 
-function encodePath(file: string): string {
-  return file.split('/').map(encodeURIComponent).join('/');
-}
-
-function etagOf(headers: Headers): string | null {
-  const raw = headers.get('x-linked-etag') ?? headers.get('etag');
-  if (raw === null) return null;
-  const etag = raw.replace(/^W\//, '').replace(/"/g, '');
-  return /^[\w.-]+$/.test(etag) ? etag : null;
-}
-
-/** The file's size: X-Linked-Size, else Content-Length (not of a redirect, whose body is not the file). */
-function sizeOf(response: Response): number | null {
-  const isRedirect = response.status >= 300 && response.status < 400;
-  const raw = response.headers.get('x-linked-size') ?? (isRedirect ? null : response.headers.get('content-length'));
-  const n = raw === null ? NaN : Number(raw);
-  return Number.isSafeInteger(n) && n >= 0 ? n : null;
+  fileUrl(sha: string, file: string): string {
+    return resolveUrl(this.endpoint, this.id.repo, sha, file);
+  }
 }
 
 async function fileSize(path: string): Promise<number> {
@@ -233,15 +187,19 @@ async function sha256File(path: string): Promise<string> {
   return hash.digest('hex');
 }
 
-/** snapshots/<commit>/<file> → ../../blobs/<blob> (a copy where symlinks are not allowed). */
+/**
+ * snapshots/<commit>/<file> → ../../blobs/<blob> (a copy where symlinks are not allowed), made under a temporary name
+ * and renamed into place: two processes linking the same file at once both end with a whole link.
+ */
 async function linkIntoSnapshot(blobPath: string, snapshotFile: string): Promise<void> {
   await mkdir(dirname(snapshotFile), { recursive: true });
-  await rm(snapshotFile, { force: true });
+  const temp = `${snapshotFile}.${process.pid}-${randomUUID()}.tmp`;
   try {
-    await symlink(relative(dirname(snapshotFile), blobPath), snapshotFile);
+    await symlink(relative(dirname(snapshotFile), blobPath), temp);
   } catch {
-    await copyFile(blobPath, snapshotFile);
+    await copyFile(blobPath, temp);
   }
+  await rename(temp, snapshotFile);
 }
 
 /**
@@ -267,36 +225,48 @@ export async function resolveHubModel(idText: string, options: HubOptions = {}):
     await mkdir(dirname(join(repoDir, 'refs', id.revision)), { recursive: true });
     await writeFile(join(repoDir, 'refs', id.revision), info.sha);
   }
-
-  const names = info.siblings.map((s) => s.rfilename).filter(isNeededFile);
-  if (!names.includes('config.json')) throw new HubError(`${id.repo}@${id.revision} has no config.json: it is not a transformers model repo`);
-  if (!names.some((n) => n.endsWith('.safetensors'))) {
-    throw new HubError(`${id.repo}@${id.revision} has no .safetensors weights (only safetensors checkpoints are supported): pick a repo or revision with safetensors, or convert the weights and pass a local directory`);
-  }
-
-  const missing = names.filter((n) => !existsSync(join(snapshotDir, n)));
-  const metas: FileMeta[] = [];
-  for (const file of missing) metas.push(await fileMeta(client, info.sha, file, info.siblings.find((s) => s.rfilename === file)?.size));
-
-  // Progress: total is the size of every file to fetch; bytes already in blobs or .incomplete files count as done.
+  const names = info.siblings.map((s) => s.rfilename);
+  const plan = planModelFiles(id, names);
   const blobsDir = join(repoDir, 'blobs');
   await mkdir(blobsDir, { recursive: true });
-  const total = metas.reduce((sum, m) => sum + (m.size ?? 0), 0);
-  let bytes = 0;
-  for (const m of metas) {
-    if (m.etag === null) continue;
-    bytes += existsSync(join(blobsDir, m.etag)) ? (m.size ?? 0) : await fileSize(join(blobsDir, `${m.etag}.incomplete`));
-  }
-  const report = (file: string, delta: number) => {
-    bytes += delta;
-    options.onProgress?.({ file, bytes, total });
-  };
-  if (metas.length > 0) options.onProgress?.({ file: metas[0]!.file, bytes, total });
+  const fetchInto = (meta: FileMeta, setBytes: (bytes: number, note?: string) => void) =>
+    downloadIntoSnapshot(client, info.sha, meta, blobsDir, snapshotDir, setBytes, options);
 
-  for (const meta of metas) {
-    const blobPath = await downloadBlob(client, info.sha, meta, blobsDir, (delta) => report(meta.file, delta), options.maxAttempts ?? 4);
-    await linkIntoSnapshot(blobPath, join(snapshotDir, meta.file));
+  // A sharded checkpoint: the index comes first (before the progress starts, where it counts as done) since it says
+  // which shards to fetch.
+  let files = plan.files;
+  const metas: FileMeta[] = [];
+  if (plan.index !== null) {
+    if (!existsSync(join(snapshotDir, plan.index))) {
+      const meta = await fileMeta(client, info.sha, plan.index, repoFileSize(info.siblings.find((s) => s.rfilename === plan.index)));
+      await fetchInto(meta, () => {});
+      metas.push(meta);
+    }
+    files = [...files, ...shardFiles(id, await readFile(join(snapshotDir, plan.index), 'utf8'), names)];
   }
+  for (const file of files.filter((f) => !existsSync(join(snapshotDir, f)))) {
+    metas.push(await fileMeta(client, info.sha, file, repoFileSize(info.siblings.find((s) => s.rfilename === file))));
+  }
+
+  // Progress: total is the size of every file to fetch; bytes already in the snapshot, blobs or .incomplete files count as done.
+  const total = metas.reduce((sum, m) => sum + (m.size ?? 0), 0);
+  const counted = new Map<string, number>();
+  const missing: FileMeta[] = [];
+  for (const m of metas) {
+    const linked = existsSync(join(snapshotDir, m.file));
+    if (!linked) missing.push(m); // (a blob without its link still goes through fetchInto, which links it)
+    const done = linked || (m.etag !== null && existsSync(join(blobsDir, m.etag)));
+    counted.set(m.file, done ? (m.size ?? 0) : m.etag === null ? 0 : await fileSize(join(blobsDir, `${m.etag}.incomplete`)));
+  }
+  let bytes = [...counted.values()].reduce((a, b) => a + b, 0);
+  const setBytes = (file: string) => (n: number, note?: string) => {
+    bytes += n - counted.get(file)!;
+    counted.set(file, n);
+    options.onProgress?.({ file: note === undefined ? file : `${file} (${note})`, bytes, total });
+  };
+  if (missing.length > 0) options.onProgress?.({ file: missing[0]!.file, bytes, total });
+
+  for (const meta of missing) await fetchInto(meta, setBytes(meta.file));
   if (!(await snapshotComplete(snapshotDir))) {
     throw new HubError(`${id.repo}@${id.revision}: the downloaded snapshot ${snapshotDir} lacks config.json, tokenizer.json or a safetensors shard its index names`);
   }
@@ -304,31 +274,25 @@ export async function resolveHubModel(idText: string, options: HubOptions = {}):
 }
 
 async function fetchRepoInfo(client: HubClient): Promise<RepoInfo> {
-  const { repo, revision } = client.id;
-  const url = `${client.endpoint}/api/models/${repo}/revision/${encodeURIComponent(revision)}`;
+  const url = modelInfoUrl(client.endpoint, client.id);
   const { response, done } = await client.request(url);
   try {
     if (!response.ok) throw client.httpError(response.status, 'the model info');
     let body: unknown;
     try {
       body = await response.json();
-    } catch (e) {
-      if (e instanceof HubError) throw e;
+    } catch {
       throw new HubError(`${url} did not answer JSON: is HF_ENDPOINT (${client.endpoint}) a Hugging Face Hub?`);
     }
-    const info = body as Partial<RepoInfo>;
-    if (typeof info.sha !== 'string' || !COMMIT.test(info.sha) || !Array.isArray(info.siblings)) {
-      throw new HubError(`${url} answered without "sha" and "siblings": is HF_ENDPOINT (${client.endpoint}) a Hugging Face Hub?`);
-    }
-    return { sha: info.sha, siblings: info.siblings.filter((s) => typeof s?.rfilename === 'string') };
+    return parseRepoInfo(body, url, `HF_ENDPOINT (${client.endpoint})`);
   } finally {
     done();
   }
 }
 
 /** ETag and size of one file: a HEAD on its resolve URL without following the LFS redirect (X-Linked-* headers). */
-async function fileMeta(client: HubClient, sha: string, file: string, apiSize: number | undefined): Promise<FileMeta> {
-  const url = `${client.endpoint}/${client.id.repo}/resolve/${sha}/${encodePath(file)}`;
+async function fileMeta(client: HubClient, sha: string, file: string, listedSize: number | null = null): Promise<FileMeta> {
+  const url = client.fileUrl(sha, file);
   let { response, done } = await client.request(url, { method: 'HEAD', redirect: 'manual' });
   done();
   if (response.status >= 300 && response.status < 400 && etagOf(response.headers) === null) {
@@ -336,35 +300,68 @@ async function fileMeta(client: HubClient, sha: string, file: string, apiSize: n
     done();
   }
   if (response.status >= 400) throw client.httpError(response.status, file);
-  return { file, etag: etagOf(response.headers), size: sizeOf(response) ?? apiSize ?? null };
+  return { file, etag: etagOf(response.headers), size: sizeOf(response) ?? listedSize };
+}
+
+/**
+ * Puts one file into the snapshot: its blob (downloaded under the blob's lock unless already there, or reused when
+ * another process finished it meanwhile), then the snapshot link. `setBytes` gets this file's bytes so far.
+ */
+async function downloadIntoSnapshot(
+  client: HubClient, sha: string, meta: FileMeta, blobsDir: string, snapshotDir: string,
+  setBytes: (bytes: number, note?: string) => void, options: HubOptions,
+): Promise<void> {
+  const snapshotFile = join(snapshotDir, meta.file);
+  const etagBlob = meta.etag === null ? null : join(blobsDir, meta.etag);
+  // Without an ETag the blob's name (the content's sha256) is known only afterwards: the snapshot link tells instead.
+  const finished = () => (etagBlob !== null ? existsSync(etagBlob) : existsSync(snapshotFile));
+  const partName = meta.etag ?? `nometa-${createHash('sha256').update(`${sha}/${meta.file}`).digest('hex')}`;
+  const incomplete = join(blobsDir, `${partName}.incomplete`);
+
+  if (!finished()) {
+    const lock = await BlobLock.acquire(join(blobsDir, `${partName}.lock`), {
+      finished,
+      incomplete,
+      staleMs: options.lockStaleMs ?? 120_000,
+      onWait: async (holder) => setBytes(await fileSize(incomplete), `waiting for ${holder} to finish it`),
+      warn: options.onWarning ?? ((message) => console.warn(`warning: ${message}`)),
+    });
+    if (lock !== null) {
+      try {
+        const blobPath = await downloadBlob(client, sha, meta, incomplete, blobsDir, setBytes, options.maxAttempts ?? 4);
+        await linkIntoSnapshot(blobPath, snapshotFile);
+      } finally {
+        await lock.release();
+      }
+    }
+  }
+  if (etagBlob !== null && !existsSync(snapshotFile)) await linkIntoSnapshot(etagBlob, snapshotFile);
+  setBytes(meta.size ?? (await fileSize(snapshotFile)));
 }
 
 /**
  * Downloads one file into blobs/ (named by its ETag, else by the sha256 of its content) through `<name>.incomplete`,
- * resuming a partial file with a Range request; returns the blob path.
+ * resuming a partial file with a Range request; returns the blob path. The caller holds the blob's lock.
  */
-async function downloadBlob(client: HubClient, sha: string, meta: FileMeta, blobsDir: string, onBytes: (delta: number) => void, maxAttempts: number): Promise<string> {
-  if (meta.etag !== null && existsSync(join(blobsDir, meta.etag))) return join(blobsDir, meta.etag);
-  const url = `${client.endpoint}/${client.id.repo}/resolve/${sha}/${encodePath(meta.file)}`;
-  const partName = meta.etag ?? `nometa-${createHash('sha256').update(`${sha}/${meta.file}`).digest('hex')}`;
-  const incomplete = join(blobsDir, `${partName}.incomplete`);
+async function downloadBlob(client: HubClient, sha: string, meta: FileMeta, incomplete: string, blobsDir: string, setBytes: (bytes: number) => void, maxAttempts: number): Promise<string> {
+  const url = client.fileUrl(sha, meta.file);
   let lastError: unknown = null;
 
   for (let attempt = 0; attempt < maxAttempts; attempt++) {
     let have = await fileSize(incomplete);
     if (meta.size !== null && have > meta.size) {
       await rm(incomplete, { force: true });
-      onBytes(-have);
       have = 0;
     }
+    setBytes(have);
     if (meta.size !== null && have === meta.size && have > 0) break;
     const { response, touch, done } = await client.request(url, { headers: have > 0 ? { range: `bytes=${have}-` } : {} });
     try {
       if (response.status === 416 || (response.status === 200 && have > 0)) {
         // The server cannot (or will not) resume: start over from byte zero.
         await rm(incomplete, { force: true });
-        onBytes(-have);
         have = 0;
+        setBytes(0);
         if (response.status === 416) {
           lastError = new HubError(`${meta.file}: the server refused to resume (HTTP 416)`);
           continue;
@@ -385,7 +382,8 @@ async function downloadBlob(client: HubClient, sha: string, meta: FileMeta, blob
         for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
           touch();
           await handle.write(chunk);
-          onBytes(chunk.byteLength);
+          have += chunk.byteLength;
+          setBytes(have);
         }
       } catch (e) {
         if (e instanceof HubError) throw e;
@@ -418,4 +416,132 @@ async function downloadBlob(client: HubClient, sha: string, meta: FileMeta, blob
   const blobPath = join(blobsDir, meta.etag ?? contentHash!);
   await rename(incomplete, blobPath);
   return blobPath;
+}
+
+/** Who holds a download lock: the lock file's JSON. `nonce` tells this lock from a later one at the same path. */
+interface LockHolder {
+  pid: number;
+  host: string;
+  /** ms since the epoch. */
+  started: number;
+  nonce: string;
+}
+
+interface LockOptions {
+  /** True once the blob exists: waiting ends without downloading. */
+  finished: () => boolean;
+  /** The holder's partial download: its growth is a sign of life (and the waiter's progress). */
+  incomplete: string;
+  staleMs: number;
+  /** Called on each poll while another live process holds the lock (`holder`: "pid 42 on host"). */
+  onWait: (holder: string) => Promise<void>;
+  warn: (message: string) => void;
+}
+
+const LOCK_POLL_MS = 100;
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code !== 'ESRCH'; // EPERM: alive, someone else's
+  }
+}
+
+async function mtimeMs(path: string): Promise<number> {
+  try {
+    return (await stat(path)).mtimeMs;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * The download lock of one blob: `<blob>.lock`, created with O_EXCL ('wx') so exactly one process gets it. The holder
+ * refreshes its mtime (a heartbeat) until release; waiters poll, and break a lock whose pid is dead on this host or
+ * that shows no sign of life (heartbeat or .incomplete growth) for `staleMs`.
+ */
+class BlobLock {
+  private constructor(private readonly path: string, private readonly text: string, private readonly heartbeat: ReturnType<typeof setInterval>) {}
+
+  /** The lock, or null when the blob was finished (by another process) before or while waiting. */
+  static async acquire(path: string, options: LockOptions): Promise<BlobLock | null> {
+    for (;;) {
+      if (options.finished()) return null;
+      const mine: LockHolder = { pid: process.pid, host: hostname(), started: Date.now(), nonce: randomUUID() };
+      const text = JSON.stringify(mine);
+      try {
+        await writeFile(path, text, { flag: 'wx' });
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+        await BlobLock.waitOrBreak(path, options);
+        continue;
+      }
+      const heartbeat = setInterval(() => {
+        const now = new Date();
+        utimes(path, now, now).catch(() => {});
+      }, Math.max(10, options.staleMs / 4));
+      heartbeat.unref();
+      const lock = new BlobLock(path, text, heartbeat);
+      // The previous holder may have finished between our check and our create.
+      if (options.finished()) {
+        await lock.release();
+        return null;
+      }
+      return lock;
+    }
+  }
+
+  /** One poll of a lock held by someone else: break it when stale, else report the wait and sleep. */
+  private static async waitOrBreak(path: string, options: LockOptions): Promise<void> {
+    let text: string;
+    try {
+      text = await readFile(path, 'utf8');
+    } catch {
+      return; // released meanwhile
+    }
+    let holder: LockHolder | null = null;
+    try {
+      holder = JSON.parse(text) as LockHolder;
+    } catch {
+      // Created but not yet written (or written by something else): only its age can make it stale.
+    }
+    const who = holder ? `pid ${holder.pid} on ${holder.host}` : 'another process';
+    const quietMs = Date.now() - Math.max(await mtimeMs(path), await mtimeMs(options.incomplete));
+    const reason = holder !== null && holder.host === hostname() && !pidAlive(holder.pid)
+      ? `${who} no longer runs`
+      : quietMs > options.staleMs ? `${who} showed no progress for ${(quietMs / 1000).toFixed(1)} s` : null;
+    if (reason !== null) {
+      if (await BlobLock.breakStale(path, text)) options.warn(`broke the stale download lock ${path}: ${reason}`);
+      return;
+    }
+    await options.onWait(who);
+    await new Promise((ok) => setTimeout(ok, LOCK_POLL_MS));
+  }
+
+  /**
+   * Removes a stale lock whose content was `seen`, atomically: rename it aside, and if what was renamed turns out to be
+   * a newer, live lock (another waiter broke the stale one first and took it), put that back.
+   */
+  private static async breakStale(path: string, seen: string): Promise<boolean> {
+    const aside = `${path}.stale-${process.pid}-${randomUUID()}`;
+    try {
+      await rename(path, aside);
+    } catch {
+      return false; // gone already
+    }
+    const moved = await readFile(aside, 'utf8').catch(() => null);
+    const stale = moved === seen;
+    if (!stale) await link(aside, path).catch(() => {});
+    await rm(aside, { force: true });
+    return stale;
+  }
+
+  /** Stops the heartbeat and removes the lock if it is still this one. */
+  async release(): Promise<void> {
+    clearInterval(this.heartbeat);
+    const current = await readFile(this.path, 'utf8').catch(() => null);
+    if (current === this.text) await rm(this.path, { force: true });
+  }
 }

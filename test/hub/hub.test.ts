@@ -3,10 +3,7 @@
  * /api/models/{repo}/revision/{rev}, /{repo}/resolve/{sha}/{file} (LFS files redirect to a /cdn/ URL with X-Linked-Etag),
  * ETags and Range requests, serving the real files of ../shared/models/stories260K.
  */
-import { createHash } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
+import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -16,137 +13,7 @@ import { loadModelDir, resolveModel } from '../../runtime-node/model-dir.ts';
 import { createProgressBar, formatBytes, formatDuration } from '../../runtime-node/progress.ts';
 import { testContext } from '../harness/context.ts';
 import { sharedPath } from '../harness/shared.ts';
-
-const REPO = 'seal-test/stories260K';
-const SHA = 'a'.repeat(8) + '0123456789abcdef0123456789abcdef';
-const TOKEN = 'hf_test_token';
-
-interface Logged {
-  method: string;
-  url: string;
-  headers: IncomingMessage['headers'];
-}
-
-interface ServerOptions {
-  /** Answer every request with 401 unless it carries the test token. */
-  requireToken?: boolean;
-  /** Close the connection after this many bytes of model.safetensors on the first content GET. */
-  dropModelAfter?: number;
-  /** Send this many bytes of model.safetensors on the first content GET, then go silent (connection left open). */
-  stallModelAfter?: number;
-  /** Serve model.safetensors with one byte changed (its ETag still the sha256 of the real file). */
-  corruptModel?: boolean;
-  /** Leave ETag headers out (blob names then come from sha256 of the content). */
-  noEtags?: boolean;
-}
-
-/** The fake repo: the shared model's top-level files plus files the client must not fetch. */
-function repoFiles(): Map<string, Buffer> {
-  const dir = sharedPath('models/stories260K');
-  const files = new Map<string, Buffer>();
-  for (const name of readdirSync(dir)) {
-    if (statSync(join(dir, name)).isFile()) files.set(name, readFileSync(join(dir, name)));
-  }
-  files.set('pytorch_model.bin', Buffer.from('never fetched'));
-  files.set('original/consolidated.pth', Buffer.from('never fetched'));
-  return files;
-}
-
-const LFS = (name: string) => name.endsWith('.safetensors') || name.endsWith('.bin') || name.endsWith('.pth');
-const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-const gitSha1 = (b: Buffer) => createHash('sha1').update(`blob ${b.length}\0`).update(b).digest('hex');
-
-class FakeHub {
-  readonly log: Logged[] = [];
-  private server!: Server;
-  private dropped = false;
-  endpoint = '';
-
-  constructor(readonly files: Map<string, Buffer>, readonly options: ServerOptions = {}) {}
-
-  async start(): Promise<this> {
-    this.server = createServer((req, res) => this.handle(req, res));
-    await new Promise<void>((ok) => this.server.listen(0, '127.0.0.1', ok));
-    this.endpoint = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
-    return this;
-  }
-
-  async stop(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise<void>((ok) => this.server.close(() => ok()));
-  }
-
-  /** Content requests (GET of a file's bytes), by file name. */
-  contentGets(name: string): Logged[] {
-    const path = LFS(name) ? `/cdn/${this.etag(name)}` : `/${REPO}/resolve/${SHA}/${name}`;
-    return this.log.filter((r) => r.method === 'GET' && r.url === path);
-  }
-
-  etag(name: string): string {
-    const body = this.files.get(name)!;
-    return LFS(name) ? sha256(body) : gitSha1(body);
-  }
-
-  private handle(req: IncomingMessage, res: ServerResponse): void {
-    this.log.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });
-    if (this.log.length > 200) return void res.writeHead(500).end('too many requests'); // bounded: a loop fails fast
-    if (this.options.requireToken && req.headers.authorization !== `Bearer ${TOKEN}`) return void res.writeHead(401).end('{"error":"gated"}');
-    const url = new URL(req.url ?? '/', this.endpoint);
-    const api = url.pathname.match(/^\/api\/models\/([^/]+\/[^/]+)\/revision\/(.+)$/);
-    if (api) {
-      if (api[1] !== REPO || !['main', SHA].includes(decodeURIComponent(api[2]!))) return void res.writeHead(404).end('{"error":"Repository not found"}');
-      res.writeHead(200, { 'content-type': 'application/json' });
-      return void res.end(JSON.stringify({ id: REPO, sha: SHA, siblings: [...this.files.keys()].map((rfilename) => ({ rfilename })) }));
-    }
-    const resolve = url.pathname.match(/^\/([^/]+\/[^/]+)\/resolve\/([0-9a-f]{40})\/(.+)$/);
-    if (resolve) {
-      const name = decodeURIComponent(resolve[3]!);
-      if (resolve[1] !== REPO || resolve[2] !== SHA || !this.files.has(name)) return void res.writeHead(404).end();
-      if (LFS(name)) {
-        // The hub answers LFS files with a redirect to its CDN; X-Linked-* describe the target.
-        const headers: Record<string, string | number> = { location: `/cdn/${this.etag(name)}`, 'x-linked-size': this.files.get(name)!.length };
-        if (!this.options.noEtags) headers['x-linked-etag'] = `"${this.etag(name)}"`;
-        return void res.writeHead(302, headers).end();
-      }
-      return this.serve(req, res, name);
-    }
-    const cdn = url.pathname.match(/^\/cdn\/([0-9a-f]{64})$/);
-    const lfsName = cdn && [...this.files.keys()].find((n) => LFS(n) && this.etag(n) === cdn[1]);
-    if (lfsName) return this.serve(req, res, lfsName);
-    res.writeHead(404).end();
-  }
-
-  /** A file's bytes with ETag and Range support (and the one-time mid-body drop). */
-  private serve(req: IncomingMessage, res: ServerResponse, name: string): void {
-    let body = this.files.get(name)!;
-    if (name === 'model.safetensors' && this.options.corruptModel) {
-      body = Buffer.from(body);
-      body[body.length - 1]! ^= 1;
-    }
-    const headers: Record<string, string | number> = { 'accept-ranges': 'bytes', 'content-type': 'application/octet-stream' };
-    if (!this.options.noEtags) headers.etag = `"${this.etag(name)}"`;
-    const range = req.headers.range?.match(/^bytes=(\d+)-$/);
-    const start = range ? Number(range[1]) : 0;
-    if (start >= body.length && range) return void res.writeHead(416, headers).end();
-    const part = body.subarray(start);
-    headers['content-length'] = part.length;
-    if (range) headers['content-range'] = `bytes ${start}-${body.length - 1}/${body.length}`;
-    res.writeHead(range ? 206 : 200, headers);
-    if (req.method === 'HEAD') return void res.end();
-    const drop = this.options.dropModelAfter;
-    if (name === 'model.safetensors' && drop !== undefined && !this.dropped) {
-      this.dropped = true;
-      res.write(part.subarray(0, drop), () => setTimeout(() => res.socket?.destroy(), 20));
-      return;
-    }
-    if (name === 'model.safetensors' && this.options.stallModelAfter !== undefined && !this.dropped) {
-      this.dropped = true;
-      res.write(part.subarray(0, this.options.stallModelAfter));
-      return;
-    }
-    res.end(part);
-  }
-}
+import { FakeHub, REPO, repoFiles, SHA, sha256, TOKEN, type ServerOptions } from './fake-hub.ts';
 
 const tempDirs: string[] = [];
 function tempCache(): string {
