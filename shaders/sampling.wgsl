@@ -13,7 +13,15 @@
 // in workgroup memory in a fixed order. When at most CAP tokens survive top-k (or the vocabulary is that
 // small), they are gathered into workgroup memory and top-p and the draw work there instead.
 // Logits must be finite.
-// Bindings: 1 logits, 2 tokens (u32 out, one per row).
+// Defines (each adds the next binding, in this order):
+//   MASKED   mask u32 [rows, ceil(vocab / 32)]: token i of row r is allowed when bit i % 32 of word r * ceil(vocab / 32)
+//            + i / 32 is set. Disallowed tokens are removed first, as if their logits were -infinity (before temperature,
+//            top-k and top-p: a constraint logits processor ahead of HF's warpers). A row with no allowed token gets
+//            0xffffffff (a caller error: check masks on the host).
+//   STREAMS  streams u32 [rows]: row r hashes with stream id streams[r] instead of r, so a sequence draws the same
+//            tokens whatever row it occupies in a batch.
+//   STEPS    steps u32 [rows]: row r hashes with step steps[r] instead of p.step (sequences at different positions).
+// Bindings: 1 logits, 2 tokens (u32 out, one per row), then mask, streams, steps as defined.
 override WG: u32 = 128u; // 16, 32, 64 or 128: the radix histogram holds 16 bins per invocation
 #include "sampling_lib"
 
@@ -21,6 +29,24 @@ struct Params { rows: u32, vocab: u32, top_k: u32, top_p: f32, temperature: f32,
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> logits: array<f32>;
 @group(0) @binding(2) var<storage, read_write> tokens: array<u32>;
+#if MASKED
+@group(0) @binding({{MASK_BINDING}}) var<storage, read> mask: array<u32>;
+#endif
+#if STREAMS
+@group(0) @binding({{STREAMS_BINDING}}) var<storage, read> streams: array<u32>;
+#endif
+#if STEPS
+@group(0) @binding({{STEPS_BINDING}}) var<storage, read> steps: array<u32>;
+#endif
+
+// The random stream and step of this workgroup's row (set in main).
+var<private> row_stream: u32;
+var<private> row_step: u32;
+
+// Whether token i (logit x) is still a candidate: allowed by the mask and with key >= min_key.
+fn kept(i: u32, x: f32, min_key: u32) -> bool {
+  return allowed(i) && order_key(x) >= min_key;
+}
 
 const DIGITS: u32 = 16u;
 var<workgroup> hist: array<f32, 2048>; // [DIGITS][WG]
@@ -70,7 +96,7 @@ fn radix_select(lid: u32, base: u32, min_key: u32, by_mass: bool, goal: f32, row
       for (var i = lid; i < p.vocab; i += WG) {
         let x = logits[base + i];
         let key = order_key(x);
-        if (key >= min_key && (key & chosen) == prefix) {
+        if (allowed(i) && key >= min_key && (key & chosen) == prefix) {
           var w = 1.0;
           if (by_mass) { w = mass(x, row_max); }
           bins[(key >> shift) & 15u] += w;
@@ -129,8 +155,8 @@ fn pcg4d(key: vec4<u32>) -> vec4<u32> {
 }
 
 // Standard Gumbel noise for token i of this row: G = -log(E), E = -log(1 - u) ~ Exp(1), u uniform in (0, 1).
-fn gumbel(i: u32, row: u32) -> f32 {
-  let h = pcg4d(vec4<u32>(i, row, p.step, p.seed)).x;
+fn gumbel(i: u32) -> f32 {
+  let h = pcg4d(vec4<u32>(i, row_stream, row_step, p.seed)).x;
   let u = min((f32(h) + 0.5) * 2.3283064365386963e-10, 0.99999994); // (h + 1/2) / 2^32
   var e: f32;
   if (u < 0.5) {
@@ -158,7 +184,7 @@ fn gumbel(i: u32, row: u32) -> f32 {
 fn count_kept(lid: u32, base: u32, min_key: u32) -> u32 {
   var mine = 0u;
   for (var i = lid; i < p.vocab; i += WG) {
-    if (order_key(logits[base + i]) >= min_key) { mine++; }
+    if (kept(i, logits[base + i], min_key)) { mine++; }
   }
   offsets[lid] = mine;
   workgroupBarrier();
@@ -177,11 +203,11 @@ fn count_kept(lid: u32, base: u32, min_key: u32) -> u32 {
 // The draw when the kept tokens fit in workgroup memory (n <= CAP, the usual case after top-k): they are
 // gathered once, and top-p and the draw need no more passes over the row. A token's mass above is summed
 // directly over the list.
-fn draw_from_candidates(lid: u32, base: u32, min_key: u32, n: u32, row_max: f32, row: u32) -> u32 {
+fn draw_from_candidates(lid: u32, base: u32, min_key: u32, n: u32, row_max: f32) -> u32 {
   var slot = offsets[lid];
   for (var i = lid; i < p.vocab; i += WG) {
     let x = logits[base + i];
-    if (order_key(x) >= min_key) {
+    if (kept(i, x, min_key)) {
       cand_x[slot] = x;
       cand_i[slot] = i;
       cand_e[slot] = mass(x, row_max);
@@ -205,7 +231,7 @@ fn draw_from_candidates(lid: u32, base: u32, min_key: u32, n: u32, row_max: f32,
       keep = above < goal || above == 0.0;
     }
     if (keep) {
-      let v = x / p.temperature + gumbel(cand_i[j], row);
+      let v = x / p.temperature + gumbel(cand_i[j]);
       if (beats(v, cand_i[j], bv, bi)) { bv = v; bi = cand_i[j]; }
     }
   }
@@ -214,13 +240,13 @@ fn draw_from_candidates(lid: u32, base: u32, min_key: u32, n: u32, row_max: f32,
 
 // The draw over the whole row (many kept tokens): top-p by radix select over probability masses, then the
 // Gumbel race in one more pass.
-fn draw_from_row(lid: u32, base: u32, min_key_k: u32, row_max: f32, row: u32) -> u32 {
+fn draw_from_row(lid: u32, base: u32, min_key_k: u32, row_max: f32) -> u32 {
   var min_key = min_key_k;
   if (p.top_p < 1.0) {
     var z = 0.0;
     for (var i = lid; i < p.vocab; i += WG) {
       let x = logits[base + i];
-      if (order_key(x) >= min_key) { z += mass(x, row_max); }
+      if (kept(i, x, min_key)) { z += mass(x, row_max); }
     }
     let total = reduce_sum(lid, z);
     let kp = radix_select(lid, base, min_key, true, p.top_p * total, row_max);
@@ -230,8 +256,8 @@ fn draw_from_row(lid: u32, base: u32, min_key_k: u32, row_max: f32, row: u32) ->
   var bi = NO_INDEX;
   for (var i = lid; i < p.vocab; i += WG) {
     let x = logits[base + i];
-    if (order_key(x) >= min_key) {
-      let v = x / p.temperature + gumbel(i, row);
+    if (kept(i, x, min_key)) {
+      let v = x / p.temperature + gumbel(i);
       if (beats(v, i, bv, bi)) { bv = v; bi = i; }
     }
   }
@@ -244,6 +270,17 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   let lid = lid3.x;
   if (row >= p.rows) { return; } // uniform: the whole workgroup leaves
   let base = row * p.vocab;
+  mask_base = row * ((p.vocab + 31u) / 32u);
+#if STREAMS
+  row_stream = streams[row];
+#else
+  row_stream = row;
+#endif
+#if STEPS
+  row_step = steps[row];
+#else
+  row_step = p.step;
+#endif
 
   let row_max = row_argmax(lid, base).value;
 
@@ -254,14 +291,23 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   if (top_k_on) {
     min_key = radix_select(lid, base, 0u, false, f32(p.top_k), row_max);
   }
+  // With a mask, the allowed tokens are counted too: few of them (the usual case) fit in workgroup memory.
+#if MASKED
+  n = count_kept(lid, base, min_key);
+#else
   if (top_k_on || n <= CAP) {
     n = count_kept(lid, base, min_key);
   }
+#endif
   var winner: u32;
   if (n <= CAP) {
-    winner = draw_from_candidates(lid, base, min_key, n, row_max, row);
+    winner = draw_from_candidates(lid, base, min_key, n, row_max);
   } else {
-    winner = draw_from_row(lid, base, min_key, row_max, row);
+    winner = draw_from_row(lid, base, min_key, row_max);
   }
+#if MASKED
+  if (lid == 0u) { tokens[row] = winner; }
+#else
   if (lid == 0u) { tokens[row] = select(winner, 0u, winner == NO_INDEX); }
+#endif
 }

@@ -1,7 +1,20 @@
 // Helpers shared by the sampling kernels (inlined with #include "sampling_lib"). The includer declares
-// `override WG` (at most 256), `p.vocab` and `logits`, and uses these only from uniform control flow where they hold barriers.
+// `override WG` (at most 256), `p.vocab` and `logits` (and `mask` when MASKED), sets mask_base before using them,
+// and uses these only from uniform control flow where they hold barriers.
 
 const NO_INDEX: u32 = 0xffffffffu;
+
+// Define MASKED: token i of a row is a candidate only when bit i of the row's mask words is set (the row's mask starts
+// at word mask_base); the others are removed before anything else, as if their logits were -infinity.
+var<private> mask_base: u32;
+
+fn allowed(i: u32) -> bool {
+#if MASKED
+  return ((mask[mask_base + (i >> 5u)] >> (i & 31u)) & 1u) != 0u;
+#else
+  return true;
+#endif
+}
 
 var<workgroup> red_val: array<f32, 256>;
 var<workgroup> red_idx: array<u32, 256>;
@@ -30,13 +43,14 @@ fn reduce_argmax(lid: u32, v: f32, i: u32) -> Best {
   return best;
 }
 
-// The largest logit of the row starting at base and its index (ties to the lowest index), over the whole workgroup.
+// The largest allowed logit of the row starting at base and its index (ties to the lowest index; NO_INDEX when
+// none is allowed), over the whole workgroup.
 fn row_argmax(lid: u32, base: u32) -> Best {
   var bv = 0.0;
   var bi = NO_INDEX;
   for (var i = lid; i < p.vocab; i += WG) {
     let x = logits[base + i];
-    if (beats(x, i, bv, bi)) { bv = x; bi = i; }
+    if (allowed(i) && beats(x, i, bv, bi)) { bv = x; bi = i; }
   }
   return reduce_argmax(lid, bv, bi);
 }

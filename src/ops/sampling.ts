@@ -2,10 +2,15 @@
  * Token choice on the GPU: argmax per row, and seeded sampling with Hugging Face's temperature, top-k and top-p
  * logits processors (see shaders/sampling.wgsl for the exact semantics and tie handling).
  *
- * Sampling uses the Gumbel-max trick with a counter-based hash of (token, row, step, seed): the same settings
+ * Sampling uses the Gumbel-max trick with a counter-based hash of (token, stream, step, seed): the same settings
  * give the same tokens on every run and device (up to float near-ties), and the CPU reference reproduces them.
- * One setting applies to all rows of a call; row r draws from its own stream, and `step` (e.g. the position in
- * the generated sequence) gives each call new randomness.
+ * One setting applies to all rows of a call; row r draws from stream r (or streams[r]), and `step` (or steps[r],
+ * e.g. the position in the generated sequence) gives each call new randomness.
+ *
+ * An optional token mask (u32 [rows, ceil(vocab / 32)], bit j of row r set = token j allowed; bits past vocab are
+ * ignored) removes the other tokens before anything else, as if their logits were -infinity: argmax and sampling see
+ * only allowed tokens, and top-k / top-p count only them (a constraint logits processor ahead of HF's warpers). A row
+ * with no allowed token is a caller error; the kernels then write 0xffffffff for it (NO_TOKEN).
  */
 import type { CommandRecorder } from '../gpu/recorder.ts';
 import { fold1d } from '../gpu/recorder.ts';
@@ -17,9 +22,14 @@ export interface TokenRows {
   tokens: Tensor; // [rows] u32 out
   rows: number;
   vocab: number;
+  /** Optional u32 [rows, ceil(vocab / 32)]: bit j % 32 of word r * ceil(vocab / 32) + j / 32 set = token j allowed in row r. */
+  mask?: Tensor;
 }
 
 export type Argmax = TokenRows;
+
+/** What a row whose mask allows no token gets. */
+export const NO_TOKEN = 0xffffffff;
 
 export interface SamplingSettings {
   /** 0 = greedy (argmax); otherwise logits are divided by it. */
@@ -34,7 +44,15 @@ export interface SamplingSettings {
   step?: number;
 }
 
-export interface Sample extends TokenRows, SamplingSettings {}
+export interface Sample extends TokenRows, SamplingSettings {
+  /** Optional u32 [rows]: row r draws from stream streams[r] instead of r (the same draws whatever row a sequence is in). */
+  streams?: Tensor;
+  /** Optional u32 [rows]: row r uses step steps[r] instead of `step`. */
+  steps?: Tensor;
+}
+
+/** u32 words per row of a token mask. */
+export const maskWords = (vocab: number) => Math.ceil(vocab / 32);
 
 function checkRows(what: string, a: TokenRows): void {
   if (!Number.isInteger(a.rows) || a.rows < 0) throw new RangeError(`${what}: rows must be a non-negative integer, got ${a.rows}`);
@@ -43,6 +61,10 @@ function checkRows(what: string, a: TokenRows): void {
   expectDtype(`${what}.logits`, a.logits, 'f32');
   expectNumel(`${what}.tokens`, a.tokens, a.rows);
   expectDtype(`${what}.tokens`, a.tokens, 'u32');
+  if (a.mask) {
+    expectNumel(`${what}.mask`, a.mask, a.rows * maskWords(a.vocab));
+    expectDtype(`${what}.mask`, a.mask, 'u32');
+  }
 }
 
 /** Rows this short get 16 invocations instead of 128: there is little to share, and per-row overhead dominates. */
@@ -54,9 +76,9 @@ const isU32 = (x: number) => Number.isInteger(x) && x >= 0 && x <= 0xffffffff;
 export function argmax(rec: CommandRecorder, a: Argmax): void {
   checkRows('argmax', a);
   rec.dispatch({
-    kernel: { shader: 'sampling_argmax', constants: { WG: 256 } },
+    kernel: { shader: 'sampling_argmax', defines: a.mask ? { MASKED: true } : {}, constants: { WG: 256 } },
     params: [['u32', a.rows], ['u32', a.vocab]],
-    bindings: [a.logits, a.tokens],
+    bindings: a.mask ? [a.logits, a.tokens, a.mask] : [a.logits, a.tokens],
     workgroups: fold1d(a.rows),
     label: 'argmax',
   });
@@ -73,9 +95,25 @@ export function sample(rec: CommandRecorder, a: Sample): void {
   if (!(topP >= 0 && topP <= 1)) throw new RangeError(`sample: topP must be in [0, 1] (1 = off), got ${topP}`);
   if (!isU32(seed)) throw new RangeError(`sample: seed must be an integer in [0, 2^32), got ${seed}`);
   if (!isU32(step)) throw new RangeError(`sample: step must be an integer in [0, 2^32), got ${step}`);
+  for (const name of ['streams', 'steps'] as const) {
+    const t = a[name];
+    if (!t) continue;
+    expectNumel(`sample.${name}`, t, a.rows);
+    expectDtype(`sample.${name}`, t, 'u32');
+  }
   if (temperature === 0) return argmax(rec, a);
+  // Optional bindings follow logits and tokens in a fixed order; each define names its binding number.
+  const bindings = [a.logits, a.tokens];
+  const defines: Record<string, number | boolean> = {};
+  const optional = [['MASK', 'MASKED', a.mask], ['STREAMS', 'STREAMS', a.streams], ['STEPS', 'STEPS', a.steps]] as const;
+  for (const [prefix, flag, t] of optional) {
+    if (!t) continue;
+    bindings.push(t);
+    defines[flag] = true;
+    defines[`${prefix}_BINDING`] = bindings.length;
+  }
   rec.dispatch({
-    kernel: { shader: 'sampling', constants: { WG: a.vocab <= SMALL_VOCAB ? 16 : 128 } },
+    kernel: { shader: 'sampling', defines, constants: { WG: a.vocab <= SMALL_VOCAB ? 16 : 128 } },
     params: [
       ['u32', a.rows],
       ['u32', a.vocab],
@@ -85,7 +123,7 @@ export function sample(rec: CommandRecorder, a: Sample): void {
       ['u32', seed],
       ['u32', step],
     ],
-    bindings: [a.logits, a.tokens],
+    bindings,
     workgroups: fold1d(a.rows),
     label: 'sample',
   });

@@ -1,31 +1,35 @@
 import { describe, expect, it } from 'vitest';
 import type { GpuContext } from '../../src/gpu/context.ts';
-import { argmax, sample, type SamplingSettings } from '../../src/ops/sampling.ts';
+import { argmax, maskWords, NO_TOKEN, sample, type SamplingSettings } from '../../src/ops/sampling.ts';
 import { testContext } from '../harness/context.ts';
 import { freshSeed, randn, rng } from '../harness/numerics.ts';
-import { argmaxRef, filteredProbsRef, gumbelRef, sampleRef, type SamplingRefSettings } from '../ref/sampling.ts';
+import { allowedRef, argmaxRef, filteredProbsRef, gumbelRef, sampleRef, type RowOptions, type SamplingRefSettings } from '../ref/sampling.ts';
 
 const QWEN_VOCAB = 152064;
 
-async function runArgmax(ctx: GpuContext, logits: Float32Array, rows: number, vocab: number): Promise<Uint32Array> {
+async function runArgmax(ctx: GpuContext, logits: Float32Array, rows: number, vocab: number, mask?: Uint32Array): Promise<Uint32Array> {
   const tl = ctx.upload('f32', [rows, vocab], logits), tokens = ctx.empty('u32', [rows]);
+  const tm = mask && ctx.upload('u32', [rows, maskWords(vocab)], mask);
   ctx.fill(tokens, 0xdeadbeef);
   const rec = ctx.recorder();
-  argmax(rec, { logits: tl, tokens, rows, vocab });
+  argmax(rec, { logits: tl, tokens, rows, vocab, mask: tm });
   rec.submit();
   const out = (await ctx.read(tokens)) as Uint32Array;
-  ctx.free(tl, tokens);
+  ctx.free(tl, tokens, tm);
   return out;
 }
 
-async function runSample(ctx: GpuContext, logits: Float32Array, rows: number, vocab: number, s: SamplingSettings): Promise<Uint32Array> {
+async function runSample(ctx: GpuContext, logits: Float32Array, rows: number, vocab: number, s: SamplingSettings, o: RowOptions = {}): Promise<Uint32Array> {
   const tl = ctx.upload('f32', [rows, vocab], logits), tokens = ctx.empty('u32', [rows]);
+  const mask = o.mask && ctx.upload('u32', [rows, maskWords(vocab)], o.mask);
+  const streams = o.streams && ctx.upload('u32', [rows], o.streams);
+  const steps = o.steps && ctx.upload('u32', [rows], o.steps);
   ctx.fill(tokens, 0xdeadbeef);
   const rec = ctx.recorder();
-  sample(rec, { logits: tl, tokens, rows, vocab, ...s });
+  sample(rec, { logits: tl, tokens, rows, vocab, ...s, mask, streams, steps });
   rec.submit();
   const out = (await ctx.read(tokens)) as Uint32Array;
-  ctx.free(tl, tokens);
+  ctx.free(tl, tokens, mask, streams, steps);
   return out;
 }
 
@@ -35,8 +39,8 @@ const full = (s: SamplingSettings): SamplingRefSettings => ({ topK: 0, topP: 1, 
  * Every GPU token must be the reference's, except where f32 rounding can legitimately decide otherwise (a
  * near-tie of perturbed scores, or the top-p boundary within rounding of a group's mass); those must be rare.
  */
-function expectSameTokens(got: Uint32Array, logits: Float32Array, rows: number, vocab: number, s: SamplingRefSettings, what: string): void {
-  const ref = sampleRef(logits, rows, vocab, s);
+function expectSameTokens(got: Uint32Array, logits: Float32Array, rows: number, vocab: number, s: SamplingRefSettings, what: string, o: RowOptions = {}): void {
+  const ref = sampleRef(logits, rows, vocab, s, o);
   let differ = 0;
   for (let r = 0; r < rows; r++) {
     if (got[r] === ref.tokens[r]) continue;
@@ -195,5 +199,182 @@ describe('sample', () => {
     expect(() => sample(rec, { ...a, temperature: 1, seed: -3 })).toThrow(/seed must be an integer/);
     expect(() => argmax(rec, { logits, tokens: tokensF, rows: 2, vocab: 5 })).toThrow(/argmax.tokens: dtype f32/);
     ctx.free(logits, tokens, tokensF);
+  });
+});
+
+/** Random masks, one kind per row in turn: about half allowed, a few allowed, exactly one allowed, all (bits past vocab set too). */
+function randomMask(rows: number, vocab: number, r: () => number): Uint32Array {
+  const words = maskWords(vocab);
+  const mask = new Uint32Array(rows * words);
+  const allow = (row: number, j: number) => (mask[row * words + (j >>> 5)]! |= 1 << (j & 31));
+  for (let row = 0; row < rows; row++) {
+    const kind = row % 4;
+    if (kind === 3) mask.fill(0xffffffff, row * words, (row + 1) * words);
+    else if (kind === 0) for (let j = 0; j < vocab; j++) if (r() < 0.5) allow(row, j);
+    const few = kind === 1 ? 1 + Math.floor(r() * 5) : 1; // one more for kind 0: never empty
+    if (kind !== 3) for (let k = 0; k < few; k++) allow(row, Math.floor(r() * vocab));
+  }
+  return mask;
+}
+
+function expectAllowed(got: Uint32Array, mask: Uint32Array, vocab: number, what: string): void {
+  got.forEach((t, row) => {
+    if (!allowedRef(mask, row, vocab)[t]) throw new Error(`${what}: row ${row} chose ${t}, which its mask does not allow`);
+  });
+}
+
+describe('token masks', () => {
+  const maskedSettings: SamplingSettings[] = [
+    { temperature: 1, seed: 3 },
+    { temperature: 0.7, topK: 4, topP: 0.8, seed: 8, step: 2 },
+    { temperature: 1.5, topK: 300, topP: 0.95, seed: 21, step: 5 },
+    { temperature: 0.9, topP: 0.5, seed: 0xfffffffe },
+    { temperature: 0, seed: 0 },
+  ];
+  for (const [rows, vocab] of [[1, 1], [5, 31], [6, 33], [12, 1000], [2, QWEN_VOCAB]] as const) {
+    it(`argmax and sample see only allowed tokens: rows=${rows} vocab=${vocab}`, async () => {
+      const ctx = await testContext();
+      const seed = freshSeed();
+      const r = rng(seed);
+      const logits = vocab > 5000 ? randn(rows * vocab, r, 3) : gridLogits(rows * vocab, r);
+      const mask = randomMask(rows, vocab, r);
+      const am = await runArgmax(ctx, logits, rows, vocab, mask);
+      expect(Array.from(am), `argmax, seed ${seed}`).toEqual(Array.from(argmaxRef(logits, rows, vocab, mask)));
+      for (const s of vocab > 5000 ? maskedSettings.slice(0, 2) : maskedSettings) {
+        const got = await runSample(ctx, logits, rows, vocab, s, { mask });
+        expectAllowed(got, mask, vocab, `seed ${seed} ${JSON.stringify(s)}`);
+        expectSameTokens(got, logits, rows, vocab, full(s), `masked, seed ${seed}`, { mask });
+      }
+    });
+  }
+
+  it('a row allowing one token always gets it; a row allowing none gets NO_TOKEN', async () => {
+    const ctx = await testContext();
+    const seed = freshSeed();
+    const r = rng(seed);
+    const rows = 6, vocab = 700, words = maskWords(vocab);
+    const logits = randn(rows * vocab, r, 4);
+    const mask = new Uint32Array(rows * words);
+    const only = [0, 699, 31, 32, 345, -1]; // the last row allows nothing
+    only.forEach((j, row) => j >= 0 && (mask[row * words + (j >>> 5)] = 1 << (j & 31)));
+    const want = only.map((j) => (j < 0 ? NO_TOKEN : j));
+    expect(Array.from(await runArgmax(ctx, logits, rows, vocab, mask))).toEqual(want);
+    for (const s of [{ temperature: 1, seed: 5 }, { temperature: 2, topK: 3, topP: 0.2, seed: 6, step: 4 }]) {
+      expect(Array.from(await runSample(ctx, logits, rows, vocab, s, { mask })), `seed ${seed}`).toEqual(want);
+    }
+  });
+
+  it('masked tokens are removed before top-k and top-p (a constraint processor ahead of the warpers)', async () => {
+    const ctx = await testContext();
+    const vocab = 40, rows = 64;
+    // The 5 largest logits are masked out: top-k = 5 applied first would leave nothing allowed.
+    const row = Array.from({ length: vocab }, (_, i) => (i < 5 ? 10 + i : i / 10));
+    const logits = new Float32Array(rows * vocab);
+    for (let r = 0; r < rows; r++) logits.set(row, r * vocab);
+    const words = maskWords(vocab);
+    const mask = new Uint32Array(rows * words);
+    for (let r = 0; r < rows; r++) for (let j = 5; j < vocab; j++) mask[r * words + (j >>> 5)]! |= 1 << (j & 31);
+    const got = await runSample(ctx, logits, rows, vocab, { temperature: 1, topK: 5, topP: 0.9, seed: 77 }, { mask });
+    const kept = new Set(Array.from({ length: 5 }, (_, k) => vocab - 1 - k)); // the 5 largest allowed
+    got.forEach((t) => expect(kept.has(t), `token ${t}`).toBe(true));
+  });
+
+  // As the unmasked frequency test: a fixed seed, chi-square bound with a false-alarm rate below 1e-6.
+  for (const s of [
+    { temperature: 1, seed: 19 },
+    { temperature: 0.8, topK: 3, topP: 0.95, seed: 4243, step: 2 },
+  ]) {
+    it(`masked frequencies match the masked filtered distribution: ${JSON.stringify(s)}`, async () => {
+      const ctx = await testContext();
+      const vocab = 8, rows = 20000;
+      const row = [1.2, 0.4, -0.3, 0.4, 2.0, -1.0, 0.9, -2.5];
+      const allowedTokens = [0, 1, 2, 3, 6, 7]; // not the most likely token (4), nor 5
+      const logits = new Float32Array(rows * vocab);
+      const mask = new Uint32Array(rows);
+      for (let r = 0; r < rows; r++) {
+        logits.set(row, r * vocab);
+        for (const j of allowedTokens) mask[r]! |= 1 << j;
+      }
+      const got = await runSample(ctx, logits, rows, vocab, s, { mask });
+      const probs = filteredProbsRef(Float32Array.from(row), full(s), allowedRef(mask, 0, vocab));
+      const counts = new Array<number>(vocab).fill(0);
+      for (const t of got) counts[t]!++;
+      let chi2 = 0, df = -1;
+      for (let i = 0; i < vocab; i++) {
+        if (probs[i] === 0) {
+          expect(counts[i], `token ${i} is masked or filtered out but was drawn`).toBe(0);
+          continue;
+        }
+        const e = rows * probs[i]!;
+        chi2 += (counts[i]! - e) ** 2 / e;
+        df++;
+      }
+      expect(chi2, `counts ${counts} vs probs ${Array.from(probs, (p) => p.toFixed(4))}`).toBeLessThan(df + 10 * Math.sqrt(2 * df) + 10);
+    });
+  }
+
+  it('rejects a mask of the wrong size or dtype', async () => {
+    const ctx = await testContext();
+    const logits = ctx.empty('f32', [2, 40]), tokens = ctx.empty('u32', [2]);
+    const short = ctx.empty('u32', [2, 1]), f32Mask = ctx.empty('f32', [2, 2]);
+    const rec = ctx.recorder();
+    expect(() => argmax(rec, { logits, tokens, rows: 2, vocab: 40, mask: short })).toThrow(/argmax.mask: expected 4 elements/);
+    expect(() => sample(rec, { logits, tokens, rows: 2, vocab: 40, temperature: 1, seed: 1, mask: f32Mask })).toThrow(/sample.mask: dtype f32/);
+    ctx.free(logits, tokens, short, f32Mask);
+  });
+});
+
+describe('per-row streams and steps', () => {
+  it('a sequence draws the same token whatever row of the batch it occupies', async () => {
+    const ctx = await testContext();
+    const seed = freshSeed();
+    const r = rng(seed);
+    const rows = 13, vocab = 1000;
+    const logits = randn(rows * vocab, r, 1.5);
+    const mask = randomMask(rows, vocab, r);
+    const streams = Array.from({ length: rows }, () => Math.floor(r() * 2 ** 32));
+    const steps = Array.from({ length: rows }, () => Math.floor(r() * 50));
+    const perm = Array.from({ length: rows }, (_, i) => i).sort(() => r() - 0.5);
+    const permuteRows = <T extends Float32Array | Uint32Array>(a: T, width: number): T => {
+      const out = a.slice() as T;
+      perm.forEach((from, to) => out.set(a.subarray(from * width, (from + 1) * width), to * width));
+      return out;
+    };
+    for (const s of [{ temperature: 1, seed: 9 }, { temperature: 0.6, topK: 40, topP: 0.9, seed: 10 }]) {
+      for (const withMask of [false, true]) {
+        const o = { streams, steps, mask: withMask ? mask : undefined };
+        const a = await runSample(ctx, logits, rows, vocab, s, o);
+        const b = await runSample(ctx, permuteRows(logits, vocab), rows, vocab, s, {
+          streams: perm.map((i) => streams[i]!),
+          steps: perm.map((i) => steps[i]!),
+          mask: withMask ? permuteRows(mask, maskWords(vocab)) : undefined,
+        });
+        expect(Array.from(b), `seed ${seed} mask ${withMask}`).toEqual(perm.map((i) => a[i]!));
+        expectSameTokens(a, logits, rows, vocab, full(s), `streams and steps, seed ${seed}`, o);
+      }
+    }
+  });
+
+  it('streams[r] = r and steps[r] = step give exactly the default draws', async () => {
+    const ctx = await testContext();
+    const seed = freshSeed();
+    const rows = 20, vocab = 333;
+    const logits = randn(rows * vocab, rng(seed), 2);
+    const s = { temperature: 1.1, topK: 50, topP: 0.97, seed: 123, step: 6 };
+    const plain = await runSample(ctx, logits, rows, vocab, s);
+    const rowsIds = Array.from({ length: rows }, (_, i) => i);
+    const explicit = await runSample(ctx, logits, rows, vocab, s, { streams: rowsIds, steps: rowsIds.map(() => 6) });
+    expect(Array.from(explicit), `seed ${seed}`).toEqual(Array.from(plain));
+  });
+
+  it('rejects streams and steps of the wrong size or dtype', async () => {
+    const ctx = await testContext();
+    const logits = ctx.empty('f32', [3, 10]), tokens = ctx.empty('u32', [3]);
+    const short = ctx.empty('u32', [2]), f32 = ctx.empty('f32', [3]);
+    const rec = ctx.recorder();
+    const a = { logits, tokens, rows: 3, vocab: 10, temperature: 1, seed: 1 };
+    expect(() => sample(rec, { ...a, streams: short })).toThrow(/sample.streams: expected 3 elements/);
+    expect(() => sample(rec, { ...a, steps: f32 })).toThrow(/sample.steps: dtype f32/);
+    ctx.free(logits, tokens, short, f32);
   });
 });
