@@ -3,8 +3,8 @@ import { parseArgs } from 'node:util';
 import { createNodeContext, dawnFlags } from './device.ts';
 import { doctor, formatDoctor } from './doctor.ts';
 import { GpuUnavailableError } from '../src/gpu/errors.ts';
-import { generateText } from '../src/generate/generate.ts';
-import { ChatTemplate, ChatTemplateError, type ChatMessage } from '../src/text/chat-template.ts';
+import { generateBatch, type GeneratedText } from '../src/generate/generate.ts';
+import { ChatTemplateError, type ChatMessage } from '../src/text/chat-template.ts';
 import { TokenizerLoadError } from '../src/text/tokenizer.ts';
 import { HubError } from './hub.ts';
 import { checkModelFiles, loadModelDir, loadModelTokenizer, ModelDirError, resolveModel, type LoadedModel } from './model-dir.ts';
@@ -20,9 +20,11 @@ Usage:
   seal logits --model DIR --ids 1,2,3
       Print {"logits": [[...], ...]} as JSON: one row of vocab-size logits per input position.
   seal generate --model DIR --prompt TEXT [--chat] [--system TEXT] [--max-new-tokens N] [--temperature T]
-                [--top-p P] [--top-k K] [--seed S]
+                [--top-p P] [--top-k K] [--seed S] [--n K] [--json]
       Stream the continuation of the prompt to stdout (defaults: 256 new tokens, temperature 0 = greedy, top-p 1,
       top-k 0 = off, seed 0). --chat renders the model's chat template around the prompt (and --system).
+      --n K generates K samples together (sample i draws from stream i of the seed) and prints each as it ends.
+      --json prints one JSON object per sample instead: {"index", "text", "finish_reason", "tokens"}.
   Every model command takes [--adapter NAME] [--backend vulkan|metal|d3d12] [--disable-features f1,f2] like doctor.
   DIR is a local Hugging Face model directory: config.json, model.safetensors (or a sharded index), tokenizer.json;
       or a Hub id org/name[@revision], downloaded once into the Hugging Face cache (HF_HUB_CACHE, HF_HOME; HF_TOKEN
@@ -146,6 +148,8 @@ async function runGenerate(argv: string[]): Promise<number> {
       'top-p': { type: 'string' },
       'top-k': { type: 'string' },
       seed: { type: 'string' },
+      n: { type: 'string' },
+      json: { type: 'boolean', default: false },
       ...DEVICE_OPTIONS,
     },
     strict: true,
@@ -158,29 +162,42 @@ async function runGenerate(argv: string[]): Promise<number> {
   const topP = numberFlag(values['top-p'], '--top-p', 1, { min: 0, minOpen: true, max: 1 });
   const topK = numberFlag(values['top-k'], '--top-k', 0, { min: 0, integer: true, max: 0xffffffff });
   const seed = numberFlag(values.seed, '--seed', 0, { min: 0, integer: true, max: 0xffffffff });
+  const n = numberFlag(values.n, '--n', 1, { min: 1, integer: true, max: 4096 });
   const dir = await modelDirFlag(values.model);
-  return withModel(dir, values, async ({ tokenizer, transformer, config }) => {
+  return withModel(dir, values, async ({ tokenizer, transformer, config, chatTemplate }) => {
     let promptIds: number[];
     if (values.chat) {
-      if (tokenizer.config.chat_template === undefined) {
-        throw new ChatTemplateError(`the model in ${dir} has no chat template (no chat_template in tokenizer_config.json): drop --chat`);
+      if (!chatTemplate) {
+        throw new ChatTemplateError(`the model in ${dir} has no chat template (no chat_template.jinja, no chat_template in tokenizer_config.json): drop --chat`);
       }
       const messages: ChatMessage[] = [];
       if (values.system !== undefined) messages.push({ role: 'system', content: values.system });
       messages.push({ role: 'user', content: prompt });
-      promptIds = tokenizer.encode(new ChatTemplate(tokenizer.config).render(messages), { addSpecialTokens: true });
+      promptIds = tokenizer.encode(chatTemplate.render(messages), { addSpecialTokens: true });
     } else {
       promptIds = tokenizer.encode(prompt, { addSpecialTokens: true });
     }
     if (promptIds.length + maxNewTokens > config.maxPositionEmbeddings) {
       throw new UsageError(`the prompt (${promptIds.length} tokens) plus --max-new-tokens ${maxNewTokens} exceeds the model's ${config.maxPositionEmbeddings} positions`);
     }
-    if (!values.chat) process.stdout.write(prompt);
-    await generateText(transformer, tokenizer, {
-      promptIds, maxNewTokens, temperature, topK, topP, seed,
-      onText: (piece) => process.stdout.write(piece),
+    const shown = values.chat ? '' : prompt;
+    const print = (index: number, out: GeneratedText) => {
+      if (values.json) {
+        process.stdout.write(JSON.stringify({ index, text: out.text, finish_reason: out.finishReason, tokens: out.ids.length }) + '\n');
+      } else if (n > 1) {
+        process.stdout.write(`--- sample ${index + 1}/${n} (${out.finishReason}, ${out.ids.length} tokens) ---\n${shown}${out.text}\n`);
+      } else {
+        process.stdout.write('\n');
+      }
+    };
+    // One sample streams as it is generated; several are printed whole as each ends.
+    const streaming = n === 1 && !values.json;
+    if (streaming) process.stdout.write(shown);
+    await generateBatch(transformer, tokenizer, {
+      prompts: Array.from({ length: n }, () => promptIds), maxNewTokens, temperature, topK, topP, seed,
+      onText: streaming ? (_, piece) => process.stdout.write(piece) : undefined,
+      onDone: print,
     });
-    process.stdout.write('\n');
     return 0;
   });
 }

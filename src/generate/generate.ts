@@ -1,16 +1,32 @@
 /**
- * Text generation for ONE sequence with a KV cache: prefill the prompt, then one decode step per new token.
- * Greedy (temperature 0) picks the argmax of the logits; otherwise the GPU `sample` op draws the token with
- * step = index of the generated token, so the same seed gives the same output.
- * The token is chosen on the GPU from the logits in place (Transformer.step): one u32 comes back per step.
+ * Text generation with a KV cache, for many sequences at once: continuous batching over the cache's slots.
+ * Every step runs each active sequence's new tokens (its prompt the first time, then the token chosen last step)
+ * through Transformer.stepBatch and picks every next token on the GPU; a finished sequence frees its slot for
+ * the next waiting prompt.
+ *
+ * Sampling is per sequence: sequence i draws from stream streams[i] (default i) at step = the index of the token
+ * it is generating, so its output depends only on (seed, stream, prompt, settings), never on which other
+ * sequences share the batch: generating prompts together equals generating them one at a time.
+ * Greedy (temperature 0) takes the argmax. An optional constraint per sequence masks the vocabulary each step.
  */
-import type { Transformer, TokenChooser } from '../model/transformer.ts';
+import type { GpuContext } from '../gpu/context.ts';
+import type { Tensor } from '../gpu/tensor.ts';
+import type { SequenceChunk, TokenChooser, Transformer } from '../model/transformer.ts';
 import { sample } from '../ops/sampling.ts';
 import type { TextTokenizer } from '../text/tokenizer.ts';
+import { SequenceText, type GeneratedText } from './sequence-text.ts';
 
-export interface GenerateTextOptions {
-  /** The prompt, already tokenized (with BOS where the model wants it). */
-  promptIds: readonly number[];
+export type { FinishReason, GeneratedText } from './sequence-text.ts';
+
+/** Restricts what one sequence may generate (e.g. a JSON schema). */
+export interface SequenceConstraint {
+  /** Bitmask over the vocabulary of the tokens allowed next (bit j of word j >> 5 set = token j allowed). */
+  allowed(): Uint32Array;
+  /** Takes the token that was chosen. */
+  accept(id: number): void;
+}
+
+export interface SamplingOptions {
   maxNewTokens: number;
   /** 0 (default) = greedy. */
   temperature?: number;
@@ -18,109 +34,184 @@ export interface GenerateTextOptions {
   topK?: number;
   /** 1 (default) = off; must be in (0, 1]. */
   topP?: number;
-  /** u32 seed of the sampling stream; default 0. */
+  /** u32 seed of the sampling streams; default 0. */
   seed?: number;
-  /** Token ids that end generation (kept in `ids`, not in `text`); default the tokenizer's EOS ids. */
+  /** Token ids that end a sequence (kept in `ids`, not in `text`); default the tokenizer's EOS ids. */
   stopIds?: readonly number[];
-  /** Strings that end generation; the text is cut before the first one found. */
+  /** Strings that end a sequence; its text is cut before the first one found. */
   stopStrings?: readonly string[];
-  /** Called with each new piece of text as soon as it is complete (never text past a stop string). */
+}
+
+export interface GenerateBatchOptions extends SamplingOptions {
+  /** The prompts, already tokenized (with BOS where the model wants it). */
+  prompts: readonly (readonly number[])[];
+  /** Sampling stream of each prompt (u32); default its index. */
+  streams?: readonly number[];
+  /** Most sequences in the KV cache at once; default min(prompts, 32). */
+  maxBatch?: number;
+  /** Called with each new piece of sequence `index`'s text as soon as it is final (never text past a stop string). */
+  onText?: (index: number, piece: string) => void;
+  /** Called when sequence `index` ends. */
+  onDone?: (index: number, result: GeneratedText) => void;
+  /** A fresh constraint for sequence `index`. */
+  constraint?: (index: number) => SequenceConstraint;
+}
+
+export interface GenerateTextOptions extends SamplingOptions {
+  /** The prompt, already tokenized (with BOS where the model wants it). */
+  promptIds: readonly number[];
+  /** Sampling stream (u32); default 0. */
+  stream?: number;
+  /** Called with each new piece of text as soon as it is final. */
   onText?: (piece: string) => void;
+  constraint?: SequenceConstraint;
 }
 
-export type FinishReason = 'stop' | 'length' | 'stop-string';
+const isU32 = (x: number) => Number.isInteger(x) && x >= 0 && x <= 0xffffffff;
+const DEFAULT_MAX_BATCH = 32;
 
-export interface GeneratedText {
-  /** The generated ids (without the prompt), including the stop id when one ended generation. */
-  ids: number[];
-  /** The generated text (without the prompt, the stop id's text or a stop string). */
-  text: string;
-  finishReason: FinishReason;
-}
-
-/** Length of the longest suffix of `text` that is a proper prefix of one of the stop strings (held back while streaming). */
-function partialStopLength(text: string, stops: readonly string[]): number {
-  let longest = 0;
-  for (const stop of stops) {
-    for (let n = Math.min(stop.length - 1, text.length); n > longest; n--) {
-      if (text.endsWith(stop.slice(0, n))) {
-        longest = n;
-        break;
-      }
-    }
-  }
-  return longest;
-}
-
-function checkOptions(o: GenerateTextOptions, vocab: number): void {
+function checkOptions(o: GenerateBatchOptions, vocab: number): void {
   const { maxNewTokens, temperature = 0, topK = 0, topP = 1, seed = 0 } = o;
-  if (o.promptIds.length < 1) throw new RangeError('generateText: the prompt has no tokens');
-  if (!Number.isInteger(maxNewTokens) || maxNewTokens < 0) throw new RangeError(`generateText: maxNewTokens must be an integer >= 0, got ${maxNewTokens}`);
-  if (!(temperature >= 0 && Number.isFinite(temperature))) throw new RangeError(`generateText: temperature must be a finite number >= 0, got ${temperature}`);
-  if (!Number.isInteger(topK) || topK < 0) throw new RangeError(`generateText: topK must be an integer >= 0 (0 = off), got ${topK}`);
-  if (!(topP > 0 && topP <= 1)) throw new RangeError(`generateText: topP must be in (0, 1] (1 = off), got ${topP}`);
-  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new RangeError(`generateText: seed must be an integer in [0, 2^32), got ${seed}`);
-  for (const s of o.stopStrings ?? []) if (typeof s !== 'string' || s.length === 0) throw new RangeError('generateText: stop strings must be non-empty strings');
-  for (const id of o.promptIds) if (!Number.isInteger(id) || id < 0 || id >= vocab) throw new RangeError(`generateText: prompt token id ${id} outside [0, ${vocab})`);
+  if (o.prompts.length < 1) throw new RangeError('generate: no prompts');
+  if (!Number.isInteger(maxNewTokens) || maxNewTokens < 0) throw new RangeError(`generate: maxNewTokens must be an integer >= 0, got ${maxNewTokens}`);
+  if (!(temperature >= 0 && Number.isFinite(temperature))) throw new RangeError(`generate: temperature must be a finite number >= 0, got ${temperature}`);
+  if (!Number.isInteger(topK) || topK < 0) throw new RangeError(`generate: topK must be an integer >= 0 (0 = off), got ${topK}`);
+  if (!(topP > 0 && topP <= 1)) throw new RangeError(`generate: topP must be in (0, 1] (1 = off), got ${topP}`);
+  if (!isU32(seed)) throw new RangeError(`generate: seed must be an integer in [0, 2^32), got ${seed}`);
+  if (o.maxBatch !== undefined && !(Number.isInteger(o.maxBatch) && o.maxBatch >= 1)) throw new RangeError(`generate: maxBatch must be a positive integer, got ${o.maxBatch}`);
+  if (o.streams && (o.streams.length !== o.prompts.length || !o.streams.every(isU32))) {
+    throw new RangeError(`generate: streams must hold one u32 per prompt (${o.prompts.length})`);
+  }
+  for (const s of o.stopStrings ?? []) if (typeof s !== 'string' || s.length === 0) throw new RangeError('generate: stop strings must be non-empty strings');
+  o.prompts.forEach((ids, i) => {
+    if (ids.length < 1) throw new RangeError(`generate: prompt ${i} has no tokens`);
+    for (const id of ids) if (!Number.isInteger(id) || id < 0 || id >= vocab) throw new RangeError(`generate: prompt ${i} token id ${id} outside [0, ${vocab})`);
+  });
 }
 
-export async function generateText(transformer: Transformer, tokenizer: TextTokenizer, options: GenerateTextOptions): Promise<GeneratedText> {
+/** A sequence being generated in a cache slot. */
+interface Active {
+  index: number;
+  slot: number;
+  /** Tokens to run next: the prompt, then the last chosen token. */
+  input: readonly number[];
+  text: SequenceText;
+  constraint?: SequenceConstraint;
+}
+
+/** Generates a continuation of every prompt; results in prompt order. */
+export async function generateBatch(transformer: Transformer, tokenizer: TextTokenizer, options: GenerateBatchOptions): Promise<GeneratedText[]> {
   const vocab = transformer.config.vocabSize;
   checkOptions(options, vocab);
-  const { promptIds, maxNewTokens, temperature = 0, topK = 0, topP = 1, seed = 0, onText } = options;
+  const { prompts, maxNewTokens, temperature = 0, topK = 0, topP = 1, seed = 0 } = options;
   const stopIds = options.stopIds ?? tokenizer.eosIds;
   const stopStrings = options.stopStrings ?? [];
+  const streams = options.streams ?? prompts.map((_, i) => i);
+  const results: (GeneratedText | null)[] = prompts.map(() => null);
+  const done = (index: number, result: GeneratedText) => {
+    results[index] = result;
+    options.onDone?.(index, result);
+  };
+  const newText = (index: number) => new SequenceText(tokenizer, prompts[index]!, stopIds, stopStrings, options.onText && ((piece) => options.onText!(index, piece)));
 
-  // The prompt primes the decoder (its text is dropped) so the first new token decodes in context: SentencePiece
-  // would strip the leading space of "▁Max" at the start of a text.
-  const decoder = tokenizer.streamDecoder();
-  decoder.pushAll(promptIds);
-  const ids: number[] = [];
-  let text = '';
-  let emitted = 0;
-  const emitUpTo = (end: number) => {
-    if (end > emitted) {
-      onText?.(text.slice(emitted, end));
-      emitted = end;
+  if (maxNewTokens === 0) {
+    prompts.forEach((_, i) => done(i, newText(i).finish('length')));
+    return results as GeneratedText[];
+  }
+  const slots = Math.min(options.maxBatch ?? DEFAULT_MAX_BATCH, prompts.length);
+  const maxT = Math.max(...prompts.map((p) => p.length)) + maxNewTokens;
+  const cache = transformer.createCache(maxT, slots);
+  const ctx = transformer.ctx;
+  const waiting = prompts.map((_, i) => i);
+  const freeSlots = Array.from({ length: slots }, (_, s) => slots - 1 - s);
+  const active: Active[] = [];
+  const admit = () => {
+    while (freeSlots.length && waiting.length) {
+      const index = waiting.shift()!;
+      const slot = freeSlots.pop()!;
+      cache.reset(slot);
+      active.push({ index, slot, input: prompts[index]!, text: newText(index), constraint: options.constraint?.(index) });
     }
   };
-
-  /** Records the choice of generated token number `step` (sample() is argmax at temperature 0). */
-  const chooser = (step: number): TokenChooser => (rec, logits, tokens) =>
-    sample(rec, { logits, tokens, rows: 1, vocab, temperature, topK, topP, seed, step });
-
-  /** Appends decoded text; true when a stop string now appears (the text is then cut before it). */
-  const append = (piece: string): boolean => {
-    text += piece;
-    const found = stopStrings.map((s) => text.indexOf(s)).filter((i) => i >= 0);
-    if (found.length) {
-      text = text.slice(0, Math.min(...found));
-      emitUpTo(text.length);
-      return true;
-    }
-    emitUpTo(text.length - partialStopLength(text, stopStrings));
-    return false;
-  };
-  /** Ends the stream: whatever the decoder held back still counts for the stop strings. */
-  const finish = (reason: FinishReason): GeneratedText => {
-    if (append(decoder.flush())) return { ids, text, finishReason: 'stop-string' };
-    emitUpTo(text.length);
-    return { ids, text, finishReason: reason };
-  };
-
-  if (maxNewTokens === 0) return finish('length');
-  const cache = transformer.createCache(promptIds.length + maxNewTokens);
   try {
-    let input: readonly number[] = promptIds;
-    for (let step = 0; step < maxNewTokens; step++) {
-      const next = await transformer.step(cache, input, chooser(step));
-      ids.push(next);
-      if (stopIds.includes(next)) return finish('stop');
-      if (append(decoder.push(next))) return { ids, text, finishReason: 'stop-string' };
-      input = [next];
+    admit();
+    while (active.length) {
+      const entries: SequenceChunk[] = active.map((a) => ({ slot: a.slot, ids: a.input }));
+      const { choose, free } = chooser(ctx, active, { vocab, temperature, topK, topP, seed, streams });
+      let tokens: number[];
+      try {
+        tokens = await transformer.stepBatch(cache, entries, choose);
+      } finally {
+        free();
+      }
+      for (let r = active.length - 1; r >= 0; r--) {
+        const a = active[r]!;
+        const id = tokens[r]!;
+        a.constraint?.accept(id);
+        const result = a.text.push(id) ?? (a.text.ids.length === maxNewTokens ? a.text.finish('length') : null);
+        if (result) {
+          done(a.index, result);
+          active.splice(r, 1);
+          freeSlots.push(a.slot);
+        } else {
+          a.input = [id];
+        }
+      }
+      admit();
     }
   } finally {
     cache.dispose();
   }
-  return finish('length');
+  return results as GeneratedText[];
+}
+
+/** One sequence (see generateBatch). */
+export async function generateText(transformer: Transformer, tokenizer: TextTokenizer, options: GenerateTextOptions): Promise<GeneratedText> {
+  const { promptIds, stream = 0, onText, constraint, ...sampling } = options;
+  const [out] = await generateBatch(transformer, tokenizer, {
+    ...sampling,
+    prompts: [promptIds],
+    streams: [stream],
+    onText: onText && ((_, piece) => onText(piece)),
+    constraint: constraint && (() => constraint),
+  });
+  return out!;
+}
+
+/**
+ * Records the choice of every active sequence's next token: per-row streams and steps (the index of the token
+ * each sequence generates now) keep each sequence's randomness its own; masks come from the constraints.
+ */
+function chooser(
+  ctx: GpuContext,
+  active: readonly Active[],
+  s: { vocab: number; temperature: number; topK: number; topP: number; seed: number; streams: readonly number[] },
+): { choose: TokenChooser; free: () => void } {
+  const owned: Tensor[] = [];
+  const choose: TokenChooser = (rec, logits, tokens) => {
+    const rows = active.length;
+    const upload = (dtype: 'u32', shape: number[], data: ArrayLike<number>, label: string) => {
+      const t = ctx.upload(dtype, shape, data, label);
+      owned.push(t);
+      return t;
+    };
+    const streamT = upload('u32', [rows], active.map((a) => s.streams[a.index]!), 'sample streams');
+    const stepT = upload('u32', [rows], active.map((a) => a.text.ids.length), 'sample steps');
+    let mask: Tensor | undefined;
+    if (active.some((a) => a.constraint)) {
+      const words = Math.ceil(s.vocab / 32);
+      const bits = new Uint32Array(rows * words).fill(0xffffffff);
+      active.forEach((a, r) => a.constraint && bits.set(checkMask(a.constraint.allowed(), words, a.index), r * words));
+      mask = upload('u32', [rows, words], bits, 'token mask');
+    }
+    sample(rec, { logits, tokens, rows, vocab: s.vocab, temperature: s.temperature, topK: s.topK, topP: s.topP, seed: s.seed, streams: streamT, steps: stepT, mask });
+  };
+  // Freed once the step is submitted: a pooled buffer reused earlier could be overwritten before the kernel reads it.
+  return { choose, free: () => ctx.free(...owned) };
+}
+
+function checkMask(mask: Uint32Array, words: number, index: number): Uint32Array {
+  if (mask.length !== words) throw new RangeError(`generate: the constraint of sequence ${index} gave a mask of ${mask.length} words, need ${words}`);
+  if (!mask.some((w) => w !== 0)) throw new Error(`generate: the constraint of sequence ${index} allows no token`);
+  return mask;
 }

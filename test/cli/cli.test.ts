@@ -97,6 +97,22 @@ describe('seal CLI (stories260K)', () => {
     expect(seal('generate', '--model', model, '--prompt', PROMPT, ...sampled).stdout).toBe(a.stdout);
   });
 
+  it('generate --n K prints K samples; --json one object per sample; sample 1 is the --n 1 sample', () => {
+    const sampled = ['--temperature', '1', '--seed', '11', '--max-new-tokens', '16'];
+    const one = seal('generate', '--model', model, '--prompt', PROMPT, ...sampled);
+    expect(one.code, one.stderr).toBe(0);
+    const r = seal('generate', '--model', model, '--prompt', PROMPT, ...sampled, '--n', '4', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    const rows = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { index: number; text: string; finish_reason: string; tokens: number });
+    expect(rows.map((x) => x.index).sort()).toEqual([0, 1, 2, 3]);
+    const first = rows.find((x) => x.index === 0)!;
+    expect(one.stdout).toBe(`${PROMPT}${first.text}\n`);
+    expect(new Set(rows.map((x) => x.text)).size).toBeGreaterThan(1);
+    const human = seal('generate', '--model', model, '--prompt', PROMPT, ...sampled, '--n', '2');
+    expect(human.stdout).toMatch(/^--- sample \d\/2 \((length|stop|stop-string), \d+ tokens\) ---\nOnce upon a time/);
+    expectCleanFailure(seal('generate', '--model', model, '--prompt', PROMPT, '--n', '0'), 2, /--n must be an integer in \[1, 4096\]/);
+  });
+
   it('generate --chat renders the chat template (with --system)', () => {
     // stories260K with a minimal template that concatenates the messages: the chat prompt is the plain prompt.
     const dir = mkdtempSync(join(tmpdir(), 'seal-chat-'));
