@@ -1,8 +1,10 @@
 /** The `seal` command line. */
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createNodeContext, dawnFlags } from './device.ts';
 import { doctor, formatDoctor } from './doctor.ts';
 import { GpuUnavailableError } from '../src/gpu/errors.ts';
+import { JsonSchemaConstraint, JsonSchemaError } from '../src/constrain/index.ts';
 import { generateBatch, type GeneratedText } from '../src/generate/generate.ts';
 import { ChatTemplateError, type ChatMessage } from '../src/text/chat-template.ts';
 import { TokenizerLoadError } from '../src/text/tokenizer.ts';
@@ -20,11 +22,13 @@ Usage:
   seal logits --model DIR --ids 1,2,3
       Print {"logits": [[...], ...]} as JSON: one row of vocab-size logits per input position.
   seal generate --model DIR --prompt TEXT [--chat] [--system TEXT] [--max-new-tokens N] [--temperature T]
-                [--top-p P] [--top-k K] [--seed S] [--n K] [--json]
+                [--top-p P] [--top-k K] [--seed S] [--n K] [--json] [--json-schema FILE]
       Stream the continuation of the prompt to stdout (defaults: 256 new tokens, temperature 0 = greedy, top-p 1,
       top-k 0 = off, seed 0). --chat renders the model's chat template around the prompt (and --system).
       --n K generates K samples together (sample i draws from stream i of the seed) and prints each as it ends.
       --json prints one JSON object per sample instead: {"index", "text", "finish_reason", "tokens"}.
+      --json-schema FILE constrains every sample to a JSON document valid under that JSON Schema (the supported subset:
+      README); the document ends generation; a sample cut by --max-new-tokens first is reported on stderr.
   Every model command takes [--adapter NAME] [--backend vulkan|metal|d3d12] [--disable-features f1,f2] like doctor.
   DIR is a local Hugging Face model directory: config.json, model.safetensors (or a sharded index), tokenizer.json;
       or a Hub id org/name[@revision], downloaded once into the Hugging Face cache (HF_HUB_CACHE, HF_HOME; HF_TOKEN
@@ -34,6 +38,21 @@ Usage:
 Benchmarks: npm run bench -- kernels   (see README)`;
 
 class UsageError extends Error {}
+
+/** The JSON Schema of --json-schema, read and parsed with a clear error. */
+function readJsonSchema(file: string): { file: string; value: unknown } {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new UsageError(`--json-schema: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  try {
+    return { file, value: JSON.parse(text) };
+  } catch (e) {
+    throw new UsageError(`--json-schema: ${file} is not valid JSON: ${(e as Error).message}`);
+  }
+}
 
 const DEVICE_OPTIONS = {
   adapter: { type: 'string' },
@@ -150,6 +169,7 @@ async function runGenerate(argv: string[]): Promise<number> {
       seed: { type: 'string' },
       n: { type: 'string' },
       json: { type: 'boolean', default: false },
+      'json-schema': { type: 'string' },
       ...DEVICE_OPTIONS,
     },
     strict: true,
@@ -163,6 +183,7 @@ async function runGenerate(argv: string[]): Promise<number> {
   const topK = numberFlag(values['top-k'], '--top-k', 0, { min: 0, integer: true, max: 0xffffffff });
   const seed = numberFlag(values.seed, '--seed', 0, { min: 0, integer: true, max: 0xffffffff });
   const n = numberFlag(values.n, '--n', 1, { min: 1, integer: true, max: 4096 });
+  const schema = values['json-schema'] === undefined ? undefined : readJsonSchema(values['json-schema']);
   const dir = await modelDirFlag(values.model);
   return withModel(dir, values, async ({ tokenizer, transformer, config, chatTemplate }) => {
     let promptIds: number[];
@@ -190,14 +211,28 @@ async function runGenerate(argv: string[]): Promise<number> {
         process.stdout.write('\n');
       }
     };
+    let constraint: JsonSchemaConstraint | undefined;
+    if (schema !== undefined) {
+      try {
+        constraint = JsonSchemaConstraint.fromTokenizer(schema.value, tokenizer, { vocabSize: config.vocabSize });
+      } catch (e) {
+        if (e instanceof JsonSchemaError) throw new UsageError(`--json-schema ${schema.file}: ${e.message}`);
+        throw e;
+      }
+    }
     // One sample streams as it is generated; several are printed whole as each ends.
     const streaming = n === 1 && !values.json;
     if (streaming) process.stdout.write(shown);
-    await generateBatch(transformer, tokenizer, {
+    const results = await generateBatch(transformer, tokenizer, {
       prompts: Array.from({ length: n }, () => promptIds), maxNewTokens, temperature, topK, topP, seed,
       onText: streaming ? (_, piece) => process.stdout.write(piece) : undefined,
       onDone: print,
+      constraint: constraint && (() => constraint.sequence()),
     });
+    if (constraint) {
+      const cut = results.flatMap((r, i) => (r.finishReason === 'length' ? [i + 1] : []));
+      if (cut.length) console.error(`seal: warning: sample(s) ${cut.join(', ')} reached --max-new-tokens ${maxNewTokens} before their JSON document was complete`);
+    }
     return 0;
   });
 }

@@ -32,7 +32,7 @@ export interface TokenBytes {
 }
 
 export interface TokenBytesOptions {
-  /** Parsed tokenizer.json, when the caller has it: its decoder decides the scheme instead of the vocabulary. */
+  /** Parsed tokenizer.json (default: the tokenizer's own): its decoder decides the scheme, else the vocabulary does. */
   tokenizerJson?: unknown;
   /** How many tokens to check against tokenizer.decode() (spread over the vocabulary); default 512. 0 = none. */
   verifySample?: number;
@@ -106,10 +106,11 @@ function schemeFromVocabulary(strings: (string | undefined)[]): VocabularyScheme
 
 /** The bytes every id of `tokenizer` appends to the text. Throws UnsupportedTokenizerError for other kinds of tokenizer. */
 export function tokenBytes(tokenizer: TextTokenizer, options: TokenBytesOptions = {}): TokenBytes {
-  const added = addedTokenIds(tokenizer, options.tokenizerJson);
+  const json = options.tokenizerJson ?? tokenizer.tokenizerJson;
+  const added = addedTokenIds(tokenizer, json);
   const strings: (string | undefined)[] = [];
   for (let id = 0; id < tokenizer.vocabSize; id++) strings.push(added.has(id) ? undefined : tokenizer.idToToken(id));
-  const scheme = (options.tokenizerJson !== undefined ? schemeFromJson(options.tokenizerJson) : null) ?? schemeFromVocabulary(strings);
+  const scheme = schemeFromJson(json) ?? schemeFromVocabulary(strings);
   if (!scheme) {
     throw new UnsupportedTokenizerError(
       'unrecognised tokenizer: its vocabulary is neither byte-level BPE (GPT-2 byte characters) nor SentencePiece ("▁" for spaces, <0xAB> byte tokens); constrained decoding cannot map its tokens to bytes',

@@ -72,6 +72,8 @@ async function readJson(read: (fileName: string) => Promise<string | null | unde
 export class TextTokenizer {
   /** The tokenizer_config.json object (chat_template, bos_token, ...), {} when none was given. */
   readonly config: JsonObject;
+  /** tokenizer.json as parsed (its model, decoder and added tokens: what constrained decoding maps ids to bytes from). */
+  readonly tokenizerJson: JsonObject;
   /** Number of token ids the tokenizer can produce: max id + 1 over the vocabulary and the added tokens. */
   readonly vocabSize: number;
   /** Id of the BOS token, or null when the tokenizer has none (Qwen2.5). */
@@ -94,6 +96,7 @@ export class TextTokenizer {
 
   constructor(files: TokenizerFiles) {
     const tokenizerJson = checkTokenizerJson(files.tokenizer);
+    this.tokenizerJson = tokenizerJson;
     this.config = optionalObject(files.tokenizerConfig, 'tokenizer_config.json');
     const generationConfig = optionalObject(files.generationConfig, 'generation_config.json');
     try {

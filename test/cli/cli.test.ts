@@ -113,6 +113,37 @@ describe('seal CLI (stories260K)', () => {
     expectCleanFailure(seal('generate', '--model', model, '--prompt', PROMPT, '--n', '0'), 2, /--n must be an integer in \[1, 4096\]/);
   });
 
+  it('generate --json-schema: every sample is a valid document of the schema; a bad schema fails clearly', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'seal-schema-'));
+    try {
+      const schema = {
+        type: 'object',
+        properties: { name: { type: 'string', maxLength: 8 }, friends: { type: 'array', items: { enum: ['Tom', 'Lily', 'Max'] }, maxItems: 3 }, happy: { type: 'boolean' } },
+        required: ['name', 'friends', 'happy'],
+      };
+      writeFileSync(join(dir, 'schema.json'), JSON.stringify(schema));
+      const r = seal('generate', '--model', model, '--prompt', PROMPT, '--json-schema', join(dir, 'schema.json'), '--temperature', '1', '--seed', '4', '--n', '5', '--json', '--max-new-tokens', '80');
+      expect(r.code, r.stderr).toBe(0);
+      const rows = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { text: string; finish_reason: string });
+      expect(rows.length).toBe(5);
+      for (const row of rows) {
+        expect(row.finish_reason, row.text).toBe('stop');
+        const doc = JSON.parse(row.text) as { name: string; friends: string[]; happy: boolean };
+        expect(Object.keys(doc)).toEqual(['name', 'friends', 'happy']);
+        expect(typeof doc.name === 'string' && [...doc.name].length <= 8).toBe(true);
+        expect(doc.friends.every((f) => ['Tom', 'Lily', 'Max'].includes(f)) && doc.friends.length <= 3).toBe(true);
+        expect(typeof doc.happy).toBe('boolean');
+      }
+      writeFileSync(join(dir, 'bad.json'), JSON.stringify({ type: 'string', pattern: '^a' }));
+      expectCleanFailure(seal('generate', '--model', model, '--prompt', 'hi', '--json-schema', join(dir, 'bad.json')), 2, /--json-schema .*bad.json: .*pattern/);
+      writeFileSync(join(dir, 'broken.json'), '{"type": ');
+      expectCleanFailure(seal('generate', '--model', model, '--prompt', 'hi', '--json-schema', join(dir, 'broken.json')), 2, /is not valid JSON/);
+      expectCleanFailure(seal('generate', '--model', model, '--prompt', 'hi', '--json-schema', join(dir, 'missing.json')), 2, /cannot read .*missing.json: ENOENT/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('generate --chat renders the chat template (with --system)', () => {
     // stories260K with a minimal template that concatenates the messages: the chat prompt is the plain prompt.
     const dir = mkdtempSync(join(tmpdir(), 'seal-chat-'));

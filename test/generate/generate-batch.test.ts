@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { JsonSchemaConstraint } from '../../src/constrain/index.ts';
 import { generateBatch, generateText, type SamplingOptions } from '../../src/generate/generate.ts';
 import { loadModelDir, type LoadedModel } from '../../runtime-node/model-dir.ts';
 import { testContext } from '../harness/context.ts';
@@ -66,5 +67,31 @@ describe('generateBatch (stories260K)', () => {
     await expect(generateBatch(transformer, tokenizer, { prompts: [[1]], maxNewTokens: 1, streams: [1, 2] })).rejects.toThrow(/one u32 per prompt/);
     await expect(generateBatch(transformer, tokenizer, { prompts: [[1]], maxNewTokens: 1, maxBatch: 0 })).rejects.toThrow(/maxBatch/);
     await expect(generateBatch(transformer, tokenizer, { prompts: [[1, 999]], maxNewTokens: 1 })).rejects.toThrow(/token id 999 outside/);
+  });
+});
+
+describe('generateBatch with JSON-schema constraints (stories260K)', () => {
+  it('every sequence of a batch is a valid document, and equals its one-at-a-time generation', async () => {
+    const model = await loadModelDir(await testContext(), sharedPath('models/stories260K'), { matmul: 'f32' });
+    try {
+      const { transformer, tokenizer } = model;
+      const schema = { type: 'object', properties: { who: { enum: ['Tom', 'Lily'] }, age: { type: 'integer', minimum: 1, maximum: 9 }, toys: { type: 'array', items: { type: 'string', maxLength: 4 }, maxItems: 2 } }, required: ['who', 'age', 'toys'] };
+      const constraint = JsonSchemaConstraint.fromTokenizer(schema, tokenizer, { vocabSize: transformer.config.vocabSize });
+      const prompts = ['Once upon a time', 'Tom had a', 'Lily'].map((p) => tokenizer.encode(p));
+      const seed = freshSeed();
+      const opts = { maxNewTokens: 60, temperature: 1, seed };
+      const batch = await generateBatch(transformer, tokenizer, { ...opts, prompts, maxBatch: 2, constraint: () => constraint.sequence() });
+      for (const [i, out] of batch.entries()) {
+        expect(out.finishReason, `seed ${seed}: ${out.text}`).toBe('stop');
+        const doc = JSON.parse(out.text) as { who: string; age: number; toys: string[] };
+        expect(['Tom', 'Lily']).toContain(doc.who);
+        expect(Number.isInteger(doc.age) && doc.age >= 1 && doc.age <= 9).toBe(true);
+        expect(doc.toys.length).toBeLessThanOrEqual(2);
+        const alone = await generateText(transformer, tokenizer, { ...opts, promptIds: prompts[i]!, stream: i, constraint: constraint.sequence() });
+        expect(out, `seed ${seed}`).toEqual(alone);
+      }
+    } finally {
+      model.dispose();
+    }
   });
 });
