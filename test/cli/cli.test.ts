@@ -178,4 +178,44 @@ describe('seal CLI (stories260K)', () => {
     expectCleanFailure(seal('generate', '--model', model, '--prompt', 'hi', '--temperature', 'warm'), 2, /--temperature must be a number/);
     expectCleanFailure(seal('generate', '--model', model), 2, /--prompt is required/);
   });
+  it('broken model directories fail with one clear line: truncated weights, a lying header, no tokenizer, unsupported architecture', () => {
+    const src = sharedPath('models/stories260K');
+    const broken = (name: string, change: (dir: string) => void) => {
+      const dir = mkdtempSync(join(tmpdir(), `seal-broken-${name}-`));
+      for (const f of readdirSync(src)) if (statSync(join(src, f)).isFile()) writeFileSync(join(dir, f), readFileSync(join(src, f)));
+      change(dir);
+      return dir;
+    };
+    const dirs: string[] = [];
+    try {
+      const weights = readFileSync(join(src, 'model.safetensors'));
+      const headerLen = Number(weights.readBigUInt64LE(0));
+      const header = JSON.parse(weights.subarray(8, 8 + headerLen).toString('utf8')) as Record<string, { shape: number[] }>;
+      const first = Object.keys(header).find((k) => k !== '__metadata__')!;
+      const cases: [string, (dir: string) => void, RegExp][] = [
+        ['truncated', (d) => writeFileSync(join(d, 'model.safetensors'), weights.subarray(0, weights.length - 1000)), /model\.safetensors.*(truncated|past the end|beyond|shorter)/i],
+        ['lying-header', (d) => {
+          // Same JSON length, but the first tensor claims one more row than its bytes hold.
+          const lie = { ...header, [first]: { ...header[first]!, shape: [header[first]!.shape[0]! + 1, ...header[first]!.shape.slice(1)] } };
+          let text = JSON.stringify(lie);
+          text = text.padEnd(headerLen, ' ');
+          const out = Buffer.from(weights);
+          out.writeBigUInt64LE(BigInt(Buffer.byteLength(text)), 0);
+          writeFileSync(join(d, 'model.safetensors'), Buffer.concat([out.subarray(0, 8), Buffer.from(text), weights.subarray(8 + headerLen)]));
+        }, new RegExp(`${first.replace(/\./g, '\\.')}`)],
+        ['no-tokenizer', (d) => rmSync(join(d, 'tokenizer.json')), /tokenizer\.json/],
+        ['mistral', (d) => {
+          const cfg = JSON.parse(readFileSync(join(d, 'config.json'), 'utf8')) as Record<string, unknown>;
+          writeFileSync(join(d, 'config.json'), JSON.stringify({ ...cfg, architectures: ['MistralForCausalLM'] }));
+        }, /unsupported architecture 'MistralForCausalLM'; supported architectures: LlamaForCausalLM, Qwen2ForCausalLM/],
+      ];
+      for (const [name, change, message] of cases) {
+        const dir = broken(name, change);
+        dirs.push(dir);
+        expectCleanFailure(seal('logits', '--model', dir, '--ids', '1,2'), 1, message);
+      }
+    } finally {
+      for (const d of dirs) rmSync(d, { recursive: true, force: true });
+    }
+  });
 });
