@@ -13,31 +13,26 @@
 // in workgroup memory in a fixed order. When at most CAP tokens survive top-k (or the vocabulary is that
 // small), they are gathered into workgroup memory and top-p and the draw work there instead.
 // Logits must be finite.
-// Defines (each adds the next binding, in this order):
-//   MASKED   mask u32 [rows, ceil(vocab / 32)]: token i of row r is allowed when bit i % 32 of word r * ceil(vocab / 32)
-//            + i / 32 is set. Disallowed tokens are removed first, as if their logits were -infinity (before temperature,
-//            top-k and top-p: a constraint logits processor ahead of HF's warpers). A row with no allowed token gets
-//            0xffffffff (a caller error: check masks on the host).
-//   STREAMS  streams u32 [rows]: row r hashes with stream id streams[r] instead of r, so a sequence draws the same
+// Per-row streams and steps (always bound; p.flags says which are real, so one pipeline serves every call):
+//   streams u32 [rows] (flag bit 0): row r hashes with stream id streams[r] instead of r, so a sequence draws the same
 //            tokens whatever row it occupies in a batch.
-//   STEPS    steps u32 [rows]: row r hashes with step steps[r] instead of p.step (sequences at different positions).
-// Bindings: 1 logits, 2 tokens (u32 out, one per row), then mask, streams, steps as defined.
+//   steps u32 [rows] (flag bit 1): row r hashes with step steps[r] instead of p.step (sequences at different positions).
+//   mask u32 [rows, ceil(vocab / 32)] (flag bit 2): token i of row r is allowed when bit i % 32 of word
+//            r * ceil(vocab / 32) + i / 32 is set. Disallowed tokens are removed first, as if their logits were -infinity
+//            (before temperature, top-k and top-p: a constraint logits processor ahead of HF's warpers). A row with no
+//            allowed token gets 0xffffffff (a caller error: check masks on the host).
+// One pipeline for every call: CPU adapters (lavapipe) take 30+ s to compile this kernel, so no per-option variants.
+// Bindings: 1 logits, 2 tokens (u32 out, one per row), 3 streams, 4 steps, 5 mask.
 override WG: u32 = 128u; // 16, 32, 64 or 128: the radix histogram holds 16 bins per invocation
 #include "sampling_lib"
 
-struct Params { rows: u32, vocab: u32, top_k: u32, top_p: f32, temperature: f32, seed: u32, step: u32 }
+struct Params { rows: u32, vocab: u32, top_k: u32, top_p: f32, temperature: f32, seed: u32, step: u32, flags: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> logits: array<f32>;
 @group(0) @binding(2) var<storage, read_write> tokens: array<u32>;
-#if MASKED
-@group(0) @binding({{MASK_BINDING}}) var<storage, read> mask: array<u32>;
-#endif
-#if STREAMS
-@group(0) @binding({{STREAMS_BINDING}}) var<storage, read> streams: array<u32>;
-#endif
-#if STEPS
-@group(0) @binding({{STEPS_BINDING}}) var<storage, read> steps: array<u32>;
-#endif
+@group(0) @binding(3) var<storage, read> streams: array<u32>;
+@group(0) @binding(4) var<storage, read> steps: array<u32>;
+@group(0) @binding(5) var<storage, read> mask: array<u32>;
 
 // The random stream and step of this workgroup's row (set in main).
 var<private> row_stream: u32;
@@ -271,16 +266,11 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   if (row >= p.rows) { return; } // uniform: the whole workgroup leaves
   let base = row * p.vocab;
   mask_base = row * ((p.vocab + 31u) / 32u);
-#if STREAMS
-  row_stream = streams[row];
-#else
-  row_stream = row;
-#endif
-#if STEPS
-  row_step = steps[row];
-#else
-  row_step = p.step;
-#endif
+  let masked = (p.flags & 4u) != 0u;
+  mask_off = !masked;
+  // Placeholder bindings hold one element: read index 0 when the flag is off (the value is then unused).
+  row_stream = select(row, streams[select(0u, row, (p.flags & 1u) != 0u)], (p.flags & 1u) != 0u);
+  row_step = select(p.step, steps[select(0u, row, (p.flags & 2u) != 0u)], (p.flags & 2u) != 0u);
 
   let row_max = row_argmax(lid, base).value;
 
@@ -292,22 +282,14 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     min_key = radix_select(lid, base, 0u, false, f32(p.top_k), row_max);
   }
   // With a mask, the allowed tokens are counted too: few of them (the usual case) fit in workgroup memory.
-#if MASKED
-  n = count_kept(lid, base, min_key);
-#else
-  if (top_k_on || n <= CAP) {
+  if (masked || top_k_on || n <= CAP) {
     n = count_kept(lid, base, min_key);
   }
-#endif
   var winner: u32;
   if (n <= CAP) {
     winner = draw_from_candidates(lid, base, min_key, n, row_max);
   } else {
     winner = draw_from_row(lid, base, min_key, row_max);
   }
-#if MASKED
-  if (lid == 0u) { tokens[row] = winner; }
-#else
-  if (lid == 0u) { tokens[row] = select(winner, 0u, winner == NO_INDEX); }
-#endif
+  if (lid == 0u) { tokens[row] = select(winner, 0u, winner == NO_INDEX && !masked); }
 }

@@ -7,10 +7,12 @@ const NO_INDEX: u32 = 0xffffffffu;
 // Define MASKED: token i of a row is a candidate only when bit i of the row's mask words is set (the row's mask starts
 // at word mask_base); the others are removed before anything else, as if their logits were -infinity.
 var<private> mask_base: u32;
+// MASKED kernels whose mask is optional at run time set this when the call has none (the binding is then a placeholder).
+var<private> mask_off: bool = false;
 
 fn allowed(i: u32) -> bool {
 #if MASKED
-  return ((mask[mask_base + (i >> 5u)] >> (i & 31u)) & 1u) != 0u;
+  return mask_off || ((mask[mask_base + (i >> 5u)] >> (i & 31u)) & 1u) != 0u;
 #else
   return true;
 #endif

@@ -12,6 +12,7 @@
  * only allowed tokens, and top-k / top-p count only them (a constraint logits processor ahead of HF's warpers). A row
  * with no allowed token is a caller error; the kernels then write 0xffffffff for it (NO_TOKEN).
  */
+import type { GpuContext } from '../gpu/context.ts';
 import type { CommandRecorder } from '../gpu/recorder.ts';
 import { fold1d } from '../gpu/recorder.ts';
 import type { Tensor } from '../gpu/tensor.ts';
@@ -51,6 +52,14 @@ export interface Sample extends TokenRows, SamplingSettings {
   steps?: Tensor;
 }
 
+/** One u32 per context, bound where an optional per-row input is absent. */
+const placeholders = new WeakMap<GpuContext, Tensor>();
+function placeholderU32(ctx: GpuContext): Tensor {
+  let t = placeholders.get(ctx);
+  if (!t) placeholders.set(ctx, (t = ctx.upload('u32', [1], [0], 'sampling placeholder')));
+  return t;
+}
+
 /** u32 words per row of a token mask. */
 export const maskWords = (vocab: number) => Math.ceil(vocab / 32);
 
@@ -67,8 +76,6 @@ function checkRows(what: string, a: TokenRows): void {
   }
 }
 
-/** Rows this short get 16 invocations instead of 128: there is little to share, and per-row overhead dominates. */
-const SMALL_VOCAB = 256;
 
 const isU32 = (x: number) => Number.isInteger(x) && x >= 0 && x <= 0xffffffff;
 
@@ -102,18 +109,13 @@ export function sample(rec: CommandRecorder, a: Sample): void {
     expectDtype(`sample.${name}`, t, 'u32');
   }
   if (temperature === 0) return argmax(rec, a);
-  // Optional bindings follow logits and tokens in a fixed order; each define names its binding number.
-  const bindings = [a.logits, a.tokens];
-  const defines: Record<string, number | boolean> = {};
-  const optional = [['MASK', 'MASKED', a.mask], ['STREAMS', 'STREAMS', a.streams], ['STEPS', 'STEPS', a.steps]] as const;
-  for (const [prefix, flag, t] of optional) {
-    if (!t) continue;
-    bindings.push(t);
-    defines[flag] = true;
-    defines[`${prefix}_BINDING`] = bindings.length;
-  }
+  // Streams, steps and mask are always bound (a one-element placeholder when absent, flagged off) so that every call
+  // shares one pipeline: CPU adapters take 30+ seconds to compile each variant of this kernel.
+  const placeholder = placeholderU32(rec.ctx);
+  const bindings = [a.logits, a.tokens, a.streams ?? placeholder, a.steps ?? placeholder, a.mask ?? placeholder];
+  const flags = (a.streams ? 1 : 0) | (a.steps ? 2 : 0) | (a.mask ? 4 : 0);
   rec.dispatch({
-    kernel: { shader: 'sampling', defines, constants: { WG: a.vocab <= SMALL_VOCAB ? 16 : 128 } },
+    kernel: { shader: 'sampling', defines: { MASKED: true }, constants: { WG: 128 } },
     params: [
       ['u32', a.rows],
       ['u32', a.vocab],
@@ -122,6 +124,7 @@ export function sample(rec: CommandRecorder, a: Sample): void {
       ['f32', temperature],
       ['u32', seed],
       ['u32', step],
+      ['u32', flags],
     ],
     bindings,
     workgroups: fold1d(a.rows),
