@@ -6,6 +6,8 @@
  * Two modes: a packed batch of whole sequences (forward), and sequences with a KV cache (prefill, decode, step,
  * stepBatch: many sequences of different lengths at once, each in its own cache slot). Every call records all its kernels into one command recorder and submits once; activations come
  * from a per-call arena returned to the pool after the submission.
+ * An optional LoRA adapter (setAdapter) is applied unmerged to the projections it adapts: y = x·Wᵀ (+ b) + s·(x·Aᵀ)·Bᵀ
+ * (src/lora/inference.ts), in every mode.
  */
 import type { GpuContext } from '../gpu/context.ts';
 import type { DType } from '../gpu/dtype.ts';
@@ -20,6 +22,9 @@ import { scatterRows } from '../ops/scatter-rows.ts';
 import { ropeForward, ropeInverseFrequencies } from '../ops/rope.ts';
 import { argmax } from '../ops/sampling.ts';
 import { swigluForward } from '../ops/swiglu.ts';
+import type { LoraAdapter } from '../lora/adapter.ts';
+import { loraModulePath, type LoraTarget } from '../lora/config.ts';
+import { checkAdapterFits, passAdapters, recordLoraDelta, type PassAdapters } from '../lora/inference.ts';
 import type { ModelConfig } from './config.ts';
 import { KvCache } from './kv-cache.ts';
 import { DEFAULT_PREFILL_CHUNK, planPasses, type Pass, type SequenceChunk } from './pass-plan.ts';
@@ -60,6 +65,8 @@ export interface TransformerOptions {
   matmul?: 'auto' | 'f32';
   /** Most tokens per prefill pass (longer prompts run in chunks against the cache); default 512. */
   prefillChunk?: number;
+  /** A LoRA adapter applied at run time without merging (see setAdapter); the caller keeps ownership. */
+  adapter?: LoraAdapter | null;
 }
 
 /** What a pass's attention reads and writes: no cache (whole packed sequences), or a KV cache as planned (see pass-plan.ts). */
@@ -96,6 +103,7 @@ export class Transformer {
   private readonly invFreq: Tensor;
   /** Reused across calls: its uniform buffer and bind groups carry over from one decoding step to the next. */
   private readonly rec: CommandRecorder;
+  private lora: LoraAdapter | null = null;
 
   constructor(
     readonly ctx: GpuContext,
@@ -105,6 +113,22 @@ export class Transformer {
   ) {
     this.invFreq = ctx.upload('f32', [config.headDim / 2], ropeInverseFrequencies(config), 'rope.invFreq');
     this.rec = ctx.recorder();
+    if (options.adapter) this.setAdapter(options.adapter);
+  }
+
+  /**
+   * Applies a LoRA adapter (for this model's shapes) to every later call, or none (null). The adapter is read at
+   * each call, not copied: its parameters may change between calls (training), and it must outlive its use here.
+   * A KV cache filled under one adapter holds that adapter's keys and values: reset it after switching.
+   */
+  setAdapter(adapter: LoraAdapter | null): void {
+    if (adapter) checkAdapterFits(this.config, adapter);
+    this.lora = adapter;
+  }
+
+  /** The adapter in use, or null. */
+  get adapter(): LoraAdapter | null {
+    return this.lora;
   }
 
   /** Logits [T, vocab] f32 of every token of a packed batch; the caller frees the returned tensor. */
@@ -306,9 +330,16 @@ export class Transformer {
     return M <= SKINNY_MAX_M ? 'skinny' : 'portable';
   }
 
-  /** y[M, out] = x[M, in] · Wᵀ (+ bias) for a HF Linear weight W [out, in]. */
-  private linear(rec: CommandRecorder, x: Tensor, name: string, y: Tensor, M: number, bias?: string): void {
-    linear(rec, { x, weight: this.weights.ref(name), y, M, bias: bias ? this.weights.get(bias) : undefined, variant: this.variant(M) });
+  /**
+   * y[M, out] = x[M, in]·Wᵀ (+ bias) (+ the LoRA delta) for projection `target` of `layer` (HF Linear weight W [out, in]).
+   * The one place the adapter enters the forward pass.
+   */
+  private projection(rec: CommandRecorder, lora: PassAdapters | null, layer: number, target: LoraTarget, x: Tensor, y: Tensor, M: number): void {
+    const path = loraModulePath(layer, target);
+    const biased = this.config.attentionBias && (target === 'q_proj' || target === 'k_proj' || target === 'v_proj');
+    const variant = this.variant(M);
+    linear(rec, { x, weight: this.weights.ref(`${path}.weight`), y, M, bias: biased ? this.weights.get(`${path}.bias`) : undefined, variant });
+    if (lora) recordLoraDelta(rec, lora, { layer, target, x, y, variant });
   }
 
   /**
@@ -337,25 +368,26 @@ export class Transformer {
     const gate = arena.empty('f32', [T, F], 'gate');
     const up = arena.empty('f32', [T, F], 'up');
     const act = arena.empty('f32', [T, F], 'act');
+    const lora = this.lora ? passAdapters(this.lora, T, (dtype, shape, label) => arena.empty(dtype, shape, label)) : null;
 
     embed(rec, { table: this.weights.ref('model.embed_tokens.weight'), ids: idsT, out: x, tokens: T, dim: H });
     for (let l = 0; l < cfg.numLayers; l++) {
       const p = `model.layers.${l}`;
-      const bias = (name: string) => (cfg.attentionBias ? `${p}.self_attn.${name}.bias` : undefined);
+      const project = (target: LoraTarget, input: Tensor, output: Tensor) => this.projection(rec, lora, l, target, input, output, T);
       rmsnormForward(rec, { x, weight: this.weights.get(`${p}.input_layernorm.weight`), y: n, rstd, rows: T, dim: H, eps });
-      this.linear(rec, n, `${p}.self_attn.q_proj.weight`, q, T, bias('q_proj'));
-      this.linear(rec, n, `${p}.self_attn.k_proj.weight`, k, T, bias('k_proj'));
-      this.linear(rec, n, `${p}.self_attn.v_proj.weight`, v, T, bias('v_proj'));
+      project('q_proj', n, q);
+      project('k_proj', n, k);
+      project('v_proj', n, v);
       ropeForward(rec, { x: q, positions: posT, invFreq: this.invFreq, tokens: T, heads: Hq, headDim: D });
       ropeForward(rec, { x: k, positions: posT, invFreq: this.invFreq, tokens: T, heads: Hkv, headDim: D });
       this.recordAttention(rec, plan, l, { q, k, v, attn, lse, T });
-      this.linear(rec, attn, `${p}.self_attn.o_proj.weight`, proj, T);
+      project('o_proj', attn, proj);
       residualAdd(rec, { a: x, b: proj });
       rmsnormForward(rec, { x, weight: this.weights.get(`${p}.post_attention_layernorm.weight`), y: n, rstd, rows: T, dim: H, eps });
-      this.linear(rec, n, `${p}.mlp.gate_proj.weight`, gate, T);
-      this.linear(rec, n, `${p}.mlp.up_proj.weight`, up, T);
+      project('gate_proj', n, gate);
+      project('up_proj', n, up);
       swigluForward(rec, { gate, up, h: act, tokens: T, ffn: F });
-      this.linear(rec, act, `${p}.mlp.down_proj.weight`, proj, T);
+      project('down_proj', act, proj);
       residualAdd(rec, { a: x, b: proj });
     }
     rmsnormForward(rec, { x, weight: this.weights.get('model.norm.weight'), y: n, rstd, rows: T, dim: H, eps });
