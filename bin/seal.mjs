@@ -11,5 +11,6 @@ if (!existsSync(bundle)) {
 process.env.XDG_RUNTIME_DIR ??= '/tmp';
 const { main } = await import(bundle);
 const code = await main(process.argv.slice(2));
-// Dawn keeps native handles alive; exit explicitly once the command is done.
-process.exit(code);
+// Dawn keeps native handles alive, so exit explicitly once the command is done, but only after stdout has drained:
+// exiting at once cuts a large output (seal logits) written to a pipe.
+process.stdout.write('', () => process.exit(code));

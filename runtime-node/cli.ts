@@ -9,8 +9,17 @@ import { generateBatch, type GeneratedText } from '../src/generate/generate.ts';
 import { ChatTemplateError, type ChatMessage } from '../src/text/chat-template.ts';
 import { TokenizerLoadError } from '../src/text/tokenizer.ts';
 import { HubError } from './hub.ts';
-import { checkModelFiles, loadModelDir, loadModelTokenizer, ModelDirError, resolveModel, type LoadedModel } from './model-dir.ts';
-import { createProgressBar } from './progress.ts';
+import { ArcDataError } from '../src/domains/arc/index.ts';
+import { ARC_USAGE, ArcUsageError, runArc } from './arc-command.ts';
+import { checkModelFiles, loadModelDir, loadModelTokenizer, ModelDirError, modelDirFiles, resolveModel, type LoadedModel } from './model-dir.ts';
+import { createProgressBar, formatBytes } from './progress.ts';
+import { LoraAdapter } from '../src/lora/adapter.ts';
+import type { CheckpointDType } from '../src/lora/merged-checkpoint.ts';
+import type { ModelConfig } from '../src/model/config.ts';
+import { readModelConfig } from '../src/model/load-model.ts';
+import { AdapterDirError, loadAdapterDir } from './adapter-files.ts';
+import { ExportError, exportMergedModel, type ExportedModel } from './export-model.ts';
+import { runSft } from './sft-command.ts';
 
 const USAGE = `seal — SEAL (self-adapting language models) on WebGPU
 
@@ -29,7 +38,19 @@ Usage:
       --json prints one JSON object per sample instead: {"index", "text", "finish_reason", "tokens"}.
       --json-schema FILE constrains every sample to a JSON document valid under that JSON Schema (the supported subset:
       README); the document ends generation; a sample cut by --max-new-tokens first is reported on stderr.
-  Every model command takes [--adapter NAME] [--backend vulkan|metal|d3d12] [--disable-features f1,f2] like doctor.
+  seal sft --model DIR --data FILE.jsonl --out ADAPTER_DIR [--targets q,v,...] [--rank R] [--alpha A] [--lr LR]
+           [--epochs E] [--max-steps N] [--batch-size B] [--grad-accum G] [--schedule constant|linear|cosine]
+           [--warmup N] [--weight-decay W] [--grad-clip C] [--loss all|output|completion] [--seed S] [--save-init]
+      LoRA fine-tuning on JSONL rows {"text"}, {"messages"} or {"prompt", "completion"}: writes a PEFT adapter to
+      ADAPTER_DIR and a loss log ADAPTER_DIR/loss.jsonl (seal sft --help: every flag and its default).
+  seal merge --model DIR --adapter ADAPTER_DIR --out OUT_DIR [--dtype bf16|f16|f32]
+      Merge a LoRA adapter into the model (W + s·B·A) and write the result to OUT_DIR as a plain Hugging Face model
+      (safetensors, sharded over 5 GB, in the base's dtype unless --dtype; config and tokenizer files copied).
+  logits and generate take --adapter ADAPTER_DIR: a PEFT LoRA adapter (adapter_config.json + adapter_model.safetensors)
+      applied to the model without merging.
+${ARC_USAGE}
+  Every model command takes [--gpu-adapter NAME] [--backend vulkan|metal|d3d12] [--disable-features f1,f2] (doctor's
+      --adapter NAME, --backend, --disable-features).
   DIR is a local Hugging Face model directory: config.json, model.safetensors (or a sharded index), tokenizer.json;
       or a Hub id org/name[@revision], downloaded once into the Hugging Face cache (HF_HUB_CACHE, HF_HOME; HF_TOKEN
       for gated models; HF_ENDPOINT; HF_HUB_OFFLINE=1) and then used offline.
@@ -55,13 +76,13 @@ function readJsonSchema(file: string): { file: string; value: unknown } {
 }
 
 const DEVICE_OPTIONS = {
-  adapter: { type: 'string' },
+  'gpu-adapter': { type: 'string' },
   backend: { type: 'string' },
   'disable-features': { type: 'string' },
 } as const;
 
-function deviceOptions(values: { adapter?: string; backend?: string; 'disable-features'?: string }) {
-  return { adapter: values.adapter, backend: values.backend, disableFeatures: values['disable-features']?.split(',').filter(Boolean) };
+function deviceOptions(values: { 'gpu-adapter'?: string; backend?: string; 'disable-features'?: string }) {
+  return { adapter: values['gpu-adapter'], backend: values.backend, disableFeatures: values['disable-features']?.split(',').filter(Boolean) };
 }
 
 function requireString(value: string | undefined, flag: string): string {
@@ -93,9 +114,20 @@ async function modelDirFlag(value: string | undefined): Promise<string> {
   }
 }
 
-/** Loads the model on a fresh device; loading failures become one-line ModelDirErrors naming the directory. */
-async function withModel<T>(dir: string, values: Parameters<typeof deviceOptions>[0], body: (model: LoadedModel) => Promise<T>): Promise<T> {
-  checkModelFiles(dir); // before the device starts: a wrong path fails at once
+/** The model's config.json (for checking an adapter before the model loads); a bad one is a ModelDirError. */
+function modelConfig(dir: string): Promise<ModelConfig> {
+  return readModelConfig(modelDirFiles(dir)).catch((e: Error) => {
+    throw new ModelDirError(`cannot load the model in ${dir}: ${e.message}`);
+  });
+}
+
+/**
+ * Loads the model on a fresh device, with the LoRA adapter in `adapterDir` applied (unmerged) when given; loading
+ * failures become one-line ModelDirErrors (AdapterDirErrors for the adapter) naming the directory.
+ */
+async function withModel<T>(dir: string, values: Parameters<typeof deviceOptions>[0], body: (model: LoadedModel) => Promise<T>, adapterDir?: string): Promise<T> {
+  checkModelFiles(dir); // before the device starts: a wrong path or adapter fails at once
+  const adapterWeights = adapterDir === undefined ? null : await loadAdapterDir(adapterDir, await modelConfig(dir));
   const ctx = await createNodeContext(deviceOptions(values));
   try {
     let model: LoadedModel;
@@ -106,9 +138,15 @@ async function withModel<T>(dir: string, values: Parameters<typeof deviceOptions
       if (e instanceof ModelDirError || e instanceof TokenizerLoadError || e instanceof GpuUnavailableError) throw e;
       throw new ModelDirError(`cannot load the model in ${dir}: ${(e as Error).message}`);
     }
+    let adapter: LoraAdapter | null = null;
     try {
+      if (adapterWeights) {
+        adapter = LoraAdapter.upload(ctx, model.config, adapterWeights);
+        model.transformer.setAdapter(adapter);
+      }
       return await body(model);
     } finally {
+      adapter?.dispose();
       model.dispose();
     }
   } finally {
@@ -140,7 +178,7 @@ function parseIds(text: string): number[] {
 }
 
 async function runLogits(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { model: { type: 'string' }, ids: { type: 'string' }, ...DEVICE_OPTIONS }, strict: true });
+  const { values } = parseArgs({ args: argv, options: { model: { type: 'string' }, ids: { type: 'string' }, adapter: { type: 'string' }, ...DEVICE_OPTIONS }, strict: true });
   requireString(values.model, '--model');
   const ids = parseIds(requireString(values.ids, '--ids'));
   const dir = await modelDirFlag(values.model);
@@ -151,7 +189,7 @@ async function runLogits(argv: string[]): Promise<number> {
     // Numbers print with full float32 precision (shortest round-trip form of each value).
     process.stdout.write(`{"logits": [${rows.map((r) => `[${Array.from(r).join(',')}]`).join(',\n')}]}\n`);
     return 0;
-  });
+  }, values.adapter);
 }
 
 async function runGenerate(argv: string[]): Promise<number> {
@@ -170,6 +208,7 @@ async function runGenerate(argv: string[]): Promise<number> {
       n: { type: 'string' },
       json: { type: 'boolean', default: false },
       'json-schema': { type: 'string' },
+      adapter: { type: 'string' },
       ...DEVICE_OPTIONS,
     },
     strict: true,
@@ -234,7 +273,41 @@ async function runGenerate(argv: string[]): Promise<number> {
       if (cut.length) console.error(`seal: warning: sample(s) ${cut.join(', ')} reached --max-new-tokens ${maxNewTokens} before their JSON document was complete`);
     }
     return 0;
+  }, values.adapter);
+}
+
+const MERGE_DTYPES: Record<string, CheckpointDType> = { bf16: 'BF16', f16: 'F16', f32: 'F32' };
+
+async function runMerge(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { model: { type: 'string' }, adapter: { type: 'string' }, out: { type: 'string' }, dtype: { type: 'string' }, ...DEVICE_OPTIONS },
+    strict: true,
   });
+  requireString(values.model, '--model');
+  const adapterDir = requireString(values.adapter, '--adapter');
+  const out = requireString(values.out, '--out');
+  const dtype = values.dtype !== undefined && Object.hasOwn(MERGE_DTYPES, values.dtype) ? MERGE_DTYPES[values.dtype] : undefined;
+  if (values.dtype !== undefined && !dtype) throw new UsageError(`--dtype must be bf16, f16 or f32, got '${values.dtype}'`);
+  const dir = await modelDirFlag(values.model);
+  const config = await modelConfig(dir);
+  const weights = await loadAdapterDir(adapterDir, config); // before the device starts: a wrong adapter fails at once
+  const ctx = await createNodeContext(deviceOptions(values));
+  try {
+    const adapter = LoraAdapter.upload(ctx, config, weights);
+    const bar = createProgressBar({ label: 'merge' });
+    let result: ExportedModel;
+    try {
+      result = await exportMergedModel(ctx, dir, adapter, out, { dtype, onProgress: (bytes, total) => bar.update({ file: 'safetensors', bytes, total }) });
+    } finally {
+      bar.finish();
+      adapter.dispose();
+    }
+    console.log(`merged ${adapterDir} into ${dir}: wrote ${result.dir} (${result.files.length} files, ${formatBytes(result.weightBytes)} of weights)`);
+  } finally {
+    ctx.dispose();
+  }
+  return 0;
 }
 
 async function runDoctor(argv: string[]): Promise<number> {
@@ -264,6 +337,13 @@ async function runDoctor(argv: string[]): Promise<number> {
   }
 }
 
+/** A message listing problems one per line (adapter checks) as one line: the first three, and how many more. */
+function oneLine(message: string): string {
+  const [head, ...problems] = message.split(/\n\s*/);
+  const shown = problems.length > 3 ? [...problems.slice(0, 3), `… and ${problems.length - 3} more`] : problems;
+  return [head, shown.join('; ')].filter(Boolean).join(' ');
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   try {
@@ -276,6 +356,12 @@ export async function main(argv: string[]): Promise<number> {
         return await runLogits(rest);
       case 'generate':
         return await runGenerate(rest);
+      case 'arc':
+        return await runArc(rest);
+      case 'merge':
+        return await runMerge(rest);
+      case 'sft':
+        return await runSft(rest);
       case undefined:
       case 'help':
       case '--help':
@@ -286,7 +372,7 @@ export async function main(argv: string[]): Promise<number> {
         throw new UsageError(`unknown command '${cmd}'`);
     }
   } catch (e) {
-    if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    if (e instanceof UsageError || e instanceof ArcUsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       console.error(`seal: ${(e as Error).message}\n\n${USAGE}`);
       return 2;
     }
@@ -294,8 +380,12 @@ export async function main(argv: string[]): Promise<number> {
       console.error(`seal: ${e.message}`);
       return 3;
     }
-    if (e instanceof ModelDirError || e instanceof HubError || e instanceof TokenizerLoadError || e instanceof ChatTemplateError) {
+    if (e instanceof ModelDirError || e instanceof HubError || e instanceof TokenizerLoadError || e instanceof ChatTemplateError || e instanceof ArcDataError) {
       console.error(`seal: ${e.message}`);
+      return 1;
+    }
+    if (e instanceof AdapterDirError || e instanceof ExportError) {
+      console.error(`seal: ${oneLine(e.message)}`);
       return 1;
     }
     throw e;

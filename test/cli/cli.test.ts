@@ -1,6 +1,6 @@
 /** The built `seal` CLI run as a child process (node bin/seal.mjs …) on stories260K. */
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,20 +10,9 @@ import { testContext } from '../harness/context.ts';
 import { sharedPath } from '../harness/shared.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const BUNDLE = join(ROOT, 'dist/cli.mjs');
 const PROMPT = 'Once upon a time, there was a dog named';
 /** The CLI is a Node program: under Deno, process.execPath is deno itself, so use the `node` on PATH. */
 const NODE = 'Deno' in globalThis ? 'node' : process.execPath;
-
-/** Newest modification time of the files under `dir`. */
-function newestMtime(dir: string): number {
-  let newest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, entry.name);
-    newest = Math.max(newest, entry.isDirectory() ? newestMtime(p) : statSync(p).mtimeMs);
-  }
-  return newest;
-}
 
 function seal(...args: string[]) {
   return sealWithEnv({}, ...args);
@@ -52,10 +41,6 @@ describe('seal CLI (stories260K)', () => {
   let model: string;
   beforeAll(() => {
     model = sharedPath('models/stories260K');
-    const sources = Math.max(...['runtime-node', 'src', 'shaders'].map((d) => newestMtime(join(ROOT, d))));
-    if (!existsSync(BUNDLE) || statSync(BUNDLE).mtimeMs < sources) {
-      execFileSync(NODE, ['scripts/build.mjs'], { cwd: ROOT, stdio: 'pipe' });
-    }
   });
 
   it('tokenize prints ids (BOS first) and tokens', () => {

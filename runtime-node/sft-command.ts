@@ -1,0 +1,248 @@
+/**
+ * `seal sft`: LoRA supervised fine-tuning of a model on a JSONL file, writing a PEFT adapter directory.
+ * Everything that can be checked before training is checked first (flags, data, tokenization, lengths, the output
+ * directory), so a bad input fails in seconds with one `seal:` line and leaves nothing behind. While training,
+ * <out>/loss.jsonl gets one line per optimizer step; the adapter files are written once, at the end, atomically.
+ */
+import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { LoraAdapter } from '../src/lora/adapter.ts';
+import { LORA_TARGETS, resolveLoraConfig, type LoraTarget } from '../src/lora/config.ts';
+import { readChatTemplate, readModelConfig } from '../src/model/load-model.ts';
+import { defaultLossMode, LOSS_MODES, parseSftJsonl, SftDataError, tokenizeSftRows, type LossMode } from '../src/train/sft-data.ts';
+import { LR_SCHEDULES, type LrSchedule } from '../src/train/schedule.ts';
+import { SftDivergedError, trainSft, type SftStepInfo } from '../src/train/sft.ts';
+import { AdapterDirError, checkAdapterOutputDir, saveAdapterDir } from './adapter-files.ts';
+import { createNodeContext } from './device.ts';
+import { isHubId } from './hub.ts';
+import { checkModelFiles, loadModelDir, loadModelTokenizer, modelDirFiles, resolveModel } from './model-dir.ts';
+import { createProgressBar, formatDuration } from './progress.ts';
+
+export const SFT_USAGE = `Usage:
+  seal sft --model DIR --data FILE.jsonl --out ADAPTER_DIR [--targets q,v,...] [--rank R] [--alpha A] [--lr LR]
+           [--epochs E] [--max-steps N] [--batch-size B] [--grad-accum G] [--schedule constant|linear|cosine]
+           [--warmup N] [--weight-decay W] [--grad-clip C] [--loss all|output|completion] [--seed S] [--save-init]
+           [--max-length N] [--gpu-adapter NAME] [--backend vulkan|metal|d3d12] [--disable-features f1,f2]
+      LoRA fine-tuning. Data rows (one JSON object per line): {"text"}, {"messages": [{"role", "content"}, ...]}
+      (rendered with the model's chat template) or {"prompt", "completion"}. Writes a PEFT adapter (adapter_config.json,
+      adapter_model.safetensors) to ADAPTER_DIR and a loss log, ADAPTER_DIR/loss.jsonl, one line per step.
+      --targets   projections to adapt: q,k,v,o,gate,up,down (or q_proj, ...; all); default q,v
+      --rank 8, --alpha 2 x rank, --lr 1e-4, --epochs 3 (--max-steps N trains exactly N steps instead),
+      --batch-size 1 example, --grad-accum 1, --schedule linear, --warmup 0 steps, --weight-decay 0,
+      --grad-clip 1 (0: off), --seed 0 (adapter init and data order), --max-length: the model's context.
+      --loss      all tokens; output = assistant turns of chats; completion = completions of prompt/completion
+                  rows; default: output for chats, completion for prompt/completion rows, else all.
+      --save-init also writes the freshly initialised adapter to ADAPTER_DIR/init/.`;
+
+/** A bad flag or flag value (exit 2, with the usage). */
+class SftUsageError extends Error {}
+
+const SHORT_TARGETS: Record<string, LoraTarget> = { q: 'q_proj', k: 'k_proj', v: 'v_proj', o: 'o_proj', gate: 'gate_proj', up: 'up_proj', down: 'down_proj' };
+
+/** --targets "q,v" / "q_proj,down_proj" / "all" → projections. */
+export function parseTargets(value: string): LoraTarget[] {
+  const names = value.split(',').map((t) => t.trim()).filter(Boolean);
+  if (names.length === 0) throw new SftUsageError(`--targets must name at least one projection (${Object.keys(SHORT_TARGETS).join(',')})`);
+  const out = new Set<LoraTarget>();
+  for (const name of names) {
+    if (name === 'all' || name === 'all-linear') LORA_TARGETS.forEach((t) => out.add(t));
+    else if ((LORA_TARGETS as readonly string[]).includes(name)) out.add(name as LoraTarget);
+    else if (SHORT_TARGETS[name]) out.add(SHORT_TARGETS[name]);
+    else throw new SftUsageError(`--targets: unknown target '${name}'; use ${Object.keys(SHORT_TARGETS).join(', ')} (or ${LORA_TARGETS.join(', ')}, or all)`);
+  }
+  return LORA_TARGETS.filter((t) => out.has(t));
+}
+
+/** A flag's number, checked: `integer` and the range [min, max] (open at min with minOpen). */
+function numberFlag(value: string | undefined, flag: string, fallback: number, range: { min: number; max?: number; minOpen?: boolean; integer?: boolean }): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  const { min, max = Infinity, minOpen = false, integer = false } = range;
+  const inRange = Number.isFinite(n) && (minOpen ? n > min : n >= min) && n <= max && (!integer || Number.isInteger(n));
+  if (value.trim() === '' || !inRange) {
+    const bounds = `${minOpen ? '(' : '['}${min}, ${max === Infinity ? 'inf)' : `${max}]`}`;
+    throw new SftUsageError(`${flag} must be ${integer ? 'an integer' : 'a number'} in ${bounds}, got '${value}'`);
+  }
+  return n;
+}
+
+function oneOf<T extends string>(value: string | undefined, flag: string, allowed: readonly T[]): T | undefined {
+  if (value === undefined) return undefined;
+  if (!(allowed as readonly string[]).includes(value)) throw new SftUsageError(`${flag} must be one of ${allowed.join(', ')}, got '${value}'`);
+  return value as T;
+}
+
+/** The progress line: a bar, step/total, loss, lr, tokens/s, ETA. Redrawn on a TTY, a line every few seconds otherwise. */
+function trainingProgress(stream: NodeJS.WriteStream = process.stderr) {
+  const tty = stream.isTTY === true;
+  const start = Date.now();
+  let lastDraw = -Infinity;
+  let width = 0;
+  return {
+    update(s: SftStepInfo) {
+      const now = Date.now();
+      const last = s.step === s.totalSteps;
+      if (!last && now - lastDraw < (tty ? 100 : 5000)) return;
+      lastDraw = now;
+      const filled = Math.round((24 * s.step) / Math.max(1, s.totalSteps));
+      const elapsed = (now - start) / 1000;
+      const eta = (elapsed / s.step) * (s.totalSteps - s.step);
+      const text = `sft [${'#'.repeat(filled)}${'.'.repeat(24 - filled)}] step ${s.step}/${s.totalSteps} epoch ${s.epoch.toFixed(2)} `
+        + `loss ${s.loss.toFixed(4)} lr ${s.lr.toExponential(2)} ${Math.round(s.tokensPerSecond)} tok/s ETA ${formatDuration(eta)}`;
+      if (tty) {
+        const line = text.slice(0, Math.max(20, (stream.columns ?? 120) - 1));
+        stream.write(`\r${line}${' '.repeat(Math.max(0, width - line.length))}`);
+        width = line.length;
+      } else {
+        stream.write(`${text}\n`);
+      }
+    },
+    finish() {
+      if (tty && width > 0) stream.write('\n');
+    },
+  };
+}
+
+/** `seal sft …`; returns the exit code. Errors it does not know (model, hub, GPU) go to the CLI's handler. */
+export async function runSft(argv: string[]): Promise<number> {
+  try {
+    return await sft(argv);
+  } catch (e) {
+    if (e instanceof SftUsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      console.error(`seal: ${(e as Error).message}\n\n${SFT_USAGE}`);
+      return 2;
+    }
+    if (e instanceof SftDataError || e instanceof AdapterDirError || e instanceof SftDivergedError) {
+      console.error(`seal: ${e.message}`);
+      return 1;
+    }
+    throw e;
+  }
+}
+
+async function sft(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log(SFT_USAGE);
+    return 0;
+  }
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      model: { type: 'string' }, data: { type: 'string' }, out: { type: 'string' },
+      targets: { type: 'string' }, rank: { type: 'string' }, alpha: { type: 'string' },
+      lr: { type: 'string' }, epochs: { type: 'string' }, 'max-steps': { type: 'string' },
+      'batch-size': { type: 'string' }, 'grad-accum': { type: 'string' }, schedule: { type: 'string' }, warmup: { type: 'string' },
+      'weight-decay': { type: 'string' }, 'grad-clip': { type: 'string' }, loss: { type: 'string' }, seed: { type: 'string' },
+      'save-init': { type: 'boolean', default: false }, 'max-length': { type: 'string' },
+      'gpu-adapter': { type: 'string' }, backend: { type: 'string' }, 'disable-features': { type: 'string' },
+    },
+    strict: true,
+  });
+  const required = (v: string | undefined, flag: string) => {
+    if (v === undefined) throw new SftUsageError(`${flag} is required`);
+    return v;
+  };
+  const modelArg = required(values.model, '--model');
+  const dataPath = required(values.data, '--data');
+  const outArg = required(values.out, '--out');
+  const targets = parseTargets(values.targets ?? 'q,v');
+  const rank = numberFlag(values.rank, '--rank', 8, { min: 1, integer: true, max: 65536 });
+  const alpha = numberFlag(values.alpha, '--alpha', 2 * rank, { min: 0, minOpen: true });
+  const lr = numberFlag(values.lr, '--lr', 1e-4, { min: 0, minOpen: true, max: 10 });
+  const maxSteps = values['max-steps'] === undefined ? null : numberFlag(values['max-steps'], '--max-steps', 0, { min: 1, integer: true, max: 1e9 });
+  const epochs = numberFlag(values.epochs, '--epochs', 3, { min: 1, integer: true, max: 1e6 });
+  const batchSize = numberFlag(values['batch-size'], '--batch-size', 1, { min: 1, integer: true, max: 1e6 });
+  const gradAccum = numberFlag(values['grad-accum'], '--grad-accum', 1, { min: 1, integer: true, max: 1e6 });
+  const schedule: LrSchedule = oneOf(values.schedule, '--schedule', LR_SCHEDULES) ?? 'linear';
+  const warmupSteps = numberFlag(values.warmup, '--warmup', 0, { min: 0, integer: true, max: 1e9 });
+  const weightDecay = numberFlag(values['weight-decay'], '--weight-decay', 0, { min: 0, max: 1e3 });
+  const gradClip = numberFlag(values['grad-clip'], '--grad-clip', 1, { min: 0, max: 1e9 });
+  const lossFlag = oneOf(values.loss, '--loss', LOSS_MODES);
+  const seed = numberFlag(values.seed, '--seed', 0, { min: 0, integer: true, max: 0xffffffff });
+  const maxLengthFlag = values['max-length'] === undefined ? undefined : numberFlag(values['max-length'], '--max-length', 0, { min: 2, integer: true });
+  const lora = resolveLoraConfig({ targets, rank, alpha });
+
+  // The data, before any model work: a wrong file fails at once.
+  let dataText: string;
+  try {
+    dataText = readFileSync(dataPath, 'utf8');
+  } catch (e) {
+    throw new SftUsageError(`--data: cannot read ${dataPath}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  const rows = parseSftJsonl(dataText, dataPath);
+  const out = await checkAdapterOutputDir(outArg);
+
+  const bar = createProgressBar({ label: modelArg });
+  let dir: string;
+  try {
+    dir = await resolveModel(modelArg, { onProgress: (p) => bar.update(p) });
+  } finally {
+    bar.finish();
+  }
+  checkModelFiles(dir);
+  const files = modelDirFiles(dir);
+  const config = await readModelConfig(files);
+  const tokenizer = await loadModelTokenizer(dir);
+  const chatTemplate = await readChatTemplate(files, tokenizer);
+  if (maxLengthFlag !== undefined && maxLengthFlag > config.maxPositionEmbeddings) {
+    throw new SftUsageError(`--max-length ${maxLengthFlag} is over the model's max_position_embeddings (${config.maxPositionEmbeddings})`);
+  }
+  const lossMode: LossMode = lossFlag ?? defaultLossMode(rows);
+  const examples = tokenizeSftRows(rows, {
+    tokenizer, chatTemplate, lossMode, source: dataPath,
+    maxLength: maxLengthFlag ?? config.maxPositionEmbeddings,
+    maxLengthReason: maxLengthFlag !== undefined ? '--max-length' : "the model's max_position_embeddings",
+  });
+  const baseModel = isHubId(modelArg) && !existsSync(resolve(modelArg)) ? modelArg : dir;
+
+  const ctx = await createNodeContext({
+    adapter: values['gpu-adapter'], backend: values.backend, disableFeatures: values['disable-features']?.split(',').filter(Boolean),
+  });
+  try {
+    const model = await loadModelDir(ctx, dir);
+    try {
+      const adapter = LoraAdapter.create(ctx, config, lora, { seed });
+      try {
+        // From here on the output directory is ours: start its run files afresh.
+        mkdirSync(out, { recursive: true });
+        rmSync(join(out, 'init'), { recursive: true, force: true });
+        const lossLog = join(out, 'loss.jsonl');
+        writeFileSync(lossLog, '');
+        if (values['save-init']) await saveAdapterDir(join(out, 'init'), await adapter.download(), { baseModel });
+        const trained = examples.reduce((n, e) => n + e.trainedTokens, 0);
+        const tokens = examples.reduce((n, e) => n + e.ids.length, 0);
+        console.error(`seal sft: ${examples.length} example${examples.length === 1 ? '' : 's'} (${tokens} tokens, ${trained} trained, loss '${lossMode}'), LoRA r=${rank} alpha=${alpha} on ${targets.join(',')}`);
+        const progress = trainingProgress();
+        const start = Date.now();
+        let result;
+        try {
+          [result] = await trainSft(ctx, config, model.weights, [{
+            adapter, examples,
+            hyper: { lr, epochs, maxSteps, batchSize, gradAccum, schedule, warmupSteps, weightDecay, gradClip: gradClip === 0 ? null : gradClip, seed },
+          }], {
+            onStep: (s) => {
+              appendFileSync(lossLog, JSON.stringify({
+                step: s.step, epoch: s.epoch, loss: s.loss, lr: s.lr, grad_norm: s.gradNorm, tokens: s.tokens,
+                trained_tokens: s.trainedTokens, tokens_per_second: s.tokensPerSecond, elapsed_s: (Date.now() - start) / 1000,
+              }) + '\n');
+              progress.update(s);
+            },
+          });
+        } finally {
+          progress.finish();
+        }
+        await saveAdapterDir(out, await adapter.download(), { baseModel });
+        const last = result!.losses[result!.losses.length - 1];
+        console.log(`saved adapter to ${out} (${result!.steps} steps, ${result!.epochs.toFixed(2)} epochs, final loss ${last?.toFixed(4) ?? 'n/a'}, ${formatDuration((Date.now() - start) / 1000)})`);
+        return 0;
+      } finally {
+        adapter.dispose();
+      }
+    } finally {
+      model.dispose();
+    }
+  } finally {
+    ctx.dispose();
+  }
+}
