@@ -1,5 +1,6 @@
 /** The `seal` command line. */
 import { readFileSync } from 'node:fs';
+import { numberFlag, requireString, UsageError } from './flags.ts';
 import { parseArgs } from 'node:util';
 import { createNodeContext, dawnFlags } from './device.ts';
 import { doctor, formatDoctor } from './doctor.ts';
@@ -58,8 +59,6 @@ ${ARC_USAGE}
 
 Benchmarks: npm run bench -- kernels   (see README)`;
 
-class UsageError extends Error {}
-
 /** The JSON Schema of --json-schema, read and parsed with a clear error. */
 function readJsonSchema(file: string): { file: string; value: unknown } {
   let text: string;
@@ -83,24 +82,6 @@ const DEVICE_OPTIONS = {
 
 function deviceOptions(values: { 'gpu-adapter'?: string; backend?: string; 'disable-features'?: string }) {
   return { adapter: values['gpu-adapter'], backend: values.backend, disableFeatures: values['disable-features']?.split(',').filter(Boolean) };
-}
-
-function requireString(value: string | undefined, flag: string): string {
-  if (value === undefined) throw new UsageError(`${flag} is required`);
-  return value;
-}
-
-/** A flag's number, checked: `integer` and the range [min, max] (an open end with minOpen). */
-function numberFlag(value: string | undefined, flag: string, fallback: number, range: { min: number; max?: number; minOpen?: boolean; integer?: boolean }): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  const { min, max = Infinity, minOpen = false, integer = false } = range;
-  const inRange = Number.isFinite(n) && (minOpen ? n > min : n >= min) && n <= max && (!integer || Number.isInteger(n));
-  if (value.trim() === '' || !inRange) {
-    const bounds = `${minOpen ? '(' : '['}${min}, ${max === Infinity ? 'inf)' : `${max}]`}`;
-    throw new UsageError(`${flag} must be ${integer ? 'an integer' : 'a number'} in ${bounds}, got '${value}'`);
-  }
-  return n;
 }
 
 /** The --model value as a local directory: a Hub id is resolved (and downloaded, with a progress bar on stderr). */

@@ -15,6 +15,7 @@ import { LR_SCHEDULES, type LrSchedule } from '../src/train/schedule.ts';
 import { SftDivergedError, trainSft, type SftStepInfo } from '../src/train/sft.ts';
 import { AdapterDirError, checkAdapterOutputDir, saveAdapterDir } from './adapter-files.ts';
 import { createNodeContext } from './device.ts';
+import { numberFlag, UsageError } from './flags.ts';
 import { isHubId } from './hub.ts';
 import { checkModelFiles, loadModelDir, loadModelTokenizer, modelDirFiles, resolveModel } from './model-dir.ts';
 import { createProgressBar, formatDuration } from './progress.ts';
@@ -36,40 +37,26 @@ export const SFT_USAGE = `Usage:
       --save-init also writes the freshly initialised adapter to ADAPTER_DIR/init/.`;
 
 /** A bad flag or flag value (exit 2, with the usage). */
-class SftUsageError extends Error {}
 
 const SHORT_TARGETS: Record<string, LoraTarget> = { q: 'q_proj', k: 'k_proj', v: 'v_proj', o: 'o_proj', gate: 'gate_proj', up: 'up_proj', down: 'down_proj' };
 
 /** --targets "q,v" / "q_proj,down_proj" / "all" → projections. */
 export function parseTargets(value: string): LoraTarget[] {
   const names = value.split(',').map((t) => t.trim()).filter(Boolean);
-  if (names.length === 0) throw new SftUsageError(`--targets must name at least one projection (${Object.keys(SHORT_TARGETS).join(',')})`);
+  if (names.length === 0) throw new UsageError(`--targets must name at least one projection (${Object.keys(SHORT_TARGETS).join(',')})`);
   const out = new Set<LoraTarget>();
   for (const name of names) {
     if (name === 'all' || name === 'all-linear') LORA_TARGETS.forEach((t) => out.add(t));
     else if ((LORA_TARGETS as readonly string[]).includes(name)) out.add(name as LoraTarget);
     else if (SHORT_TARGETS[name]) out.add(SHORT_TARGETS[name]);
-    else throw new SftUsageError(`--targets: unknown target '${name}'; use ${Object.keys(SHORT_TARGETS).join(', ')} (or ${LORA_TARGETS.join(', ')}, or all)`);
+    else throw new UsageError(`--targets: unknown target '${name}'; use ${Object.keys(SHORT_TARGETS).join(', ')} (or ${LORA_TARGETS.join(', ')}, or all)`);
   }
   return LORA_TARGETS.filter((t) => out.has(t));
 }
 
-/** A flag's number, checked: `integer` and the range [min, max] (open at min with minOpen). */
-function numberFlag(value: string | undefined, flag: string, fallback: number, range: { min: number; max?: number; minOpen?: boolean; integer?: boolean }): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  const { min, max = Infinity, minOpen = false, integer = false } = range;
-  const inRange = Number.isFinite(n) && (minOpen ? n > min : n >= min) && n <= max && (!integer || Number.isInteger(n));
-  if (value.trim() === '' || !inRange) {
-    const bounds = `${minOpen ? '(' : '['}${min}, ${max === Infinity ? 'inf)' : `${max}]`}`;
-    throw new SftUsageError(`${flag} must be ${integer ? 'an integer' : 'a number'} in ${bounds}, got '${value}'`);
-  }
-  return n;
-}
-
 function oneOf<T extends string>(value: string | undefined, flag: string, allowed: readonly T[]): T | undefined {
   if (value === undefined) return undefined;
-  if (!(allowed as readonly string[]).includes(value)) throw new SftUsageError(`${flag} must be one of ${allowed.join(', ')}, got '${value}'`);
+  if (!(allowed as readonly string[]).includes(value)) throw new UsageError(`${flag} must be one of ${allowed.join(', ')}, got '${value}'`);
   return value as T;
 }
 
@@ -109,7 +96,7 @@ export async function runSft(argv: string[]): Promise<number> {
   try {
     return await sft(argv);
   } catch (e) {
-    if (e instanceof SftUsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       console.error(`seal: ${(e as Error).message}\n\n${SFT_USAGE}`);
       return 2;
     }
@@ -140,7 +127,7 @@ async function sft(argv: string[]): Promise<number> {
     strict: true,
   });
   const required = (v: string | undefined, flag: string) => {
-    if (v === undefined) throw new SftUsageError(`${flag} is required`);
+    if (v === undefined) throw new UsageError(`${flag} is required`);
     return v;
   };
   const modelArg = required(values.model, '--model');
@@ -168,7 +155,7 @@ async function sft(argv: string[]): Promise<number> {
   try {
     dataText = readFileSync(dataPath, 'utf8');
   } catch (e) {
-    throw new SftUsageError(`--data: cannot read ${dataPath}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new UsageError(`--data: cannot read ${dataPath}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
   const rows = parseSftJsonl(dataText, dataPath);
   const out = await checkAdapterOutputDir(outArg);
@@ -186,7 +173,7 @@ async function sft(argv: string[]): Promise<number> {
   const tokenizer = await loadModelTokenizer(dir);
   const chatTemplate = await readChatTemplate(files, tokenizer);
   if (maxLengthFlag !== undefined && maxLengthFlag > config.maxPositionEmbeddings) {
-    throw new SftUsageError(`--max-length ${maxLengthFlag} is over the model's max_position_embeddings (${config.maxPositionEmbeddings})`);
+    throw new UsageError(`--max-length ${maxLengthFlag} is over the model's max_position_embeddings (${config.maxPositionEmbeddings})`);
   }
   const lossMode: LossMode = lossFlag ?? defaultLossMode(rows);
   const examples = tokenizeSftRows(rows, {

@@ -1,0 +1,34 @@
+/** Command-line flag checks shared by the `seal` commands: a wrong flag is a UsageError (exit 2, with the usage text). */
+
+export class UsageError extends Error {}
+
+export function requireString(value: string | undefined, flag: string): string {
+  if (value === undefined) throw new UsageError(`${flag} is required`);
+  return value;
+}
+
+export interface NumberRange {
+  min: number;
+  max?: number;
+  /** The range excludes min. */
+  minOpen?: boolean;
+  integer?: boolean;
+}
+
+/** A flag's number (fallback when absent), checked: `integer` and the range [min, max] (open at min with minOpen). */
+export function numberFlag(value: string | undefined, flag: string, fallback: number, range: NumberRange): number {
+  return optionalNumberFlag(value, flag, range) ?? fallback;
+}
+
+/** A flag's number, or undefined when absent; checked like numberFlag. */
+export function optionalNumberFlag(value: string | undefined, flag: string, range: NumberRange): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  const { min, max = Infinity, minOpen = false, integer = false } = range;
+  const inRange = Number.isFinite(n) && (minOpen ? n > min : n >= min) && n <= max && (!integer || Number.isInteger(n));
+  if (value.trim() === '' || !inRange) {
+    const bounds = `${minOpen ? '(' : '['}${min}, ${max === Infinity ? 'inf)' : `${max}]`}`;
+    throw new UsageError(`${flag} must be ${integer ? 'an integer' : 'a number'} in ${bounds}, got '${value}'`);
+  }
+  return n;
+}
