@@ -3,31 +3,19 @@
  * /api/models/{repo}/revision/{rev}, /{repo}/resolve/{sha}/{file} (LFS files redirect to a /cdn/ URL with X-Linked-Etag),
  * ETags and Range requests, serving the real files of ../shared/models/stories260K.
  */
-import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../../runtime-node/cli.ts';
 import { HubError, parseHubId, resolveHubModel, type DownloadProgress, type HubOptions } from '../../runtime-node/hub.ts';
 import { loadModelDir, resolveModel } from '../../runtime-node/model-dir.ts';
 import { createProgressBar, formatBytes, formatDuration } from '../../runtime-node/progress.ts';
 import { testContext } from '../harness/context.ts';
 import { sharedPath } from '../harness/shared.ts';
-import { FakeHub, REPO, repoFiles, SHA, sha256, TOKEN, type ServerOptions } from './fake-hub.ts';
+import { FakeHub, REPO, SHA, sha256, TOKEN } from './fake-hub.ts';
+import { hubFixtures } from './fixtures.ts';
 
-const tempDirs: string[] = [];
-function tempCache(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'seal-hub-'));
-  tempDirs.push(dir);
-  return dir;
-}
-
-const servers: FakeHub[] = [];
-async function fakeHub(options: ServerOptions = {}): Promise<FakeHub> {
-  const hub = await new FakeHub(repoFiles(), options).start();
-  servers.push(hub);
-  return hub;
-}
+const { tempCache, fakeHub } = hubFixtures('seal-hub-');
 
 function hubOptions(hub: FakeHub, extra: HubOptions = {}): HubOptions {
   return { endpoint: hub.endpoint, token: '', offline: false, idleTimeoutMs: 5000, ...extra };
@@ -50,14 +38,6 @@ function expectHfLayout(cache: string, hub: FakeHub, snapshot: string): void {
   }
   expect(readdirSync(join(repoDir, 'blobs')).filter((f) => f.endsWith('.incomplete'))).toEqual([]);
 }
-
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => s.stop()));
-});
-
-afterAll(() => {
-  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
-});
 
 describe('Hugging Face Hub model source', () => {
   let model: string;
@@ -88,7 +68,6 @@ describe('Hugging Face Hub model source', () => {
     expect(hub.log.length, 'a complete cached snapshot needs no network').toBe(requests);
     // Offline as well: the server is gone.
     await hub.stop();
-    servers.splice(servers.indexOf(hub), 1);
     expect(await resolveHubModel(REPO, { endpoint: 'http://127.0.0.1:9', cacheDir: cache, offline: true })).toBe(snapshot);
 
     const ctx = await testContext();
@@ -183,7 +162,6 @@ describe('Hugging Face Hub model source', () => {
     const closed = await fakeHub();
     const endpoint = closed.endpoint;
     await closed.stop();
-    servers.splice(servers.indexOf(closed), 1);
     const unreachable = resolveHubModel(REPO, { endpoint, cacheDir: tempCache(), offline: false, token: '' });
     await expect(unreachable).rejects.toThrow(HubError);
     await expect(unreachable).rejects.toThrow(new RegExp(`cannot reach ${endpoint}.*no network\\?.*already downloaded.*local directory`));

@@ -5,40 +5,21 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
-import { hostname, tmpdir } from 'node:os';
+import { mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { resolveHubModel } from '../../runtime-node/hub.ts';
-import { FakeHub, REPO, repoFiles, sha256, SHA, type ServerOptions } from './fake-hub.ts';
+import { REPO, sha256, SHA } from './fake-hub.ts';
+import { hubFixtures } from './fixtures.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 /** The children are Node programs: under Deno, process.execPath is deno itself, so use the `node` on PATH. */
 const NODE = 'Deno' in globalThis ? 'node' : process.execPath;
 const MODEL = 'model.safetensors';
 
-const tempDirs: string[] = [];
-function tempCache(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'seal-lock-'));
-  tempDirs.push(dir);
-  return dir;
-}
-
-const servers: FakeHub[] = [];
-async function fakeHub(options: ServerOptions = {}): Promise<FakeHub> {
-  const hub = await new FakeHub(repoFiles(), options).start();
-  servers.push(hub);
-  return hub;
-}
-
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => s.stop()));
-});
-
-afterAll(() => {
-  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
-});
+const { tempCache, fakeHub } = hubFixtures('seal-lock-');
 
 interface ChildResult {
   pid: number;
