@@ -3,11 +3,9 @@
  * PEFT adapter directory unmerged, `seal merge` writes a plain model that gives the same logits, and bad adapters
  * or outputs fail with one clear line.
  */
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateText } from '../../src/generate/generate.ts';
 import { LoraAdapter } from '../../src/lora/adapter.ts';
@@ -22,25 +20,10 @@ import { loadModelDir } from '../../runtime-node/model-dir.ts';
 import { testContext } from '../harness/context.ts';
 import { expectClose, TOL } from '../harness/numerics.ts';
 import { sharedPath } from '../harness/shared.ts';
+import { expectCleanFailure, seal } from '../harness/cli.ts';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const NODE = 'Deno' in globalThis ? 'node' : process.execPath;
 const PROMPT = 'Once upon a time, there was a dog named';
 const IDS = [1, 403, 407, 261, 378, 432, 383];
-
-function seal(...args: string[]) {
-  const r = spawnSync(NODE, [join(ROOT, 'bin/seal.mjs'), ...args], { encoding: 'utf8', env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' } });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-/** A failing command: the exit code, exactly one `seal:` line matching `message`, no stack trace. */
-function expectCleanFailure(r: ReturnType<typeof seal>, code: number, message: RegExp): void {
-  expect(r.code, r.stderr).toBe(code);
-  const lines = r.stderr.split('\n').filter((l) => l.startsWith('seal: '));
-  expect(lines.length, r.stderr).toBe(1);
-  expect(lines[0]).toMatch(message);
-  expect(r.stderr).not.toMatch(/^\s+at /m);
-}
 
 /** A PEFT adapter directory for `config` with random A and B (B scaled so the model changes without derailing). */
 function writeAdapter(dir: string, config: ModelConfig, lora: LoraConfig, seed: number): void {

@@ -1,22 +1,16 @@
 /** `seal arc show` / `seal arc dataset`: the built CLI on the real ARC files in ../shared/data/arc. */
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { augmentationsFor, buildTttDataset, loadArcDataset, parseSelfEdit } from '../../src/domains/arc/index.ts';
+import { expectCleanFailure, sealWithEnv } from '../harness/cli.ts';
 import { sharedPath } from '../harness/shared.ts';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const NODE = 'Deno' in globalThis ? 'node' : process.execPath;
 const ARC = sharedPath('data/arc');
 const EVAL = join(ARC, 'arc-agi_evaluation_challenges.json');
 
-function seal(...args: string[]) {
-  const r = spawnSync(NODE, [join(ROOT, 'bin/seal.mjs'), 'arc', ...args], { encoding: 'utf8', env: { ...process.env, SEAL_ARC_DATA: ARC } });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const seal = (...args: string[]) => sealWithEnv({ SEAL_ARC_DATA: ARC }, 'arc', ...args);
 
 const EDIT = JSON.stringify({
   data_generation: { use_basic_augmentations: true, use_size_augmentations: false, use_chain_augmentations: false, use_repeat_augmentations: false },
@@ -53,12 +47,7 @@ describe('seal arc (CLI)', () => {
   });
 
   it('bad input fails with one clear line', () => {
-    const bad = (args: string[], code: number, message: RegExp) => {
-      const r = seal(...args);
-      expect(r.code, r.stderr).toBe(code);
-      expect(r.stderr.split('\n').filter((l) => l.startsWith('seal: '))[0]).toMatch(message);
-      expect(r.stderr).not.toMatch(/^\s+at /m);
-    };
+    const bad = (args: string[], code: number, message: RegExp) => expectCleanFailure(seal(...args), code, message);
     bad(['show', '--task', 'nope1234'], 2, /task nope1234 is in none of/);
     bad(['dataset', '--task', '6150a2bd', '--self-edit', '{"training": 1}'], 2, /--self-edit: /);
     bad(['dataset', '--task', '6150a2bd'], 2, /--self-edit is required/);

@@ -1,41 +1,14 @@
 /** The built `seal` CLI run as a child process (node bin/seal.mjs …) on stories260K. */
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadModelDir } from '../../runtime-node/model-dir.ts';
 import { testContext } from '../harness/context.ts';
 import { sharedPath } from '../harness/shared.ts';
+import { expectCleanFailure, seal, sealWithEnv } from '../harness/cli.ts';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const PROMPT = 'Once upon a time, there was a dog named';
-/** The CLI is a Node program: under Deno, process.execPath is deno itself, so use the `node` on PATH. */
-const NODE = 'Deno' in globalThis ? 'node' : process.execPath;
-
-function seal(...args: string[]) {
-  return sealWithEnv({}, ...args);
-}
-
-function sealWithEnv(env: Record<string, string>, ...args: string[]) {
-  const r = spawnSync(NODE, [join(ROOT, 'bin/seal.mjs'), ...args], { encoding: 'utf8', env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp', ...env } });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-/** The CLI's own messages on stderr (Dawn prints its warnings there too). */
-function sealMessages(stderr: string): string[] {
-  return stderr.split('\n').filter((l) => l.startsWith('seal: '));
-}
-
-/** A failing command: non-zero exit, one `seal:` line matching `message`, and no stack trace. */
-function expectCleanFailure(r: ReturnType<typeof seal>, code: number, message: RegExp): void {
-  expect(r.code, r.stderr).toBe(code);
-  const lines = sealMessages(r.stderr);
-  expect(lines.length, r.stderr).toBe(1);
-  expect(lines[0]).toMatch(message);
-  expect(r.stderr).not.toMatch(/^\s+at /m);
-}
 
 describe('seal CLI (stories260K)', () => {
   let model: string;

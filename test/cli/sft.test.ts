@@ -16,25 +16,10 @@ import { LORA_TARGETS, resolveLoraConfig } from '../../src/lora/config.ts';
 import { initLoraWeights, type LoraHostWeights } from '../../src/lora/host-weights.ts';
 import { parseModelConfig } from '../../src/model/config.ts';
 import { sharedPath } from '../harness/shared.ts';
+import { NODE, expectCleanFailure, seal } from '../harness/cli.ts';
 import { STORY, STORY_START, STORY_TRAINING } from '../train/sft-fixtures.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-/** The CLI is a Node program: under Deno, process.execPath is deno itself, so use the `node` on PATH. */
-const NODE = 'Deno' in globalThis ? 'node' : process.execPath;
-
-function seal(...args: string[]) {
-  const r = spawnSync(NODE, [join(ROOT, 'bin/seal.mjs'), ...args], { encoding: 'utf8', env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' } });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-/** A failing command: the exit code, exactly one `seal:` line matching `message`, no stack trace. */
-function expectCleanFailure(r: ReturnType<typeof seal>, code: number, message: RegExp): void {
-  expect(r.code, r.stderr).toBe(code);
-  const lines = r.stderr.split('\n').filter((l) => l.startsWith('seal: '));
-  expect(lines.length, r.stderr).toBe(1);
-  expect(lines[0]).toMatch(message);
-  expect(r.stderr).not.toMatch(/^\s+at /m);
-}
 
 const flat = (w: LoraHostWeights) => w.modules.flatMap((m) => [...m.a, ...m.b]);
 
