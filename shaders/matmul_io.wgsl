@@ -1,15 +1,21 @@
 // Bindings, operand loads and the output epilogue shared by every matmul kernel (#include "matmul_io").
 //   C[M,N] = alpha * op(A) * op(B) + bias + (C when ACCUMULATE)
 //   A: f32, stored [M,K], or [K,M] with TRANS_A.   B: f32 | bf16 | f16, stored [K,N], or [N,K] with TRANS_B.
-// C may be a column slice of a wider matrix: element (m, n) lives at c[m * c_stride + c_col + n] and takes
-// bias[c_col + n] (c_stride = N and c_col = 0 for a plain C), so a weight split by output rows writes its columns.
+// C may be a column slice of a wider matrix: element (m, n) lives at c[c_offset + m * c_stride + c_col + n] and
+// takes bias[c_col + n] (c_stride = N and c_col = c_offset = 0 for a plain C), so a weight split by output rows
+// writes its columns. A and B may start inside their buffers: A's storage element (row, col) lives at
+// a[a_offset + row * a_stride + col] (a column slice when a_stride exceeds its row length), B's at
+// b[b_offset + row * (its row length) + col]. The offsets are element counts passed as params, not binding
+// offsets (those must be 256-byte aligned): a packed batch's row ranges (one LoRA adapter's rows, the reduction
+// rows of a dW product) and a split weight's column ranges of dY are then ordinary operands.
 // Loads work in storage coordinates (row, col) of the stored matrix and return zeros outside it, so tiles
 // may overhang any edge. Defines: TRANS_A; TRANS_B; A_VEC (A's storage rows are whole vec4s);
 //   B_HALF with B_BF16 | B_F16 (16-bit B, two per u32); B_VEC (B's storage rows are whole vec4 words: 4 f32
-//   or 8 halves); HAS_BIAS with BIAS_BF16 | BIAS_F16; ACCUMULATE.
+//   or 8 halves); HAS_BIAS with BIAS_BF16 | BIAS_F16; ACCUMULATE. A_VEC and B_VEC also promise that the
+//   offsets and A's stride keep every row start on a vector boundary.
 #include "lib_dtype"
 
-struct Params { M: u32, N: u32, K: u32, alpha: f32, c_stride: u32, c_col: u32 }
+struct Params { M: u32, N: u32, K: u32, alpha: f32, c_stride: u32, c_col: u32, a_offset: u32, a_stride: u32, b_offset: u32, c_offset: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 
 #if A_VEC
@@ -61,7 +67,7 @@ fn b_shape() -> vec2<u32> { return vec2<u32>(p.K, p.N); }
 
 // One element of A's storage; the caller checks bounds.
 fn a_elem(row: u32, col: u32) -> f32 {
-  let i = row * a_shape().y + col;
+  let i = p.a_offset + row * p.a_stride + col;
 #if A_VEC
   return a[i >> 2u][i & 3u];
 #else
@@ -84,12 +90,12 @@ fn load_a4(row: u32, col: u32) -> vec4<f32> {
   let shape = a_shape();
 #if A_VEC
   // cols % 4 == 0: the vec4 is either wholly inside or wholly outside.
-  if (row < shape.x && col < shape.y) { return a[(row * shape.y + col) >> 2u]; }
+  if (row < shape.x && col < shape.y) { return a[(p.a_offset + row * p.a_stride + col) >> 2u]; }
   return vec4<f32>(0.0);
 #else
   var v = vec4<f32>(0.0);
   if (row < shape.x) {
-    let base = row * shape.y + col;
+    let base = p.a_offset + row * p.a_stride + col;
     for (var j = 0u; j < 4u; j++) {
       if (col + j < shape.y) { v[j] = a[base + j]; }
     }
@@ -123,7 +129,7 @@ fn load_b8(row: u32, col: u32) -> Chunk8 {
   let shape = b_shape();
   var out = Chunk8(vec4<f32>(0.0), vec4<f32>(0.0));
   if (row >= shape.x) { return out; }
-  let base = row * shape.y + col;
+  let base = p.b_offset + row * shape.y + col;
 #if B_HALF
 #if B_VEC
   // cols % 8 == 0: one vec4<u32> holds the eight halves.
@@ -160,7 +166,7 @@ fn store_c(m: u32, n: u32, v: f32) {
 #if HAS_BIAS
   r += bias_at(col);
 #endif
-  let i = m * p.c_stride + col;
+  let i = p.c_offset + m * p.c_stride + col;
 #if ACCUMULATE
   r += c[i];
 #endif

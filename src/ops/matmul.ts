@@ -2,7 +2,9 @@
  * C[M,N] = alpha · op(A) · op(B) + bias + (C if accumulate), with f32 accumulation: the one product behind linear layers,
  * their backward passes and LoRA:
  *   Y = X·Wᵀ (HF weight [out,in]: transB) · dX = dY·W · dW = dYᵀ·X (transA) · y += s·(x·Aᵀ)·Bᵀ (accumulate, alpha).
- * A is f32 activations; B is f32, bf16 or f16; C is f32. Four kernels:
+ * A is f32 activations; B is f32, bf16 or f16; C is f32. Any operand may sit inside a larger tensor at an element offset
+ * (A also with its own row stride), so a row range of a packed batch or a column slice is an operand without a copy.
+ * Four kernels:
  *   skinny           few rows of C (decode): each weight is read once, reduction over K inside a workgroup
  *   portable         register-blocked, shared-memory tiled kernel in plain WGSL
  *   f16              the same kernel with f16 workgroup tiles (shader-f16); activations rounded to f16
@@ -45,6 +47,19 @@ export interface MatmulArgs {
   cRowStride?: number;
   /** First column of C written (default 0); see cRowStride. */
   cColumn?: number;
+  /**
+   * Operands inside larger tensors, as element counts (not binding offsets, which need 256-byte alignment):
+   * A's storage element (row, col) is a[aOffset + row·aRowStride + col], B's is b[bOffset + row·(its row
+   * length) + col], and C's (m, n) is c[cOffset + m·cRowStride + cColumn + n] (the bias stays indexed by
+   * column). A row range of a packed batch (one LoRA adapter's rows; the reduction rows of a dW product) is
+   * an offset; a column slice of A (dY's columns of one block of a split weight) is an offset plus a row
+   * stride. The tensors are then only checked to contain every element addressed. Defaults 0.
+   */
+  aOffset?: number;
+  /** Row stride of A's storage in elements (default its row length: K, or M with transA). */
+  aRowStride?: number;
+  bOffset?: number;
+  cOffset?: number;
   /** Which kernel; 'auto' (default) picks by shape and device features (see matmulVariant). */
   variant?: MatmulVariant;
   /** Block size of the tiled kernels (portable, f16); 'auto' (default) takes large blocks unless the grid would be small. */
@@ -138,10 +153,22 @@ export function matmulVariant(ctx: GpuContext, args: Pick<MatmulArgs, 'M' | 'N' 
   return ctx.features.shaderF16 ? 'f16' : 'portable';
 }
 
-/** A 2-D tensor must have exactly the storage shape; other ranks (e.g. [batch, T, D] activations) only the element count. */
-function expectMatrix(name: string, t: Tensor, rows: number, cols: number): void {
-  if (t.shape.length === 2) expectShape(name, t, [rows, cols]);
+/**
+ * A 2-D tensor must have exactly the storage shape; other ranks (e.g. [batch, T, D] activations) only the element
+ * count. An operand addressed by offset or stride must only contain every element it is read or written at.
+ */
+function expectMatrix(name: string, t: Tensor, rows: number, cols: number, at?: { offset: number; stride: number }): void {
+  if (at) {
+    const end = rows === 0 || cols === 0 ? 0 : at.offset + (rows - 1) * at.stride + cols;
+    if (end > t.numel) {
+      throw new RangeError(`${name}: [${rows}, ${cols}] at element offset ${at.offset} with row stride ${at.stride} reaches element ${end}, past the ${t.numel} of the tensor`);
+    }
+  } else if (t.shape.length === 2) expectShape(name, t, [rows, cols]);
   else expectNumel(name, t, rows * cols);
+}
+
+function expectCount(name: string, v: number | undefined): void {
+  if (v !== undefined && (!Number.isInteger(v) || v < 0)) throw new RangeError(`matmul: ${name} must be a non-negative integer, got ${v}`);
 }
 
 function checkArgs(a: MatmulArgs): void {
@@ -154,12 +181,21 @@ function checkArgs(a: MatmulArgs): void {
     throw new RangeError(`matmul: cRowStride must be an integer >= cColumn + N = ${col + a.N}, got ${stride}`);
   }
   if (a.alpha !== undefined && !Number.isFinite(a.alpha)) throw new RangeError(`matmul: alpha must be finite, got ${a.alpha}`);
+  for (const name of ['aOffset', 'aRowStride', 'bOffset', 'cOffset'] as const) expectCount(name, a[name]);
+  const aRows = a.transA ? a.K : a.M, aCols = a.transA ? a.M : a.K;
+  if (a.aRowStride !== undefined && a.aRowStride < aCols) {
+    throw new RangeError(`matmul: aRowStride must be >= A's row length ${aCols}, got ${a.aRowStride}`);
+  }
   expectDtype('matmul.a', a.a, 'f32');
   expectDtype('matmul.b', a.b, 'f32', 'bf16', 'f16');
   expectDtype('matmul.c', a.c, 'f32');
-  expectMatrix(`matmul.a${a.transA ? ' (transA)' : ''}`, a.a, a.transA ? a.K : a.M, a.transA ? a.M : a.K);
-  expectMatrix(`matmul.b${a.transB ? ' (transB)' : ''}`, a.b, a.transB ? a.N : a.K, a.transB ? a.K : a.N);
-  expectMatrix('matmul.c', a.c, a.M, stride);
+  const aAt = a.aOffset !== undefined || a.aRowStride !== undefined ? { offset: a.aOffset ?? 0, stride: a.aRowStride ?? aCols } : undefined;
+  const bCols = a.transB ? a.K : a.N;
+  const bAt = a.bOffset !== undefined ? { offset: a.bOffset, stride: bCols } : undefined;
+  const cAt = a.cOffset !== undefined ? { offset: a.cOffset, stride } : undefined;
+  expectMatrix(`matmul.a${a.transA ? ' (transA)' : ''}`, a.a, aRows, aCols, aAt);
+  expectMatrix(`matmul.b${a.transB ? ' (transB)' : ''}`, a.b, a.transB ? a.N : a.K, bCols, bAt);
+  expectMatrix('matmul.c', a.c, a.M, stride, cAt);
   if (a.bias) {
     expectDtype('matmul.bias', a.bias, 'f32', 'bf16', 'f16');
     expectNumel('matmul.bias', a.bias, stride);
@@ -178,13 +214,16 @@ function operandDefines(a: MatmulArgs): Defines {
   const aRowLen = a.transA ? a.M : a.K;
   const bRowLen = a.transB ? a.K : a.N;
   const bHalf = a.b.dtype !== 'f32';
+  const bVec = bHalf ? 8 : 4;
+  // Vector loads need every storage row to start on a vector: row length, stride and offset all multiples of it.
+  const aStride = a.aRowStride ?? aRowLen;
   set('TRANS_A', Boolean(a.transA));
   set('TRANS_B', Boolean(a.transB));
-  set('A_VEC', aRowLen % 4 === 0 && a.a.byteOffset % 16 === 0);
+  set('A_VEC', aRowLen % 4 === 0 && aStride % 4 === 0 && (a.aOffset ?? 0) % 4 === 0 && a.a.byteOffset % 16 === 0);
   set('B_HALF', bHalf);
   set('B_BF16', a.b.dtype === 'bf16');
   set('B_F16', a.b.dtype === 'f16');
-  set('B_VEC', bRowLen % (bHalf ? 8 : 4) === 0 && a.b.byteOffset % 16 === 0);
+  set('B_VEC', bRowLen % bVec === 0 && (a.bOffset ?? 0) % bVec === 0 && a.b.byteOffset % 16 === 0);
   set('HAS_BIAS', Boolean(a.bias));
   set('BIAS_BF16', a.bias?.dtype === 'bf16');
   set('BIAS_F16', a.bias?.dtype === 'f16');
@@ -192,7 +231,10 @@ function operandDefines(a: MatmulArgs): Defines {
   return d;
 }
 
-/** Records C = alpha·op(A)·op(B) (+ bias) (+ C), into columns [cColumn, cColumn + N) of C when cRowStride is given. */
+/**
+ * Records C = alpha·op(A)·op(B) (+ bias) (+ C), into columns [cColumn, cColumn + N) of C when cRowStride is given,
+ * with operands at element offsets (aOffset, bOffset, cOffset) and A's rows aRowStride apart when given.
+ */
 export function matmul(rec: CommandRecorder, args: MatmulArgs): void {
   checkArgs(args);
   const ctx = rec.ctx;
@@ -200,7 +242,10 @@ export function matmul(rec: CommandRecorder, args: MatmulArgs): void {
   const { M, N, K } = args;
   if (M === 0 || N === 0) return;
   const defines = operandDefines(args);
-  const params: Param[] = [['u32', M], ['u32', N], ['u32', K], ['f32', args.alpha ?? 1], ['u32', args.cRowStride ?? N], ['u32', args.cColumn ?? 0]];
+  const params: Param[] = [
+    ['u32', M], ['u32', N], ['u32', K], ['f32', args.alpha ?? 1], ['u32', args.cRowStride ?? N], ['u32', args.cColumn ?? 0],
+    ['u32', args.aOffset ?? 0], ['u32', args.aRowStride ?? (args.transA ? M : K)], ['u32', args.bOffset ?? 0], ['u32', args.cOffset ?? 0],
+  ];
   const bindings = [args.a, args.b, args.c, ...(args.bias ? [args.bias] : [])];
   const label = `matmul ${kernel} ${M}x${N}x${K}`;
 

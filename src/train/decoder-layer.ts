@@ -9,7 +9,9 @@ import type { CommandRecorder } from '../gpu/recorder.ts';
 import type { Tensor } from '../gpu/tensor.ts';
 import type { LoraAdapter, LoraTensors } from '../lora/adapter.ts';
 import { LORA_TARGETS, loraModulePath, projectionShape, type LoraTarget } from '../lora/config.ts';
+import { adapterWeights, planGroupedLora, type AdapterRun } from '../lora/grouped-lora.ts';
 import type { ModelConfig } from '../model/config.ts';
+import type { WeightRef } from '../model/split-weight.ts';
 import { attentionBackward, attentionForward, type AttentionScratch } from '../ops/attention.ts';
 import { residualAdd } from '../ops/residual.ts';
 import { rmsnormBackward, rmsnormForward } from '../ops/rmsnorm.ts';
@@ -20,15 +22,21 @@ import { loraLinearBackward, loraLinearForward, type LoraLinear } from './lora-l
 
 /** What the training graph reads of the frozen base model (ModelWeights has it). */
 export interface BaseWeights {
+  /** A weight stored whole (norms, biases: always small). */
   get(name: string): Tensor;
-  readonly lmHead: Tensor;
+  /** A weight whole or as row blocks (projections and embedding may exceed the storage binding limit). */
+  ref(name: string): WeightRef;
+  readonly lmHeadRef: WeightRef;
 }
 
 /** Per-call inputs every layer reads. */
 export interface LayerInputs {
   config: ModelConfig;
   weights: BaseWeights;
-  adapter: LoraAdapter | null;
+  /** The adapters by index (a row's adapter index picks one); empty for the base model alone. */
+  adapters: readonly LoraAdapter[];
+  /** Each adapter's contiguous rows of the batch. */
+  runs: readonly AdapterRun[];
   tokens: number;
   positions: Tensor; // [T] u32
   seqStart: Tensor; // [T] u32
@@ -43,8 +51,16 @@ export interface LayerActivations {
   xMid: Tensor; // residual after attention [T, H]
   n2: Tensor; rstd2: Tensor;
   gate: Tensor; up: Tensor; act: Tensor; // [T, F]
-  /** x·Aᵀ [T, r] of each adapted projection. */
+  /** x·Aᵀ of each adapted projection: every adapter's rows at its own rank (grouped-lora.ts layout). */
   u: Partial<Record<LoraTarget, Tensor>>;
+}
+
+/** Elements of each adapted projection's u buffer (the same in every layer: an adapter adapts its targets everywhere). */
+function loraBufferSizes(inp: LayerInputs): Partial<Record<LoraTarget, number>> {
+  const lin = layerLinears(inp, 0);
+  const sizes: Partial<Record<LoraTarget, number>> = {};
+  for (const t of LORA_TARGETS) if (lin[t].lora) sizes[t] = lin[t].lora!.uSize;
+  return sizes;
 }
 
 export function allocLayerActivations(arena: Arena, inp: LayerInputs, label: string): LayerActivations {
@@ -52,7 +68,7 @@ export function allocLayerActivations(arena: Arena, inp: LayerInputs, label: str
   const T = inp.tokens;
   const e = (shape: number[], name: string) => arena.empty('f32', shape, `${label} ${name}`);
   const u: Partial<Record<LoraTarget, Tensor>> = {};
-  for (const t of inp.adapter?.config.targets ?? []) u[t] = e([T, inp.adapter!.config.rank], `u ${t}`);
+  for (const [t, size] of Object.entries(loraBufferSizes(inp)) as [LoraTarget, number][]) u[t] = e([size], `u ${t}`);
   return {
     n1: e([T, H], 'n1'), rstd1: e([T], 'rstd1'),
     q: e([T, Hq * D], 'q'), k: e([T, Hkv * D], 'k'), v: e([T, Hkv * D], 'v'),
@@ -71,7 +87,7 @@ export interface BackwardScratch {
   dAct: Tensor; dGate: Tensor; dUp: Tensor; // [T, F]
   dAttn: Tensor; dq: Tensor; // [T, Hq·D]
   dk: Tensor; dv: Tensor; // [T, Hkv·D]
-  e: Tensor | null; // [T, r]
+  e: Tensor | null; // e = dy·B of the largest adapted projection's segments (grouped-lora.ts layout)
   attention: AttentionScratch;
 }
 
@@ -79,28 +95,29 @@ export function allocBackwardScratch(arena: Arena, inp: LayerInputs): BackwardSc
   const { hiddenSize: H, intermediateSize: F, numHeads: Hq, numKvHeads: Hkv, headDim: D } = inp.config;
   const T = inp.tokens;
   const e = (shape: number[], name: string) => arena.empty('f32', shape, `grad ${name}`);
+  const loraScratch = Math.max(0, ...Object.values(loraBufferSizes(inp)));
   return {
     g: e([T, H], 'residual'), dNormIn: e([T, H], 'norm input'), dn: e([T, H], 'normed'),
     dAct: e([T, F], 'act'), dGate: e([T, F], 'gate'), dUp: e([T, F], 'up'),
     dAttn: e([T, Hq * D], 'attn'), dq: e([T, Hq * D], 'q'), dk: e([T, Hkv * D], 'k'), dv: e([T, Hkv * D], 'v'),
-    e: inp.adapter ? e([T, inp.adapter.config.rank], 'lora e') : null,
+    e: loraScratch > 0 ? e([loraScratch], 'lora e') : null,
     attention: { di: e([Hq, T], 'attention di') },
   };
 }
 
-/** The seven projections of a layer, each with its adapter when it has one. */
+/** The seven projections of a layer, each with the LoRA segments of the adapters that adapt it. */
 export function layerLinears(inp: LayerInputs, layer: number): Record<LoraTarget, LoraLinear> {
-  const { config, weights, adapter } = inp;
+  const { config, weights, adapters } = inp;
   const out = {} as Record<LoraTarget, LoraLinear>;
   for (const target of LORA_TARGETS) {
     const path = loraModulePath(layer, target);
     const hasBias = config.attentionBias && (target === 'q_proj' || target === 'k_proj' || target === 'v_proj');
-    const pair = adapter?.get(layer, target);
+    const shape = projectionShape(config, target);
     out[target] = {
-      w: weights.get(`${path}.weight`),
+      w: weights.ref(`${path}.weight`),
       bias: hasBias ? weights.get(`${path}.bias`) : undefined,
-      ...projectionShape(config, target),
-      lora: pair ? { ...pair, rank: adapter!.config.rank, scale: adapter!.scale } : undefined,
+      ...shape,
+      lora: adapters.length ? planGroupedLora(inp.runs, shape.inFeatures, shape.outFeatures, adapterWeights(adapters, layer, target)) : undefined,
     };
   }
   return out;
@@ -140,9 +157,10 @@ export function recordLayerForward(rec: CommandRecorder, inp: LayerInputs, layer
 }
 
 export interface LayerBackwardOptions {
-  /** Gradients of the adapter, module for module (null without an adapter). */
-  grads: LoraTensors | null;
-  accumulateGrads: boolean;
+  /** Gradients of each adapter, by adapter index (empty without adapters; undefined: not trained). */
+  grads: readonly (LoraTensors | undefined)[];
+  /** Add into the gradients instead of overwriting them: for all adapters, or per adapter index. */
+  accumulateGrads: boolean | readonly boolean[];
   /** Propagate into the layer's input (false for layer 0: nothing below needs it). */
   needInputGrad: boolean;
 }
@@ -164,7 +182,7 @@ export function recordLayerBackward(
   const T = inp.tokens;
   const p = `model.layers.${layer}`;
   const lin = layerLinears(inp, layer);
-  const grads = (target: LoraTarget) => opts.grads?.get(layer, target);
+  const grads = (target: LoraTarget) => opts.grads.map((g) => g?.get(layer, target));
   const back = (target: LoraTarget, dy: Tensor, x: Tensor, dx: Tensor | null, dxMode: 'write' | 'add' | 'none') =>
     loraLinearBackward(rec, lin[target], {
       dy, x, u: acts.u[target], dx, dxMode, grads: grads(target), accumulateGrads: opts.accumulateGrads, e: s.e ?? undefined, tokens: T,

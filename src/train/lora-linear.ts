@@ -1,35 +1,73 @@
 /**
- * A frozen HF Linear with an optional LoRA adapter, forward and backward, from the matmul op alone:
- *   forward   y = x·Wᵀ (+ bias) + s·u·Bᵀ,  u = x·Aᵀ                 (u [T, r] is kept for dB)
- *   backward  dB = s·dyᵀ·u,  e = dy·B,  dA = s·eᵀ·x,  dx = dy·W + s·e·A
+ * A frozen HF Linear with the LoRA of the adapters whose rows pass through it, forward and backward, from the
+ * matmul op alone:
+ *   forward   y = x·Wᵀ (+ bias) + s_g·u·B_gᵀ,  u = x·A_gᵀ                 (u of every row kept for dB)
+ *   backward  dB_g = s_g·dyᵀ·u,  e = dy·B_g,  dA_g = s_g·eᵀ·x,  dx = dy·W + s_g·e·A_g
+ * with g the adapter of each row (src/lora/grouped-lora.ts: per-adapter row segments). The base weight may be
+ * stored whole or as row blocks (over the storage binding limit): the forward runs one matmul per block into
+ * its columns of y (weight-ops linear), and dx = dy·W sums the blocks' dy[:, block columns]·W_block.
  * Every product runs in exact f32 ('skinny' for few output rows, else 'portable'), never 'auto', which may
  * round activations to f16. No atomics anywhere, so results are deterministic.
  */
 import type { CommandRecorder } from '../gpu/recorder.ts';
 import type { Tensor } from '../gpu/tensor.ts';
-import { matmul, SKINNY_MAX_M, type MatmulArgs } from '../ops/matmul.ts';
+import type { LoraPair } from '../lora/adapter.ts';
+import { groupedLoraBackward, groupedLoraForward, type GroupedLora } from '../lora/grouped-lora.ts';
+import { weightBlocks, type WeightRef } from '../model/split-weight.ts';
+import { linear } from '../model/weight-ops.ts';
+import { matmul, SKINNY_MAX_M, type MatmulArgs, type MatmulKernel } from '../ops/matmul.ts';
 
 export interface LoraLinear {
-  /** Base weight [out, in], f32 / bf16 / f16, frozen. */
-  w: Tensor;
+  /** Base weight [out, in], f32 / bf16 / f16, frozen; whole or as row blocks. */
+  w: WeightRef;
   /** Base bias [out], frozen. */
   bias?: Tensor;
   inFeatures: number;
   outFeatures: number;
-  /** The adapter of this projection, when it has one. */
-  lora?: { a: Tensor; b: Tensor; rank: number; scale: number };
+  /** The LoRA segments of this projection, when some row's adapter adapts it. */
+  lora?: GroupedLora;
 }
 
-/** An exact-f32 matmul: the skinny kernel for few rows of C, the tiled portable kernel otherwise. */
+/** The exact-f32 kernel for M rows of C: skinny for few rows, the tiled portable kernel otherwise. */
+export function exactVariant(M: number): MatmulKernel {
+  return M <= SKINNY_MAX_M ? 'skinny' : 'portable';
+}
+
+/** An exact-f32 matmul (see exactVariant). */
 export function exactMatmul(rec: CommandRecorder, args: Omit<MatmulArgs, 'variant'>): void {
-  matmul(rec, { ...args, variant: args.M <= SKINNY_MAX_M ? 'skinny' : 'portable' });
+  matmul(rec, { ...args, variant: exactVariant(args.M) });
+}
+
+export interface LinearInputGrad {
+  /** [M, N] f32: dL/dy. */
+  dy: Tensor;
+  /** [N, K] weight, whole or as row blocks. */
+  weight: WeightRef;
+  /** [M, K] f32: receives (or, with accumulate, adds) dL/dx = dy·W. */
+  dx: Tensor;
+  M: number;
+  accumulate: boolean;
+}
+
+/**
+ * dx = dy·W, exact f32. For W stored as row blocks (output rows [n0, n0 + nb) each), dy·W is the sum over blocks
+ * of dy[:, n0 : n0 + nb]·W_block: each block's product reads its column slice of dy in place (matmul's aOffset
+ * and aRowStride) and adds into dx, so no block ever needs a binding over the limit and nothing is copied.
+ */
+export function linearInputGrad(rec: CommandRecorder, a: LinearInputGrad): void {
+  const [N, K] = a.weight.shape as [number, number];
+  const blocks = weightBlocks(a.weight);
+  blocks.forEach((block, j) => {
+    const slice = blocks.length > 1 ? { aOffset: block.rowStart, aRowStride: N } : {};
+    exactMatmul(rec, { a: a.dy, ...slice, b: block.tensor, c: a.dx, M: a.M, N: K, K: block.rows, accumulate: a.accumulate || j > 0 });
+  });
 }
 
 export interface LoraLinearForward {
   x: Tensor; // [T, in]
   /** [T, out]; not written when skipBase. */
   y: Tensor;
-  /** [T, r], written when the projection is adapted. */
+  /** The projection's shared u buffer (lora.uSize elements), written when the projection is adapted. */
   u?: Tensor;
   tokens: number;
   /** Only compute u (the recomputation in the backward needs u, not y). */
@@ -38,45 +76,34 @@ export interface LoraLinearForward {
 
 export function loraLinearForward(rec: CommandRecorder, lin: LoraLinear, a: LoraLinearForward): void {
   const T = a.tokens;
-  if (!a.skipBase) {
-    exactMatmul(rec, { a: a.x, b: lin.w, c: a.y, M: T, N: lin.outFeatures, K: lin.inFeatures, transB: true, bias: lin.bias });
-  }
+  if (!a.skipBase) linear(rec, { x: a.x, weight: lin.w, y: a.y, M: T, bias: lin.bias, variant: exactVariant(T) });
   if (!lin.lora) return;
-  if (!a.u) throw new Error('loraLinearForward: an adapted projection needs u [T, r]');
-  const { rank, scale } = lin.lora;
-  exactMatmul(rec, { a: a.x, b: lin.lora.a, c: a.u, M: T, N: rank, K: lin.inFeatures, transB: true });
-  if (!a.skipBase) exactMatmul(rec, { a: a.u, b: lin.lora.b, c: a.y, M: T, N: lin.outFeatures, K: rank, transB: true, alpha: scale, accumulate: true });
+  if (!a.u) throw new Error('loraLinearForward: an adapted projection needs its u buffer');
+  groupedLoraForward(rec, lin.lora, { x: a.x, y: a.skipBase ? null : a.y, u: a.u });
 }
 
 export interface LoraLinearBackward {
   dy: Tensor; // [T, out]
   x: Tensor; // [T, in], the forward's input
-  /** [T, r], the forward's x·Aᵀ (adapted projections). */
+  /** The forward's u (adapted projections). */
   u?: Tensor;
   /** [T, in]: 'write' overwrites it with dL/dx, 'add' adds dL/dx to it, 'none' skips it (nothing upstream needs it). */
   dx: Tensor | null;
   dxMode: 'write' | 'add' | 'none';
-  /** dA [r, in] and dB [out, r] (adapted projections). */
-  grads?: { a: Tensor; b: Tensor };
-  /** Add into grads (gradient accumulation) instead of overwriting them. */
-  accumulateGrads: boolean;
-  /** [T, r] scratch for e = dy·B. */
+  /** dA [r, in] and dB [out, r] of this projection, per adapter index (adapted projections). */
+  grads: readonly (LoraPair | undefined)[];
+  /** Add into grads (gradient accumulation) instead of overwriting them: for all adapters, or per adapter. */
+  accumulateGrads: boolean | readonly boolean[];
+  /** Scratch for e = dy·B (at least lora.uSize elements). */
   e?: Tensor;
   tokens: number;
 }
 
 export function loraLinearBackward(rec: CommandRecorder, lin: LoraLinear, a: LoraLinearBackward): void {
-  const T = a.tokens;
-  const { inFeatures: K_in, outFeatures: N_out } = lin;
   const wantDx = a.dxMode !== 'none';
   if (wantDx && !a.dx) throw new Error(`loraLinearBackward: dxMode '${a.dxMode}' needs dx`);
-  if (wantDx) exactMatmul(rec, { a: a.dy, b: lin.w, c: a.dx!, M: T, N: K_in, K: N_out, accumulate: a.dxMode === 'add' });
+  if (wantDx) linearInputGrad(rec, { dy: a.dy, weight: lin.w, dx: a.dx!, M: a.tokens, accumulate: a.dxMode === 'add' });
   if (!lin.lora) return;
-  if (!a.u || !a.grads || !a.e) throw new Error('loraLinearBackward: an adapted projection needs u, grads and the e scratch');
-  const { rank, scale } = lin.lora;
-  const acc = a.accumulateGrads;
-  exactMatmul(rec, { a: a.dy, b: a.u, c: a.grads.b, M: N_out, N: rank, K: T, transA: true, alpha: scale, accumulate: acc });
-  exactMatmul(rec, { a: a.dy, b: lin.lora.b, c: a.e, M: T, N: rank, K: N_out });
-  exactMatmul(rec, { a: a.e, b: a.x, c: a.grads.a, M: rank, N: K_in, K: T, transA: true, alpha: scale, accumulate: acc });
-  if (wantDx) exactMatmul(rec, { a: a.e, b: lin.lora.a, c: a.dx!, M: T, N: K_in, K: rank, alpha: scale, accumulate: true });
+  if (!a.u || !a.e) throw new Error('loraLinearBackward: an adapted projection needs u and the e scratch');
+  groupedLoraBackward(rec, lin.lora, { dy: a.dy, x: a.x, u: a.u, e: a.e, dx: wantDx ? a.dx : null, grads: a.grads, accumulate: a.accumulateGrads });
 }

@@ -4,7 +4,7 @@ import { roundTo, type DType } from '../../src/gpu/dtype.ts';
 import { matmul, matmulFlops, matmulVariant, SKINNY_MAX_M, subgroupMatrixPlan, type MatmulArgs, type MatmulKernel } from '../../src/ops/matmul.ts';
 import { testContext } from '../harness/context.ts';
 import { checkGradient, expectClose, f64, freshSeed, randn, rng, sampleCoords, TOL } from '../harness/numerics.ts';
-import { matmulColumnsRef, matmulGradRef, matmulRef, matmulRefRows, type MatmulRefOptions } from '../ref/matmul.ts';
+import { matmulColumnsRef, matmulGradRef, matmulLayoutRef, matmulRef, matmulRefRows, type MatmulLayout, type MatmulRefOptions } from '../ref/matmul.ts';
 import { expectSameBits } from './elementwise-helpers.ts';
 
 // Every distinct set of defines is one more pipeline, and a software rasterizer takes a second or more to compile
@@ -276,6 +276,45 @@ describe('matmul', () => {
     }
   });
 
+  it('operands inside larger tensors (aOffset, aRowStride, bOffset, cOffset): row ranges and column slices, every kernel, nothing else written', async () => {
+    const ctx = await testContext();
+    const seed = freshSeed();
+    const r = rng(seed);
+    // Pipelines already built above (the defines do not change: odd offsets only where loads are scalar anyway,
+    // multiples of 8 where they are vectors): unaligned plain products (skinny, portable), with and without
+    // transA (the LoRA dW forms: a row range of the reduction), and an aligned full epilogue (every kernel).
+    const cases: [Problem, [MatmulKernel, number][], MatmulLayout][] = [
+      [problem(r, [33, 65, 17], { transB: true, bDtype: 'bf16' }), [['skinny', TOL.f32]], { aOffset: 3 * 29 + 5, aRowStride: 29, bOffset: 7, cOffset: 2 * 70 + 1, cRowStride: 70, cColumn: 3 }],
+      [problem(r, [33, 65, 17], { transA: true, bDtype: 'f16' }), [['skinny', TOL.f32]], { aOffset: 41, aRowStride: 33, bOffset: 65 * 3 + 1, cOffset: 33 * 65, cRowStride: 65, cColumn: 0 }],
+      [epilogueProblem(r, [40, 48, 136], false, true), otherKernels(ctx), { aOffset: 5 * 152 + 8, aRowStride: 152, bOffset: 24, cOffset: 3 * 53, cRowStride: 53, cColumn: 4 }],
+      [epilogueProblem(r, [72, 200, 64], true, false), [['skinny', TOL.f32]], { aOffset: 9 * 72, aRowStride: 72, bOffset: 200 * 8, cOffset: 200 * 5, cRowStride: 200, cColumn: 0 }],
+    ];
+    for (const [p, kernels, at] of cases) {
+      const { M, N, K } = p;
+      const [aRows, aCols] = p.transA ? [K, M] : [M, K];
+      const aLen = at.aOffset + (aRows - 1) * at.aRowStride + aCols + 6, bLen = at.bOffset + N * K + 10, cLen = at.cOffset + (M - 1) * at.cRowStride + at.cColumn + N + 9;
+      const aAll = randn(aLen, r), bAll = roundTo(randn(bLen, r, 0.5), p.bDtype), cAll = randn(cLen, r);
+      const bias = p.bias ? roundTo(randn(at.cRowStride, r), p.biasDtype ?? 'f32') : undefined;
+      const accumulate = Boolean(p.c0);
+      const want = matmulLayoutRef(aAll, bAll, cAll, { ...p, ...at, bias, accumulate });
+      const addressed = new Set<number>();
+      for (let m = 0; m < M; m++) for (let n = 0; n < N; n++) addressed.add(at.cOffset + m * at.cRowStride + at.cColumn + n);
+      const outside = (c: Float32Array) => c.filter((_, i) => !addressed.has(i));
+      for (const [kernel, tol] of [['portable', TOL.f32], ...kernels] as [MatmulKernel, number][]) {
+        const a = ctx.upload('f32', [aLen], aAll), b = ctx.upload(p.bDtype, [bLen], bAll), c = ctx.upload('f32', [cLen], cAll);
+        const biasT = bias ? ctx.upload(p.biasDtype ?? 'f32', [at.cRowStride], bias) : undefined;
+        const rec = ctx.recorder();
+        matmul(rec, { a, b, c, M, N, K, transA: p.transA, transB: p.transB, alpha: p.alpha, bias: biasT, accumulate, variant: kernel, ...at });
+        rec.submit();
+        const got = await ctx.readF32(c);
+        const what = `${describeProblem(p)} ${kernel} at ${JSON.stringify(at)} (seed ${seed})`;
+        expectClose(got, want, tol, what);
+        expectSameBits(outside(got), outside(cAll), `${what}: elements outside C`);
+        ctx.free(a, b, c, biasT);
+      }
+    }
+  });
+
   it('rejects bad arguments with clear errors', async () => {
     const ctx = await testContext();
     const a = ctx.empty('f32', [4, 6]), b = ctx.empty('bf16', [5, 6]), c = ctx.empty('f32', [4, 5]);
@@ -295,6 +334,10 @@ describe('matmul', () => {
     expect(() => matmul(rec, { ...ok, cRowStride: 6, cColumn: 2 })).toThrow(/cRowStride must be an integer >= cColumn \+ N = 7, got 6/);
     expect(() => matmul(rec, { ...ok, cColumn: -1 })).toThrow(/cColumn must be a non-negative integer/);
     expect(() => matmul(rec, { ...ok, cRowStride: 6 })).toThrow(/matmul.c: expected shape \[4, 6\], got \[4, 5\]/);
+    expect(() => matmul(rec, { ...ok, M: 3, aOffset: 7 })).toThrow(/matmul.a: \[3, 6\] at element offset 7 with row stride 6 reaches element 25, past the 24/);
+    expect(() => matmul(rec, { ...ok, M: 2, aRowStride: 5 })).toThrow(/aRowStride must be >= A's row length 6, got 5/);
+    expect(() => matmul(rec, { ...ok, bOffset: -2 })).toThrow(/bOffset must be a non-negative integer/);
+    expect(() => matmul(rec, { ...ok, M: 1, aOffset: 0, cOffset: 16 })).toThrow(/matmul.c: \[1, 5\] at element offset 16 with row stride 5 reaches element 21, past the 20/);
     expect(rec.pending).toBe(0);
     ctx.free(a, b, c, c44, u, abf, bias, b66);
   });

@@ -76,3 +76,43 @@ export function matmulColumnsRef(
   }
   return out;
 }
+
+/** Where each operand lives inside a larger flat array (element counts), as matmul's offset arguments describe. */
+export interface MatmulLayout {
+  aOffset: number;
+  /** Elements between A's storage rows. */
+  aRowStride: number;
+  bOffset: number;
+  cOffset: number;
+  cRowStride: number;
+  cColumn: number;
+}
+
+/**
+ * C = alpha·op(A)·op(B) + bias (+ C when accumulate) with every operand inside a larger flat array: A's storage
+ * element (row, col) at a[aOffset + row·aRowStride + col], B's at b[bOffset + row·(B's row length) + col], C's
+ * (m, n) at c[cOffset + m·cRowStride + cColumn + n] with bias[cColumn + n]. Returns the whole of c afterwards
+ * (every element not addressed keeps its value).
+ */
+export function matmulLayoutRef(
+  a: ArrayLike<number>,
+  b: ArrayLike<number>,
+  c: ArrayLike<number>,
+  o: Omit<MatmulRefOptions, 'c0'> & MatmulLayout & { accumulate?: boolean },
+): Float64Array {
+  const { M, N, K } = o;
+  const alpha = o.alpha ?? 1;
+  const bRowLen = o.transB ? K : N;
+  const aStore = (row: number, col: number) => a[o.aOffset + row * o.aRowStride + col]!;
+  const bStore = (row: number, col: number) => b[o.bOffset + row * bRowLen + col]!;
+  const out = Float64Array.from(c);
+  for (let m = 0; m < M; m++) {
+    for (let n = 0; n < N; n++) {
+      let s = 0;
+      for (let k = 0; k < K; k++) s += (o.transA ? aStore(k, m) : aStore(m, k)) * (o.transB ? bStore(n, k) : bStore(k, n));
+      const i = o.cOffset + m * o.cRowStride + o.cColumn + n;
+      out[i] = alpha * s + (o.bias ? o.bias[o.cColumn + n]! : 0) + (o.accumulate ? c[i]! : 0);
+    }
+  }
+  return out;
+}
