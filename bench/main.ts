@@ -11,12 +11,19 @@ import { generateBench } from './generate.ts';
 import { devicePeak } from './peaks.ts';
 import { kernelBench } from './kernels.ts';
 import { HF_CONFIGS } from './shapes.ts';
+import { parseShape, SFT_SETUPS, sftBench, sftCases, type SftCaseOptions } from './sft.ts';
 
 const USAGE = `Usage:
   npm run bench -- kernels [--filter REGEX] [--weights bf16|f16|f32] [--attention-heads N] [--out DIR] [--adapter NAME]
   npm run bench -- generate [--models ${Object.keys(HF_CONFIGS).join(',')}] [--layers N] [--prefill 512,2048]
                             [--batch 1,8,32] [--context 128] [--decode-steps 32] [--out DIR] [--adapter NAME]
-      (random-weight bf16 models at the real shapes; --layers N builds only N decoder layers, for CPU adapters)`;
+      (random-weight bf16 models at the real shapes; --layers N builds only N decoder layers, for CPU adapters)
+  npm run bench -- sft [--models ${Object.keys(SFT_SETUPS).join(',')}] [--layers N] [--seq N] [--sequences N] [--k 1,8]
+                       [--k-mode fused,sequential] [--steps 3] [--recompute on|off] [--max-seconds 120] [--print-cases]
+                       [--out DIR] [--adapter NAME]
+      (LoRA SFT steps: forward + backward + AdamW; --sequences per adapter per step; K > 1 adapters in one pass (fused)
+       or one after another (sequential); --print-cases prints the cases as JSON for bench/peers/peft_sft.py and
+       exits; --shape hidden_size=256,... shrinks the model for CPU adapters)`;
 
 /** A comma-separated list of positive integers. */
 function intList(value: string, flag: string): number[] {
@@ -41,6 +48,15 @@ async function main(argv: string[]): Promise<number> {
       batch: { type: 'string', default: '1,8,32' },
       context: { type: 'string', default: '128' },
       'decode-steps': { type: 'string', default: '32' },
+      seq: { type: 'string' },
+      sequences: { type: 'string', default: '1' },
+      k: { type: 'string', default: '1,8' },
+      'k-mode': { type: 'string', default: 'fused' },
+      steps: { type: 'string', default: '3' },
+      recompute: { type: 'string', default: 'off' },
+      'max-seconds': { type: 'string', default: '120' },
+      shape: { type: 'string' },
+      'print-cases': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
   });
@@ -49,9 +65,33 @@ async function main(argv: string[]): Promise<number> {
     console.log(USAGE);
     return values.help ? 0 : 2;
   }
-  if (suite !== 'kernels' && suite !== 'generate') {
-    console.error(`bench: unknown suite '${suite}' (available: kernels, generate)\n${USAGE}`);
+  if (suite !== 'kernels' && suite !== 'generate' && suite !== 'sft') {
+    console.error(`bench: unknown suite '${suite}' (available: kernels, generate, sft)\n${USAGE}`);
     return 2;
+  }
+  let sft: SftCaseOptions | null = null;
+  if (suite === 'sft') {
+    if (values.recompute !== 'on' && values.recompute !== 'off') throw new Error(`--recompute must be on or off, not '${values.recompute}'`);
+    const adapterModes = values['k-mode']!.split(',').map((m) => m.trim());
+    if (!adapterModes.every((m): m is 'fused' | 'sequential' => m === 'fused' || m === 'sequential')) {
+      throw new Error(`--k-mode must be fused, sequential or both (comma-separated), not '${values['k-mode']}'`);
+    }
+    sft = {
+      models: values.models!.split(',').map((m) => m.trim()),
+      layers: values.layers === undefined ? undefined : intList(values.layers, '--layers')[0],
+      seqLen: values.seq === undefined ? undefined : intList(values.seq, '--seq')[0],
+      sequencesPerAdapter: intList(values.sequences!, '--sequences')[0]!,
+      adapterCounts: intList(values.k!, '--k'),
+      adapterModes,
+      recompute: values.recompute === 'on',
+      steps: intList(values.steps!, '--steps')[0]!,
+      shape: values.shape === undefined ? undefined : parseShape(values.shape),
+    };
+    const cases = sftCases(sft); // validates models and shapes before a device is opened
+    if (values['print-cases']) {
+      console.log(JSON.stringify({ suite: 'sft', commit: __SEAL_COMMIT__, cases }, null, 2));
+      return 0;
+    }
   }
   if (!['bf16', 'f16', 'f32'].includes(values.weights!)) {
     console.error(`bench: --weights must be bf16, f16 or f32, not '${values.weights}'`);
@@ -73,6 +113,10 @@ async function main(argv: string[]): Promise<number> {
       attentionHeads: values['attention-heads'] ? Number(values['attention-heads']) : undefined,
       log,
     });
+  } else if (sft) {
+    const maxSecondsPerCase = intList(values['max-seconds']!, '--max-seconds')[0]!;
+    options = { ...sft, maxSecondsPerCase, weights: 'bf16', timing: 'wall-clock, synchronized steps' };
+    results = await sftBench(ctx, { ...sft, maxSecondsPerCase, log });
   } else {
     const o = {
       models: values.models!.split(',').map((m) => m.trim()),
