@@ -13,14 +13,17 @@
  * in a packed batch, and how a step is cut into GPU passes (maxPassTokens) does not change the result.
  *
  * The loop runs in ticks: each tick takes the next pass (a packed micro-batch, or a part of one) of every active
- * job and runs them through runPasses(), the one place a fused multi-adapter pass would replace. A step whose
+ * job and runs them together through runPasses(): ONE forward and backward over the frozen base with every job's
+ * sequences packed side by side, each row carrying its job's adapter (LoraModel with K adapters). A job's
+ * gradients and loss depend only on its own rows, so each result equals training that job alone (up to f32
+ * summation order: ~1e-12 NMSE). A step whose
  * loss is not finite stops the run with SftDivergedError (HF would go on training on NaNs).
  */
 import type { GpuContext } from '../gpu/context.ts';
 import type { LoraAdapter, LoraTensors } from '../lora/adapter.ts';
 import { mulberry32, streamState } from '../lora/rng.ts';
 import type { ModelConfig } from '../model/config.ts';
-import { IGNORE_INDEX, packTrainingSequences, type TrainBatch, type TrainSequence } from './batch.ts';
+import { IGNORE_INDEX, packTrainingSequences, type PackedTrainBatch, type TrainSequence } from './batch.ts';
 import { LoraModel, type BaseWeights, type LossResult } from './lora-model.ts';
 import { LoraOptimizer } from './optimizer.ts';
 import { checkSchedule, learningRate, LR_SCHEDULES, type LrSchedule, type ScheduleConfig } from './schedule.ts';
@@ -227,28 +230,44 @@ function splitPasses(examples: number[], lengths: readonly number[], maxTokens: 
   return passes;
 }
 
-/** A pass ready to run: the job's model, gradients, packed batch, the step's loss denominator. */
+/** A pass ready to run: the job (its adapter's index), its packed batch, the step's loss denominator. */
 interface PassWork {
-  model: LoraModel;
-  grads: LoraTensors;
-  batch: TrainBatch;
+  job: number;
+  batch: PackedTrainBatch;
   denominator: number;
   /** Add into the gradients (every pass of a step but its first). */
   accumulate: boolean;
 }
 
 /**
- * Forward + backward of one pass per job. Today: one LoraModel call each (every job has its own adapter); this is
- * the call site a fused multi-adapter pass over the frozen base would replace.
+ * Forward + backward of one pass of every given job in a single pass over the frozen base: the jobs' batches are
+ * packed side by side, each token tagged with its job's adapter; per-adapter denominators and accumulate flags
+ * keep every job's step its own. Adapters of jobs not in `work` (finished) keep their gradients (accumulate).
+ * Each job's share of the pass time goes by its share of the tokens.
  */
-async function runPasses(work: readonly PassWork[], timings: number[], now: () => number): Promise<LossResult[]> {
-  const results: LossResult[] = [];
-  for (const [i, w] of work.entries()) {
-    const t0 = now();
-    results.push(await w.model.lossAndGradients(w.batch, w.grads, { denominator: w.denominator, accumulate: w.accumulate }));
-    timings[i] = now() - t0;
+async function runPasses(model: LoraModel, grads: readonly LoraTensors[], work: readonly PassWork[], timings: number[], now: () => number): Promise<LossResult[]> {
+  const merged = { ids: [] as number[], targets: [] as number[], weights: [] as number[], positions: [] as number[], seqStart: [] as number[], adapters: [] as number[] };
+  const denominator = grads.map(() => 1);
+  const accumulate = grads.map(() => true);
+  for (const w of work) {
+    const offset = merged.ids.length;
+    const b = w.batch;
+    merged.ids.push(...b.ids);
+    merged.targets.push(...b.targets);
+    merged.weights.push(...b.weights);
+    merged.positions.push(...b.positions);
+    merged.seqStart.push(...b.seqStart.map((s) => s + offset));
+    merged.adapters.push(...b.ids.map(() => w.job));
+    denominator[w.job] = w.denominator;
+    accumulate[w.job] = w.accumulate;
   }
-  return results;
+  const t0 = now();
+  const results = await model.lossAndGradients(merged, [...grads], { denominator, accumulate });
+  const ms = now() - t0;
+  return work.map((w, i) => {
+    timings[i] = (ms * w.batch.ids.length) / merged.ids.length;
+    return results[w.job]!;
+  });
 }
 
 /** A job's state while it trains. */
@@ -268,7 +287,6 @@ class JobRun {
     readonly index: number,
     readonly job: SftJob,
     readonly hyper: ResolvedSftHyperparameters,
-    readonly model: LoraModel,
     readonly grads: LoraTensors,
     readonly optimizer: LoraOptimizer,
     maxPassTokens: number,
@@ -296,7 +314,7 @@ class JobRun {
   nextPass(): PassWork {
     const { passes } = this.step;
     const batch = packTrainingSequences(passes[this.passIndex]!.examples.map((e) => this.job.examples[e]!));
-    return { model: this.model, grads: this.grads, batch, denominator: this.sum(this.trained, passes), accumulate: this.passIndex > 0 };
+    return { job: this.index, batch, denominator: this.sum(this.trained, passes), accumulate: this.passIndex > 0 };
   }
 
   /** Takes a finished pass; after the step's last one, runs the optimizer and returns the step's report. */
@@ -379,19 +397,19 @@ export async function trainSft(
   const runs: JobRun[] = [];
   const owned: { dispose(): void }[] = [];
   try {
+    const model = new LoraModel(ctx, config, weights, jobs.length === 1 ? jobs[0]!.adapter : jobs.map((j) => j.adapter), { recompute, headChunkBytes: options.headChunkBytes });
+    owned.push(model);
     jobs.forEach((job, i) => {
       const h = hypers[i]!;
-      const model = new LoraModel(ctx, config, weights, job.adapter, { recompute, headChunkBytes: options.headChunkBytes });
-      owned.push(model);
       const grads = job.adapter.zerosLike('sft grads');
       owned.push(grads);
       const optimizer = new LoraOptimizer(ctx, job.adapter, { beta1: h.beta1, beta2: h.beta2, eps: h.eps, weightDecay: h.weightDecay, maxGradNorm: h.gradClip });
       owned.push(optimizer);
-      runs.push(new JobRun(i, job, h, model, grads, optimizer, maxPassTokens));
+      runs.push(new JobRun(i, job, h, grads, optimizer, maxPassTokens));
     });
     const timings: number[] = [];
     for (let active = runs.filter((r) => !r.done); active.length > 0; active = active.filter((r) => !r.done)) {
-      const losses = await runPasses(active.map((r) => r.nextPass()), timings, now);
+      const losses = await runPasses(model, runs.map((r) => r.grads), active.map((r) => r.nextPass()), timings, now);
       for (const [i, run] of active.entries()) {
         const info = await run.passDone(losses[i]!, timings[i]! / 1000, now);
         if (info && options.onStep) await options.onStep(info);

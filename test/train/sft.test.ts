@@ -105,9 +105,12 @@ describe('trainSft (tiny Llama)', () => {
     expect(together.results.map((x) => x.steps)).toEqual([4, 6, 3]);
     for (const [i, spec] of specs.entries()) {
       const alone = await train(seed, [spec]);
-      // The same kernels on the same inputs: bit-identical, step by step.
-      expect(together.results[i]!.losses, `job ${i} losses (seed ${seed})`).toEqual(alone.results[0]!.losses);
-      expect(flat(together.trained[i]!), `job ${i} weights (seed ${seed})`).toEqual(flat(alone.trained[0]!));
+      // One fused pass vs each alone: the same products, summed in another order (cross-entropy chunk sums,
+      // attention blocks at other row offsets), so equal to f32 rounding, step by step.
+      const lossesTogether = together.results[i]!.losses, lossesAlone = alone.results[0]!.losses;
+      expect(lossesTogether.length).toBe(lossesAlone.length);
+      lossesTogether.forEach((l, k) => expect(Math.abs(l - lossesAlone[k]!), `job ${i} step ${k} loss (seed ${seed})`).toBeLessThan(1e-5 * Math.max(1, Math.abs(lossesAlone[k]!))));
+      expectClose(flat(together.trained[i]!), flat(alone.trained[0]!), TOL.f32, `job ${i} weights (seed ${seed})`);
       expect(flat(together.trained[i]!), `job ${i} trained`).not.toEqual(flat(spec.host));
     }
     // Reports: every job's steps in order, its schedule's lr, fractional epochs, token counts.
