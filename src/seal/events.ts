@@ -91,7 +91,11 @@ export interface SelfEditSampledEvent {
   tokens?: number;
 }
 /** The candidate's inner loop (TTT) begins; TTT steps before a later 'candidate-started' belong to an abandoned try. */
-export interface CandidateStartedEvent { type: 'candidate-started'; round: number; task: string; candidate: number; examples?: number; plannedSteps?: number }
+export interface CandidateStartedEvent {
+  type: 'candidate-started'; round: number; task: string; candidate: number; examples?: number; plannedSteps?: number;
+  /** Why the training differs from what the self-edit asked for (a step budget, a cap). */
+  notes?: string[];
+}
 export interface TttStepEvent {
   type: 'ttt-step';
   round: number;
@@ -176,7 +180,7 @@ const FIELDS: Record<EventType, FieldSpec> = {
   'config-changed': { config: 'object', configHash: 'string', previousHash: 'string', changes: 'array' },
   'round-started': { round: 'nat', policy: 'policy', tasks: 'string[]', candidatesPerTask: 'nat' },
   'self-edit-sampled': { ...SLOT, attempt: 'nat', text: 'string', edit: 'json', 'invalid': 'string?', adjustments: 'array?', tokens: 'nat?' },
-  'candidate-started': { ...SLOT, examples: 'nat?', plannedSteps: 'nat?' },
+  'candidate-started': { ...SLOT, examples: 'nat?', plannedSteps: 'nat?', notes: 'string[]?' },
   'ttt-step': { ...SLOT, step: 'nat', loss: 'number|null', lr: 'number', tokens: 'nat', epoch: 'number?', gradNorm: 'number|null?' },
   'candidate-scored': { ...SLOT, reward: 'number', solved: 'bool', tests: 'tests', skipped: 'string?', adapter: 'string|null?', seconds: 'object?' },
   'baseline-scored': { name: 'string', round: 'int|null', task: 'string', reward: 'number', solved: 'bool', tests: 'tests' },

@@ -1,0 +1,81 @@
+/**
+ * What the SEAL loop asks of the model (src/seal/gpu-engine.ts implements it on the GPU; the loop's tests use a fake):
+ * sample self-edits from the policy, train K candidate adapters together, score with one adapter applied, and train
+ * the policy adapter (the ReST-EM M-step). Weights cross this boundary as host LoRA weights (PEFT layout), which is
+ * also what the run directory stores.
+ */
+import type { LoraConfig } from '../lora/config.ts';
+import type { LoraHostWeights } from '../lora/host-weights.ts';
+import type { ChatMessage } from '../text/chat-template.ts';
+import type { LossMode, SftDataRow } from '../train/sft-data.ts';
+import type { SftHyperparameters } from '../train/sft.ts';
+import type { GenerateOptions, GeneratedSample, InnerTrainingPlan, ScoringModel } from './domain.ts';
+
+/**
+ * How the policy adapter of a round is used in the next one:
+ *   'adapter'  it samples the self-edits (applied unmerged); TTT and scoring run on the base model;
+ *   'merge'    it is merged into the base (W + s·B·A), and the merged model samples, is TTT-trained and is scored:
+ *              the reference (the self-edits update the model that wrote them, SEAL issue #2).
+ */
+export type PolicyMode = 'adapter' | 'merge';
+export const POLICY_MODES: readonly PolicyMode[] = ['adapter', 'merge'];
+
+/** One optimizer step of one job of a multi-job training call. */
+export interface TrainingStep {
+  /** Index of the job in the call. */
+  job: number;
+  /** 1-based. */
+  step: number;
+  totalSteps: number;
+  loss: number;
+  lr: number;
+  /** Tokens in the loss this step. */
+  tokens: number;
+  epoch: number;
+  gradNorm: number;
+}
+
+/** A trained candidate adapter, alive until released. */
+export interface TrainedCandidate {
+  /** Optimizer steps it ran. */
+  readonly steps: number;
+  /** Its weights (for saving as a PEFT adapter). */
+  download(): Promise<LoraHostWeights>;
+}
+
+export interface SampleOptions extends GenerateOptions {
+  /** JSON schema every sample is constrained to (null: free text). */
+  schema: unknown;
+  /** Called with each sample as soon as it ends (prompt index, sample), before sample() returns. */
+  onSample?: (index: number, sample: GeneratedSample) => void;
+}
+
+export interface PolicyTrainingJob {
+  rows: readonly SftDataRow[];
+  lossMode: LossMode;
+  lora: LoraConfig;
+  hyper: SftHyperparameters;
+  /** Start from these weights (the previous policy), or from a fresh adapter initialised with this seed. */
+  init: { weights: LoraHostWeights } | { seed: number };
+}
+
+export interface SealEngine {
+  /** The policy that samples from now on (null: the model itself), used as `mode` says. */
+  setPolicy(policy: LoraHostWeights | null, mode: PolicyMode): Promise<void>;
+  /** One sample per prompt from the current policy. */
+  sample(prompts: readonly (readonly ChatMessage[])[], options: SampleOptions): Promise<GeneratedSample[]>;
+  /**
+   * Trains one adapter per plan (none skipped) in the same passes; each equals its plan trained alone. `onStep`
+   * is awaited after every optimizer step of every job.
+   */
+  trainCandidates(plans: readonly InnerTrainingPlan[], onStep: (step: TrainingStep) => void | Promise<void>): Promise<TrainedCandidate[]>;
+  /** Runs `body` with the scoring model, adapted by `candidate` (null: not adapted). */
+  withScoringModel<T>(candidate: TrainedCandidate | null, body: (model: ScoringModel) => Promise<T>): Promise<T>;
+  /** Frees candidates' adapters. */
+  release(candidates: readonly TrainedCandidate[]): void;
+  /**
+   * Trains the policy adapter on the base model (the M-step) and returns its weights. No rows: the initial
+   * weights unchanged.
+   */
+  trainPolicy(job: PolicyTrainingJob, onStep: (step: TrainingStep) => void | Promise<void>): Promise<LoraHostWeights>;
+}

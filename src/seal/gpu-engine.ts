@@ -1,0 +1,246 @@
+/**
+ * The SEAL engine on the GPU (SealEngine over one loaded model): self-edits sampled with generateBatch under a
+ * JSON-schema constraint per sequence, K candidate adapters trained together by trainSft (one job each, all from
+ * the same initialisation), scoring through the Transformer with the candidate's adapter applied unmerged
+ * (setAdapter), and the policy adapter trained by trainSft on the base weights.
+ *
+ * The policy (PolicyMode): 'adapter' applies it (unmerged) only while sampling; 'merge' builds W + s·B·A once per
+ * policy (mergeAdapterWeights, f32) and a Transformer over it, which then samples, is TTT-trained and is scored.
+ * Prompts are rendered with the model's chat template (a pinned date; BOS once) and encoded as the SFT data path
+ * does, so a counted, trained and generated conversation are the same tokens.
+ */
+import { JsonSchemaConstraint } from '../constrain/index.ts';
+import { generateBatch, type GeneratedText } from '../generate/generate.ts';
+import type { GpuContext } from '../gpu/context.ts';
+import { LoraAdapter } from '../lora/adapter.ts';
+import { resolveLoraConfig, type LoraConfig } from '../lora/config.ts';
+import { initLoraWeights, type LoraHostWeights } from '../lora/host-weights.ts';
+import { mergeAdapterWeights } from '../lora/merge.ts';
+import type { ModelConfig } from '../model/config.ts';
+import { Transformer } from '../model/transformer.ts';
+import type { ModelWeights } from '../model/weights.ts';
+import type { ChatMessage, ChatTemplate } from '../text/chat-template.ts';
+import type { TextTokenizer } from '../text/tokenizer.ts';
+import { tokenizeSftRows, type LossMode, type SftDataRow } from '../train/sft-data.ts';
+import { trainSft, type SftOptions } from '../train/sft.ts';
+import type { GenerateOptions, GeneratedSample, InnerTrainingPlan, ScoringModel } from './domain.ts';
+import type { PolicyMode, PolicyTrainingJob, SampleOptions, SealEngine, TrainedCandidate, TrainingStep } from './engine.ts';
+
+export interface GpuEngineModel {
+  ctx: GpuContext;
+  config: ModelConfig;
+  weights: ModelWeights;
+  transformer: Transformer;
+  tokenizer: TextTokenizer;
+  /** The model's chat template, or a stand-in for a model without one (src/seal/plain-chat-template.ts). */
+  chatTemplate: ChatTemplate;
+}
+
+export interface GpuEngineOptions {
+  /** Trainer options (maxPassTokens, recompute, headChunkBytes) for TTT and the policy. */
+  sft?: Omit<SftOptions, 'onStep'>;
+  /** Most sequences generated at once (default: generateBatch's). */
+  maxBatch?: number;
+}
+
+const sampleOf = (g: GeneratedText): GeneratedSample => ({ text: g.text, tokens: g.ids.length, finishReason: g.finishReason });
+
+/** A candidate adapter on the GPU. */
+class GpuCandidate implements TrainedCandidate {
+  constructor(readonly adapter: LoraAdapter, readonly steps: number) {}
+  download(): Promise<LoraHostWeights> {
+    return this.adapter.download();
+  }
+}
+
+/** A model ready to generate: the Transformer and what encodes its prompts. */
+class GenerationModel implements ScoringModel {
+  constructor(private readonly engine: GpuSealEngine, private readonly transformer: Transformer) {}
+
+  get contextLength(): number {
+    return this.engine.model.config.maxPositionEmbeddings;
+  }
+
+  countTokens(messages: readonly ChatMessage[]): number {
+    return this.engine.encode(messages).length;
+  }
+
+  generate(prompts: readonly (readonly ChatMessage[])[], options: GenerateOptions): Promise<GeneratedSample[]> {
+    return this.engine.generate(this.transformer, prompts, options);
+  }
+}
+
+export class GpuSealEngine implements SealEngine {
+  private policyAdapter: LoraAdapter | null = null;
+  private merged: { weights: ModelWeights; transformer: Transformer } | null = null;
+  private policyWeights: LoraHostWeights | null = null;
+  private policyMode: PolicyMode = 'adapter';
+  private readonly inits = new Map<string, LoraHostWeights>();
+  private readonly constraints = new Map<string, JsonSchemaConstraint>();
+
+  constructor(readonly model: GpuEngineModel, private readonly options: GpuEngineOptions = {}) {}
+
+  /** The Transformer that samples, trains and scores: the merged policy model, else the base. */
+  private get active(): Transformer {
+    return this.merged?.transformer ?? this.model.transformer;
+  }
+
+  /** The token ids of a conversation: a generation prompt unless it ends with the assistant's turn. */
+  encode(messages: readonly ChatMessage[]): number[] {
+    const addGenerationPrompt = messages[messages.length - 1]?.role !== 'assistant';
+    return this.model.tokenizer.encode(this.model.chatTemplate.render(messages, { addGenerationPrompt }), { addSpecialTokens: true });
+  }
+
+  async setPolicy(policy: LoraHostWeights | null, mode: PolicyMode): Promise<void> {
+    if (policy === this.policyWeights && mode === this.policyMode) return;
+    this.disposePolicy();
+    this.policyWeights = policy;
+    this.policyMode = mode;
+    if (policy === null) return;
+    const { ctx, config, weights } = this.model;
+    const adapter = LoraAdapter.upload(ctx, config, policy);
+    if (mode === 'adapter') {
+      this.policyAdapter = adapter;
+      return;
+    }
+    try {
+      const mergedWeights = mergeAdapterWeights(ctx, config, weights, adapter);
+      this.merged = { weights: mergedWeights, transformer: new Transformer(ctx, config, mergedWeights, this.model.transformer.options) };
+    } finally {
+      adapter.dispose(); // the merge is queued: later writes to its buffers run after it
+    }
+  }
+
+  async sample(prompts: readonly (readonly ChatMessage[])[], options: SampleOptions): Promise<GeneratedSample[]> {
+    const { schema, onSample, ...generate } = options;
+    const constraint = schema === null || schema === undefined ? null : this.constraintFor(schema);
+    const transformer = this.active;
+    transformer.setAdapter(this.policyAdapter);
+    try {
+      return await this.generate(transformer, prompts, generate, constraint, onSample);
+    } finally {
+      transformer.setAdapter(null);
+    }
+  }
+
+  private constraintFor(schema: unknown): JsonSchemaConstraint {
+    const key = JSON.stringify(schema);
+    let c = this.constraints.get(key);
+    if (!c) this.constraints.set(key, (c = JsonSchemaConstraint.fromTokenizer(schema, this.model.tokenizer, { vocabSize: this.model.config.vocabSize })));
+    return c;
+  }
+
+  /** Generates after every prompt with `transformer` as it is (adapter included). */
+  async generate(
+    transformer: Transformer,
+    prompts: readonly (readonly ChatMessage[])[],
+    options: GenerateOptions,
+    constraint: JsonSchemaConstraint | null = null,
+    onSample?: (index: number, sample: GeneratedSample) => void,
+  ): Promise<GeneratedSample[]> {
+    if (prompts.length === 0) return [];
+    const ids = prompts.map((p) => this.encode(p));
+    const context = this.model.config.maxPositionEmbeddings;
+    const longest = Math.max(...ids.map((p) => p.length));
+    if (longest >= context) throw new RangeError(`a prompt of ${longest} tokens does not leave room to generate in the model's ${context}-token context`);
+    const maxNewTokens = Math.min(options.maxNewTokens, context - longest);
+    const out = await generateBatch(transformer, this.model.tokenizer, {
+      prompts: ids, maxNewTokens, temperature: options.temperature ?? 0, topP: options.topP ?? 1, seed: options.seed ?? 0,
+      ...(options.streams ? { streams: options.streams } : {}),
+      ...(options.stopStrings ? { stopStrings: options.stopStrings } : {}),
+      ...(this.options.maxBatch ? { maxBatch: this.options.maxBatch } : {}),
+      ...(constraint ? { constraint: () => constraint.sequence() } : {}),
+      ...(onSample ? { onDone: (i: number, g: GeneratedText) => onSample(i, sampleOf(g)) } : {}),
+    });
+    return out.map(sampleOf);
+  }
+
+  /** Host weights of a fresh adapter (cached: every candidate starts from the same initialisation). */
+  private initWeights(lora: LoraConfig, seed: number): LoraHostWeights {
+    const resolved = resolveLoraConfig(lora);
+    const key = JSON.stringify([resolved, seed]);
+    let w = this.inits.get(key);
+    if (!w) this.inits.set(key, (w = initLoraWeights(this.model.config, resolved, { seed })));
+    return w;
+  }
+
+  private tokenize(rows: readonly SftDataRow[], lossMode: LossMode, source: string) {
+    return tokenizeSftRows(rows, {
+      tokenizer: this.model.tokenizer, chatTemplate: this.model.chatTemplate, lossMode, source,
+      maxLength: this.model.config.maxPositionEmbeddings, maxLengthReason: "the model's context",
+    });
+  }
+
+  async trainCandidates(plans: readonly InnerTrainingPlan[], onStep: (step: TrainingStep) => void | Promise<void>): Promise<TrainedCandidate[]> {
+    const { ctx, config } = this.model;
+    const examples = plans.map((p, i) => {
+      if (p.skip !== null) throw new Error(`trainCandidates: plan ${i} is a skip (${p.skip})`);
+      return this.tokenize(p.rows, p.lossMode, `TTT data of candidate ${i}`);
+    });
+    const adapters: LoraAdapter[] = [];
+    try {
+      for (const p of plans) adapters.push(LoraAdapter.upload(ctx, config, this.initWeights(p.lora, p.loraInitSeed)));
+      const results = await trainSft(ctx, config, this.merged?.weights ?? this.model.weights, plans.map((p, i) => ({ adapter: adapters[i]!, examples: examples[i]!, hyper: p.hyper })), {
+        ...this.options.sft,
+        onStep: (s) => onStep({ job: s.job, step: s.step, totalSteps: s.totalSteps, loss: s.loss, lr: s.lr, tokens: s.trainedTokens, epoch: s.epoch, gradNorm: s.gradNorm }),
+      });
+      return adapters.map((a, i) => new GpuCandidate(a, results[i]!.steps));
+    } catch (e) {
+      for (const a of adapters) a.dispose();
+      throw e;
+    }
+  }
+
+  async withScoringModel<T>(candidate: TrainedCandidate | null, body: (model: ScoringModel) => Promise<T>): Promise<T> {
+    const transformer = this.active;
+    if (candidate !== null && !(candidate instanceof GpuCandidate)) throw new TypeError('withScoringModel: not a candidate of this engine');
+    transformer.setAdapter(candidate?.adapter ?? null);
+    try {
+      return await body(new GenerationModel(this, transformer));
+    } finally {
+      transformer.setAdapter(null);
+    }
+  }
+
+  release(candidates: readonly TrainedCandidate[]): void {
+    for (const c of candidates) if (c instanceof GpuCandidate) c.adapter.dispose();
+  }
+
+  async trainPolicy(job: PolicyTrainingJob, onStep: (step: TrainingStep) => void | Promise<void>): Promise<LoraHostWeights> {
+    const { ctx, config, weights } = this.model;
+    const init = 'weights' in job.init ? job.init.weights : this.initWeights(job.lora, job.init.seed);
+    const want = resolveLoraConfig(job.lora);
+    const have = init.config;
+    if (want.rank !== have.rank || want.alpha !== have.alpha || want.rsLora !== have.rsLora || want.targets.join(',') !== have.targets.join(',')) {
+      throw new Error(`policy SFT: the previous policy adapter (r=${have.rank}, alpha=${have.alpha}, ${have.targets.join(',')}) is not the configured policy LoRA (r=${want.rank}, alpha=${want.alpha}, ${want.targets.join(',')}); continue with the same LoRA settings or start the policy afresh`);
+    }
+    if (job.rows.length === 0) return init;
+    const examples = this.tokenize(job.rows, job.lossMode, 'policy SFT data');
+    const adapter = LoraAdapter.upload(ctx, config, init);
+    try {
+      await trainSft(ctx, config, weights, [{ adapter, examples, hyper: job.hyper }], {
+        ...this.options.sft,
+        onStep: (s) => onStep({ job: 0, step: s.step, totalSteps: s.totalSteps, loss: s.loss, lr: s.lr, tokens: s.trainedTokens, epoch: s.epoch, gradNorm: s.gradNorm }),
+      });
+      return await adapter.download();
+    } finally {
+      adapter.dispose();
+    }
+  }
+
+  private disposePolicy(): void {
+    this.policyAdapter?.dispose();
+    this.policyAdapter = null;
+    if (this.merged) {
+      this.merged.transformer.dispose();
+      this.merged.weights.dispose();
+      this.merged = null;
+    }
+    this.policyWeights = null;
+  }
+
+  /** Frees the policy (the base model stays the caller's). */
+  dispose(): void {
+    this.disposePolicy();
+  }
+}
