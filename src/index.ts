@@ -26,3 +26,4 @@ export * from './constrain/index.ts';
 export * as lora from './lora/index.ts';
 export * as train from './train/index.ts';
 export * as arc from './domains/arc/index.ts';
+export * as seal from './seal/index.ts';
