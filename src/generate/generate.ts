@@ -55,6 +55,8 @@ export interface GenerateBatchOptions extends SamplingOptions {
   onDone?: (index: number, result: GeneratedText) => void;
   /** A fresh constraint for sequence `index`. */
   constraint?: (index: number) => SequenceConstraint;
+  /** Per prompt: the index of the LoRA adapter it runs under (Transformer.setAdapters; -1: none); default the transformer's. */
+  adapters?: readonly number[];
 }
 
 export interface GenerateTextOptions extends SamplingOptions {
@@ -62,6 +64,8 @@ export interface GenerateTextOptions extends SamplingOptions {
   promptIds: readonly number[];
   /** Sampling stream (u32); default 0. */
   stream?: number;
+  /** LoRA adapter index (Transformer.setAdapters; -1: none); default the transformer's. */
+  adapter?: number;
   /** Called with each new piece of text as soon as it is final. */
   onText?: (piece: string) => void;
   constraint?: SequenceConstraint;
@@ -79,6 +83,9 @@ function checkOptions(o: GenerateBatchOptions, vocab: number): void {
   if (!(topP > 0 && topP <= 1)) throw new RangeError(`generate: topP must be in (0, 1] (1 = off), got ${topP}`);
   if (!isU32(seed)) throw new RangeError(`generate: seed must be an integer in [0, 2^32), got ${seed}`);
   if (o.maxBatch !== undefined && !(Number.isInteger(o.maxBatch) && o.maxBatch >= 1)) throw new RangeError(`generate: maxBatch must be a positive integer, got ${o.maxBatch}`);
+  if (o.adapters && (o.adapters.length !== o.prompts.length || !o.adapters.every((g) => Number.isInteger(g) && g >= -1))) {
+    throw new RangeError(`generate: adapters must hold one adapter index (>= -1) per prompt (${o.prompts.length})`);
+  }
   if (o.streams && (o.streams.length !== o.prompts.length || !o.streams.every(isU32))) {
     throw new RangeError(`generate: streams must hold one u32 per prompt (${o.prompts.length})`);
   }
@@ -136,7 +143,9 @@ export async function generateBatch(transformer: Transformer, tokenizer: TextTok
   try {
     admit();
     while (active.length) {
-      const entries: SequenceChunk[] = active.map((a) => ({ slot: a.slot, ids: a.input }));
+      // Rows of one adapter side by side: each run of them costs two thin LoRA matmuls per projection.
+      if (options.adapters) active.sort((x, y) => options.adapters![x.index]! - options.adapters![y.index]!);
+      const entries: SequenceChunk[] = active.map((a) => ({ slot: a.slot, ids: a.input, adapter: options.adapters?.[a.index] }));
       const { choose, free } = chooser(ctx, active, { vocab, temperature, topK, topP, seed, streams });
       let tokens: number[];
       try {
@@ -167,11 +176,12 @@ export async function generateBatch(transformer: Transformer, tokenizer: TextTok
 
 /** One sequence (see generateBatch). */
 export async function generateText(transformer: Transformer, tokenizer: TextTokenizer, options: GenerateTextOptions): Promise<GeneratedText> {
-  const { promptIds, stream = 0, onText, constraint, ...sampling } = options;
+  const { promptIds, stream = 0, onText, constraint, adapter, ...sampling } = options;
   const [out] = await generateBatch(transformer, tokenizer, {
     ...sampling,
     prompts: [promptIds],
     streams: [stream],
+    adapters: adapter === undefined ? undefined : [adapter],
     onText: onText && ((_, piece) => onText(piece)),
     constraint: constraint && (() => constraint),
   });

@@ -4,17 +4,18 @@
  * as the base linear followed by two small matmuls: u = x·Aᵀ [M, r], then y += s·u·Bᵀ (accumulate, alpha = s).
  * The base weights are never touched, so adapters can be swapped between calls.
  *
- * The Transformer calls recordLoraDelta once per adapted projection with the adapters of the pass (PassAdapters).
- * Today every row of a pass uses one adapter. Giving each sequence its own adapter (a grouped LoRA matmul over the
- * rows of each adapter) changes PassAdapters and recordLoraDelta only, not the transformer.
+ * The Transformer calls recordLoraDelta once per adapted projection with the adapters of the pass (PassAdapters):
+ * each row (a sequence's token) may use its own adapter, and each run of rows with one adapter gets its own two
+ * small matmuls (grouped-lora.ts), so K adapters cost K thin products, not K passes over the base.
  */
 import type { DType } from '../gpu/dtype.ts';
 import type { CommandRecorder } from '../gpu/recorder.ts';
 import type { Tensor } from '../gpu/tensor.ts';
 import type { ModelConfig } from '../model/config.ts';
-import { matmul, type MatmulVariant } from '../ops/matmul.ts';
+import type { MatmulVariant } from '../ops/matmul.ts';
 import type { LoraAdapter } from './adapter.ts';
 import { loraModules, type LoraTarget } from './config.ts';
+import { adapterRuns, adapterWeights, groupedLoraForward, groupedLoraScratchSize, planGroupedLora, type AdapterRun } from './grouped-lora.ts';
 
 /** Throws one error listing how an adapter's modules differ from what the model's projections call for. */
 export function checkAdapterFits(model: ModelConfig, adapter: LoraAdapter): void {
@@ -34,17 +35,31 @@ export function checkAdapterFits(model: ModelConfig, adapter: LoraAdapter): void
   }
 }
 
-/** The adapters of one forward pass over M rows, and its scratch. */
+/** The adapters of one forward pass over M rows (each row one adapter, or none), and its scratch. */
 export interface PassAdapters {
-  adapter: LoraAdapter;
-  /** u = x·Aᵀ, f32 [M, r]: reused by every projection of the pass. */
+  adapters: readonly LoraAdapter[];
+  /** Maximal runs of rows with one adapter (rows with a negative index have none). */
+  runs: AdapterRun[];
+  /** u = x·Aᵀ of every run, [rows, rank] each, one after another: reused by every projection of the pass. */
   u: Tensor;
   rows: number;
 }
 
-/** The adapters of a pass of `rows` rows; `allocate` provides the scratch (freed with the pass's other activations). */
-export function passAdapters(adapter: LoraAdapter, rows: number, allocate: (dtype: DType, shape: readonly number[], label: string) => Tensor): PassAdapters {
-  return { adapter, rows, u: allocate('f32', [rows, adapter.config.rank], 'lora u') };
+/**
+ * The adapters of a pass: row r uses adapters[rowAdapters[r]] (negative: none). Rows of one adapter should be
+ * contiguous (fewer, larger products). `allocate` provides the scratch (freed with the pass's other activations).
+ * Null when no row has an adapter.
+ */
+export function passAdapters(
+  adapters: readonly LoraAdapter[],
+  rowAdapters: ArrayLike<number>,
+  allocate: (dtype: DType, shape: readonly number[], label: string) => Tensor,
+): PassAdapters | null {
+  const runs = adapterRuns(rowAdapters);
+  for (const run of runs) if (!adapters[run.adapter]) throw new RangeError(`LoRA: row ${run.rowStart} uses adapter ${run.adapter} of ${adapters.length}`);
+  if (!runs.length) return null;
+  const size = groupedLoraScratchSize(runs, (g) => adapters[g]!.config.rank);
+  return { adapters, runs, rows: rowAdapters.length, u: allocate('f32', [size], 'lora u') };
 }
 
 export interface LoraDeltaArgs {
@@ -54,17 +69,13 @@ export interface LoraDeltaArgs {
   x: Tensor;
   /** Its output, f32 [M, out], already holding x·Wᵀ (+ bias): the delta is added to it. */
   y: Tensor;
-  /** Matmul kernel of both products: the transformer's choice for M rows ('skinny' / 'portable' keep f32 exact). */
-  variant: MatmulVariant;
+  /** Matmul kernel of a run's two products by its row count ('skinny' / 'portable' keep f32 exact). */
+  variant: (rows: number) => MatmulVariant;
 }
 
-/** Records y += s·(x·Aᵀ)·Bᵀ for one projection; nothing when the pass's adapter does not adapt it. */
+/** Records y[run] += s·(x[run]·Aᵀ)·Bᵀ for every run whose adapter adapts this projection (grouped-lora.ts). */
 export function recordLoraDelta(rec: CommandRecorder, pass: PassAdapters, d: LoraDeltaArgs): void {
-  const pair = pass.adapter.get(d.layer, d.target);
-  if (!pair) return;
-  const M = pass.rows;
-  const { rank, scale } = pass.adapter.config;
-  const [out, inF] = [pair.b.shape[0]!, pair.a.shape[1]!];
-  matmul(rec, { a: d.x, b: pair.a, c: pass.u, M, N: rank, K: inF, transB: true, variant: d.variant });
-  matmul(rec, { a: pass.u, b: pair.b, c: d.y, M, N: out, K: rank, transB: true, alpha: scale, accumulate: true, variant: d.variant });
+  const inF = d.x.numel / pass.rows, out = d.y.numel / pass.rows;
+  const plan = planGroupedLora(pass.runs, inF, out, adapterWeights(pass.adapters, d.layer, d.target));
+  if (plan) groupedLoraForward(rec, plan, { x: d.x, y: d.y, u: pass.u, variant: d.variant });
 }

@@ -15,6 +15,8 @@ import type { KvCache } from './kv-cache.ts';
 export interface SequenceChunk {
   slot: number;
   ids: ArrayLike<number>;
+  /** Index of the LoRA adapter (Transformer.setAdapters) the sequence runs under; -1 = none; default the transformer's. */
+  adapter?: number;
 }
 
 interface PassBase {
@@ -22,6 +24,8 @@ interface PassBase {
   positions: number[];
   /** Cache row of each token's key and value. */
   rowsTo: number[];
+  /** Each token's adapter index (-1: none). */
+  adapters: number[];
   /** [entry index, row of the entry's last token in this pass]. */
   lastRows: [number, number][];
   /** [slot, tokens] appended to the slot by this pass. */
@@ -36,15 +40,15 @@ export type Pass =
 /** Default tokens per prefill pass. */
 export const DEFAULT_PREFILL_CHUNK = 512;
 
-const emptyPass = () => ({ ids: [] as number[], positions: [] as number[], rowsTo: [] as number[], lastRows: [] as [number, number][], appended: [] as [number, number][] });
+const emptyPass = () => ({ ids: [] as number[], positions: [] as number[], rowsTo: [] as number[], adapters: [] as number[], lastRows: [] as [number, number][], appended: [] as [number, number][] });
 
-export function planPasses(cache: KvCache, entries: readonly SequenceChunk[], chunk: number): Pass[] {
+export function planPasses(cache: KvCache, entries: readonly SequenceChunk[], chunk: number, defaultAdapter = -1): Pass[] {
   if (!Number.isInteger(chunk) || chunk < 1) throw new RangeError(`prefill chunk must be a positive integer, got ${chunk}`);
   const passes: Pass[] = [];
   const decode: Pass & { kind: 'decode' } = { kind: 'decode', ranges: [], ...emptyPass() };
   let packed: (Pass & { kind: 'packed' }) | null = null;
 
-  entries.forEach(({ slot, ids }, entry) => {
+  entries.forEach(({ slot, ids, adapter = defaultAdapter }, entry) => {
     const past = cache.lengths[slot]!;
     const n = ids.length;
     if (n === 1 && past > 0) {
@@ -52,6 +56,7 @@ export function planPasses(cache: KvCache, entries: readonly SequenceChunk[], ch
       decode.ids.push(ids[0]!);
       decode.positions.push(past);
       decode.rowsTo.push(cache.row(slot, past));
+      decode.adapters.push(adapter);
       decode.ranges.push(cache.row(slot, 0), cache.row(slot, past + 1));
       decode.appended.push([slot, 1]);
       return;
@@ -63,6 +68,7 @@ export function planPasses(cache: KvCache, entries: readonly SequenceChunk[], ch
         packed.ids.push(ids[i]!);
         packed.positions.push(i);
         packed.rowsTo.push(cache.row(slot, i));
+        packed.adapters.push(adapter);
         packed.seqStart.push(start);
       }
       packed.lastRows.push([entry, start + n - 1]);
@@ -77,6 +83,7 @@ export function planPasses(cache: KvCache, entries: readonly SequenceChunk[], ch
         piece.ids.push(ids[i]!);
         piece.positions.push(past + i);
         piece.rowsTo.push(cache.row(slot, past + i));
+        piece.adapters.push(adapter);
       }
       if (to === n) piece.lastRows.push([entry, to - from - 1]);
       piece.appended.push([slot, to - from]);

@@ -103,7 +103,9 @@ export class Transformer {
   private readonly invFreq: Tensor;
   /** Reused across calls: its uniform buffer and bind groups carry over from one decoding step to the next. */
   private readonly rec: CommandRecorder;
-  private lora: LoraAdapter | null = null;
+  /** Adapters rows may use (SequenceChunk.adapter indexes them), and the index rows use by default (-1: none). */
+  private loras: readonly LoraAdapter[] = [];
+  private defaultAdapter = -1;
 
   constructor(
     readonly ctx: GpuContext,
@@ -122,13 +124,32 @@ export class Transformer {
    * A KV cache filled under one adapter holds that adapter's keys and values: reset it after switching.
    */
   setAdapter(adapter: LoraAdapter | null): void {
-    if (adapter) checkAdapterFits(this.config, adapter);
-    this.lora = adapter;
+    this.setAdapters(adapter ? [adapter] : [], adapter ? 0 : -1);
   }
 
-  /** The adapter in use, or null. */
+  /**
+   * Adapters for per-sequence use: a SequenceChunk with `adapter: i` runs under adapters[i] (-1: the base model);
+   * chunks without one use `defaultAdapter` (-1: none). Rows of different adapters share every pass over the base
+   * weights; each run of rows with one adapter adds two thin matmuls per adapted projection (grouped-lora.ts).
+   * Same ownership and cache rules as setAdapter.
+   */
+  setAdapters(adapters: readonly LoraAdapter[], defaultAdapter = -1): void {
+    for (const a of adapters) checkAdapterFits(this.config, a);
+    if (!Number.isInteger(defaultAdapter) || defaultAdapter < -1 || defaultAdapter >= adapters.length) {
+      throw new RangeError(`Transformer.setAdapters: defaultAdapter ${defaultAdapter} is not -1 or an index of the ${adapters.length} adapters`);
+    }
+    this.loras = [...adapters];
+    this.defaultAdapter = defaultAdapter;
+  }
+
+  /** The adapter rows use by default, or null. */
   get adapter(): LoraAdapter | null {
-    return this.lora;
+    return this.defaultAdapter >= 0 ? this.loras[this.defaultAdapter]! : null;
+  }
+
+  /** The adapters sequences may choose from (setAdapters). */
+  get adapters(): readonly LoraAdapter[] {
+    return this.loras;
   }
 
   /** Logits [T, vocab] f32 of every token of a packed batch; the caller frees the returned tensor. */
@@ -151,7 +172,7 @@ export class Transformer {
     const arena = new Arena(this.ctx);
     try {
       const plan: LayerCachePlan = { kind: 'none', seqStart: arena.upload('u32', [T], seqStart, 'seqStart') };
-      const hidden = this.recordLayers(rec, arena, batch.ids, positions, plan);
+      const hidden = this.recordLayers(rec, arena, batch.ids, positions, plan, new Array<number>(T).fill(this.defaultAdapter));
       const logits = this.ctx.empty('f32', [T, this.config.vocabSize], 'logits');
       this.recordHead(rec, hidden, logits, T);
       rec.submit();
@@ -280,7 +301,11 @@ export class Transformer {
     const lastHidden = this.ctx.empty('f32', [E, H], 'last hidden');
     const rec = this.rec;
     let arena: Arena | null = null;
-    const passes = planPasses(cache, entries, this.options.prefillChunk ?? DEFAULT_PREFILL_CHUNK);
+    for (const e of entries) {
+      const g = e.adapter ?? this.defaultAdapter;
+      if (!Number.isInteger(g) || g < -1 || g >= this.loras.length) throw new RangeError(`Transformer: slot ${e.slot} asks for adapter ${g}; ${this.loras.length} set (setAdapters)`);
+    }
+    const passes = planPasses(cache, entries, this.options.prefillChunk ?? DEFAULT_PREFILL_CHUNK, this.defaultAdapter);
     try {
       for (const pass of passes) {
         if (arena) {
@@ -288,7 +313,7 @@ export class Transformer {
           arena.free();
         }
         arena = new Arena(this.ctx);
-        const hidden = this.recordLayers(rec, arena, pass.ids, pass.positions, this.cachePlan(arena, cache, pass));
+        const hidden = this.recordLayers(rec, arena, pass.ids, pass.positions, this.cachePlan(arena, cache, pass), pass.adapters);
         for (const [entry, row] of pass.lastRows) {
           rec.copy(new Tensor(hidden.buffer, 'f32', [1, H], hidden.byteOffset + row * rowBytes), new Tensor(lastHidden.buffer, 'f32', [1, H], lastHidden.byteOffset + entry * rowBytes), rowBytes);
         }
@@ -339,14 +364,21 @@ export class Transformer {
     const biased = this.config.attentionBias && (target === 'q_proj' || target === 'k_proj' || target === 'v_proj');
     const variant = this.variant(M);
     linear(rec, { x, weight: this.weights.ref(`${path}.weight`), y, M, bias: biased ? this.weights.get(`${path}.bias`) : undefined, variant });
-    if (lora) recordLoraDelta(rec, lora, { layer, target, x, y, variant });
+    if (lora) recordLoraDelta(rec, lora, { layer, target, x, y, variant: (rows) => this.variant(rows) });
   }
 
   /**
    * Embedding and all decoder layers; returns the final-normed hidden states [T, hidden]. With a cache, the new
    * tokens' k (after RoPE) and v are written to their cache rows and attention reads the cache (see LayerCachePlan).
    */
-  private recordLayers(rec: CommandRecorder, arena: Arena, ids: ArrayLike<number>, positions: ArrayLike<number>, plan: LayerCachePlan): Tensor {
+  private recordLayers(
+    rec: CommandRecorder,
+    arena: Arena,
+    ids: ArrayLike<number>,
+    positions: ArrayLike<number>,
+    plan: LayerCachePlan,
+    rowAdapters: ArrayLike<number>,
+  ): Tensor {
     const cfg = this.config;
     const T = ids.length;
     const { hiddenSize: H, intermediateSize: F, numHeads: Hq, numKvHeads: Hkv, headDim: D, rmsNormEps: eps } = cfg;
@@ -368,7 +400,7 @@ export class Transformer {
     const gate = arena.empty('f32', [T, F], 'gate');
     const up = arena.empty('f32', [T, F], 'up');
     const act = arena.empty('f32', [T, F], 'act');
-    const lora = this.lora ? passAdapters(this.lora, T, (dtype, shape, label) => arena.empty(dtype, shape, label)) : null;
+    const lora = passAdapters(this.loras, rowAdapters, (dtype, shape, label) => arena.empty(dtype, shape, label));
 
     embed(rec, { table: this.weights.ref('model.embed_tokens.weight'), ids: idsT, out: x, tokens: T, dim: H });
     for (let l = 0; l < cfg.numLayers; l++) {
