@@ -6,8 +6,8 @@
  * unscored candidates to the same losses, and writes the report and the policy adapter. Bad invocations fail with one
  * clear line before any GPU work. Every kernel compiles in the child processes only.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,26 +16,11 @@ import { loadAdapterDir } from '../../runtime-node/adapter-files.ts';
 import { parseSelfEdit } from '../../src/domains/arc/index.ts';
 import { parseModelConfig } from '../../src/model/config.ts';
 import { parseEventLog, type RunEvent } from '../../src/seal/events.ts';
+import { NODE, seal } from '../harness/cli.ts';
 import { sharedPath } from '../harness/shared.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const BUNDLE = join(ROOT, 'dist/cli.mjs');
-const NODE = 'Deno' in globalThis ? 'node' : process.execPath;
 const ENV = { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' };
-
-function newestMtime(dir: string): number {
-  let newest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, entry.name);
-    newest = Math.max(newest, entry.isDirectory() ? newestMtime(p) : statSync(p).mtimeMs);
-  }
-  return newest;
-}
-
-function seal(...args: string[]) {
-  const r = spawnSync(NODE, [join(ROOT, 'bin/seal.mjs'), ...args], { encoding: 'utf8', env: ENV });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
 /** Two tasks of 2x2 grids: mirror left-right, and flip upside down. */
 const CHALLENGES = {
@@ -66,8 +51,6 @@ describe('seal arc train (stories260K, tiny tasks)', () => {
       '--ttt-rank', '2', '--ttt-alpha', '4', '--ttt-targets', 'q,v', '--answer-max-tokens', '4',
       '--policy-rank', '2', '--policy-max-steps', '1', '--policy-batch-size', '2', '--winner-threshold=-1',
     ];
-    const sources = Math.max(...['runtime-node', 'src', 'shaders'].map((d) => newestMtime(join(ROOT, d))));
-    if (!existsSync(BUNDLE) || statSync(BUNDLE).mtimeMs < sources) spawnSync(NODE, ['scripts/build.mjs'], { cwd: ROOT, stdio: 'pipe' });
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

@@ -3,18 +3,16 @@
  * `adapters`): every sequence gets exactly what it gets running alone under its adapter.
  */
 import { describe, expect, it } from 'vitest';
-import type { Tensor } from '../../src/gpu/tensor.ts';
 import { generateBatch, generateText } from '../../src/generate/generate.ts';
 import { LoraAdapter } from '../../src/lora/adapter.ts';
 import { resolveLoraConfig, type LoraConfig } from '../../src/lora/config.ts';
 import { initLoraWeights } from '../../src/lora/host-weights.ts';
-import type { KvCache } from '../../src/model/kv-cache.ts';
-import { Transformer, type SequenceChunk, type TokenChooser } from '../../src/model/transformer.ts';
-import { argmax } from '../../src/ops/sampling.ts';
+import { Transformer, type SequenceChunk } from '../../src/model/transformer.ts';
 import { loadModelDir } from '../../runtime-node/model-dir.ts';
 import { testContext } from '../harness/context.ts';
 import { expectClose, freshSeed, rng, TOL } from '../harness/numerics.ts';
 import { sharedPath } from '../harness/shared.ts';
+import { stepCapturingLogits } from '../harness/step.ts';
 import { LLAMA_GQA, loadTinyModel } from '../train/tiny-model.ts';
 
 const LORAS: LoraConfig[] = [
@@ -33,18 +31,7 @@ describe('per-sequence LoRA adapters at inference', () => {
     const adapters = LORAS.map((l, i) => LoraAdapter.upload(ctx, config, initLoraWeights(config, resolveLoraConfig(l), { seed: seed + i, b: 'random' })));
     const model = new Transformer(ctx, config, weights, { matmul: 'f32', prefillChunk: 6 });
     const V = config.vocabSize;
-    const step = async (t: Transformer, cache: KvCache, entries: SequenceChunk[]) => {
-      let captured: Tensor | null = null;
-      const choose: TokenChooser = (rec, logits, tokens) => {
-        captured = ctx.empty('f32', logits.shape);
-        rec.copy(logits, captured, logits.byteLength);
-        argmax(rec, { logits, tokens, rows: entries.length, vocab: V });
-      };
-      const tokens = await t.stepBatch(cache, entries, choose);
-      const flat = await ctx.readF32(captured!);
-      ctx.free(captured!);
-      return { tokens, rows: entries.map((_, e) => flat.subarray(e * V, (e + 1) * V)) };
-    };
+    const step = stepCapturingLogits;
     try {
       // Sequences under adapters 1, -1 (base), 0, 2, 0: prompts of 3, 9 (chunked), 1, 4, 2 tokens, then 3 decode steps.
       const which = [1, -1, 0, 2, 0];

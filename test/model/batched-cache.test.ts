@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Tensor } from '../../src/gpu/tensor.ts';
 import type { KvCache } from '../../src/model/kv-cache.ts';
 import { planPasses } from '../../src/model/pass-plan.ts';
 import type { SequenceChunk, TokenChooser } from '../../src/model/transformer.ts';
@@ -8,6 +7,7 @@ import { loadModelDir, type LoadedModel } from '../../runtime-node/model-dir.ts'
 import { testContext } from '../harness/context.ts';
 import { expectClose, freshSeed, rng, TOL } from '../harness/numerics.ts';
 import { sharedPath } from '../harness/shared.ts';
+import { stepCapturingLogits } from '../harness/step.ts';
 
 describe('KV cache with many sequences (stories260K)', () => {
   let model: LoadedModel;
@@ -17,22 +17,7 @@ describe('KV cache with many sequences (stories260K)', () => {
   });
   afterAll(() => model?.dispose());
 
-  /** stepBatch with greedy choice that also captures the logits rows it chose from. */
-  async function step(cache: KvCache, entries: SequenceChunk[]) {
-    const t = model.transformer;
-    const ctx = t.ctx;
-    const V = t.config.vocabSize;
-    let captured: Tensor | null = null;
-    const choose: TokenChooser = (rec, logits, tokens) => {
-      captured = ctx.empty('f32', logits.shape, 'captured logits');
-      rec.copy(logits, captured, logits.byteLength);
-      argmax(rec, { logits, tokens, rows: entries.length, vocab: V });
-    };
-    const tokens = await t.stepBatch(cache, entries, choose);
-    const flat = await ctx.readF32(captured!);
-    ctx.free(captured!);
-    return { tokens, rows: entries.map((_, e) => flat.subarray(e * V, (e + 1) * V)) };
-  }
+  const step = (cache: KvCache, entries: SequenceChunk[]) => stepCapturingLogits(model.transformer, cache, entries);
 
   it('each entry of every step gets the logits of its whole sequence, whatever the mix of passes', async () => {
     const seed = freshSeed();

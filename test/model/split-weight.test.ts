@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import type { GpuContext } from '../../src/gpu/context.ts';
-import { bytesFor, f32ToBf16Bits, roundTo, type DType } from '../../src/gpu/dtype.ts';
+import { bytesFor, roundTo, type DType } from '../../src/gpu/dtype.ts';
 import { memorySource } from '../../src/model/byte-source.ts';
 import { parseModelConfig, type ModelConfig } from '../../src/model/config.ts';
 import { parseSafetensorsHeader, readTensorF32 } from '../../src/model/safetensors.ts';
+import { encodeFloats, writeSafetensors } from '../../src/model/safetensors-writer.ts';
 import {
   allocateBlocks, BlockUploader, deviceBindingLimit, planRowBlocks, SplitTensor, weightBlocks, type WeightRef,
 } from '../../src/model/split-weight.ts';
@@ -79,11 +80,7 @@ describe('row-block planner', () => {
 });
 
 /** Little-endian bytes of values rounded to a dtype. */
-function rawBytes(values: Float32Array, dtype: 'f32' | 'bf16'): Uint8Array {
-  if (dtype === 'f32') return new Uint8Array(values.buffer.slice(0));
-  const h = Uint16Array.from(values, (v) => f32ToBf16Bits(v));
-  return new Uint8Array(h.buffer);
-}
+const rawBytes = (values: Float32Array, dtype: 'f32' | 'bf16') => encodeFloats(values, dtype === 'f32' ? 'F32' : 'BF16');
 
 /** Reads every block of a weight back, concatenated in row order. */
 async function readWeight(ctx: GpuContext, ref: WeightRef): Promise<Float32Array> {
@@ -313,20 +310,7 @@ function randomBf16Checkpoint(config: ModelConfig, r: () => number): Uint8Array 
     );
   }
   tensors.push(['model.norm.weight', [h], 0.2, 1], ['lm_head.weight', [v, h], 0.5, 0]);
-  const header: Record<string, unknown> = {};
-  const parts: Uint8Array[] = [];
-  let offset = 0;
-  for (const [name, shape, scale, shift] of tensors) {
-    const values = randn(shape.reduce((a, b) => a * b, 1), r, scale).map((x) => x + shift);
-    const bytes = rawBytes(values, 'bf16');
-    header[name] = { dtype: 'BF16', shape, data_offsets: [offset, offset + bytes.byteLength] };
-    parts.push(bytes);
-    offset += bytes.byteLength;
-  }
-  const json = new TextEncoder().encode(JSON.stringify(header));
-  const out = new Uint8Array(8 + json.byteLength + offset);
-  new DataView(out.buffer).setUint32(0, json.byteLength, true);
-  out.set(json, 8);
-  parts.reduce((at, p) => (out.set(p, at), at + p.byteLength), 8 + json.byteLength);
-  return out;
+  return writeSafetensors(tensors.map(([name, shape, scale, shift]) => ({
+    name, dtype: 'BF16', shape, data: randn(shape.reduce((x, y) => x * y, 1), r, scale).map((x) => x + shift),
+  })));
 }

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { f32ToBf16Bits, f32ToF16Bits } from '../../src/gpu/dtype.ts';
 import { memorySource } from '../../src/model/byte-source.ts';
 import { parseModelConfig, type ModelConfig } from '../../src/model/config.ts';
 import { parseSafetensorsHeader, readTensorF32 } from '../../src/model/safetensors.ts';
+import { writeSafetensors } from '../../src/model/safetensors-writer.ts';
 import { packSequences, Transformer } from '../../src/model/transformer.ts';
 import { loadWeights } from '../../src/model/weights.ts';
 import { fileSource, readJsonFile } from '../../runtime-node/file-source.ts';
@@ -33,35 +33,6 @@ function expectLogitsClose(got: ArrayLike<number>[], want: ArrayLike<number>[], 
 
 type StDType = 'F32' | 'BF16' | 'F16';
 
-/** An in-memory .safetensors file; 16-bit values are rounded to nearest even. */
-function safetensorsBytes(tensors: Map<string, { dtype: StDType; shape: number[]; data: Float32Array }>): Uint8Array {
-  const header: Record<string, unknown> = {};
-  const parts: Uint8Array[] = [];
-  let offset = 0;
-  for (const [name, { dtype, shape, data }] of tensors) {
-    let bytes: Uint8Array;
-    if (dtype === 'F32') bytes = new Uint8Array(Float32Array.from(data).buffer);
-    else {
-      const h = new Uint16Array(data.length);
-      for (let i = 0; i < data.length; i++) h[i] = dtype === 'BF16' ? f32ToBf16Bits(data[i]!) : f32ToF16Bits(data[i]!);
-      bytes = new Uint8Array(h.buffer);
-    }
-    header[name] = { dtype, shape, data_offsets: [offset, offset + bytes.byteLength] };
-    parts.push(bytes);
-    offset += bytes.byteLength;
-  }
-  const json = new TextEncoder().encode(JSON.stringify(header));
-  const out = new Uint8Array(8 + json.byteLength + offset);
-  new DataView(out.buffer).setUint32(0, json.byteLength, true);
-  out.set(json, 8);
-  let at = 8 + json.byteLength;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.byteLength;
-  }
-  return out;
-}
-
 /** Random weights for a config, in the given dtype; returns the safetensors bytes and the (rounded) reference weights. */
 function randomModel(config: ModelConfig, dtype: StDType, r: () => number) {
   const { hiddenSize: h, intermediateSize: ff, headDim: d, numHeads: nh, numKvHeads: nkv, vocabSize: v } = config;
@@ -90,7 +61,7 @@ function randomModel(config: ModelConfig, dtype: StDType, r: () => number) {
   }
   add('model.norm.weight', [h], 0.2, 1);
   if (!config.tieWordEmbeddings) add('lm_head.weight', [v, h], 0.5);
-  const bytes = safetensorsBytes(tensors);
+  const bytes = writeSafetensors([...tensors].map(([name, t]) => ({ name, ...t })));
   return { bytes, tensors };
 }
 
