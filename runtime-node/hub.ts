@@ -7,15 +7,15 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { copyFile, link, mkdir, open, readFile, rename, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
-import { homedir, hostname } from 'node:os';
+import { copyFile, mkdir, open, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
-import { clearInterval, setInterval } from 'node:timers';
 import {
   authHeaders, COMMIT_SHA, DEFAULT_HUB_ENDPOINT, etagOf, HubError, hubHttpError, hubNetworkError, modelInfoUrl, normalizeEndpoint,
   parseHubId, parseRepoInfo, planModelFiles, repoFileSize, resolveUrl, SAFETENSORS_INDEX, shardFiles, sizeOf,
   type HubAdvice, type HubId, type RepoInfo,
 } from '../src/model/hub-protocol.ts';
+import { LockFile, mtimeMs, readHeldLock, removeLockIfUnchanged } from './lock-file.ts';
 
 export { HubError, isHubId, isNeededFile, parseHubId, type HubId } from '../src/model/hub-protocol.ts';
 
@@ -331,7 +331,7 @@ async function downloadIntoSnapshot(
         const blobPath = await downloadBlob(client, sha, meta, incomplete, blobsDir, setBytes, options.maxAttempts ?? 4);
         await linkIntoSnapshot(blobPath, snapshotFile);
       } finally {
-        await lock.release();
+        lock.release();
       }
     }
   }
@@ -418,15 +418,6 @@ async function downloadBlob(client: HubClient, sha: string, meta: FileMeta, inco
   return blobPath;
 }
 
-/** Who holds a download lock: the lock file's JSON. `nonce` tells this lock from a later one at the same path. */
-interface LockHolder {
-  pid: number;
-  host: string;
-  /** ms since the epoch. */
-  started: number;
-  nonce: string;
-}
-
 interface LockOptions {
   /** True once the blob exists: waiting ends without downloading. */
   finished: () => boolean;
@@ -440,53 +431,24 @@ interface LockOptions {
 
 const LOCK_POLL_MS = 100;
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code !== 'ESRCH'; // EPERM: alive, someone else's
-  }
-}
-
-async function mtimeMs(path: string): Promise<number> {
-  try {
-    return (await stat(path)).mtimeMs;
-  } catch {
-    return 0;
-  }
-}
-
 /**
  * The download lock of one blob: `<blob>.lock`, created with O_EXCL ('wx') so exactly one process gets it. The holder
  * refreshes its mtime (a heartbeat) until release; waiters poll, and break a lock whose pid is dead on this host or
  * that shows no sign of life (heartbeat or .incomplete growth) for `staleMs`.
  */
 class BlobLock {
-  private constructor(private readonly path: string, private readonly text: string, private readonly heartbeat: ReturnType<typeof setInterval>) {}
-
   /** The lock, or null when the blob was finished (by another process) before or while waiting. */
-  static async acquire(path: string, options: LockOptions): Promise<BlobLock | null> {
+  static async acquire(path: string, options: LockOptions): Promise<LockFile | null> {
     for (;;) {
       if (options.finished()) return null;
-      const mine: LockHolder = { pid: process.pid, host: hostname(), started: Date.now(), nonce: randomUUID() };
-      const text = JSON.stringify(mine);
-      try {
-        await writeFile(path, text, { flag: 'wx' });
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      const lock = await LockFile.tryCreate(path, Math.max(10, options.staleMs / 4), Date.now());
+      if (!lock) {
         await BlobLock.waitOrBreak(path, options);
         continue;
       }
-      const heartbeat = setInterval(() => {
-        const now = new Date();
-        utimes(path, now, now).catch(() => {});
-      }, Math.max(10, options.staleMs / 4));
-      heartbeat.unref();
-      const lock = new BlobLock(path, text, heartbeat);
       // The previous holder may have finished between our check and our create.
       if (options.finished()) {
-        await lock.release();
+        lock.release();
         return null;
       }
       return lock;
@@ -495,53 +457,17 @@ class BlobLock {
 
   /** One poll of a lock held by someone else: break it when stale, else report the wait and sleep. */
   private static async waitOrBreak(path: string, options: LockOptions): Promise<void> {
-    let text: string;
-    try {
-      text = await readFile(path, 'utf8');
-    } catch {
-      return; // released meanwhile
-    }
-    let holder: LockHolder | null = null;
-    try {
-      holder = JSON.parse(text) as LockHolder;
-    } catch {
-      // Created but not yet written (or written by something else): only its age can make it stale.
-    }
-    const who = holder ? `pid ${holder.pid} on ${holder.host}` : 'another process';
+    const held = await readHeldLock(path);
+    if (!held) return; // released meanwhile
     const quietMs = Date.now() - Math.max(await mtimeMs(path), await mtimeMs(options.incomplete));
-    const reason = holder !== null && holder.host === hostname() && !pidAlive(holder.pid)
-      ? `${who} no longer runs`
-      : quietMs > options.staleMs ? `${who} showed no progress for ${(quietMs / 1000).toFixed(1)} s` : null;
+    const reason = held.deadOnThisHost
+      ? `${held.who} no longer runs`
+      : quietMs > options.staleMs ? `${held.who} showed no progress for ${(quietMs / 1000).toFixed(1)} s` : null;
     if (reason !== null) {
-      if (await BlobLock.breakStale(path, text)) options.warn(`broke the stale download lock ${path}: ${reason}`);
+      if (await removeLockIfUnchanged(path, held.text)) options.warn(`broke the stale download lock ${path}: ${reason}`);
       return;
     }
-    await options.onWait(who);
+    await options.onWait(held.who);
     await new Promise((ok) => setTimeout(ok, LOCK_POLL_MS));
-  }
-
-  /**
-   * Removes a stale lock whose content was `seen`, atomically: rename it aside, and if what was renamed turns out to be
-   * a newer, live lock (another waiter broke the stale one first and took it), put that back.
-   */
-  private static async breakStale(path: string, seen: string): Promise<boolean> {
-    const aside = `${path}.stale-${process.pid}-${randomUUID()}`;
-    try {
-      await rename(path, aside);
-    } catch {
-      return false; // gone already
-    }
-    const moved = await readFile(aside, 'utf8').catch(() => null);
-    const stale = moved === seen;
-    if (!stale) await link(aside, path).catch(() => {});
-    await rm(aside, { force: true });
-    return stale;
-  }
-
-  /** Stops the heartbeat and removes the lock if it is still this one. */
-  async release(): Promise<void> {
-    clearInterval(this.heartbeat);
-    const current = await readFile(this.path, 'utf8').catch(() => null);
-    if (current === this.text) await rm(this.path, { force: true });
   }
 }

@@ -23,8 +23,8 @@
  * refused. Task ids become path segments with unsafe characters escaped (taskPathSegment).
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { closeSync, existsSync, fdatasyncSync, fsyncSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
-import { link, mkdir, open, readdir, readFile, rename, rm, stat, truncate, utimes, writeFile } from 'node:fs/promises';
+import { closeSync, existsSync, fdatasyncSync, fsyncSync, openSync, statSync, writeSync } from 'node:fs';
+import { mkdir, open, readdir, readFile, rename, rm, truncate, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, join, resolve, sep } from 'node:path';
 import type { ModelFiles } from '../src/model/load-model.ts';
@@ -38,6 +38,7 @@ import { applyEvent, finishedCandidateCount, foldEvents, isCandidateFinished, re
 import type { Sha256Factory } from '../src/seal/sha256.ts';
 import { formatRunSummary } from '../src/seal/summary.ts';
 import { fileSource } from './file-source.ts';
+import { LockFile, mtimeMs, readHeldLock, removeLockIfUnchanged } from './lock-file.ts';
 
 export const RUN_FILES = {
   config: 'config.json',
@@ -157,23 +158,6 @@ function syncDir(dir: string): void {
   }
 }
 
-/** Who holds run.lock. `nonce` tells this lock from a later one at the same path. */
-interface LockHolder {
-  pid: number;
-  host: string;
-  started: string;
-  nonce: string;
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM'; // alive, someone else's
-  }
-}
-
 /**
  * run.lock: created with O_EXCL so one process at a time runs in the directory. The holder refreshes the file's
  * mtime (heartbeat) and removes it when done, or at exit. A lock left by a dead process is broken with a warning: at
@@ -181,94 +165,42 @@ function pidAlive(pid: number): boolean {
  * host (a shared file system). A live holder is an error naming it.
  */
 export class RunLock {
-  private released = false;
-  private readonly onExit = () => this.releaseSync();
+  private readonly onExit = () => this.release();
 
-  private constructor(readonly path: string, private readonly text: string, private readonly heartbeat: ReturnType<typeof setInterval>) {
+  private constructor(private readonly file: LockFile) {
     process.once('exit', this.onExit);
   }
 
   static async acquire(path: string, options: { staleMs?: number; warn: (message: string) => void }): Promise<RunLock> {
     const staleMs = options.staleMs ?? 10 * 60_000;
     for (let attempt = 0; ; attempt++) {
-      const mine: LockHolder = { pid: process.pid, host: hostname(), started: new Date().toISOString(), nonce: randomUUID() };
-      const text = `${JSON.stringify(mine)}\n`;
-      try {
-        await writeFile(path, text, { flag: 'wx' });
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-        if (attempt >= 3) throw new RunLockedError(`could not take the lock ${path}: other processes keep taking it; choose another --run directory`);
-        await RunLock.breakIfStale(path, staleMs, options.warn);
-        continue;
-      }
-      const heartbeat = setInterval(() => {
-        const now = new Date();
-        utimes(path, now, now).catch(() => {});
-      }, Math.max(1000, Math.min(60_000, staleMs / 4)));
-      heartbeat.unref();
-      return new RunLock(path, text, heartbeat);
+      const file = await LockFile.tryCreate(path, Math.max(1000, Math.min(60_000, staleMs / 4)));
+      if (file) return new RunLock(file);
+      if (attempt >= 3) throw new RunLockedError(`could not take the lock ${path}: other processes keep taking it; choose another --run directory`);
+      await RunLock.breakIfStale(path, staleMs, options.warn);
     }
   }
 
   /** Throws RunLockedError for a live holder; removes a stale lock (with a warning). */
   private static async breakIfStale(path: string, staleMs: number, warn: (message: string) => void): Promise<void> {
-    let text: string;
-    try {
-      text = await readFile(path, 'utf8');
-    } catch {
-      return; // released meanwhile
-    }
-    let holder: LockHolder | null = null;
-    try {
-      holder = JSON.parse(text) as LockHolder;
-    } catch {
-      // Being written, or not ours: judged by age alone.
-    }
-    const quietMs = Date.now() - (await stat(path).then((s) => s.mtimeMs, () => 0));
-    const who = holder ? `pid ${holder.pid} on ${holder.host} (since ${holder.started})` : 'another process';
-    const sameHost = holder !== null && holder.host === hostname();
-    const dead = sameHost ? !pidAlive(holder!.pid) : quietMs > staleMs;
+    const held = await readHeldLock(path);
+    if (!held) return; // released meanwhile
+    const quietMs = Date.now() - (await mtimeMs(path));
+    const who = held.holder ? `${held.who} (since ${held.holder.started})` : held.who;
+    const sameHost = held.holder !== null && held.holder.host === hostname();
+    const dead = sameHost ? held.deadOnThisHost : quietMs > staleMs;
     if (!dead) {
       throw new RunLockedError(`the run directory ${dirname(path)} is in use by ${who}: two processes cannot run in one directory. `
         + `Wait for it to finish, or choose another --run directory${sameHost ? '' : `; if that process is gone, delete ${path}`}`);
     }
-    if (await RunLock.removeIfUnchanged(path, text)) {
+    if (await removeLockIfUnchanged(path, held.text)) {
       warn(`removed the stale lock ${path}: ${who} ${sameHost ? 'no longer runs' : `showed no heartbeat for ${Math.round(quietMs / 1000)} s`}`);
     }
   }
 
-  /**
-   * Removes the lock if it still holds `seen`, atomically against another waiter doing the same: rename it aside,
-   * and if what was moved is a newer lock (someone broke the stale one first and took it), put that one back.
-   */
-  private static async removeIfUnchanged(path: string, seen: string): Promise<boolean> {
-    const aside = `${path}.stale-${process.pid}-${randomUUID().slice(0, 8)}`;
-    try {
-      await rename(path, aside);
-    } catch {
-      return false; // gone already
-    }
-    const moved = await readFile(aside, 'utf8').catch(() => null);
-    const stale = moved === seen;
-    if (!stale) await link(aside, path).catch(() => {});
-    await rm(aside, { force: true });
-    return stale;
-  }
-
-  private releaseSync(): void {
-    if (this.released) return;
-    this.released = true;
-    clearInterval(this.heartbeat);
-    process.removeListener('exit', this.onExit);
-    try {
-      if (readFileSync(this.path, 'utf8') === this.text) rmSync(this.path, { force: true });
-    } catch {
-      // Already gone.
-    }
-  }
-
   release(): void {
-    this.releaseSync();
+    process.removeListener('exit', this.onExit);
+    this.file.release();
   }
 }
 
