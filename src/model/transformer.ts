@@ -289,24 +289,32 @@ export class Transformer {
     const E = entries.length;
     if (E < 1) throw new RangeError('Transformer: no sequences to run');
     const seen = new Set<number>();
-    for (const { slot, ids } of entries) {
+    for (const { slot, ids, adapter = this.defaultAdapter } of entries) {
       cache.checkSlot(slot);
       if (seen.has(slot)) throw new RangeError(`Transformer: slot ${slot} appears twice in one step`);
       seen.add(slot);
       if (ids.length < 1) throw new RangeError(`Transformer: no tokens to run for slot ${slot}`);
+      if (!Number.isInteger(adapter) || adapter < -1 || adapter >= this.loras.length) {
+        throw new RangeError(`Transformer: slot ${slot} asks for adapter ${adapter}; ${this.loras.length} set (setAdapters)`);
+      }
       cache.ensureRoom(ids.length, slot);
     }
     const H = this.config.hiddenSize;
     const rowBytes = H * 4;
-    const lastHidden = this.ctx.empty('f32', [E, H], 'last hidden');
     const rec = this.rec;
-    let arena: Arena | null = null;
-    for (const e of entries) {
-      const g = e.adapter ?? this.defaultAdapter;
-      if (!Number.isInteger(g) || g < -1 || g >= this.loras.length) throw new RangeError(`Transformer: slot ${e.slot} asks for adapter ${g}; ${this.loras.length} set (setAdapters)`);
-    }
     const passes = planPasses(cache, entries, this.options.prefillChunk ?? DEFAULT_PREFILL_CHUNK, this.defaultAdapter);
+    // A step of one pass whose rows are the entries' last tokens in entry order (a decode step, the hot path) feeds
+    // its hidden states to the head as they are; otherwise each entry's last row is gathered.
+    const only = passes.length === 1 ? passes[0]! : null;
+    const direct = only !== null && only.ids.length === E && only.lastRows.every(([entry, row], i) => entry === i && row === i);
+    const lastHidden = direct ? null : this.ctx.empty('f32', [E, H], 'last hidden');
+    let arena: Arena | null = null;
+    const free = () => {
+      (arena as Arena | null)?.free();
+      if (lastHidden) this.ctx.free(lastHidden);
+    };
     try {
+      let headInput = lastHidden;
       for (const pass of passes) {
         if (arena) {
           rec.submit();
@@ -314,23 +322,19 @@ export class Transformer {
         }
         arena = new Arena(this.ctx);
         const hidden = this.recordLayers(rec, arena, pass.ids, pass.positions, this.cachePlan(arena, cache, pass), pass.adapters);
-        for (const [entry, row] of pass.lastRows) {
-          rec.copy(new Tensor(hidden.buffer, 'f32', [1, H], hidden.byteOffset + row * rowBytes), new Tensor(lastHidden.buffer, 'f32', [1, H], lastHidden.byteOffset + entry * rowBytes), rowBytes);
+        if (!lastHidden) headInput = hidden;
+        else {
+          for (const [entry, row] of pass.lastRows) {
+            rec.copy(new Tensor(hidden.buffer, 'f32', [1, H], hidden.byteOffset + row * rowBytes), new Tensor(lastHidden.buffer, 'f32', [1, H], lastHidden.byteOffset + entry * rowBytes), rowBytes);
+          }
         }
         for (const [slot, tokens] of pass.appended) cache.lengths[slot]! += tokens;
       }
       const logits = this.ctx.empty('f32', [E, this.config.vocabSize], 'logits');
-      this.recordHead(rec, lastHidden, logits, E);
-      return {
-        logits,
-        done: () => {
-          (arena as Arena | null)?.free();
-          this.ctx.free(lastHidden);
-        },
-      };
+      this.recordHead(rec, headInput!, logits, E);
+      return { logits, done: free };
     } catch (e) {
-      (arena as Arena | null)?.free();
-      this.ctx.free(lastHidden);
+      free();
       throw e;
     }
   }
