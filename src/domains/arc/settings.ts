@@ -2,6 +2,7 @@
  * Every default of the ARC domain in one place, with the reference value each one reproduces (docs/seal-reference.md
  * §1.5-1.9), and resolveArcSettings() to override any of them with validation.
  */
+import type { LrSchedule } from '../../train/schedule.ts';
 import type { LoraConfig } from '../../lora/config.ts';
 import { flip, rotate, transpose, type GridAugmentation } from './augmentations.ts';
 
@@ -14,7 +15,7 @@ export interface TttTrainingSettings {
   batchSize: number;
   gradAccum: number;
   /** Cosine decay after 11 warmup steps. */
-  schedule: 'constant' | 'linear' | 'cosine';
+  schedule: LrSchedule;
   warmupSteps: number;
   /** HF TrainingArguments defaults: AdamW, no weight decay, clip 1.0, betas (0.9, 0.999), eps 1e-8, seed 42. */
   weightDecay: number;

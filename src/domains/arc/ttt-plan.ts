@@ -7,6 +7,7 @@
  * An empty dataset (every example over the token limit) is skipped too, with its reason; the reference silently made
  * no adapter for it.
  */
+import type { SftHyperparameters } from '../../train/sft.ts';
 import type { LoraConfig } from '../../lora/config.ts';
 import type { SelfEdit } from './self-edit.ts';
 import { ARC_DEFAULTS, checkTttSettings, type TttTrainingSettings } from './settings.ts';
@@ -18,22 +19,8 @@ export function lossModeOf(strategy: SelfEdit['strategy']): ArcLossMode {
   return strategy === 'train_using_output_tokens' ? 'output' : 'all';
 }
 
-/** The trainer's hyperparameters (the field names of src/train's SftHyperparameters). */
-export interface TttHyperparameters {
-  lr: number;
-  epochs: number;
-  batchSize: number;
-  gradAccum: number;
-  schedule: 'constant' | 'linear' | 'cosine';
-  warmupSteps: number;
-  weightDecay: number;
-  gradClip: number | null;
-  beta1: number;
-  beta2: number;
-  eps: number;
-  seed: number;
-  shuffle: boolean;
-}
+/** The trainer's hyperparameters, all given (a TTT run never uses maxSteps: the step budget decides instead). */
+export type TttHyperparameters = Required<Omit<SftHyperparameters, 'maxSteps'>>;
 
 export interface TttRunPlan {
   /** Run no training and no evaluation: the self-edit's reward is zero (reasons says why). */
