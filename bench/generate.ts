@@ -45,6 +45,8 @@ export interface GenerateResult {
     bytesPerStep: number;
     /** Roofline step time (bytes / bandwidth) over the measured one; null when the device's bandwidth is unknown. */
     fractionOfRoofline: number | null;
+    /** Tokens/s over batch 1's tokens/s (the steering goal on H100: >= 10 at batch 32); null without a batch-1 case. */
+    throughputOverBatch1: number | null;
   }[];
   /** Most bytes the buffer pool held at once while the model was built and run. */
   peakGpuBytes: number;
@@ -131,9 +133,12 @@ async function benchModel(ctx: GpuContext, name: string, o: GenerateBenchOptions
       const bytesPerStep = weightBytesPerStep(config, weights) + B * meanContext * kvRowBytes * 2 * config.numLayers;
       const fractionOfRoofline = bandwidth ? bytesPerStep / (bandwidth * 1e9) / (msPerStep / 1e3) : null;
       const tokensPerSecond = (B / msPerStep) * 1e3;
-      result.decode.push({ batch: B, context: o.context, msPerStep, tokensPerSecond, bytesPerStep, fractionOfRoofline });
+      const batch1 = result.decode.find((d) => d.batch === 1);
+      const throughputOverBatch1 = batch1 ? tokensPerSecond / batch1.tokensPerSecond : null;
+      result.decode.push({ batch: B, context: o.context, msPerStep, tokensPerSecond, bytesPerStep, fractionOfRoofline, throughputOverBatch1 });
       const roof = fractionOfRoofline === null ? '' : `  ${(100 * fractionOfRoofline).toFixed(1).padStart(5)}% of the bandwidth roofline`;
-      o.log(`  decode batch ${String(B).padStart(3)}: ${msPerStep.toFixed(2).padStart(9)} ms/step ${tokensPerSecond.toFixed(1).padStart(9)} tok/s${roof}`);
+      const ratio = throughputOverBatch1 === null || B === 1 ? '' : `  ${throughputOverBatch1.toFixed(2)}x batch 1`;
+      o.log(`  decode batch ${String(B).padStart(3)}: ${msPerStep.toFixed(2).padStart(9)} ms/step ${tokensPerSecond.toFixed(1).padStart(9)} tok/s${roof}${ratio}`);
     }
   } finally {
     cache?.dispose();
