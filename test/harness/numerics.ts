@@ -25,8 +25,13 @@ export function rng(seed: number): () => number {
   };
 }
 
-/** A fresh seed per call (time-based), so every run tests new inputs; failures print it. */
+/**
+ * A fresh seed per call (time-based), so every run tests new inputs; failures print it.
+ * SEAL_TEST_SEED=<n> replays a printed seed (every call returns it).
+ */
 export function freshSeed(): number {
+  const replay = typeof process !== 'undefined' ? process.env?.SEAL_TEST_SEED : undefined;
+  if (replay !== undefined && replay !== '') return Number(replay) >>> 0;
   return (Date.now() ^ Math.floor(Math.random() * 0x7fffffff)) >>> 0;
 }
 

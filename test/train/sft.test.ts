@@ -106,11 +106,14 @@ describe('trainSft (tiny Llama)', () => {
     for (const [i, spec] of specs.entries()) {
       const alone = await train(seed, [spec]);
       // One fused pass vs each alone: the same products, summed in another order (cross-entropy chunk sums,
-      // attention blocks at other row offsets), so equal to f32 rounding, step by step.
+      // attention blocks at other row offsets), so the first step's loss equals to f32 rounding. Later steps
+      // inherit Adam's amplification of that rounding (m/√v turns a gradient component near 0 into ±lr, so a
+      // sign flip of a ~1e-9 component moves a weight by 2·lr): seen up to 1.2e-5 relative at lr 5e-2 over
+      // 25+ seeds, so 1e-4 there. A job trained with another job's data or lr is off by > 1e-2.
       const lossesTogether = together.results[i]!.losses, lossesAlone = alone.results[0]!.losses;
       expect(lossesTogether.length).toBe(lossesAlone.length);
-      lossesTogether.forEach((l, k) => expect(Math.abs(l - lossesAlone[k]!), `job ${i} step ${k} loss (seed ${seed})`).toBeLessThan(1e-5 * Math.max(1, Math.abs(lossesAlone[k]!))));
-      expectClose(flat(together.trained[i]!), flat(alone.trained[0]!), TOL.f32, `job ${i} weights (seed ${seed})`);
+      lossesTogether.forEach((l, k) => expect(Math.abs(l - lossesAlone[k]!), `job ${i} step ${k} loss (seed ${seed})`).toBeLessThan((k === 0 ? 2e-6 : 1e-4) * Math.max(1, Math.abs(lossesAlone[k]!))));
+      expectClose(flat(together.trained[i]!), flat(alone.trained[0]!), 1e-7, `job ${i} weights (seed ${seed})`); // the same Adam amplification (worst seen 3e-9)
       expect(flat(together.trained[i]!), `job ${i} trained`).not.toEqual(flat(spec.host));
     }
     // Reports: every job's steps in order, its schedule's lr, fractional epochs, token counts.
