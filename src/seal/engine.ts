@@ -1,6 +1,7 @@
 /**
  * What the SEAL loop asks of the model (src/seal/gpu-engine.ts implements it on the GPU; the loop's tests use a fake):
- * sample self-edits from the policy, train K candidate adapters together, score with one adapter applied, and train
+ * sample self-edits from the policy, train K candidate adapters together, score them together (each sequence under its
+ * candidate's adapter), and train
  * the policy adapter (the ReST-EM M-step). Weights cross this boundary as host LoRA weights (PEFT layout), which is
  * also what the run directory stores.
  */
@@ -69,8 +70,12 @@ export interface SealEngine {
    * is awaited after every optimizer step of every job.
    */
   trainCandidates(plans: readonly InnerTrainingPlan[], onStep: (step: TrainingStep) => void | Promise<void>): Promise<TrainedCandidate[]>;
-  /** Runs `body` with the scoring model, adapted by `candidate` (null: not adapted). */
-  withScoringModel<T>(candidate: TrainedCandidate | null, body: (model: ScoringModel) => Promise<T>): Promise<T>;
+  /**
+   * Runs `body` once per candidate, all at once, with the scoring model it adapts (null: not adapted); results in
+   * candidate order. Generate calls the bodies make together run as one batch, each sequence under its own adapter
+   * (src/seal/generation-barrier.ts), and give what each would alone.
+   */
+  withScoringModels<T>(candidates: readonly (TrainedCandidate | null)[], body: (model: ScoringModel, index: number) => Promise<T>): Promise<T[]>;
   /** Frees candidates' adapters. */
   release(candidates: readonly TrainedCandidate[]): void;
   /**

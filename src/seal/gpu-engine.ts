@@ -1,8 +1,9 @@
 /**
  * The SEAL engine on the GPU (SealEngine over one loaded model): self-edits sampled with generateBatch under a
  * JSON-schema constraint per sequence, K candidate adapters trained together by trainSft (one job each, all from
- * the same initialisation), scoring through the Transformer with the candidate's adapter applied unmerged
- * (setAdapter), and the policy adapter trained by trainSft on the base weights.
+ * the same initialisation), K candidates scored together (their generate calls batched by a GenerationBarrier, each
+ * sequence under its candidate's adapter, applied unmerged through Transformer.setAdapters), and the policy adapter
+ * trained by trainSft on the base weights.
  *
  * The policy (PolicyMode): 'adapter' applies it (unmerged) only while sampling; 'merge' builds W + s·B·A once per
  * policy (mergeAdapterWeights, f32) and a Transformer over it, which then samples, is TTT-trained and is scored.
@@ -24,6 +25,7 @@ import type { TextTokenizer } from '../text/tokenizer.ts';
 import { tokenizeSftRows, type LossMode, type SftDataRow } from '../train/sft-data.ts';
 import { trainSft, type SftOptions } from '../train/sft.ts';
 import type { GenerateOptions, GeneratedSample, InnerTrainingPlan, ScoringModel } from './domain.ts';
+import { runBehindBarrier } from './generation-barrier.ts';
 import type { PolicyMode, PolicyTrainingJob, SampleOptions, SealEngine, TrainedCandidate, TrainingStep } from './engine.ts';
 
 export interface GpuEngineModel {
@@ -53,9 +55,12 @@ class GpuCandidate implements TrainedCandidate {
   }
 }
 
-/** A model ready to generate: the Transformer and what encodes its prompts. */
+/** A scoring model: counts tokens as the engine encodes, generates through its candidate's barrier. */
 class GenerationModel implements ScoringModel {
-  constructor(private readonly engine: GpuSealEngine, private readonly transformer: Transformer) {}
+  constructor(
+    private readonly engine: GpuSealEngine,
+    readonly generate: (prompts: readonly (readonly ChatMessage[])[], options: GenerateOptions) => Promise<GeneratedSample[]>,
+  ) {}
 
   get contextLength(): number {
     return this.engine.model.config.maxPositionEmbeddings;
@@ -63,10 +68,6 @@ class GenerationModel implements ScoringModel {
 
   countTokens(messages: readonly ChatMessage[]): number {
     return this.engine.encode(messages).length;
-  }
-
-  generate(prompts: readonly (readonly ChatMessage[])[], options: GenerateOptions): Promise<GeneratedSample[]> {
-    return this.engine.generate(this.transformer, prompts, options);
   }
 }
 
@@ -137,6 +138,7 @@ export class GpuSealEngine implements SealEngine {
     options: GenerateOptions,
     constraint: JsonSchemaConstraint | null = null,
     onSample?: (index: number, sample: GeneratedSample) => void,
+    adapters?: readonly number[],
   ): Promise<GeneratedSample[]> {
     if (prompts.length === 0) return [];
     const ids = prompts.map((p) => this.encode(p));
@@ -148,6 +150,7 @@ export class GpuSealEngine implements SealEngine {
       prompts: ids, maxNewTokens, temperature: options.temperature ?? 0, topP: options.topP ?? 1, seed: options.seed ?? 0,
       ...(options.streams ? { streams: options.streams } : {}),
       ...(options.stopStrings ? { stopStrings: options.stopStrings } : {}),
+      ...(adapters ? { adapters } : {}),
       ...(this.options.maxBatch ? { maxBatch: this.options.maxBatch } : {}),
       ...(constraint ? { constraint: () => constraint.sequence() } : {}),
       ...(onSample ? { onDone: (i: number, g: GeneratedText) => onSample(i, sampleOf(g)) } : {}),
@@ -191,14 +194,26 @@ export class GpuSealEngine implements SealEngine {
     }
   }
 
-  async withScoringModel<T>(candidate: TrainedCandidate | null, body: (model: ScoringModel) => Promise<T>): Promise<T> {
+  async withScoringModels<T>(candidates: readonly (TrainedCandidate | null)[], body: (model: ScoringModel, index: number) => Promise<T>): Promise<T[]> {
     const transformer = this.active;
-    if (candidate !== null && !(candidate instanceof GpuCandidate)) throw new TypeError('withScoringModel: not a candidate of this engine');
-    transformer.setAdapter(candidate?.adapter ?? null);
+    const adapters: LoraAdapter[] = [];
+    // Per candidate: the index of its adapter in the transformer's list (-1: none).
+    const adapterOf = candidates.map((c) => {
+      if (c === null) return -1;
+      if (!(c instanceof GpuCandidate)) throw new TypeError('withScoringModels: not a candidate of this engine');
+      const known = adapters.indexOf(c.adapter);
+      return known >= 0 ? known : adapters.push(c.adapter) - 1;
+    });
+    transformer.setAdapters(adapters);
     try {
-      return await body(new GenerationModel(this, transformer));
+      return await runBehindBarrier(
+        candidates.length,
+        (batch) => this.generate(transformer, batch.prompts, batch.options, null, undefined, batch.participants.map((p) => adapterOf[p]!)),
+        (_, generate) => new GenerationModel(this, generate),
+        body,
+      );
     } finally {
-      transformer.setAdapter(null);
+      transformer.setAdapters([]);
     }
   }
 

@@ -12,8 +12,10 @@
  * Per round, the records are: 'self-edit-sampled' for every sample of every pending slot (all contexts sampled in
  * one batch, each recorded as soon as it ends; an invalid one is resampled up to attemptsPerEdit times, each attempt
  * on its own stream); then per context, per group of up to maxParallel candidates, 'candidate-started' for each,
- * their 'ttt-step' records as they train together, and 'candidate-scored' for each as soon as it is scored. A candidate with no valid self-edit after its attempts, or whose plan is a skip (the domain's
- * budget rule, an empty training set), is scored at once with reward 0 and the reason in `skipped`.
+ * their 'ttt-step' records as they train together, and 'candidate-scored' for each once the group is scored (together:
+ * their generation runs as one batch, each sequence under its candidate's adapter). A candidate with no valid
+ * self-edit after its attempts, or whose plan is a skip (the domain's budget rule, an empty training set), is scored at
+ * once with reward 0 and the reason in `skipped`.
  *
  * Baselines: the oracle runs this loop with a fixed self-edit per context (fixedSelfEdit, K = 1); "self-edits of the
  * base model" is an eval run without a policy; in-context (no TTT) is runInContextBaseline.
@@ -250,30 +252,27 @@ class RoundRunner<C extends DomainContext, E> {
       for (const one of group) await this.trainAndScore(round, context, [one]);
       return;
     }
-    // The group trained in one call: each candidate is charged an equal share of its time.
+    // The group trained in one call and is scored in one: each candidate is charged an equal share of each.
     const tttSeconds = (this.now() - t0) / 1000 / group.length;
     try {
+      const t1 = this.now();
+      const scores = await this.engine.withScoringModels(trained, (model) => this.domain.score(context, model));
+      const evalSeconds = (this.now() - t1) / 1000 / group.length;
       for (const [i, { candidate }] of group.entries()) {
-        await this.scoreCandidate(round, context, candidate, trained[i]!, tttSeconds);
+        let adapter: string | null = null;
+        if (this.options.keepAdapters) {
+          adapter = await this.run.prepareAdapterDir(round, context.id, candidate);
+          await this.store.save(adapter, await trained[i]!.download());
+        }
+        const score = scores[i]!;
+        this.run.append({
+          type: 'candidate-scored', round, task: context.id, candidate, reward: score.reward, solved: score.solved, tests: score.tests,
+          adapter, seconds: { ttt: round3(tttSeconds), eval: round3(evalSeconds) },
+        });
       }
     } finally {
       this.engine.release(trained);
     }
-  }
-
-  private async scoreCandidate(round: number, context: C, candidate: number, trained: TrainedCandidate, tttSeconds: number): Promise<void> {
-    const t0 = this.now();
-    const score = await this.engine.withScoringModel(trained, (model) => this.domain.score(context, model));
-    const evalSeconds = (this.now() - t0) / 1000;
-    let adapter: string | null = null;
-    if (this.options.keepAdapters) {
-      adapter = await this.run.prepareAdapterDir(round, context.id, candidate);
-      await this.store.save(adapter, await trained.download());
-    }
-    this.run.append({
-      type: 'candidate-scored', round, task: context.id, candidate, reward: score.reward, solved: score.solved, tests: score.tests,
-      adapter, seconds: { ttt: round3(tttSeconds), eval: round3(evalSeconds) },
-    });
   }
 }
 
@@ -287,7 +286,7 @@ export async function runInContextBaseline<C extends DomainContext, E>(run: RunR
   await engine.setPolicy(null, 'adapter');
   for (const context of domain.contexts()) {
     if (isBaselineFinished(run.state, name, null, context.id)) continue;
-    const score = await engine.withScoringModel(null, (model) => domain.score(context, model));
-    run.append({ type: 'baseline-scored', name, round: null, task: context.id, reward: score.reward, solved: score.solved, tests: score.tests });
+    const [score] = await engine.withScoringModels([null], (model) => domain.score(context, model));
+    run.append({ type: 'baseline-scored', name, round: null, task: context.id, reward: score!.reward, solved: score!.solved, tests: score!.tests });
   }
 }

@@ -121,8 +121,8 @@ describe('the ARC SEAL domain', () => {
     // with the high learning rate is given the solving model, the other the engine's own (which says "bad").
     const engine = new FakeEngine();
     const solver = model(true);
-    const baseWith = engine.withScoringModel.bind(engine);
-    engine.withScoringModel = (candidate, body) => baseWith(candidate, (m) => body((candidate as unknown as { lr: number }).lr >= 1e-3 ? solver : m));
+    const baseWith = engine.withScoringModels.bind(engine);
+    engine.withScoringModels = (candidates, body) => baseWith(candidates, (m, i) => body((candidates[i] as unknown as { lr: number }).lr >= 1e-3 ? solver : m, i));
     const texts = [selfEditJson(edit({ learningRate: 1e-2 })), selfEditJson(edit({ learningRate: 1e-5 }))];
     let next = 0;
     await runSealLoop(rec, new MemoryStore(), d, engine, {

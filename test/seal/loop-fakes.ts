@@ -8,6 +8,7 @@ import { fmix32 } from '../../src/lora/rng.ts';
 import type { LoraHostWeights } from '../../src/lora/host-weights.ts';
 import type { Domain, DomainContext, DomainScore, GenerateOptions, GeneratedSample, InnerTrainingPlan, ParsedSelfEdit, ScoringModel } from '../../src/seal/domain.ts';
 import type { PolicyMode, PolicyTrainingJob, SampleOptions, SealEngine, TrainedCandidate, TrainingStep } from '../../src/seal/engine.ts';
+import { runBehindBarrier } from '../../src/seal/generation-barrier.ts';
 import type { RunEventInput } from '../../src/seal/events.ts';
 import type { RunConfig } from '../../src/seal/run-config.ts';
 import type { AdapterStore, RunRecorder } from '../../src/seal/run-recorder.ts';
@@ -96,12 +97,14 @@ export interface EngineLog {
   sampled: { prompt: string; seed: number; stream: number }[];
   trainCalls: number[][];
   scored: (number | null)[];
+  /** Per generation batch while scoring: the lr of each prompt's candidate. */
+  scoringBatches: (number | null)[][];
   policies: { tag: number | null; mode: PolicyMode }[];
   policyJobs: { rows: number; init: 'weights' | 'seed'; texts: string[] }[];
 }
 
 export function newEngineLog(): EngineLog {
-  return { sampled: [], trainCalls: [], scored: [], policies: [], policyJobs: [] };
+  return { sampled: [], trainCalls: [], scored: [], scoringBatches: [], policies: [], policyJobs: [] };
 }
 
 export class FakeEngine implements SealEngine {
@@ -141,16 +144,22 @@ export class FakeEngine implements SealEngine {
     return plans.map((p) => new FakeCandidate(p.hyper.lr, p.plannedSteps));
   }
 
-  async withScoringModel<T>(candidate: TrainedCandidate | null, body: (model: ScoringModel) => Promise<T>): Promise<T> {
-    const lr = candidate === null ? null : (candidate as FakeCandidate).lr;
-    if (candidate !== null && (candidate as FakeCandidate).released) throw new Error('scored a released candidate');
-    this.log.scored.push(lr);
-    const model: ScoringModel = {
-      contextLength: 512,
-      countTokens: (m) => m.length,
-      generate: async (prompts: readonly (readonly ChatMessage[])[], _o: GenerateOptions) => prompts.map(() => ({ text: lr !== null && lr >= 0.5 ? 'good' : 'bad', tokens: 1, finishReason: 'stop' as const })),
-    };
-    return body(model);
+  /** Scores through a GenerationBarrier, as the GPU engine does: each batch is logged with its candidates' lrs. */
+  async withScoringModels<T>(candidates: readonly (TrainedCandidate | null)[], body: (model: ScoringModel, index: number) => Promise<T>): Promise<T[]> {
+    const lrs = candidates.map((c) => {
+      if (c !== null && (c as FakeCandidate).released) throw new Error('scored a released candidate');
+      return c === null ? null : (c as FakeCandidate).lr;
+    });
+    this.log.scored.push(...lrs);
+    return runBehindBarrier(
+      candidates.length,
+      async (batch) => {
+        this.log.scoringBatches.push(batch.participants.map((p) => lrs[p]!));
+        return batch.participants.map((p) => ({ text: lrs[p] !== null && lrs[p]! >= 0.5 ? 'good' : 'bad', tokens: 1, finishReason: 'stop' as const }));
+      },
+      (_, generate): ScoringModel => ({ contextLength: 512, countTokens: (m) => m.length, generate }),
+      body,
+    );
   }
 
   release(candidates: readonly TrainedCandidate[]): void {

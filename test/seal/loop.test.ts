@@ -177,10 +177,13 @@ describe('SEAL loop (fake domain and engine)', () => {
     expect(rec.state.resumes).toBe(kills);
   });
 
-  it('trains at most maxParallel candidates per call, and keeps adapters when asked', async () => {
+  it('trains and scores at most maxParallel candidates per call, each group together, and keeps adapters when asked', async () => {
     const rec = started(fakeConfig({ selfEditsPerTask: 5, rounds: 1 }));
     const { log, store } = await run(rec, new MemoryStore(), newEngineLog(), { maxParallel: 2, keepAdapters: true });
     expect(Math.max(...log.trainCalls.map((c) => c.length))).toBeLessThanOrEqual(2);
+    // Every training group is scored as one generation batch of its candidates (one prompt each in the fake domain).
+    expect(log.scoringBatches).toEqual(log.trainCalls);
+    expect(log.trainCalls.some((c) => c.length === 2)).toBe(true);
     const trained = [...rec.state.rounds.get(0)!.candidates.values()].filter((c) => c.score!.skipped === null);
     expect(trained.length).toBeGreaterThan(2);
     for (const c of trained) {
