@@ -11,6 +11,7 @@
  */
 import type { GpuContext } from '../gpu/context.ts';
 import type { Tensor } from '../gpu/tensor.ts';
+import { KvCache } from '../model/kv-cache.ts';
 import type { SequenceChunk, TokenChooser, Transformer } from '../model/transformer.ts';
 import { sample } from '../ops/sampling.ts';
 import type { TextTokenizer } from '../text/tokenizer.ts';
@@ -125,8 +126,10 @@ export async function generateBatch(transformer: Transformer, tokenizer: TextTok
     prompts.forEach((_, i) => done(i, newText(i).finish('length')));
     return results as GeneratedText[];
   }
-  const slots = Math.min(options.maxBatch ?? DEFAULT_MAX_BATCH, prompts.length);
   const maxT = Math.max(...prompts.map((p) => p.length)) + maxNewTokens;
+  // As many slots as asked for, and as fit one buffer per layer (the rest wait for a free slot); at least one, whose
+  // cache reports the limit if even that does not fit.
+  const slots = Math.max(1, Math.min(options.maxBatch ?? DEFAULT_MAX_BATCH, prompts.length, KvCache.slotsThatFit(transformer.ctx, transformer.config, maxT)));
   const cache = transformer.createCache(maxT, slots);
   const ctx = transformer.ctx;
   const waiting = prompts.map((_, i) => i);

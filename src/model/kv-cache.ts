@@ -11,6 +11,17 @@ import type { ModelConfig } from './config.ts';
 
 const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
 
+/** Floats and bytes per cache row, rows per slot (maxT rounded up to the offset alignment), and the byte limit of a layer's buffer. */
+function cacheLayout(ctx: GpuContext, config: ModelConfig, maxT: number) {
+  const rowElems = config.numKvHeads * config.headDim;
+  const rowBytes = rowElems * 4;
+  const align = ctx.limits.minStorageBufferOffsetAlignment ?? 256;
+  const rowsPerAlign = align / gcd(align, rowBytes);
+  const slotRows = Math.ceil(maxT / rowsPerAlign) * rowsPerAlign;
+  const limit = Math.min(ctx.limits.maxStorageBufferBindingSize ?? Infinity, ctx.limits.maxBufferSize ?? Infinity);
+  return { rowElems, rowBytes, slotRows, limit };
+}
+
 export class KvCache {
   readonly keys: Tensor[];
   readonly values: Tensor[];
@@ -31,13 +42,10 @@ export class KvCache {
   ) {
     if (!Number.isInteger(maxT) || maxT < 1) throw new RangeError(`KvCache: maxT must be a positive integer, got ${maxT}`);
     if (!Number.isInteger(slots) || slots < 1) throw new RangeError(`KvCache: slots must be a positive integer, got ${slots}`);
-    this.rowElems = config.numKvHeads * config.headDim;
-    const rowBytes = this.rowElems * 4;
-    const align = ctx.limits.minStorageBufferOffsetAlignment ?? 256;
-    const rowsPerAlign = align / gcd(align, rowBytes);
-    this.slotRows = Math.ceil(maxT / rowsPerAlign) * rowsPerAlign;
-    const bytes = slots * this.slotRows * rowBytes;
-    const limit = Math.min(ctx.limits.maxStorageBufferBindingSize ?? Infinity, ctx.limits.maxBufferSize ?? Infinity);
+    const { rowElems, rowBytes, slotRows, limit } = cacheLayout(ctx, config, maxT);
+    this.rowElems = rowElems;
+    this.slotRows = slotRows;
+    const bytes = slots * slotRows * rowBytes;
     if (bytes > limit) {
       throw new RangeError(
         `KvCache: ${slots} sequence(s) of ${maxT} positions need ${bytes} bytes per layer, over this device's binding limit of ${limit} bytes; ` +
@@ -57,6 +65,12 @@ export class KvCache {
       this.dispose();
       throw e;
     }
+  }
+
+  /** How many slots of maxT positions one layer's buffer can hold within the device's limits (0: not even one). */
+  static slotsThatFit(ctx: GpuContext, config: ModelConfig, maxT: number): number {
+    const { rowBytes, slotRows, limit } = cacheLayout(ctx, config, maxT);
+    return Math.floor(limit / (slotRows * rowBytes));
   }
 
   /** Rows in a layer's buffer (all slots). */

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JsonSchemaConstraint } from '../../src/constrain/index.ts';
 import { generateBatch, generateText, type SamplingOptions } from '../../src/generate/generate.ts';
+import { KvCache } from '../../src/model/kv-cache.ts';
 import { loadModelDir, type LoadedModel } from '../../runtime-node/model-dir.ts';
 import { testContext } from '../harness/context.ts';
 import { freshSeed } from '../harness/numerics.ts';
@@ -46,6 +47,30 @@ describe('generateBatch (stories260K)', () => {
     const seed = freshSeed();
     await expectBatchEqualsAlone({ maxNewTokens: 12, temperature: 1, topP: 0.9, seed, stopIds: [] }, 3);
     await expectBatchEqualsAlone({ maxNewTokens: 10, temperature: 0.8, topK: 20, seed, stopIds: [], streams: [9, 9, 3, 0] }, 4);
+  });
+
+  it('a KV cache over the binding limit gets fewer slots (the rest wait), and the same output', async () => {
+    const { transformer, tokenizer } = model;
+    const opts = { maxNewTokens: 10, stopIds: [] as number[] };
+    const wide = await generateBatch(transformer, tokenizer, { ...opts, prompts });
+    const maxT = Math.max(...prompts.map((p) => p.length)) + opts.maxNewTokens;
+    const limits = transformer.ctx.limits;
+    const saved = limits.maxStorageBufferBindingSize!;
+    const slotBytes = KvCache.slotsThatFit(transformer.ctx, transformer.config, maxT) > 0 ? saved / KvCache.slotsThatFit(transformer.ctx, transformer.config, maxT) : 0;
+    const created: number[] = [];
+    const createCache = transformer.createCache.bind(transformer);
+    transformer.createCache = (t, slots) => (created.push(slots ?? 1), createCache(t, slots));
+    try {
+      limits.maxStorageBufferBindingSize = Math.ceil(slotBytes * 2.5); // room for two slots of maxT positions
+      expect(KvCache.slotsThatFit(transformer.ctx, transformer.config, maxT)).toBe(2);
+      expect(await generateBatch(transformer, tokenizer, { ...opts, prompts })).toEqual(wide);
+      limits.maxStorageBufferBindingSize = Math.floor(slotBytes / 2); // not even one: the cache says so
+      await expect(generateBatch(transformer, tokenizer, { ...opts, prompts })).rejects.toThrow(/over this device's binding limit/);
+    } finally {
+      limits.maxStorageBufferBindingSize = saved;
+      delete (transformer as { createCache?: unknown }).createCache;
+    }
+    expect(created).toEqual([2, 1]);
   });
 
   it('samples of one prompt on different streams differ; the same stream repeats', async () => {
