@@ -6,7 +6,7 @@
  * small-run step cap recorded in the plan's notes, the model's context as token limit, and the oracle self-edit.
  */
 import { describe, expect, it } from 'vitest';
-import { ARC_ORACLE_SELF_EDIT, ARC_REST_EM_DEFAULTS, ArcSealDomain, type ArcSealSettings } from '../../src/domains/arc/seal-domain.ts';
+import { ARC_ANSWER_MAX_BYTES, ARC_ORACLE_SELF_EDIT, ARC_REST_EM_DEFAULTS, ArcSealDomain, type ArcSealSettings } from '../../src/domains/arc/seal-domain.ts';
 import { formatGrid, loadArcDataset, parseGrid, parseSelfEdit, resolveArcSettings, selfEditJson, type Grid, type SelfEdit } from '../../src/domains/arc/index.ts';
 import type { GenerateOptions, ScoringModel } from '../../src/seal/domain.ts';
 import { runSealLoop } from '../../src/seal/loop.ts';
@@ -71,6 +71,21 @@ describe('the ARC SEAL domain', () => {
     const bad = await d.score(first!, model(false));
     expect(bad).toMatchObject({ reward: 0, solved: false });
     expect(bad.tests[0]!.prediction).toMatchObject({ readable: 0, reason: expect.stringMatching(/no prediction to vote on/) });
+  });
+
+  it('answers get, by default, what the token limit leaves after the longest prompt, at most the longest readable grid', async () => {
+    expect(ARC_ANSWER_MAX_BYTES).toBe(2761); // "[[9, 9, ...], ...]" of 30x30 (2760 bytes) and "#"
+    const [ctx] = domain().contexts();
+    const longest = Math.max(...domain().inferencePlans(ctx!).flatMap((p) => p.queries.map((q) => countTokens(q.messages))));
+    const budget = async (inferenceMaxTokens: number) => {
+      const calls: GenerateOptions[] = [];
+      const d = new ArcSealDomain(loadArcDataset({ challenges: JSON.stringify(CHALLENGES), solutions: JSON.stringify(SOLUTIONS) }),
+        settings({ answerMaxNewTokens: null, arc: resolveArcSettings({ inference: { maxTokens: inferenceMaxTokens } }) }), { contextLength: 8192, countTokens });
+      expect(await d.score(d.contexts()[0]!, model(true, calls))).toMatchObject({ solved: true });
+      return calls[0]!.maxNewTokens;
+    };
+    expect(await budget(8192)).toBe(ARC_ANSWER_MAX_BYTES);
+    expect(await budget(longest + 100)).toBe(100);
   });
 
   it('plans the inner loop: rows of the TTT dataset, the loss of the strategy, the budget rule, the step cap', () => {

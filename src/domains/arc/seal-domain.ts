@@ -12,7 +12,8 @@
  * Token limits follow the model: the TTT examples' and the queries' limits (8192 in the reference) are lowered to
  * the model's context. Answers stop at the answer's end marker "#" (readGridAnswer reads only what comes before it,
  * so the prediction is the same as decoding to EOS; it saves the rambling after the grid), and at most
- * answerMaxNewTokens new tokens (default: what the context leaves after the longest query, the reference's rule).
+ * answerMaxNewTokens new tokens (default: what the token limit leaves after the longest query, the reference's rule,
+ * capped at ARC_ANSWER_MAX_BYTES, the longest readable grid).
  *
  * Baselines (docs/seal-reference.md §1.12): in-context = score() with no adapter; TTT with self-edits of the base
  * model = an eval round sampled by the base model; oracle = every task trained with ARC_ORACLE_SELF_EDIT: all four
@@ -22,8 +23,9 @@
 import type { Domain, DomainContext, DomainScore, InnerTrainingPlan, ScoringModel } from '../../seal/domain.ts';
 import type { TestOutcome } from '../../seal/events.ts';
 import type { RestEmSettings } from '../../seal/rest-em.ts';
+import type { ChatMessage } from '../../text/chat-template.ts';
 import { augmentationsFor } from './augmentations.ts';
-import type { ArcExample, Grid } from './grid.ts';
+import { ARC_MAX_SIDE, type ArcExample, type Grid } from './grid.ts';
 import { buildInferencePlan, collectPredictions, type InferencePlan } from './inference-plan.ts';
 import { ANSWER_END, selfEditPrompt, type SelfEditPromptOptions, type SolvePromptOptions } from './prompts.ts';
 import { passAt2, scoreTasks } from './scoring.ts';
@@ -50,6 +52,13 @@ export interface ArcContext extends DomainContext {
   /** One per test input, in order. */
   readonly tests: readonly ArcTestTask[];
 }
+
+/**
+ * Bytes of the longest answer readGridAnswer can read as a grid without extra whitespace: a 30x30 grid in its widest
+ * accepted format (a Python list, "[[1, 2, ...], ...]") and the end marker. Every token covers at least one byte, so
+ * no answer needs more tokens than this.
+ */
+export const ARC_ANSWER_MAX_BYTES = JSON.stringify(Array.from({ length: ARC_MAX_SIDE }, () => new Array<number>(ARC_MAX_SIDE).fill(9))).replaceAll(',', ', ').length + ANSWER_END.length;
 
 /** The fixed self-edit of the oracle baseline (the reference's ttt.py configuration). */
 export const ARC_ORACLE_SELF_EDIT: SelfEdit = Object.freeze({
@@ -170,12 +179,23 @@ export class ArcSealDomain implements Domain<ArcContext, SelfEdit> {
     return plans;
   }
 
+  /**
+   * New tokens per answer: answerMaxNewTokens, else what the token limit leaves after the longest prompt (the
+   * reference's rule), at most ARC_ANSWER_MAX_BYTES (a longer answer cannot be read as a grid, so the predictions are
+   * the same; it keeps each sequence's KV cache ~3k tokens long instead of 8k).
+   */
+  private answerBudget(prompts: readonly (readonly ChatMessage[])[], model: ScoringModel): number {
+    if (this.settings.answerMaxNewTokens !== null) return this.settings.answerMaxNewTokens;
+    const limit = Math.min(this.settings.arc.inference.maxTokens, model.contextLength);
+    const longest = Math.max(...prompts.map((p) => model.countTokens(p)));
+    return Math.max(1, Math.min(limit - longest, ARC_ANSWER_MAX_BYTES));
+  }
+
   async score(context: ArcContext, model: ScoringModel): Promise<DomainScore> {
     const plans = this.inferencePlans(context);
     const prompts = plans.flatMap((p) => p.queries.map((q) => q.messages));
-    const limit = Math.min(this.settings.arc.inference.maxTokens, model.contextLength);
     const texts = prompts.length === 0 ? [] : (await model.generate(prompts, {
-      maxNewTokens: this.settings.answerMaxNewTokens ?? limit,
+      maxNewTokens: this.answerBudget(prompts, model),
       temperature: 0,
       stopStrings: [ANSWER_END],
     })).map((g) => g.text);
