@@ -279,14 +279,16 @@ class RoundRunner<C extends DomainContext, E> {
 const round3 = (x: number) => Math.round(x * 1000) / 1000;
 
 /**
- * The in-context baseline (the paper's ICL row): every context scored by the model without any adapter. Records one
- * 'baseline-scored' per context (round null); resumes by skipping contexts already recorded.
+ * The in-context baseline (the paper's ICL row): every context scored by the model without any adapter, all together.
+ * Records one 'baseline-scored' per context (round null); resumes by skipping contexts already recorded.
  */
 export async function runInContextBaseline<C extends DomainContext, E>(run: RunRecorder, domain: Domain<C, E>, engine: SealEngine, name = 'in-context'): Promise<void> {
   await engine.setPolicy(null, 'adapter');
-  for (const context of domain.contexts()) {
-    if (isBaselineFinished(run.state, name, null, context.id)) continue;
-    const [score] = await engine.withScoringModels([null], (model) => domain.score(context, model));
-    run.append({ type: 'baseline-scored', name, round: null, task: context.id, reward: score!.reward, solved: score!.solved, tests: score!.tests });
-  }
+  const pending = domain.contexts().filter((c) => !isBaselineFinished(run.state, name, null, c.id));
+  // All pending contexts at once (their generation batched); each is recorded as soon as it is scored.
+  await engine.withScoringModels(pending.map(() => null), async (model, i) => {
+    const context = pending[i]!;
+    const score = await domain.score(context, model);
+    run.append({ type: 'baseline-scored', name, round: null, task: context.id, reward: score.reward, solved: score.solved, tests: score.tests });
+  });
 }

@@ -236,6 +236,7 @@ describe('SEAL loop (fake domain and engine)', () => {
     const log = newEngineLog();
     await runInContextBaseline(again, new FakeDomain(), new FakeEngine(log));
     expect(log.scored).toEqual([null, null]);
+    expect(log.scoringBatches).toEqual([[null, null]]); // the pending contexts scored together
     expect([...again.state.baselines.values()].map((b) => [b.task, b.reward])).toEqual(CONTEXTS.map((t) => [t, 0]));
   });
 
