@@ -11,6 +11,7 @@ import { generateBench } from './generate.ts';
 import { devicePeak } from './peaks.ts';
 import { kernelBench } from './kernels.ts';
 import { HF_CONFIGS } from './shapes.ts';
+import { ARC_BENCH_TASK, arcBench, benchSelfEdit, type ArcBenchOptions } from './arc.ts';
 import { parseShape, SFT_SETUPS, sftBench, sftCases, type SftCaseOptions } from './sft.ts';
 
 const USAGE = `Usage:
@@ -23,7 +24,13 @@ const USAGE = `Usage:
                        [--out DIR] [--adapter NAME]
       (LoRA SFT steps: forward + backward + AdamW; --sequences per adapter per step; K > 1 adapters in one pass (fused)
        or one after another (sequential); --print-cases prints the cases as JSON for bench/peers/peft_sft.py and
-       exits; --shape hidden_size=256,... shrinks the model for CPU adapters)`;
+       exits; --shape hidden_size=256,... shrinks the model for CPU adapters)
+  npm run bench -- arc [--models Llama-3.2-1B] [--layers N] [--shape KEY=N,...] [--k 1,5] [--task ${ARC_BENCH_TASK}]
+                       [--tasks CHALLENGES.json] [--tokenizer DIR] [--self-edit JSON] [--ttt-max-steps N]
+                       [--answer-tokens N] [--out DIR] [--adapter NAME]
+      (one ARC candidate end to end: TTT dataset, K candidates trained together, augmented inference and voting,
+       split into training / inference / overhead; default self-edit: the oracle's; answers decoded to the length
+       of the true answer; task files and tokenizer default to ../shared)`;
 
 /** A comma-separated list of positive integers. */
 function intList(value: string, flag: string): number[] {
@@ -42,7 +49,7 @@ async function main(argv: string[]): Promise<number> {
       'attention-heads': { type: 'string' },
       out: { type: 'string', default: 'bench/results' },
       adapter: { type: 'string' },
-      models: { type: 'string', default: Object.keys(HF_CONFIGS).join(',') },
+      models: { type: 'string' },
       layers: { type: 'string' },
       prefill: { type: 'string', default: '512,2048' },
       batch: { type: 'string', default: '1,8,32' },
@@ -50,12 +57,18 @@ async function main(argv: string[]): Promise<number> {
       'decode-steps': { type: 'string', default: '32' },
       seq: { type: 'string' },
       sequences: { type: 'string', default: '1' },
-      k: { type: 'string', default: '1,8' },
+      k: { type: 'string' },
       'k-mode': { type: 'string', default: 'fused' },
       steps: { type: 'string', default: '3' },
       recompute: { type: 'string', default: 'off' },
       'max-seconds': { type: 'string', default: '120' },
       shape: { type: 'string' },
+      task: { type: 'string', default: ARC_BENCH_TASK },
+      tasks: { type: 'string', default: '../shared/data/arc/arc-agi_evaluation_challenges.json' },
+      tokenizer: { type: 'string', default: '../shared/tokenizers/Llama-3.2-1B-Instruct' },
+      'self-edit': { type: 'string' },
+      'ttt-max-steps': { type: 'string' },
+      'answer-tokens': { type: 'string' },
       'print-cases': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
@@ -65,9 +78,26 @@ async function main(argv: string[]): Promise<number> {
     console.log(USAGE);
     return values.help ? 0 : 2;
   }
-  if (suite !== 'kernels' && suite !== 'generate' && suite !== 'sft') {
-    console.error(`bench: unknown suite '${suite}' (available: kernels, generate, sft)\n${USAGE}`);
+  if (suite !== 'kernels' && suite !== 'generate' && suite !== 'sft' && suite !== 'arc') {
+    console.error(`bench: unknown suite '${suite}' (available: kernels, generate, sft, arc)\n${USAGE}`);
     return 2;
+  }
+  let arc: Omit<ArcBenchOptions, 'log'> | null = null;
+  if (suite === 'arc') {
+    const models = (values.models ?? 'Llama-3.2-1B').split(',').map((m) => m.trim());
+    if (models.length !== 1) throw new Error('--models: bench arc runs one model');
+    arc = {
+      model: models[0]!,
+      layers: values.layers === undefined ? undefined : intList(values.layers, '--layers')[0],
+      shape: values.shape === undefined ? undefined : parseShape(values.shape),
+      tokenizer: values.tokenizer!,
+      challenges: values.tasks!,
+      task: values.task!,
+      ks: intList(values.k ?? '1,5', '--k'),
+      selfEdit: benchSelfEdit(values['self-edit']),
+      tttMaxSteps: values['ttt-max-steps'] === undefined ? null : intList(values['ttt-max-steps'], '--ttt-max-steps')[0]!,
+      answerTokens: values['answer-tokens'] === undefined ? null : intList(values['answer-tokens'], '--answer-tokens')[0]!,
+    };
   }
   let sft: SftCaseOptions | null = null;
   if (suite === 'sft') {
@@ -77,11 +107,11 @@ async function main(argv: string[]): Promise<number> {
       throw new Error(`--k-mode must be fused, sequential or both (comma-separated), not '${values['k-mode']}'`);
     }
     sft = {
-      models: values.models!.split(',').map((m) => m.trim()),
+      models: (values.models ?? Object.keys(SFT_SETUPS).join(',')).split(',').map((m) => m.trim()),
       layers: values.layers === undefined ? undefined : intList(values.layers, '--layers')[0],
       seqLen: values.seq === undefined ? undefined : intList(values.seq, '--seq')[0],
       sequencesPerAdapter: intList(values.sequences!, '--sequences')[0]!,
-      adapterCounts: intList(values.k!, '--k'),
+      adapterCounts: intList(values.k ?? '1,8', '--k'),
       adapterModes,
       recompute: values.recompute === 'on',
       steps: intList(values.steps!, '--steps')[0]!,
@@ -113,13 +143,16 @@ async function main(argv: string[]): Promise<number> {
       attentionHeads: values['attention-heads'] ? Number(values['attention-heads']) : undefined,
       log,
     });
+  } else if (arc) {
+    options = { ...arc, weights: 'bf16', timing: 'wall-clock, after a warm-up candidate' };
+    results = await arcBench(ctx, { ...arc, log });
   } else if (sft) {
     const maxSecondsPerCase = intList(values['max-seconds']!, '--max-seconds')[0]!;
     options = { ...sft, maxSecondsPerCase, weights: 'bf16', timing: 'wall-clock, synchronized steps' };
     results = await sftBench(ctx, { ...sft, maxSecondsPerCase, log });
   } else {
     const o = {
-      models: values.models!.split(',').map((m) => m.trim()),
+      models: (values.models ?? Object.keys(HF_CONFIGS).join(',')).split(',').map((m) => m.trim()),
       layers: values.layers === undefined ? undefined : intList(values.layers, '--layers')[0],
       prefill: intList(values.prefill!, '--prefill'),
       batches: intList(values.batch!, '--batch'),

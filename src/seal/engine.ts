@@ -32,6 +32,8 @@ export interface TrainingStep {
   lr: number;
   /** Tokens in the loss this step. */
   tokens: number;
+  /** Tokens the step ran through the model (forward and backward; the loss tokens and their context). */
+  inputTokens: number;
   epoch: number;
   gradNorm: number;
 }

@@ -43,7 +43,14 @@ export interface GpuEngineOptions {
   sft?: Omit<SftOptions, 'onStep'>;
   /** Most sequences generated at once (default: generateBatch's). */
   maxBatch?: number;
+  /**
+   * Told the wall-clock seconds of each piece of GPU work as it ends: 'tokenize' (TTT data to ids), 'train' (the
+   * trainer, TTT or policy), 'generate' (a generation batch: sampling or scoring). For benchmarks and run timings.
+   */
+  onTiming?: (phase: EngineTimingPhase, seconds: number) => void;
 }
+
+export type EngineTimingPhase = 'tokenize' | 'train' | 'generate';
 
 const sampleOf = (g: GeneratedText): GeneratedSample => ({ text: g.text, tokens: g.ids.length, finishReason: g.finishReason });
 
@@ -141,6 +148,7 @@ export class GpuSealEngine implements SealEngine {
     adapters?: readonly number[],
   ): Promise<GeneratedSample[]> {
     if (prompts.length === 0) return [];
+    const t0 = performance.now();
     const ids = prompts.map((p) => this.encode(p));
     const context = this.model.config.maxPositionEmbeddings;
     const longest = Math.max(...ids.map((p) => p.length));
@@ -155,6 +163,7 @@ export class GpuSealEngine implements SealEngine {
       ...(constraint ? { constraint: () => constraint.sequence() } : {}),
       ...(onSample ? { onDone: (i: number, g: GeneratedText) => onSample(i, sampleOf(g)) } : {}),
     });
+    this.options.onTiming?.('generate', (performance.now() - t0) / 1000);
     return out.map(sampleOf);
   }
 
@@ -176,17 +185,21 @@ export class GpuSealEngine implements SealEngine {
 
   async trainCandidates(plans: readonly InnerTrainingPlan[], onStep: (step: TrainingStep) => void | Promise<void>): Promise<TrainedCandidate[]> {
     const { ctx, config } = this.model;
+    const t0 = performance.now();
     const examples = plans.map((p, i) => {
       if (p.skip !== null) throw new Error(`trainCandidates: plan ${i} is a skip (${p.skip})`);
       return this.tokenize(p.rows, p.lossMode, `TTT data of candidate ${i}`);
     });
+    this.options.onTiming?.('tokenize', (performance.now() - t0) / 1000);
     const adapters: LoraAdapter[] = [];
     try {
       for (const p of plans) adapters.push(LoraAdapter.upload(ctx, config, this.initWeights(p.lora, p.loraInitSeed)));
+      const t1 = performance.now();
       const results = await trainSft(ctx, config, this.merged?.weights ?? this.model.weights, plans.map((p, i) => ({ adapter: adapters[i]!, examples: examples[i]!, hyper: p.hyper })), {
         ...this.options.sft,
-        onStep: (s) => onStep({ job: s.job, step: s.step, totalSteps: s.totalSteps, loss: s.loss, lr: s.lr, tokens: s.trainedTokens, epoch: s.epoch, gradNorm: s.gradNorm }),
+        onStep: (s) => onStep({ job: s.job, step: s.step, totalSteps: s.totalSteps, loss: s.loss, lr: s.lr, tokens: s.trainedTokens, inputTokens: s.tokens, epoch: s.epoch, gradNorm: s.gradNorm }),
       });
+      this.options.onTiming?.('train', (performance.now() - t1) / 1000);
       return adapters.map((a, i) => new GpuCandidate(a, results[i]!.steps));
     } catch (e) {
       for (const a of adapters) a.dispose();
@@ -233,10 +246,12 @@ export class GpuSealEngine implements SealEngine {
     const examples = this.tokenize(job.rows, job.lossMode, 'policy SFT data');
     const adapter = LoraAdapter.upload(ctx, config, init);
     try {
+      const t0 = performance.now();
       await trainSft(ctx, config, weights, [{ adapter, examples, hyper: job.hyper }], {
         ...this.options.sft,
-        onStep: (s) => onStep({ job: 0, step: s.step, totalSteps: s.totalSteps, loss: s.loss, lr: s.lr, tokens: s.trainedTokens, epoch: s.epoch, gradNorm: s.gradNorm }),
+        onStep: (s) => onStep({ job: 0, step: s.step, totalSteps: s.totalSteps, loss: s.loss, lr: s.lr, tokens: s.trainedTokens, inputTokens: s.tokens, epoch: s.epoch, gradNorm: s.gradNorm }),
       });
+      this.options.onTiming?.('train', (performance.now() - t0) / 1000);
       return await adapter.download();
     } finally {
       adapter.dispose();

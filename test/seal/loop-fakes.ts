@@ -138,7 +138,7 @@ export class FakeEngine implements SealEngine {
       for (const [job, p] of plans.entries()) {
         if (step > p.plannedSteps) continue;
         if (p.hyper.lr === this.divergeAt && step === 2) throw new SftDivergedError(`SFT job ${job}: the loss is NaN at step 2`);
-        await onStep({ job, step, totalSteps: p.plannedSteps, loss: 1 / step + p.hyper.lr, lr: p.hyper.lr, tokens: 10, epoch: step, gradNorm: 1 });
+        await onStep({ job, step, totalSteps: p.plannedSteps, loss: 1 / step + p.hyper.lr, lr: p.hyper.lr, tokens: 10, inputTokens: 12, epoch: step, gradNorm: 1 });
       }
     }
     return plans.map((p) => new FakeCandidate(p.hyper.lr, p.plannedSteps));
@@ -173,7 +173,7 @@ export class FakeEngine implements SealEngine {
     });
     const before = 'weights' in job.init ? job.init.weights.config.alpha : 0;
     if (job.rows.length === 0) return 'weights' in job.init ? job.init.weights : fakeWeights(0);
-    for (let step = 1; step <= 2; step++) await onStep({ job: 0, step, totalSteps: 2, loss: 1 / step, lr: 1e-4, tokens: 20, epoch: step, gradNorm: 1 });
+    for (let step = 1; step <= 2; step++) await onStep({ job: 0, step, totalSteps: 2, loss: 1 / step, lr: 1e-4, tokens: 20, inputTokens: 30, epoch: step, gradNorm: 1 });
     return fakeWeights(before + job.rows.length);
   }
 }
