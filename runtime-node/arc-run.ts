@@ -16,10 +16,11 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
-  ArcDataError, loadArcDataset, resolveArcSettings, SEAL_1B_EVAL_TASK_IDS, SEAL_1B_TRAINING_TASK_IDS, selfEditJson, selfEditPrompt,
+  ArcDataError, loadArcDataset, resolveArcSettings, SEAL_1B_EVAL_TASK_IDS, SEAL_1B_REFERENCE_SCORED_EVAL_TASK_IDS, SEAL_1B_REFERENCE_SCORED_TRAINING_TASK_IDS, SEAL_1B_TRAINING_TASK_IDS,
   type ArcDataset, type ArcSettingsOverrides,
 } from '../src/domains/arc/index.ts';
-import { ARC_ORACLE_SELF_EDIT, ARC_REST_EM_DEFAULTS, ArcSealDomain, type ArcSealSettings } from '../src/domains/arc/seal-domain.ts';
+import { ARC_REST_EM_DEFAULTS, ArcSealDomain, type ArcSealSettings } from '../src/domains/arc/seal-domain.ts';
+import { fitSelfEditToModel, SelfEditFitError } from '../src/domains/arc/self-edit-fit.ts';
 import { LORA_TARGETS, type LoraTarget } from '../src/lora/config.ts';
 import type { LoraHostWeights } from '../src/lora/host-weights.ts';
 import type { ModelConfig } from '../src/model/config.ts';
@@ -32,7 +33,6 @@ import { chatTemplateOrPlain } from '../src/seal/plain-chat-template.ts';
 import { checkRestEmSettings, type RestEmSettings, type WinnerRule } from '../src/seal/rest-em.ts';
 import { RunConfigMismatchError, type RunConfig } from '../src/seal/run-config.ts';
 import type { AdapterStore } from '../src/seal/run-recorder.ts';
-import type { ChatMessage } from '../src/text/chat-template.ts';
 import { SftDataError } from '../src/train/sft-data.ts';
 import { SftDivergedError } from '../src/train/sft.ts';
 import { AdapterDirError, loadAdapterDir, saveAdapterDir } from './adapter-files.ts';
@@ -52,7 +52,9 @@ export const ARC_RUN_USAGE = `  seal arc train|eval|baseline --model DIR --tasks
 
 const HELP = `Usage: seal arc train|eval|baseline --model DIR|ORG/NAME --tasks FILE[:IDS] --run RUN_DIR [flags]
   --tasks FILE[:SPEC]    a Kaggle-format challenges file (its *_solutions* file beside it); SPEC is a comma list of
-                         task ids, a file of ids (whitespace, commas or a JSON list), or seal-1b-training / seal-1b-eval
+                         task ids, a file of ids (whitespace, commas or a JSON list), or a named list: seal-1b-training,
+                         seal-1b-eval (the paper's 12 / 10 tasks), seal-1b-training-scored, seal-1b-eval-scored (the
+                         10 / 8 its reference code really scored: the paper's table is over those 8 x 5 self-edits)
   --self-edits K         self-edits per task per round (train 15, eval 5, baseline base-self-edits 5; oracle and
                          in-context 1)
   --rounds N             train only: rounds of ReST-EM (1)
@@ -121,6 +123,14 @@ function readText(file: string, flag: string): string {
   }
 }
 
+/** Named task lists of --tasks FILE:NAME: the SEAL paper's 1B lists, and the tasks its reference really scored. */
+const TASK_LISTS: Record<string, readonly string[]> = {
+  'seal-1b-training': SEAL_1B_TRAINING_TASK_IDS,
+  'seal-1b-eval': SEAL_1B_EVAL_TASK_IDS,
+  'seal-1b-training-scored': SEAL_1B_REFERENCE_SCORED_TRAINING_TASK_IDS,
+  'seal-1b-eval-scored': SEAL_1B_REFERENCE_SCORED_EVAL_TASK_IDS,
+};
+
 /** --tasks FILE[:SPEC] → the challenges file, its solutions file and the task ids (null: every task in the file). */
 export function parseTasksFlag(value: string): { challenges: string; solutions: string; ids: string[] | null } {
   let file = value;
@@ -139,8 +149,7 @@ export function parseTasksFlag(value: string): { challenges: string; solutions: 
   if (!existsSync(solutions)) throw new ArcRunUsageError(`--tasks: no solutions file ${solutions} beside ${file} (scoring needs the solutions)`);
   let ids: string[] | null = null;
   if (spec !== null) {
-    if (spec === 'seal-1b-training') ids = [...SEAL_1B_TRAINING_TASK_IDS];
-    else if (spec === 'seal-1b-eval') ids = [...SEAL_1B_EVAL_TASK_IDS];
+    if (TASK_LISTS[spec]) ids = [...TASK_LISTS[spec]];
     else if (spec !== '' && existsSync(spec) && statSync(spec).isFile()) {
       const text = readText(spec, '--tasks').trim();
       ids = text.startsWith('[') ? (JSON.parse(text) as unknown[]).map(String) : text.split(/[\s,]+/).filter(Boolean);
@@ -272,7 +281,7 @@ async function arcRun(commandArg: string, argv: string[]): Promise<number> {
   } catch (e) {
     throw new ArcRunUsageError((e as Error).message);
   }
-  const domainSettings: ArcSealSettings = {
+  let domainSettings: ArcSealSettings = {
     arc,
     tttMaxSteps: numberFlag(v['ttt-max-steps'], '--ttt-max-steps', { min: 1, integer: true }) ?? null,
     answerMaxNewTokens: numberFlag(v['answer-max-tokens'], '--answer-max-tokens', { min: 1, integer: true }) ?? null,
@@ -303,7 +312,20 @@ async function arcRun(commandArg: string, argv: string[]): Promise<number> {
   const tokenizer = await loadModelTokenizer(modelDir);
   const chat = chatTemplateOrPlain(await readChatTemplate(files, tokenizer), tokenizer.config);
   if (chat.kind === 'plain') console.error(`seal: note: ${modelDir} has no chat template; prompts are rendered with a plain one (system, user, answer + EOS)`);
-  if (baseline !== 'in-context' && baseline !== 'oracle') checkSelfEditFits(dataset, domainSettings, modelConfig.maxPositionEmbeddings, (m) => tokenizer.encode(chat.template.render(m), { addSpecialTokens: true }).length);
+  if (baseline !== 'in-context' && baseline !== 'oracle') {
+    try {
+      const fit = fitSelfEditToModel(dataset, domainSettings, {
+        context: modelConfig.maxPositionEmbeddings,
+        countTokens: (m) => tokenizer.encode(chat.template.render(m), { addSpecialTokens: true }).length,
+        given: { instruction: v['self-edit-instruction'] !== undefined, maxNewTokens: v['max-new-tokens'] !== undefined },
+      });
+      for (const note of fit.notes) console.error(`seal: note: ${note}`);
+      for (const warning of fit.warnings) console.error(`seal: warning: ${warning}`);
+      domainSettings = fit.settings;
+    } catch (e) {
+      throw e instanceof SelfEditFitError ? new ArcRunError(e.message) : e;
+    }
+  }
   const identity = await fingerprintModelDir(modelDir, { spec: modelArg });
   const policyDir = v.policy !== undefined ? resolve(v.policy) : null;
   const policyFingerprint = policyDir ? adapterFingerprint(policyDir) : null;
@@ -345,9 +367,10 @@ async function arcRun(commandArg: string, argv: string[]): Promise<number> {
             const m = /round-(\d+)$/.exec(policyDir);
             policy = { ref: { kind: 'checkpoint', round: m ? Number(m[1]) : -1, path: policyDir, fingerprint: policyFingerprint! }, weights: await store.load(policyDir) };
           }
+          const sampling = domainSettings.arc.selfEdit.sampling; // as fitted to the model
           await runSealLoop(run, store, domain, engine, {
             mode: command === 'train' ? 'train' : 'eval',
-            sampling: { temperature: arc.selfEdit.sampling.temperature, topP: 1, maxNewTokens: arc.selfEdit.sampling.maxNewTokens, attemptsPerEdit: arc.selfEdit.sampling.attemptsPerEdit },
+            sampling: { temperature: sampling.temperature, topP: 1, maxNewTokens: sampling.maxNewTokens, attemptsPerEdit: sampling.attemptsPerEdit },
             policyMode,
             ...(restEm ? { restEm } : {}),
             policy,
@@ -371,24 +394,6 @@ async function arcRun(commandArg: string, argv: string[]): Promise<number> {
   console.log(run.summary());
   console.log(`report: ${join(run.dir, RUN_FILES.report)}`);
   return 0;
-}
-
-/**
- * Fails before any GPU work when a self-edit prompt plus --max-new-tokens does not fit the model's context, and warns
- * when --max-new-tokens is below what a self-edit takes in this tokenizer (samples would be cut, hence invalid).
- */
-function checkSelfEditFits(dataset: ArcDataset, settings: ArcSealSettings, context: number, count: (m: ChatMessage[]) => number): void {
-  const maxNew = settings.arc.selfEdit.sampling.maxNewTokens;
-  const needed = count([{ role: 'assistant', content: selfEditJson(ARC_ORACLE_SELF_EDIT) }]) - count([{ role: 'assistant', content: '' }]);
-  if (needed > maxNew) console.error(`seal: warning: a self-edit takes about ${needed} tokens with this tokenizer, more than --max-new-tokens ${maxNew}: most samples will be cut (invalid); raise --max-new-tokens`);
-  for (const id of dataset.taskIds) {
-    const train = dataset.tasks.find((t) => t.taskId === id)!.train;
-    const tokens = count(selfEditPrompt(train, settings.prompts.selfEdit));
-    if (tokens + maxNew > context) {
-      throw new ArcRunError(`the self-edit prompt of task ${id} is ${tokens} tokens: with --max-new-tokens ${maxNew} it does not fit the model's ${context}-token context; `
-        + 'pass a shorter --self-edit-instruction FILE (or fewer --max-new-tokens)');
-    }
-  }
 }
 
 function restEmFromFlags(v: Record<string, string | boolean | undefined>): RestEmSettings {

@@ -49,7 +49,6 @@ const TYPE_KEYWORDS: Record<string, readonly string[]> = {
 };
 const KNOWN = new Set([...ANNOTATIONS, ...Object.values(TYPE_KEYWORDS).flat(), 'type', 'enum', 'const', 'anyOf', 'oneOf', '$ref']);
 const TYPES = ['object', 'array', 'string', 'number', 'integer', 'boolean', 'null'];
-const familyOf = (type: string) => (type === 'integer' ? 'number' : type);
 
 type Schema = Record<string, unknown>;
 /** A grammar node before it gets its id. */

@@ -58,6 +58,12 @@ export const SELF_EDIT_INSTRUCTION = [
     '"training": {"strategy": <strategy>, "learning_rate": <number>, "num_train_epochs": <integer>}}',
 ].join('\n');
 
+/**
+ * The instruction used when SELF_EDIT_INSTRUCTION does not fit a small model's context (stories260K: 512 tokens):
+ * schema-constrained decoding still makes every sample a valid self-edit, only the explanation is left out.
+ */
+export const SELF_EDIT_INSTRUCTION_COMPACT = 'Write the training JSON.';
+
 /** The answer text of a grid: "<grid>#". */
 export function answerText(grid: Grid): string {
   return formatGrid(grid) + ANSWER_END;
