@@ -4,12 +4,13 @@
 //   m = beta1 * m + (1 - beta1) * g
 //   v = beta2 * v + (1 - beta2) * g^2
 //   param -= step_size * m / (sqrt(v) / bc2_sqrt + eps)
-// with step_size = lr / (1 - beta1^t) and bc2_sqrt = sqrt(1 - beta2^t) computed on the host in f64, as PyTorch does.
+// with step_size = lr / (1 - beta1^t), bc2_sqrt = sqrt(1 - beta2^t) and 1 - beta1, 1 - beta2 computed on the host in
+// f64, as PyTorch does.
 // Bindings: 1 param, 2 grad, 3 m, 4 v, 5 clip (1 element) if CLIP.
 
 override WG: u32 = 256u;
 
-struct Params { n: u32, decay: f32, beta1: f32, beta2: f32, eps: f32, step_size: f32, bc2_sqrt: f32 }
+struct Params { n: u32, decay: f32, beta1: f32, beta2: f32, eps: f32, step_size: f32, bc2_sqrt: f32, one_minus_beta1: f32, one_minus_beta2: f32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> param: array<f32>;
 @group(0) @binding(2) var<storage, read> grad: array<f32>;
@@ -28,8 +29,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
 #else
   let g = grad[i];
 #endif
-  let m1 = p.beta1 * m[i] + (1.0 - p.beta1) * g;
-  let v1 = p.beta2 * v[i] + (1.0 - p.beta2) * g * g;
+  let m1 = p.beta1 * m[i] + p.one_minus_beta1 * g;
+  let v1 = p.beta2 * v[i] + p.one_minus_beta2 * g * g;
   m[i] = m1;
   v[i] = v1;
   param[i] = param[i] * p.decay - p.step_size * m1 / (sqrt(v1) / p.bc2_sqrt + p.eps);

@@ -49,7 +49,7 @@ export function adamwStep(rec: CommandRecorder, a: AdamWStep): void {
     expectNumel('adamw.clipScale', a.clipScale, 1);
     expectDtype('adamw.clipScale', a.clipScale, 'f32');
   }
-  // Bias corrections in f64 on the host, as PyTorch computes them in Python floats.
+  // Bias corrections and 1 - beta in f64 on the host, as PyTorch computes them in Python floats.
   const stepSize = a.lr / (1 - a.beta1 ** a.step);
   const bc2Sqrt = Math.sqrt(1 - a.beta2 ** a.step);
   rec.dispatch({
@@ -62,6 +62,9 @@ export function adamwStep(rec: CommandRecorder, a: AdamWStep): void {
       ['f32', a.eps],
       ['f32', stepSize],
       ['f32', bc2Sqrt],
+      // 1 - beta in f64 too (PyTorch's `value=1 - beta2`): in f32, 1 - f32(0.999) is off by 1.3e-5 relative.
+      ['f32', 1 - a.beta1],
+      ['f32', 1 - a.beta2],
     ],
     bindings: a.clipScale ? [a.param, a.grad, a.m, a.v, a.clipScale] : [a.param, a.grad, a.m, a.v],
     workgroups: fold1d(ceilDiv(n, WG)),
