@@ -38,8 +38,7 @@ import { SftDivergedError } from '../src/train/sft.ts';
 import { AdapterDirError, loadAdapterDir, saveAdapterDir } from './adapter-files.ts';
 import { createNodeContext } from './device.ts';
 import { isHubId } from './hub.ts';
-import { checkModelFiles, loadModelDir, loadModelTokenizer, modelDirFiles, resolveModel } from './model-dir.ts';
-import { createProgressBar } from './progress.ts';
+import { checkModelFiles, loadModelDir, loadModelTokenizer, modelDirFiles, resolveModelWithProgress } from './model-dir.ts';
 import { fingerprintModelDir, nodeSha256, RUN_FILES, RunDir, RunDirError } from './run-dir.ts';
 
 export const ARC_RUN_USAGE = `  seal arc train|eval|baseline --model DIR --tasks CHALLENGES.json[:ID,ID,...|:IDS_FILE] --run RUN_DIR
@@ -299,13 +298,7 @@ async function arcRun(commandArg: string, argv: string[]): Promise<number> {
   // Tasks and model, before anything runs on the GPU: a wrong path fails at once.
   const taskSpec = parseTasksFlag(tasksArg);
   const dataset = loadTasks(taskSpec);
-  const bar = createProgressBar({ label: modelArg });
-  let modelDir: string;
-  try {
-    modelDir = await resolveModel(modelArg, { onProgress: (p) => bar.update(p) });
-  } finally {
-    bar.finish();
-  }
+  const modelDir = await resolveModelWithProgress(modelArg);
   checkModelFiles(modelDir);
   const files = modelDirFiles(modelDir);
   const modelConfig = await readModelConfig(files);

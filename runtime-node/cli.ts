@@ -12,7 +12,7 @@ import { TokenizerLoadError } from '../src/text/tokenizer.ts';
 import { HubError } from './hub.ts';
 import { ArcDataError } from '../src/domains/arc/index.ts';
 import { ARC_USAGE, ArcUsageError, runArc } from './arc-command.ts';
-import { checkModelFiles, loadModelDir, loadModelTokenizer, ModelDirError, modelDirFiles, resolveModel, type LoadedModel } from './model-dir.ts';
+import { checkModelFiles, loadModelDir, loadModelTokenizer, ModelDirError, modelDirFiles, resolveModelWithProgress, type LoadedModel } from './model-dir.ts';
 import { createProgressBar, formatBytes } from './progress.ts';
 import { LoraAdapter } from '../src/lora/adapter.ts';
 import type { CheckpointDType } from '../src/lora/merged-checkpoint.ts';
@@ -86,13 +86,7 @@ function deviceOptions(values: { 'gpu-adapter'?: string; backend?: string; 'disa
 
 /** The --model value as a local directory: a Hub id is resolved (and downloaded, with a progress bar on stderr). */
 async function modelDirFlag(value: string | undefined): Promise<string> {
-  const model = requireString(value, '--model');
-  const bar = createProgressBar({ label: model });
-  try {
-    return await resolveModel(model, { onProgress: (p) => bar.update(p) });
-  } finally {
-    bar.finish();
-  }
+  return resolveModelWithProgress(requireString(value, '--model'));
 }
 
 /** The model's config.json (for checking an adapter before the model loads); a bad one is a ModelDirError. */

@@ -11,6 +11,7 @@ import type { TransformerOptions } from '../src/model/transformer.ts';
 import type { TextTokenizer } from '../src/text/tokenizer.ts';
 import { fileSource } from './file-source.ts';
 import { isHubId, resolveHubModel, type HubOptions } from './hub.ts';
+import { createProgressBar } from './progress.ts';
 
 /** A model directory could not be used; the message says which file and what to do. */
 export class ModelDirError extends Error {}
@@ -40,6 +41,16 @@ export function checkModelDir(dir: string): string {
 export async function resolveModel(model: string, hub: HubOptions = {}): Promise<string> {
   if (existsSync(resolve(model)) || !isHubId(model)) return checkModelDir(model);
   return resolveHubModel(model, hub);
+}
+
+/** resolveModel for the CLI: a Hub id downloads with a byte progress bar on stderr. */
+export async function resolveModelWithProgress(model: string): Promise<string> {
+  const bar = createProgressBar({ label: model });
+  try {
+    return await resolveModel(model, { onProgress: (p) => bar.update(p) });
+  } finally {
+    bar.finish();
+  }
 }
 
 /** The files of a local directory: text via readFile, bytes via positioned reads; null for a file that does not exist. */

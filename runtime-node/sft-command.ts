@@ -17,8 +17,8 @@ import { AdapterDirError, checkAdapterOutputDir, saveAdapterDir } from './adapte
 import { createNodeContext } from './device.ts';
 import { numberFlag, UsageError } from './flags.ts';
 import { isHubId } from './hub.ts';
-import { checkModelFiles, loadModelDir, loadModelTokenizer, modelDirFiles, resolveModel } from './model-dir.ts';
-import { createProgressBar, formatDuration } from './progress.ts';
+import { checkModelFiles, loadModelDir, loadModelTokenizer, modelDirFiles, resolveModelWithProgress } from './model-dir.ts';
+import { formatDuration } from './progress.ts';
 
 export const SFT_USAGE = `Usage:
   seal sft --model DIR --data FILE.jsonl --out ADAPTER_DIR [--targets q,v,...] [--rank R] [--alpha A] [--lr LR]
@@ -160,13 +160,7 @@ async function sft(argv: string[]): Promise<number> {
   const rows = parseSftJsonl(dataText, dataPath);
   const out = await checkAdapterOutputDir(outArg);
 
-  const bar = createProgressBar({ label: modelArg });
-  let dir: string;
-  try {
-    dir = await resolveModel(modelArg, { onProgress: (p) => bar.update(p) });
-  } finally {
-    bar.finish();
-  }
+  const dir = await resolveModelWithProgress(modelArg);
   checkModelFiles(dir);
   const files = modelDirFiles(dir);
   const config = await readModelConfig(files);

@@ -56,7 +56,9 @@ describe('generateBatch (stories260K)', () => {
     const maxT = Math.max(...prompts.map((p) => p.length)) + opts.maxNewTokens;
     const limits = transformer.ctx.limits;
     const saved = limits.maxStorageBufferBindingSize!;
-    const slotBytes = KvCache.slotsThatFit(transformer.ctx, transformer.config, maxT) > 0 ? saved / KvCache.slotsThatFit(transformer.ctx, transformer.config, maxT) : 0;
+    const one = transformer.createCache(maxT, 1);
+    const slotBytes = one.slotRows * one.rowElems * 4; // one slot of one layer's keys
+    one.dispose();
     const created: number[] = [];
     const createCache = transformer.createCache.bind(transformer);
     transformer.createCache = (t, slots) => (created.push(slots ?? 1), createCache(t, slots));
