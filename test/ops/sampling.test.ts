@@ -137,8 +137,12 @@ describe('sample', () => {
     const rows = 9, vocab = 777;
     const logits = randn(rows * vocab, rng(seed));
     const want = Array.from(argmaxRef(logits, rows, vocab));
-    for (const s of [{ temperature: 1, topK: 1, seed: 3 }, { temperature: 5, topK: 1, topP: 0.5, seed: 4, step: 9 }, { temperature: 0, seed: 0 }]) {
-      expect(Array.from(await runSample(ctx, logits, rows, vocab, s)), `${JSON.stringify(s)} seed ${seed}`).toEqual(want);
+    // Greedy takes the first of equal maxima; top-k = 1 keeps every token tied at the max (random f32 logits do tie:
+    // seed 3065108058 has two at 2.5710952 in one row) and samples among them, so it is checked by the chosen logit.
+    expect(Array.from(await runSample(ctx, logits, rows, vocab, { temperature: 0, seed: 0 })), `greedy, seed ${seed}`).toEqual(want);
+    const logitOf = (tokens: ArrayLike<number>) => Array.from(tokens, (t, r) => logits[r * vocab + t]!);
+    for (const s of [{ temperature: 1, topK: 1, seed: 3 }, { temperature: 5, topK: 1, topP: 0.5, seed: 4, step: 9 }]) {
+      expect(logitOf(await runSample(ctx, logits, rows, vocab, s)), `${JSON.stringify(s)} seed ${seed}`).toEqual(logitOf(want));
     }
   });
 
