@@ -11,8 +11,10 @@
 // Loads work in storage coordinates (row, col) of the stored matrix and return zeros outside it, so tiles
 // may overhang any edge. Defines: TRANS_A; TRANS_B; A_VEC (A's storage rows are whole vec4s);
 //   B_HALF with B_BF16 | B_F16 (16-bit B, two per u32); B_VEC (B's storage rows are whole vec4 words: 4 f32
-//   or 8 halves); HAS_BIAS with BIAS_BF16 | BIAS_F16; ACCUMULATE. A_VEC and B_VEC also promise that the
-//   offsets and A's stride keep every row start on a vector boundary.
+//   or 8 halves); HAS_BIAS with BIAS_BF16 | BIAS_F16; ACCUMULATE; A_SCALED with A_SCALE_BINDING (the kernels
+//   that round A to f16: a_scale = (s, 1/s) from abs_max_scale.wgsl; load_a4 returns A·s and store_c
+//   multiplies by 1/s, both exact powers of two). A_VEC and B_VEC also promise that the offsets and A's
+//   stride keep every row start on a vector boundary.
 #include "lib_dtype"
 
 struct Params { M: u32, N: u32, K: u32, alpha: f32, c_stride: u32, c_col: u32, a_offset: u32, a_stride: u32, b_offset: u32, c_offset: u32 }
@@ -53,6 +55,13 @@ fn bias_at(n: u32) -> f32 { return bias[n]; }
 #endif
 #endif
 
+#if A_SCALED
+@group(0) @binding({{A_SCALE_BINDING}}) var<storage, read> a_scale: array<f32>;
+fn scaled_a(v: vec4<f32>) -> vec4<f32> { return v * a_scale[0]; }
+#else
+fn scaled_a(v: vec4<f32>) -> vec4<f32> { return v; }
+#endif
+
 // Storage shapes (rows, cols) of A and B.
 #if TRANS_A
 fn a_shape() -> vec2<u32> { return vec2<u32>(p.K, p.M); }
@@ -85,8 +94,11 @@ fn a_at(m: u32, k: u32) -> f32 {
 #endif
 }
 
-// Four consecutive elements of A's storage row `row` from column `col` (a multiple of 4), zero outside.
-fn load_a4(row: u32, col: u32) -> vec4<f32> {
+// Four consecutive elements of A's storage row `row` from column `col` (a multiple of 4), zero outside; times
+// s with A_SCALED.
+fn load_a4(row: u32, col: u32) -> vec4<f32> { return scaled_a(load_a4_raw(row, col)); }
+
+fn load_a4_raw(row: u32, col: u32) -> vec4<f32> {
   let shape = a_shape();
 #if A_VEC
   // cols % 4 == 0: the vec4 is either wholly inside or wholly outside.
@@ -163,6 +175,9 @@ fn load_b8(row: u32, col: u32) -> Chunk8 {
 fn store_c(m: u32, n: u32, v: f32) {
   let col = p.c_col + n;
   var r = p.alpha * v;
+#if A_SCALED
+  r *= a_scale[1];
+#endif
 #if HAS_BIAS
   r += bias_at(col);
 #endif

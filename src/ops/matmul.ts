@@ -16,6 +16,7 @@ import type { CommandRecorder, Param } from '../gpu/recorder.ts';
 import { fold1d } from '../gpu/recorder.ts';
 import type { Tensor } from '../gpu/tensor.ts';
 import type { Defines } from '../gpu/wgsl.ts';
+import { absMaxScale, absMaxScratch } from './abs-max-scale.ts';
 import { ceilDiv, expectDtype, expectNumel, expectShape } from './common.ts';
 
 export type MatmulKernel = 'skinny' | 'portable' | 'f16' | 'subgroup-matrix';
@@ -62,6 +63,14 @@ export interface MatmulArgs {
   cOffset?: number;
   /** Which kernel; 'auto' (default) picks by shape and device features (see matmulVariant). */
   variant?: MatmulVariant;
+  /**
+   * For the kernels that round A to f16 (f16, subgroup-matrix): first find the power of two s that brings max|A|
+   * into [2^14, 2^15) (src/ops/abs-max-scale.ts, two small dispatches), stage A·s and scale the product by 1/s,
+   * so A far outside f16's range (gradients of a mean loss, ~1e-6 and below; activation outliers) keeps f16's
+   * precision instead of flushing to zero or overflowing. The exact kernels (skinny, portable) ignore it.
+   * Default false.
+   */
+  scaleA?: boolean;
   /** Block size of the tiled kernels (portable, f16); 'auto' (default) takes large blocks unless the grid would be small. */
   tile?: 'auto' | 'large' | 'small';
 }
@@ -248,6 +257,16 @@ export function matmul(rec: CommandRecorder, args: MatmulArgs): void {
   ];
   const bindings = [args.a, args.b, args.c, ...(args.bias ? [args.bias] : [])];
   const label = `matmul ${kernel} ${M}x${N}x${K}`;
+  if (args.scaleA && (kernel === 'f16' || kernel === 'subgroup-matrix') && K > 0) {
+    const scratch = absMaxScratch(ctx);
+    const aCols = args.transA ? M : K;
+    absMaxScale(rec, {
+      a: args.a, rows: args.transA ? K : M, cols: aCols, offset: args.aOffset ?? 0, stride: args.aRowStride ?? aCols,
+      partials: scratch.partials, scale: scratch.scale,
+    });
+    Object.assign(defines, { A_SCALED: true, A_SCALE_BINDING: bindings.length + 1 });
+    bindings.push(scratch.scale);
+  }
 
   if (kernel === 'skinny') {
     const cols = args.transB ? SKINNY_COLS.transB : SKINNY_COLS.plain;

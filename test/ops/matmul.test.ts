@@ -3,7 +3,7 @@ import type { GpuContext } from '../../src/gpu/context.ts';
 import { roundTo, type DType } from '../../src/gpu/dtype.ts';
 import { matmul, matmulFlops, matmulVariant, SKINNY_MAX_M, subgroupMatrixPlan, type MatmulArgs, type MatmulKernel } from '../../src/ops/matmul.ts';
 import { testContext } from '../harness/context.ts';
-import { checkGradient, expectClose, f64, freshSeed, randn, rng, sampleCoords, TOL } from '../harness/numerics.ts';
+import { checkGradient, expectClose, f64, freshSeed, nmse, randn, rng, sampleCoords, TOL } from '../harness/numerics.ts';
 import { matmulColumnsRef, matmulGradRef, matmulLayoutRef, matmulRef, matmulRefRows, type MatmulLayout, type MatmulRefOptions } from '../ref/matmul.ts';
 import { expectSameBits } from './elementwise-helpers.ts';
 
@@ -50,7 +50,7 @@ function describeProblem(p: Problem): string {
 }
 
 /** Uploads, poisons C (or writes c0 to accumulate into), runs one kernel, reads C back. */
-async function runMatmul(ctx: GpuContext, p: Problem, variant: MatmulArgs['variant'], tile?: MatmulArgs['tile']): Promise<Float32Array> {
+async function runMatmul(ctx: GpuContext, p: Problem, variant: MatmulArgs['variant'], tile?: MatmulArgs['tile'], scaleA?: boolean): Promise<Float32Array> {
   const a = ctx.upload('f32', p.transA ? [p.K, p.M] : [p.M, p.K], p.a);
   const b = ctx.upload(p.bDtype, p.transB ? [p.N, p.K] : [p.K, p.N], p.b);
   const c = ctx.empty('f32', [p.M, p.N]);
@@ -59,7 +59,7 @@ async function runMatmul(ctx: GpuContext, p: Problem, variant: MatmulArgs['varia
   else ctx.fill(c);
   try {
     const rec = ctx.recorder();
-    matmul(rec, { a, b, c, M: p.M, N: p.N, K: p.K, transA: p.transA, transB: p.transB, alpha: p.alpha, accumulate: Boolean(p.c0), bias, variant, tile });
+    matmul(rec, { a, b, c, M: p.M, N: p.N, K: p.K, transA: p.transA, transB: p.transB, alpha: p.alpha, accumulate: Boolean(p.c0), bias, variant, tile, scaleA });
     rec.submit();
     return await ctx.readF32(c);
   } finally {
@@ -242,6 +242,38 @@ describe('matmul', () => {
       const a = ctx.empty('f32', [200, 104]), b = ctx.empty('f16', [104, 136]), c = ctx.empty('f32', [200, 136]);
       expect(() => matmul(ctx.recorder(), { a, b, c, M: 200, N: 136, K: 104, variant: 'subgroup-matrix' })).toThrow(/not supported by this device/);
       ctx.free(a, b, c);
+    }
+  });
+
+  it('scaleA: A far outside f16\'s range (1e-7, 1e6) keeps f16 precision in the kernels that round A; exact kernels ignore it', async () => {
+    const ctx = await testContext();
+    const seed = freshSeed();
+    const r = rng(seed);
+    const halfKernels = otherKernels(ctx).filter(([k]) => k !== 'skinny');
+    // This device must offer some kernel that rounds A, or the test would check nothing (lavapipe has shader-f16).
+    expect(halfKernels.length, 'a kernel that rounds A to f16').toBeGreaterThan(0);
+    for (const [transA, transB] of TRANS) {
+      for (const magnitude of [1e-7, 1e6]) {
+        const p = epilogueProblem(r, [72, 200, 96], transA, transB);
+        p.a = p.a.map((x) => x * magnitude);
+        // The bias and C must not be scaled: make them comparable to the product (an f32 bias: a 16-bit one
+        // could not hold these magnitudes itself).
+        p.bias = Float32Array.from(p.bias!, (x) => x * magnitude * 4);
+        p.biasDtype = 'f32';
+        p.c0 = Float32Array.from(p.c0!, (x) => x * magnitude * 4);
+        const ref = matmulRef(p.a, p.b, p);
+        const what = `${describeProblem(p)} A x ${magnitude}`;
+        for (const [kernel] of halfKernels) {
+          expectClose(await runMatmul(ctx, p, kernel, undefined, true), ref, TOL.half, `${what} ${kernel} scaled (seed ${seed})`);
+          // Unscaled, the same kernel loses A (rounded in f16's subnormals) or overflows it: the same check fails.
+          const unscaled = await runMatmul(ctx, p, kernel);
+          const lost = unscaled.some((x) => !Number.isFinite(x)) || nmse(unscaled, ref) > TOL.half;
+          expect(lost, `${what} ${kernel} unscaled should fail (seed ${seed})`).toBe(true);
+        }
+        for (const kernel of ['portable', 'skinny'] as const) {
+          expectSameBits(await runMatmul(ctx, p, kernel, undefined, true), await runMatmul(ctx, p, kernel), `${what} ${kernel} ignores scaleA`);
+        }
+      }
     }
   });
 
