@@ -16,6 +16,7 @@
  *              adapter initialisation, voting.
  * A warm-up candidate (1 step, 2 answer tokens) compiles every pipeline first, so shader compilation is not counted.
  */
+import type { TrainingPrecision } from '../src/train/lora-linear.ts';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { answerText, loadArcDataset, parseSelfEdit, resolveArcSettings, type SelfEdit } from '../src/domains/arc/index.ts';
@@ -56,6 +57,8 @@ export interface ArcBenchOptions {
   tttMaxSteps: number | null;
   /** New tokens per answer (null: the true answer's length). */
   answerTokens: number | null;
+  /** How TTT runs the base's matmuls (seal arc --precision). */
+  precision: TrainingPrecision;
   log: (line: string) => void;
 }
 
@@ -88,6 +91,7 @@ export interface ArcBenchResult {
   queries: number;
   meanQueryTokens: number;
   answerTokens: number;
+  precision: TrainingPrecision;
   cases: ArcCaseResult[];
 }
 
@@ -122,7 +126,7 @@ export async function arcBench(ctx: GpuContext, o: ArcBenchOptions): Promise<Arc
   const spent: Record<EngineTimingPhase, number> = { tokenize: 0, train: 0, generate: 0 };
   const engine = new GpuSealEngine(
     { ctx, config, weights, transformer, tokenizer, chatTemplate },
-    { onTiming: (phase, seconds) => (spent[phase] += seconds) },
+    { onTiming: (phase, seconds) => (spent[phase] += seconds), sft: { precision: o.precision } },
   );
   const countTokens = (m: readonly ChatMessage[]) => engine.encode(m).length;
   const answerTokens = o.answerTokens ?? Math.max(...dataset.tasks.map((t) => tokenizer.encode(answerText(t.testOutput!), { addSpecialTokens: false }).length + 1));
@@ -160,7 +164,7 @@ export async function arcBench(ctx: GpuContext, o: ArcBenchOptions): Promise<Arc
     return { total, training: spent.train, inference: spent.generate, overhead: total - spent.train - spent.generate, inputTokens };
   };
 
-  o.log(`${o.model}: ${config.numLayers} layers (random bf16 weights); task ${o.task}; self-edit ${JSON.stringify(o.selfEdit)}`);
+  o.log(`${o.model}: ${config.numLayers} layers (random bf16 weights); task ${o.task}; self-edit ${JSON.stringify(o.selfEdit)}; TTT precision ${o.precision}`);
   o.log('  warm-up (compiles every pipeline: 1 TTT step, 2 answer tokens) ...');
   const warm = await runCase(1, settings(1, 2), false);
   o.log(`  warm-up took ${warm.total.toFixed(1)} s`);
@@ -176,7 +180,7 @@ export async function arcBench(ctx: GpuContext, o: ArcBenchOptions): Promise<Arc
     examples: plan.rows.length, meanExampleTokens: Math.round(rowTokens.reduce((a, b) => a + b, 0) / Math.max(1, rowTokens.length)), steps: plan.plannedSteps,
     trainTokensPerCandidate: 0,
     queries: queries.length, meanQueryTokens: Math.round(queries.reduce((n, q) => n + countTokens(q.messages), 0) / Math.max(1, queries.length)),
-    answerTokens, cases: [],
+    answerTokens, precision: o.precision, cases: [],
   };
   o.log(`  per candidate: ${result.examples} TTT examples of ~${result.meanExampleTokens} tokens, ${result.steps} steps; ${result.queries} queries of ~${result.meanQueryTokens} tokens, ${answerTokens} answer tokens each`);
   try {

@@ -12,6 +12,7 @@ import { devicePeak } from './peaks.ts';
 import { kernelBench } from './kernels.ts';
 import { HF_CONFIGS } from './shapes.ts';
 import { ARC_BENCH_TASK, arcBench, benchSelfEdit, type ArcBenchOptions } from './arc.ts';
+import { TRAINING_PRECISIONS, type TrainingPrecision } from '../src/train/lora-linear.ts';
 import { parseShape, SFT_SETUPS, sftBench, sftCases, type SftCaseOptions } from './sft.ts';
 
 const USAGE = `Usage:
@@ -20,23 +21,32 @@ const USAGE = `Usage:
                             [--batch 1,8,32] [--context 128] [--decode-steps 32] [--out DIR] [--adapter NAME]
       (random-weight bf16 models at the real shapes; --layers N builds only N decoder layers, for CPU adapters)
   npm run bench -- sft [--models ${Object.keys(SFT_SETUPS).join(',')}] [--layers N] [--seq N] [--sequences N] [--k 1,8]
-                       [--k-mode fused,sequential] [--steps 3] [--recompute on|off] [--max-seconds 120] [--print-cases]
+                       [--k-mode fused,sequential] [--precision f32,mixed] [--steps 3] [--recompute on|off]
+                       [--max-seconds 120] [--print-cases]
                        [--out DIR] [--adapter NAME]
       (LoRA SFT steps: forward + backward + AdamW; --sequences per adapter per step; K > 1 adapters in one pass (fused)
        or one after another (sequential); --print-cases prints the cases as JSON for bench/peers/peft_sft.py and
        exits; --shape hidden_size=256,... shrinks the model for CPU adapters)
   npm run bench -- arc [--models Llama-3.2-1B] [--layers N] [--shape KEY=N,...] [--k 1,5] [--task ${ARC_BENCH_TASK}]
                        [--tasks CHALLENGES.json] [--tokenizer DIR] [--self-edit JSON] [--ttt-max-steps N]
-                       [--answer-tokens N] [--out DIR] [--adapter NAME]
+                       [--answer-tokens N] [--precision f32|mixed] [--out DIR] [--adapter NAME]
       (one ARC candidate end to end: TTT dataset, K candidates trained together, augmented inference and voting,
        split into training / inference / overhead; default self-edit: the oracle's; answers decoded to the length
-       of the true answer; task files and tokenizer default to ../shared)`;
+       of the true answer; task files and tokenizer default to ../shared; --precision: TTT's base matmuls, as
+       seal arc --precision, default f32)
+  sft and arc: --precision f32 = the exact portable path, mixed = 16-bit operands on the fastest kernel (tensor
+       cores through subgroup matrices where the device has them); sft runs both by default`;
 
 /** A comma-separated list of positive integers. */
 function intList(value: string, flag: string): number[] {
   const xs = value.split(',').map((v) => Number(v.trim()));
   if (!xs.length || !xs.every((x) => Number.isInteger(x) && x >= 1)) throw new Error(`${flag} must be a comma-separated list of positive integers, got '${value}'`);
   return xs;
+}
+
+function oneTrainingPrecision(value: string): TrainingPrecision {
+  if (!(TRAINING_PRECISIONS as readonly string[]).includes(value)) throw new Error(`--precision must be f32 or mixed, not '${value}'`);
+  return value as TrainingPrecision;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -58,7 +68,7 @@ async function main(argv: string[]): Promise<number> {
       seq: { type: 'string' },
       sequences: { type: 'string', default: '1' },
       k: { type: 'string' },
-      'k-mode': { type: 'string', default: 'fused' },
+      'k-mode': { type: 'string', default: 'fused' }, precision: { type: 'string' },
       steps: { type: 'string', default: '3' },
       recompute: { type: 'string', default: 'off' },
       'max-seconds': { type: 'string', default: '120' },
@@ -97,6 +107,7 @@ async function main(argv: string[]): Promise<number> {
       selfEdit: benchSelfEdit(values['self-edit']),
       tttMaxSteps: values['ttt-max-steps'] === undefined ? null : intList(values['ttt-max-steps'], '--ttt-max-steps')[0]!,
       answerTokens: values['answer-tokens'] === undefined ? null : intList(values['answer-tokens'], '--answer-tokens')[0]!,
+      precision: oneTrainingPrecision(values.precision ?? 'f32'),
     };
   }
   let sft: SftCaseOptions | null = null;
@@ -106,6 +117,10 @@ async function main(argv: string[]): Promise<number> {
     if (!adapterModes.every((m): m is 'fused' | 'sequential' => m === 'fused' || m === 'sequential')) {
       throw new Error(`--k-mode must be fused, sequential or both (comma-separated), not '${values['k-mode']}'`);
     }
+    const precisions = (values.precision ?? 'f32,mixed').split(',').map((m) => m.trim());
+    if (!precisions.every((p): p is TrainingPrecision => (TRAINING_PRECISIONS as readonly string[]).includes(p))) {
+      throw new Error(`--precision must be f32, mixed or both (comma-separated), not '${values.precision}'`);
+    }
     sft = {
       models: (values.models ?? Object.keys(SFT_SETUPS).join(',')).split(',').map((m) => m.trim()),
       layers: values.layers === undefined ? undefined : intList(values.layers, '--layers')[0],
@@ -113,6 +128,7 @@ async function main(argv: string[]): Promise<number> {
       sequencesPerAdapter: intList(values.sequences!, '--sequences')[0]!,
       adapterCounts: intList(values.k ?? '1,8', '--k'),
       adapterModes,
+      precisions,
       recompute: values.recompute === 'on',
       steps: intList(values.steps!, '--steps')[0]!,
       shape: values.shape === undefined ? undefined : parseShape(values.shape),

@@ -17,6 +17,7 @@ import type { GpuContext } from '../src/gpu/context.ts';
 import { LoraAdapter, type LoraTensors } from '../src/lora/adapter.ts';
 import { resolveLoraConfig, type LoraTarget } from '../src/lora/config.ts';
 import { initLoraWeights } from '../src/lora/host-weights.ts';
+import type { TrainingPrecision } from '../src/train/lora-linear.ts';
 import { parseModelConfig, type ModelConfig } from '../src/model/config.ts';
 import { syntheticCheckpoint } from '../src/model/synthetic-checkpoint.ts';
 import { loadWeights, type ModelWeights } from '../src/model/weights.ts';
@@ -65,6 +66,8 @@ export interface SftCase {
   adapters: number;
   mode: AdapterMode;
   recompute: boolean;
+  /** How the frozen base's matmuls run: exact 'f32' (the portable path) or 'mixed' (16-bit operands, fastest kernel). */
+  precision: TrainingPrecision;
   /** Timed steps (after one warm-up step). */
   steps: number;
   learningRate: number;
@@ -81,6 +84,8 @@ export interface SftCaseOptions {
   /** How K > 1 adapters train (each mode is a case of its own). */
   adapterModes: ('fused' | 'sequential')[];
   recompute: boolean;
+  /** Each precision is a case of its own. */
+  precisions: TrainingPrecision[];
   steps: number;
   shape?: Record<string, number>;
 }
@@ -95,7 +100,7 @@ export function sftCases(o: SftCaseOptions): SftCase[] {
     parseModelConfig(hfConfig); // fail early on a bad --shape
     for (const adapters of o.adapterCounts) {
       for (const mode of adapters === 1 ? (['single'] as const) : o.adapterModes) {
-        cases.push({
+        for (const precision of o.precisions) cases.push({
           model,
           hfConfig,
           lora: { targets: setup.targets, rank: setup.rank, alpha: setup.alpha, dropout: 0 },
@@ -104,6 +109,7 @@ export function sftCases(o: SftCaseOptions): SftCase[] {
           adapters,
           mode,
           recompute: o.recompute,
+          precision,
           steps: o.steps,
           learningRate: 1e-4,
           maxGradNorm: 1,
@@ -173,7 +179,7 @@ export class SftRunner {
     readonly ctx: GpuContext,
     readonly config: ModelConfig,
     weights: ModelWeights,
-    readonly c: Pick<SftCase, 'lora' | 'seqLen' | 'sequencesPerAdapter' | 'adapters' | 'mode' | 'recompute' | 'learningRate' | 'maxGradNorm'>,
+    readonly c: Pick<SftCase, 'lora' | 'seqLen' | 'sequencesPerAdapter' | 'adapters' | 'mode' | 'recompute' | 'precision' | 'learningRate' | 'maxGradNorm'>,
   ) {
     const lora = resolveLoraConfig(c.lora);
     const fused = c.mode === 'fused';
@@ -184,9 +190,9 @@ export class SftRunner {
         this.adapters.push(adapter);
         this.optimizers.push(new LoraOptimizer(ctx, adapter, { maxGradNorm: c.maxGradNorm }));
         if (fused || k === 0) this.grads.push(adapter.zerosLike());
-        if (!fused) this.models.push(new LoraModel(ctx, config, weights, adapter, { recompute: c.recompute }));
+        if (!fused) this.models.push(new LoraModel(ctx, config, weights, adapter, { recompute: c.recompute, precision: c.precision }));
       }
-      if (fused) this.models.push(new LoraModel(ctx, config, weights, this.adapters, { recompute: c.recompute }));
+      if (fused) this.models.push(new LoraModel(ctx, config, weights, this.adapters, { recompute: c.recompute, precision: c.precision }));
       // Fused, a sequence names its adapter; sequentially, each model has one adapter: index 0.
       const sequences = Array.from({ length: c.adapters }, (_, k) => randomSequences(c.sequencesPerAdapter, c.seqLen, config.vocabSize, k, fused ? k : 0));
       this.batches = fused ? [packTrainingSequences(sequences.flat())] : sequences.map((seqs) => packTrainingSequences(seqs));
@@ -270,11 +276,14 @@ export function mainMatmulKernel(census: MatmulCensus): string {
 }
 
 function logResult(r: SftResult, log: (line: string) => void): void {
-  const pct = (x: number | null) => (x === null ? '' : ` (${(100 * x).toFixed(1)}% of FP32 peak)`);
+  // The peak the main kernel can reach: tensor cores for subgroup matrices, the FP32 units otherwise.
+  const tensor = mainMatmulKernel(r.matmuls) === 'subgroup-matrix';
+  const fraction = tensor ? r.fractionOfTensorPeak : r.fractionOfFp32Peak;
+  const pct = (x: number | null) => (x === null ? '' : ` (${(100 * x).toFixed(1)}% of ${tensor ? 'tensor' : 'FP32'} peak)`);
   const mode = r.mode === 'single' ? '' : ` ${r.mode}`;
   log(
-    `  K=${r.adapters}${mode}: ${r.tokensPerStep} tokens/step, ${r.msPerStep.toFixed(1)} ms/step (median of ${r.stepMs.length}), ` +
-      `${r.tokensPerSecond.toFixed(1)} tok/s, ${r.tflops.toFixed(2)} TFLOP/s${pct(r.fractionOfFp32Peak)}, ` +
+    `  K=${r.adapters}${mode} ${r.precision}: ${r.tokensPerStep} tokens/step, ${r.msPerStep.toFixed(1)} ms/step (median of ${r.stepMs.length}), ` +
+      `${r.tokensPerSecond.toFixed(1)} tok/s, ${r.tflops.toFixed(2)} TFLOP/s${pct(fraction)}, ` +
       `matmuls: ${mainMatmulKernel(r.matmuls)}, peak ${(r.peakGpuBytes / 2 ** 30).toFixed(2)} GiB, loss ${r.loss.first.toFixed(3)} -> ${r.loss.last.toFixed(3)}`,
   );
 }
@@ -306,10 +315,11 @@ export async function sftBench(ctx: GpuContext, o: SftBenchOptions): Promise<Sft
       weights.dispose();
       ctx.pool.trim();
     }
-    const one = results.find((r) => r.model === model && r.adapters === 1);
-    if (one) {
-      for (const r of results.filter((x) => x.model === model && x.adapters > 1)) {
-        o.log(`  K=${r.adapters} step costs ${(r.msPerStep / one.msPerStep).toFixed(2)}x a K=1 step (${r.mode})`);
+    for (const precision of o.precisions) {
+      const one = results.find((r) => r.model === model && r.adapters === 1 && r.precision === precision);
+      if (!one) continue;
+      for (const r of results.filter((x) => x.model === model && x.adapters > 1 && x.precision === precision)) {
+        o.log(`  K=${r.adapters} step costs ${(r.msPerStep / one.msPerStep).toFixed(2)}x a K=1 step (${r.mode}, ${precision})`);
       }
     }
   }

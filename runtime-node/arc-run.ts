@@ -12,6 +12,7 @@
  * command, redoing nothing that was scored. The run's progress line (round, task, candidate, TTT step) is drawn on
  * stderr; report.html is rewritten at the end of every round.
  */
+import { TRAINING_PRECISIONS } from '../src/train/lora-linear.ts';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -73,8 +74,9 @@ const HELP = `Usage: seal arc train|eval|baseline --model DIR|ORG/NAME --tasks F
                --policy-batch-size B (5) --policy-max-steps N --winners solved|best (solved: every pair with reward
                above the threshold, the paper; best: the best such candidate per task) --winner-threshold T (0; -1:
                every valid self-edit wins, e.g. to exercise the M-step) --policy-restart (each round afresh)
-  Run:         --force-config (continue a run under a changed configuration) --gpu-adapter NAME --backend B
-               --disable-features f1,f2`;
+  Run:         --precision f32|mixed (the base's matmuls in TTT and policy training: f32 exact, the default; mixed:
+               16-bit operands on the fastest kernel, e.g. tensor cores) --force-config (continue a run under a
+               changed configuration) --gpu-adapter NAME --backend B --disable-features f1,f2`;
 
 /** A bad flag or flag value (exit 2, with the usage). */
 export class ArcRunUsageError extends Error {}
@@ -231,7 +233,7 @@ async function arcRun(commandArg: string, argv: string[]): Promise<number> {
       'policy-rank': { type: 'string' }, 'policy-alpha': { type: 'string' }, 'policy-epochs': { type: 'string' },
       'policy-lr': { type: 'string' }, 'policy-batch-size': { type: 'string' }, 'policy-max-steps': { type: 'string' },
       winners: { type: 'string' }, 'winner-threshold': { type: 'string' }, 'policy-restart': { type: 'boolean', default: false },
-      'force-config': { type: 'boolean', default: false },
+      'force-config': { type: 'boolean', default: false }, precision: { type: 'string' },
       'gpu-adapter': { type: 'string' }, backend: { type: 'string' }, 'disable-features': { type: 'string' },
     },
     strict: true,
@@ -251,6 +253,7 @@ async function arcRun(commandArg: string, argv: string[]): Promise<number> {
   if (command !== 'train' && rounds !== 1) throw new ArcRunUsageError('--rounds is for seal arc train (eval and baselines are one round)');
   const seed = numberFlag(v.seed, '--seed', { min: 0, integer: true, max: 0xffffffff }) ?? 0;
   const policyMode: PolicyMode = oneOf(v['policy-mode'], '--policy-mode', POLICY_MODES) ?? 'adapter';
+  const precision = oneOf(v.precision, '--precision', TRAINING_PRECISIONS) ?? 'f32';
 
   // The ARC settings: defaults, with the flags' overrides (validated by resolveArcSettings).
   const overrides: ArcSettingsOverrides = {
@@ -337,6 +340,8 @@ async function arcRun(commandArg: string, argv: string[]): Promise<number> {
       policyMode,
       policy: policyFingerprint,
       restEm,
+      // Only when not the default, so runs made before the flag existed resume under the same configuration.
+      ...(precision !== 'f32' ? { precision } : {}),
     },
   };
   const run = await RunDir.open(runArg, {
@@ -347,7 +352,7 @@ async function arcRun(commandArg: string, argv: string[]): Promise<number> {
     const ctx = await createNodeContext({ adapter: v['gpu-adapter'], backend: v.backend, disableFeatures: v['disable-features']?.split(',').filter(Boolean) });
     try {
       const model = await loadModelDir(ctx, modelDir);
-      const engine = new GpuSealEngine({ ctx, config: model.config, weights: model.weights, transformer: model.transformer, tokenizer: model.tokenizer, chatTemplate: chat.template });
+      const engine = new GpuSealEngine({ ctx, config: model.config, weights: model.weights, transformer: model.transformer, tokenizer: model.tokenizer, chatTemplate: chat.template }, { sft: { precision } });
       try {
         const domain = new ArcSealDomain(dataset, domainSettings, { contextLength: model.config.maxPositionEmbeddings, countTokens: (m) => engine.encode(m).length });
         const baseModel = isHubId(modelArg) && !existsSync(resolve(modelArg)) ? modelArg : modelDir;

@@ -11,6 +11,7 @@ import { LoraAdapter } from '../src/lora/adapter.ts';
 import { LORA_TARGETS, resolveLoraConfig, type LoraTarget } from '../src/lora/config.ts';
 import { readChatTemplate, readModelConfig } from '../src/model/load-model.ts';
 import { defaultLossMode, LOSS_MODES, parseSftJsonl, SftDataError, tokenizeSftRows, type LossMode } from '../src/train/sft-data.ts';
+import { TRAINING_PRECISIONS } from '../src/train/lora-linear.ts';
 import { LR_SCHEDULES, type LrSchedule } from '../src/train/schedule.ts';
 import { SftDivergedError, trainSft, type SftStepInfo } from '../src/train/sft.ts';
 import { AdapterDirError, checkAdapterOutputDir, saveAdapterDir } from './adapter-files.ts';
@@ -24,7 +25,8 @@ export const SFT_USAGE = `Usage:
   seal sft --model DIR --data FILE.jsonl --out ADAPTER_DIR [--targets q,v,...] [--rank R] [--alpha A] [--lr LR]
            [--epochs E] [--max-steps N] [--batch-size B] [--grad-accum G] [--schedule constant|linear|cosine]
            [--warmup N] [--weight-decay W] [--grad-clip C] [--loss all|output|completion] [--seed S] [--save-init]
-           [--max-length N] [--gpu-adapter NAME] [--backend vulkan|metal|d3d12] [--disable-features f1,f2]
+           [--max-length N] [--precision f32|mixed] [--gpu-adapter NAME] [--backend vulkan|metal|d3d12]
+           [--disable-features f1,f2]
       LoRA fine-tuning. Data rows (one JSON object per line): {"text"}, {"messages": [{"role", "content"}, ...]}
       (rendered with the model's chat template) or {"prompt", "completion"}. Writes a PEFT adapter (adapter_config.json,
       adapter_model.safetensors) to ADAPTER_DIR and a loss log, ADAPTER_DIR/loss.jsonl, one line per step.
@@ -34,7 +36,10 @@ export const SFT_USAGE = `Usage:
       --grad-clip 1 (0: off), --seed 0 (adapter init and data order), --max-length: the model's context.
       --loss      all tokens; output = assistant turns of chats; completion = completions of prompt/completion
                   rows; default: output for chats, completion for prompt/completion rows, else all.
-      --save-init also writes the freshly initialised adapter to ADAPTER_DIR/init/.`;
+      --save-init also writes the freshly initialised adapter to ADAPTER_DIR/init/.
+      --precision how the frozen base's matmuls run: f32 (default, exact) or mixed (16-bit operands on the
+                  device's fastest kernel: tensor cores through subgroup matrices, else f16 tiles; f32 accumulation;
+                  the LoRA weights, their gradients and the optimizer stay f32).`;
 
 /** A bad flag or flag value (exit 2, with the usage). */
 
@@ -121,7 +126,7 @@ async function sft(argv: string[]): Promise<number> {
       lr: { type: 'string' }, epochs: { type: 'string' }, 'max-steps': { type: 'string' },
       'batch-size': { type: 'string' }, 'grad-accum': { type: 'string' }, schedule: { type: 'string' }, warmup: { type: 'string' },
       'weight-decay': { type: 'string' }, 'grad-clip': { type: 'string' }, loss: { type: 'string' }, seed: { type: 'string' },
-      'save-init': { type: 'boolean', default: false }, 'max-length': { type: 'string' },
+      'save-init': { type: 'boolean', default: false }, 'max-length': { type: 'string' }, precision: { type: 'string' },
       'gpu-adapter': { type: 'string' }, backend: { type: 'string' }, 'disable-features': { type: 'string' },
     },
     strict: true,
@@ -146,6 +151,7 @@ async function sft(argv: string[]): Promise<number> {
   const weightDecay = numberFlag(values['weight-decay'], '--weight-decay', 0, { min: 0, max: 1e3 });
   const gradClip = numberFlag(values['grad-clip'], '--grad-clip', 1, { min: 0, max: 1e9 });
   const lossFlag = oneOf(values.loss, '--loss', LOSS_MODES);
+  const precision = oneOf(values.precision, '--precision', TRAINING_PRECISIONS) ?? 'f32';
   const seed = numberFlag(values.seed, '--seed', 0, { min: 0, integer: true, max: 0xffffffff });
   const maxLengthFlag = values['max-length'] === undefined ? undefined : numberFlag(values['max-length'], '--max-length', 0, { min: 2, integer: true });
   const lora = resolveLoraConfig({ targets, rank, alpha });
@@ -193,7 +199,7 @@ async function sft(argv: string[]): Promise<number> {
         if (values['save-init']) await saveAdapterDir(join(out, 'init'), await adapter.download(), { baseModel });
         const trained = examples.reduce((n, e) => n + e.trainedTokens, 0);
         const tokens = examples.reduce((n, e) => n + e.ids.length, 0);
-        console.error(`seal sft: ${examples.length} example${examples.length === 1 ? '' : 's'} (${tokens} tokens, ${trained} trained, loss '${lossMode}'), LoRA r=${rank} alpha=${alpha} on ${targets.join(',')}`);
+        console.error(`seal sft: ${examples.length} example${examples.length === 1 ? '' : 's'} (${tokens} tokens, ${trained} trained, loss '${lossMode}'), LoRA r=${rank} alpha=${alpha} on ${targets.join(',')}${precision === 'mixed' ? ', mixed precision' : ''}`);
         const progress = trainingProgress();
         const start = Date.now();
         let result;
@@ -202,6 +208,7 @@ async function sft(argv: string[]): Promise<number> {
             adapter, examples,
             hyper: { lr, epochs, maxSteps, batchSize, gradAccum, schedule, warmupSteps, weightDecay, gradClip: gradClip === 0 ? null : gradClip, seed },
           }], {
+            precision,
             onStep: (s) => {
               appendFileSync(lossLog, JSON.stringify({
                 step: s.step, epoch: s.epoch, loss: s.loss, lr: s.lr, grad_norm: s.gradNorm, tokens: s.tokens,

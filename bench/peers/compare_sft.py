@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Joins our `sft` report and the PEFT peer's into one JSON with our/PEFT ratios, and prints a table.
 
-Per (model, K): tokens/s ratio (ours / PEFT), both achieved TFLOP/s (the same FLOP count, bench/sft-flops.ts,
+Per (model, K, mode, precision) of ours against PEFT's (model, K): tokens/s ratio (ours / PEFT), both achieved TFLOP/s (the same FLOP count, bench/sft-flops.ts,
 over each one's step time), peak memory ratios (our buffer pool's high-water mark, which like PyTorch's caching
 allocator keeps freed buffers, over torch's max_memory_reserved and max_memory_allocated), and the issue-4
 targets: ours >= 1.0x PEFT where our step's matmuls run on the subgroup-matrix path, >= 0.3x on the portable
@@ -35,10 +35,10 @@ def ratio(a, b):
 
 
 def compare(ours, peft):
-    """One row per our case (model, K, mode: single / fused / sequential) against PEFT's (model, K)."""
+    """One row per our case (model, K, mode: single / fused / sequential, precision: f32 / mixed) against PEFT's (model, K)."""
     peft_by = {(r["model"], r["adapters"]): r for r in peft.get("results", [])}
-    ours_by = {(r["model"], r["adapters"], r["mode"]): r for r in ours.get("results", [])}
-    keys = set(ours_by) | {(m, K, "single" if K == 1 else "-") for (m, K) in peft_by if not any(k[:2] == (m, K) for k in ours_by)}
+    ours_by = {(r["model"], r["adapters"], r["mode"], r.get("precision", "f32")): r for r in ours.get("results", [])}
+    keys = set(ours_by) | {(m, K, "single" if K == 1 else "-", "-") for (m, K) in peft_by if not any(k[:2] == (m, K) for k in ours_by)}
     rows = []
     for k in sorted(keys):
         o, p = ours_by.get(k), peft_by.get(k[:2])
@@ -46,7 +46,7 @@ def compare(ours, peft):
         min_ratio = 1.0 if path == "subgroup-matrix" else 0.3
         tps = ratio(o and o["tokensPerSecond"], p and p["tokensPerSecond"])
         row = {
-            "model": k[0], "adapters": k[1], "mode": k[2],
+            "model": k[0], "adapters": k[1], "mode": k[2], "precision": k[3],
             "ours": o and {
                 "mode": o["mode"], "tokensPerSecond": o["tokensPerSecond"], "msPerStep": o["msPerStep"],
                 "tflops": o["tflops"], "peakGpuBytes": o["peakGpuBytes"], "matmulPath": path, "recompute": o["recompute"],
@@ -69,14 +69,14 @@ def compare(ours, peft):
             row["mismatch"] = "the two runs used different sequence lengths, batch sizes or layer counts"
         rows.append(row)
     k_cost = []
-    sides = (("ours", {k: r for k, r in ours_by.items()}), ("peft", {(m, K, r["mode"]): r for (m, K), r in peft_by.items()}))
+    sides = (("ours", ours_by), ("peft", {(m, K, r["mode"], "peft"): r for (m, K), r in peft_by.items()}))
     for model in sorted({r["model"] for r in rows}):
         for side, by in sides:
-            one = by.get((model, 1, "single"))
-            for (m, K, _), r in sorted(by.items()):
+            for (m, K, _, precision), r in sorted(by.items()):
+                one = by.get((model, 1, "single", precision))
                 if m == model and K > 1 and one:
                     cost = r["msPerStep"] / one["msPerStep"]
-                    k_cost.append({"model": model, "side": side, "adapters": K, "mode": r["mode"],
+                    k_cost.append({"model": model, "side": side, "adapters": K, "mode": r["mode"], "precision": precision,
                                    "costOverOneAdapter": cost, "target": K_COST_TARGET, "met": cost < K_COST_TARGET})
     return rows, k_cost
 
@@ -103,9 +103,9 @@ def main():
         print(f"{r['model']:<14} {r['adapters']:>2} {fmt(o.get('tokensPerSecond'), '.1f'):>11} {fmt(p.get('tokensPerSecond'), '.1f'):>11} "
               f"{fmt(q['tokensPerSecond'], '.3f'):>6} {target:>7} {fmt(o.get('tflops'), '.2f'):>12} {fmt(p.get('tflops'), '.2f'):>12} "
               f"{fmt(gib(o.get('peakGpuBytes')), '.2f'):>9} {peft_mem:>22}  {o.get('matmulPath') or '-'}"
-              f"{' (' + r['mode'] + ')' if r['adapters'] > 1 else ''}")
+              f"{' (' + r['mode'] + ')' if r['adapters'] > 1 else ''} {r['precision']}")
     for c in k_cost:
-        print(f"{c['model']} {c['side']}: K={c['adapters']} step = {c['costOverOneAdapter']:.2f}x K=1 ({c['mode']}; target < {c['target']:.0f}x)")
+        print(f"{c['model']} {c['side']}: K={c['adapters']} step = {c['costOverOneAdapter']:.2f}x K=1 ({c['mode']}, {c['precision']}; target < {c['target']:.0f}x)")
     report = {"ours": ours, "peft": peft, "comparisons": rows, "adapterCost": k_cost}
     if args.out:
         with open(args.out, "w") as f:

@@ -18,7 +18,7 @@ import { rmsnormBackward, rmsnormForward } from '../ops/rmsnorm.ts';
 import { ropeBackward, ropeForward } from '../ops/rope.ts';
 import { swigluBackward, swigluForward } from '../ops/swiglu.ts';
 import type { Arena } from './arena.ts';
-import { loraLinearBackward, loraLinearForward, type LoraLinear } from './lora-linear.ts';
+import { loraLinearBackward, loraLinearForward, type LoraLinear, type TrainingPrecision } from './lora-linear.ts';
 
 /** What the training graph reads of the frozen base model (ModelWeights has it). */
 export interface BaseWeights {
@@ -41,6 +41,8 @@ export interface LayerInputs {
   positions: Tensor; // [T] u32
   seqStart: Tensor; // [T] u32
   invFreq: Tensor; // [headDim / 2] f32
+  /** How the base's products run. */
+  precision: TrainingPrecision;
 }
 
 /** Activations of one layer's forward that its backward reads. */
@@ -118,6 +120,7 @@ export function layerLinears(inp: LayerInputs, layer: number): Record<LoraTarget
       bias: hasBias ? weights.get(`${path}.bias`) : undefined,
       ...shape,
       lora: adapters.length ? planGroupedLora(inp.runs, shape.inFeatures, shape.outFeatures, adapterWeights(adapters, layer, target)) : undefined,
+      precision: inp.precision,
     };
   }
   return out;

@@ -6,8 +6,9 @@
  * with g the adapter of each row (src/lora/grouped-lora.ts: per-adapter row segments). The base weight may be
  * stored whole or as row blocks (over the storage binding limit): the forward runs one matmul per block into
  * its columns of y (weight-ops linear), and dx = dy·W sums the blocks' dy[:, block columns]·W_block.
- * Every product runs in exact f32 ('skinny' for few output rows, else 'portable'), never 'auto', which may
- * round activations to f16. No atomics anywhere, so results are deterministic.
+ * The LoRA products always run in exact f32 ('skinny' for few output rows, else 'portable'); the base's
+ * products (y = x·Wᵀ, dx = dy·W) too by default, or with precision 'mixed' in the device's fastest kernel (see
+ * TrainingPrecision). No atomics anywhere, so results are deterministic either way.
  */
 import type { CommandRecorder } from '../gpu/recorder.ts';
 import type { Tensor } from '../gpu/tensor.ts';
@@ -16,6 +17,24 @@ import { groupedLoraBackward, groupedLoraForward, type GroupedLora } from '../lo
 import { weightBlocks, type WeightRef } from '../model/split-weight.ts';
 import { linear } from '../model/weight-ops.ts';
 import { matmul, SKINNY_MAX_M, type MatmulArgs, type MatmulKernel } from '../ops/matmul.ts';
+
+/**
+ * How the frozen base's products (the forward's x·Wᵀ and the backward's dy·W, the LM head's included: nearly
+ * all of a step's FLOPs) run in training:
+ *   'f32'    exact f32 kernels (default): gradients equal the f64 reference to f32 rounding.
+ *   'mixed'  the device's fastest kernel ('auto': tensor cores through subgroup matrices, else f16 tiles, else
+ *            the f32 one), its A operand scaled by a power of two into f16's range (MatmulArgs.scaleA: dy of a
+ *            mean loss is ~1e-6, below f16's normals), f32 accumulation. Like PyTorch's autocast, operands are
+ *            rounded to 16 bits (f16 here, 11 bits of mantissa); the LoRA products, attention, norms, loss
+ *            and optimizer stay f32.
+ */
+export type TrainingPrecision = 'f32' | 'mixed';
+export const TRAINING_PRECISIONS: readonly TrainingPrecision[] = ['f32', 'mixed'];
+
+/** Kernel choice of a base product with M output rows. */
+export function baseProduct(precision: TrainingPrecision, M: number): Pick<MatmulArgs, 'variant' | 'scaleA'> {
+  return precision === 'mixed' ? { variant: 'auto', scaleA: true } : { variant: exactVariant(M) };
+}
 
 export interface LoraLinear {
   /** Base weight [out, in], f32 / bf16 / f16, frozen; whole or as row blocks. */
@@ -26,6 +45,8 @@ export interface LoraLinear {
   outFeatures: number;
   /** The LoRA segments of this projection, when some row's adapter adapts it. */
   lora?: GroupedLora;
+  /** How the base's products run (default 'f32'). */
+  precision?: TrainingPrecision;
 }
 
 /** The exact-f32 kernel for M rows of C: skinny for few rows, the tiled portable kernel otherwise. */
@@ -47,10 +68,12 @@ export interface LinearInputGrad {
   dx: Tensor;
   M: number;
   accumulate: boolean;
+  /** Default 'f32'. */
+  precision?: TrainingPrecision;
 }
 
 /**
- * dx = dy·W, exact f32. For W stored as row blocks (output rows [n0, n0 + nb) each), dy·W is the sum over blocks
+ * dx = dy·W (exact f32 unless precision 'mixed'). For W stored as row blocks (output rows [n0, n0 + nb) each), dy·W is the sum over blocks
  * of dy[:, n0 : n0 + nb]·W_block: each block's product reads its column slice of dy in place (matmul's aOffset
  * and aRowStride) and adds into dx, so no block ever needs a binding over the limit and nothing is copied.
  */
@@ -59,7 +82,10 @@ export function linearInputGrad(rec: CommandRecorder, a: LinearInputGrad): void 
   const blocks = weightBlocks(a.weight);
   blocks.forEach((block, j) => {
     const slice = blocks.length > 1 ? { aOffset: block.rowStart, aRowStride: N } : {};
-    exactMatmul(rec, { a: a.dy, ...slice, b: block.tensor, c: a.dx, M: a.M, N: K, K: block.rows, accumulate: a.accumulate || j > 0 });
+    matmul(rec, {
+      a: a.dy, ...slice, b: block.tensor, c: a.dx, M: a.M, N: K, K: block.rows, accumulate: a.accumulate || j > 0,
+      ...baseProduct(a.precision ?? 'f32', a.M),
+    });
   });
 }
 
@@ -76,7 +102,7 @@ export interface LoraLinearForward {
 
 export function loraLinearForward(rec: CommandRecorder, lin: LoraLinear, a: LoraLinearForward): void {
   const T = a.tokens;
-  if (!a.skipBase) linear(rec, { x: a.x, weight: lin.w, y: a.y, M: T, bias: lin.bias, variant: exactVariant(T) });
+  if (!a.skipBase) linear(rec, { x: a.x, weight: lin.w, y: a.y, M: T, bias: lin.bias, ...baseProduct(lin.precision ?? 'f32', T) });
   if (!lin.lora) return;
   if (!a.u) throw new Error('loraLinearForward: an adapted projection needs its u buffer');
   groupedLoraForward(rec, lin.lora, { x: a.x, y: a.skipBase ? null : a.y, u: a.u });
@@ -102,7 +128,7 @@ export interface LoraLinearBackward {
 export function loraLinearBackward(rec: CommandRecorder, lin: LoraLinear, a: LoraLinearBackward): void {
   const wantDx = a.dxMode !== 'none';
   if (wantDx && !a.dx) throw new Error(`loraLinearBackward: dxMode '${a.dxMode}' needs dx`);
-  if (wantDx) linearInputGrad(rec, { dy: a.dy, weight: lin.w, dx: a.dx!, M: a.tokens, accumulate: a.dxMode === 'add' });
+  if (wantDx) linearInputGrad(rec, { dy: a.dy, weight: lin.w, dx: a.dx!, M: a.tokens, accumulate: a.dxMode === 'add', precision: lin.precision });
   if (!lin.lora) return;
   if (!a.u || !a.e) throw new Error('loraLinearBackward: an adapted projection needs u and the e scratch');
   groupedLoraBackward(rec, lin.lora, { dy: a.dy, x: a.x, u: a.u, e: a.e, dx: wantDx ? a.dx : null, grads: a.grads, accumulate: a.accumulateGrads });

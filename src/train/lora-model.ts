@@ -34,6 +34,7 @@ import {
   type BaseWeights, type LayerActivations, type LayerInputs,
 } from './decoder-layer.ts';
 import { headChunkRows, recordHeadLoss, recordLogits, type HeadLoss } from './lm-head-loss.ts';
+import { TRAINING_PRECISIONS, type TrainingPrecision } from './lora-linear.ts';
 
 export type { BaseWeights } from './decoder-layer.ts';
 
@@ -42,6 +43,8 @@ export interface LoraModelOptions {
   recompute?: boolean;
   /** Byte budget of one chunk of logits in the loss (default 256 MiB, capped by the device's binding size). */
   headChunkBytes?: number;
+  /** How the frozen base's products run: exact 'f32' (default) or 'mixed' (see TrainingPrecision). */
+  precision?: TrainingPrecision;
 }
 
 export interface LossOptions {
@@ -101,6 +104,9 @@ export class LoraModel {
     this.adapters.forEach((a, g) => checkAdapterFits(config, a, g));
     const budget = options.headChunkBytes ?? 256 * 2 ** 20;
     if (!(budget > 0) || !Number.isFinite(budget)) throw new RangeError(`LoraModel: headChunkBytes must be a positive number, got ${budget}`);
+    if (options.precision !== undefined && !TRAINING_PRECISIONS.includes(options.precision)) {
+      throw new RangeError(`LoraModel: precision must be one of ${TRAINING_PRECISIONS.join(', ')}, got '${String(options.precision)}'`);
+    }
     this.invFreq = ctx.upload('f32', [config.headDim / 2], ropeInverseFrequencies(config), 'rope.invFreq');
     this.rec = ctx.recorder();
   }
@@ -281,6 +287,7 @@ export class LoraModel {
       positions: arena.upload('u32', [b.tokens], b.positions, 'positions'),
       seqStart: arena.upload('u32', [b.tokens], b.seqStart, 'seqStart'),
       invFreq: this.invFreq,
+      precision: this.options.precision ?? 'f32',
     };
   }
 

@@ -26,6 +26,7 @@ import type { ModelConfig } from '../model/config.ts';
 import { IGNORE_INDEX, packTrainingSequences, type PackedTrainBatch, type TrainSequence } from './batch.ts';
 import { LoraModel, type BaseWeights, type LossResult } from './lora-model.ts';
 import { LoraOptimizer } from './optimizer.ts';
+import type { TrainingPrecision } from './lora-linear.ts';
 import { checkSchedule, learningRate, LR_SCHEDULES, type LrSchedule, type ScheduleConfig } from './schedule.ts';
 
 export interface SftHyperparameters {
@@ -98,6 +99,8 @@ export interface SftOptions {
   maxPassTokens?: number;
   /** Byte budget of one chunk of the LM head's logits (LoraModelOptions.headChunkBytes). */
   headChunkBytes?: number;
+  /** How the frozen base's products run: exact 'f32' (default) or 'mixed' (16-bit operands; TrainingPrecision). */
+  precision?: TrainingPrecision;
   /** Called after every optimizer step of every job (awaited). */
   onStep?: (info: SftStepInfo) => void | Promise<void>;
 }
@@ -397,7 +400,7 @@ export async function trainSft(
   const runs: JobRun[] = [];
   const owned: { dispose(): void }[] = [];
   try {
-    const model = new LoraModel(ctx, config, weights, jobs.length === 1 ? jobs[0]!.adapter : jobs.map((j) => j.adapter), { recompute, headChunkBytes: options.headChunkBytes });
+    const model = new LoraModel(ctx, config, weights, jobs.length === 1 ? jobs[0]!.adapter : jobs.map((j) => j.adapter), { recompute, headChunkBytes: options.headChunkBytes, precision: options.precision });
     owned.push(model);
     jobs.forEach((job, i) => {
       const h = hypers[i]!;

@@ -47,19 +47,19 @@ function causalPairs(count: number, length: number): number {
   return pairs;
 }
 
-async function checkCase(hf: Record<string, unknown>, setup: keyof typeof SFT_SETUPS, c: Pick<SftCase, 'adapters' | 'mode' | 'recompute' | 'seqLen' | 'sequencesPerAdapter'>) {
+async function checkCase(hf: Record<string, unknown>, setup: keyof typeof SFT_SETUPS, c: Pick<SftCase, 'adapters' | 'mode' | 'recompute' | 'seqLen' | 'sequencesPerAdapter'> & { precision?: SftCase['precision'] }) {
   const ctx = await testContext();
   const config: ModelConfig = parseModelConfig(hf);
   const { source, header } = await syntheticCheckpoint(config, { dtype: 'BF16', seed: 7 });
   const weights = await loadWeights(ctx, config, source, header);
   const lora = { targets: SFT_SETUPS[setup]!.targets, rank: 4, alpha: 8, dropout: 0 as const };
-  const runner = new SftRunner(ctx, config, weights, { ...c, lora, learningRate: 1e-3, maxGradNorm: 1 });
+  const runner = new SftRunner(ctx, config, weights, { precision: 'f32', ...c, lora, learningRate: 1e-3, maxGradNorm: 1 });
   try {
     // One attention call covers one pass's sequences: all K adapters' when fused.
     const pairs = causalPairs(c.sequencesPerAdapter * (c.mode === 'fused' ? c.adapters : 1), c.seqLen);
     const counted = await countRecorded(() => runner.step(), pairs);
     const f = sftStepFlops({ config, lora, sequenceLengths: Array(c.sequencesPerAdapter).fill(c.seqLen) });
-    const what = `${setup}-like, K=${c.adapters} ${c.mode}, recompute ${c.recompute}`;
+    const what = `${setup}-like, K=${c.adapters} ${c.mode}, recompute ${c.recompute}, ${c.precision ?? 'f32'}`;
     expect(counted.matmul + counted.attention, `${what}: recorded FLOPs`).toBe(c.adapters * (f.total + (c.recompute ? f.recompute : 0)));
     if (!c.recompute) expect(counted.attention, `${what}: attention FLOPs`).toBe(c.adapters * (f.attentionForward + f.attentionBackward));
     expect(f.recompute, `${what}: recomputation costs something`).toBeGreaterThan(0);
@@ -82,17 +82,20 @@ describe('bench sft FLOP formula', () => {
     await checkCase(LLAMA_TINY, 'Llama-3.2-1B', { adapters: 3, mode: 'fused', recompute: false, seqLen: 13, sequencesPerAdapter: 2 });
   });
 
-  it('equals the recorded step of a Qwen2-like model (q/k/v biases, untied head, rank on q,v), alone and fused, with recomputation', async () => {
+  it('equals the recorded step of a Qwen2-like model (q/k/v biases, untied head, rank on q,v), alone and fused (mixed precision), with recomputation', async () => {
     await checkCase(QWEN2_TINY, 'Qwen2.5-7B', { adapters: 1, mode: 'single', recompute: true, seqLen: 37, sequencesPerAdapter: 1 });
-    await checkCase(QWEN2_TINY, 'Qwen2.5-7B', { adapters: 2, mode: 'fused', recompute: true, seqLen: 19, sequencesPerAdapter: 2 });
+    // Mixed precision adds the abs-max scale dispatches, which are no FLOPs of the model.
+    await checkCase(QWEN2_TINY, 'Qwen2.5-7B', { adapters: 2, mode: 'fused', recompute: true, seqLen: 19, sequencesPerAdapter: 2, precision: 'mixed' });
   });
 
-  it('lists one case per adapter count and mode; rejects a bad --shape and an unknown model with clear errors', () => {
+  it('lists one case per adapter count, mode and precision; rejects a bad --shape and an unknown model with clear errors', () => {
     expect(() => parseShape('hidden=256')).toThrow(/--shape: 'hidden=256' is not KEY=positive integer/);
     expect(() => parseShape('hidden_size=0')).toThrow(/--shape/);
     expect(parseShape('hidden_size=256, vocab_size=4096')).toEqual({ hidden_size: 256, vocab_size: 4096 });
-    const o = { sequencesPerAdapter: 1, adapterCounts: [1, 8], adapterModes: ['fused', 'sequential'] as ('fused' | 'sequential')[], recompute: false, steps: 1 };
+    const o = { sequencesPerAdapter: 1, adapterCounts: [1, 8], adapterModes: ['fused', 'sequential'] as ('fused' | 'sequential')[], recompute: false, steps: 1, precisions: ['f32'] as SftCase['precision'][] };
     expect(sftCases({ ...o, models: ['Qwen2.5-7B'] }).map((c) => `${c.adapters} ${c.mode}`)).toEqual(['1 single', '8 fused', '8 sequential']);
+    expect(sftCases({ ...o, models: ['Qwen2.5-7B'], adapterCounts: [1, 8], adapterModes: ['fused'], precisions: ['f32', 'mixed'] }).map((c) => `${c.adapters} ${c.mode} ${c.precision}`))
+      .toEqual(['1 single f32', '1 single mixed', '8 fused f32', '8 fused mixed']);
     expect(() => sftCases({ ...o, models: ['Llama-7B'] })).toThrow(/unknown model 'Llama-7B'/);
     expect(() => sftCases({ ...o, models: ['Qwen2.5-7B'], shape: { num_attention_heads: 5 } })).toThrow(/model config/);
   });

@@ -160,6 +160,7 @@ describe('seal arc train (stories260K, tiny tasks)', () => {
     const run = join(dir, 'bad-run');
     bad(['train', '--model', model, '--run', run], 2, /--tasks is required/);
     bad(['train', ...args, '--run', run, '--rounds', '0'], 2, /--rounds must be an integer >= 1/);
+    bad(['train', ...args, '--run', run, '--precision', 'half'], 2, /--precision must be one of f32, mixed, got 'half'/);
     bad(['baseline', ...args, '--run', run], 2, /needs --baseline in-context\|base-self-edits\|oracle/);
     bad(['eval', ...args.map((a) => (a === tasks ? `${tasks}:aa000001,zz999999` : a)), '--run', run], 1, /has no task "zz999999"/);
     bad(['train', ...args.map((a) => (a === tasks ? join(dir, 'nothing_challenges.json') : a)), '--run', run], 2, /challenges file .* does not exist/);

@@ -80,6 +80,19 @@ describe('seal sft (stories260K)', () => {
     expect(tokenizer.decode([...ids.slice(0, prompt), ...greedy], { skipSpecialTokens: true })).toBe(STORY);
   });
 
+  it('--precision mixed (the base\'s products on 16-bit operands) learns the story as well: loss below 0.1 in 12 steps', () => {
+    const out = join(dir, 'mixed');
+    const { rank, alpha, lr, maxSteps, schedule } = STORY_TRAINING;
+    const r = seal('sft', '--model', model, '--data', data, '--out', out, '--targets', 'all', '--rank', String(rank), '--alpha', String(alpha),
+      '--lr', String(lr), '--max-steps', String(maxSteps), '--schedule', schedule, '--seed', '7', '--precision', 'mixed');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/LoRA r=\d+ alpha=\d+ on .*, mixed precision/);
+    const log = readFileSync(join(out, 'loss.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, number>);
+    expect(log.length).toBe(12);
+    expect(log[0]!.loss).toBeGreaterThan(1);
+    expect(log[11]!.loss).toBeLessThan(0.1);
+  });
+
   it('bad inputs exit with one clear line and leave no adapter directory', () => {
     const out = join(dir, 'never');
     const run = (...extra: string[]) => seal('sft', '--model', model, '--data', data, '--out', out, '--max-steps', '1', ...extra);
@@ -92,6 +105,7 @@ describe('seal sft (stories260K)', () => {
     expectCleanFailure(run('--lr=-1'), 2, /^seal: --lr must be a number in \(0, 10\], got '-1'/);
     expectCleanFailure(run('--targets', 'q,foo'), 2, /^seal: --targets: unknown target 'foo'; use q, k, v, o, gate, up, down/);
     expectCleanFailure(run('--rank', '0'), 2, /^seal: --rank must be an integer in \[1, 65536\], got '0'/);
+    expectCleanFailure(run('--precision', 'bf16'), 2, /^seal: --precision must be one of f32, mixed/);
     expect(existsSync(out), 'no adapter directory after a failed run').toBe(false);
     const mine = join(dir, 'mine');
     mkdirSync(mine);

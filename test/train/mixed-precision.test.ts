@@ -1,0 +1,67 @@
+/**
+ * Training with precision 'mixed': the frozen base's products on the fast kernel that rounds operands to f16
+ * (lavapipe offers shader-f16, so the f16-tile kernel runs here; a GPU with subgroup matrices runs tensor cores
+ * through the same path). Gradients must stay within the 16-bit gradient tolerance of the f64 reference, also when the
+ * backward's dy lies far below f16's normal range, and must really differ from the exact f32 path.
+ */
+import { describe, expect, it } from 'vitest';
+import { LORA_TARGETS, type LoraConfig } from '../../src/lora/config.ts';
+import { LoraModel } from '../../src/train/lora-model.ts';
+import { freshSeed, nmse, rng, TOL } from '../harness/numerics.ts';
+import { loraGradRef } from '../ref/lora-transformer.ts';
+import { expectGradsClose, readGrads, relErr, setup } from './lora-helpers.ts';
+import { LLAMA_GQA, QWEN2, randomBatch } from './tiny-model.ts';
+
+const ALL: LoraConfig = { targets: [...LORA_TARGETS], rank: 3, alpha: 5 };
+
+describe("LoRA training, precision 'mixed'", () => {
+  for (const [name, config] of [['Llama GQA', LLAMA_GQA], ['Qwen2', QWEN2]] as const) {
+    it(`${name}: loss and every dA, dB within the 16-bit gradient tolerance of the f64 reference; a mean over ~1e5x more tokens (dy ~1e-8) too`, async () => {
+      const seed = freshSeed();
+      const { ctx, weights, ref, adapter, refLora } = await setup(config, 'BF16', ALL, seed);
+      expect(ctx.features.shaderF16, 'lavapipe offers shader-f16: the mixed path must round here').toBe(true);
+      // 150 tokens: over the skinny kernel's 32 rows, so the base's products take the f16 kernel.
+      const batch = randomBatch(rng(seed + 1), [70, 41, 39], config.vocabSize, { maskProb: 0.2 });
+      const want = loraGradRef(config, ref, refLora, batch);
+      const weightSum = batch.weights.reduce((a, b) => a + b, 0);
+      const step = async (precision: 'f32' | 'mixed', denominator?: number) => {
+        const model = new LoraModel(ctx, config, weights, adapter, { precision });
+        const grads = adapter.zerosLike();
+        for (const t of grads.list()) ctx.fill(t);
+        try {
+          const { loss } = await model.lossAndGradients(batch, grads, { denominator });
+          return { loss, grads: await readGrads(grads) };
+        } finally {
+          grads.dispose();
+          model.dispose();
+        }
+      };
+      const mixed = await step('mixed');
+      const exact = await step('f32');
+      expect(relErr(mixed.loss, want.loss), `loss (seed ${seed})`).toBeLessThan(1e-3);
+      const worst = expectGradsClose(mixed.grads, want.grads, `mixed (seed ${seed})`, TOL.halfGrad);
+      expectGradsClose(exact.grads, want.grads, `f32 (seed ${seed})`);
+      // The mixed path really rounded (else this test would check the f32 path twice).
+      const [path, g] = [...mixed.grads][0]!;
+      expect(nmse(g.a, exact.grads.get(path)!.a), `${path} dA: mixed differs from f32 (seed ${seed})`).toBeGreaterThan(1e-14);
+
+      // A mean over 1e5 x the batch's weight: dlogits and every dy are ~1e5x smaller, mostly below f16's
+      // smallest normal (6e-5) and many below its smallest subnormal; scaled A keeps them.
+      const factor = 1e5;
+      const tiny = await step('mixed', weightSum * factor);
+      const scaledWant = new Map([...want.grads].map(([p, w]) => [p, { a: w.a.map((x) => x / factor), b: w.b.map((x) => x / factor) }]));
+      expectGradsClose(tiny.grads, scaledWant, `mixed, mean over ${factor}x the tokens (seed ${seed})`, TOL.halfGrad);
+      console.log(`${name} mixed: loss rel. error ${relErr(mixed.loss, want.loss).toExponential(2)}, worst dA/dB NMSE ${worst.toExponential(2)}`);
+      adapter.dispose();
+      weights.dispose();
+    });
+  }
+
+  it('rejects an unknown precision', async () => {
+    const seed = freshSeed();
+    const { ctx, weights, adapter } = await setup(LLAMA_GQA, 'F32', ALL, seed);
+    expect(() => new LoraModel(ctx, LLAMA_GQA, weights, adapter, { precision: 'bf16' as never })).toThrow(/precision must be one of f32, mixed, got 'bf16'/);
+    adapter.dispose();
+    weights.dispose();
+  });
+});
