@@ -3,7 +3,7 @@
  * (LoraTensors) holds an adapter's gradients and, later, its optimizer moments, module for module.
  */
 import type { GpuContext } from '../gpu/context.ts';
-import type { Tensor } from '../gpu/tensor.ts';
+import { Tensor } from '../gpu/tensor.ts';
 import type { ModelConfig } from '../model/config.ts';
 import { loraModulePath, loraModules, resolveLoraConfig, type LoraConfig, type LoraModule, type LoraTarget, type ResolvedLoraConfig } from './config.ts';
 import { checkLoraHostWeights, initLoraWeights, type LoraHostWeights, type LoraInit } from './host-weights.ts';
@@ -13,7 +13,18 @@ export interface LoraPair {
   b: Tensor; // [outFeatures, rank] f32
 }
 
-/** An (A, B) pair of f32 tensors per module; owns its tensors until dispose(). */
+/** Tensors start on 256-byte boundaries: any device's storage binding offset alignment. */
+const ALIGN_ELEMENTS = 64;
+/** Largest storage chunk (further capped by the device's binding limit). */
+const MAX_CHUNK_BYTES = 512 * 2 ** 20;
+
+/**
+ * An (A, B) pair of f32 tensors per module; owns its tensors until dispose(). The tensors are views into a few
+ * large chunks, laid out the same way for every LoraTensors of the same modules and rank on a device (an
+ * adapter's parameters, its gradients and its optimizer moments), so elementwise work over all of them (AdamW,
+ * the gradient norm, clearing) is one dispatch per chunk instead of one per tensor. The gaps between views
+ * are zero and nothing writes them.
+ */
 export class LoraTensors {
   private readonly byPath: Map<string, LoraPair>;
   private disposed = false;
@@ -23,25 +34,61 @@ export class LoraTensors {
     readonly modules: readonly LoraModule[],
     readonly rank: number,
     pairs: LoraPair[],
+    private readonly storage: Tensor[],
   ) {
     this.byPath = new Map(modules.map((m, i) => [m.path, pairs[i]!]));
   }
 
   /** New tensors, all zero. */
   static zeros(ctx: GpuContext, modules: readonly LoraModule[], rank: number, label: string): LoraTensors {
-    const pairs: LoraPair[] = [];
-    try {
-      for (const m of modules) {
-        const pair = { a: ctx.empty('f32', [rank, m.inFeatures], `${label} ${m.path} A`), b: ctx.empty('f32', [m.outFeatures, rank], `${label} ${m.path} B`) };
-        pairs.push(pair);
-        ctx.fill(pair.a, 0);
-        ctx.fill(pair.b, 0);
+    const limit = Math.min(ctx.limits.maxStorageBufferBindingSize ?? 128 * 2 ** 20, MAX_CHUNK_BYTES) / 4;
+    // Place A then B of each module, opening a new chunk when the next tensor would not fit.
+    const shapes = modules.flatMap((m) => [[rank, m.inFeatures], [m.outFeatures, rank]]);
+    const places: { chunk: number; offset: number }[] = [];
+    const chunkSizes: number[] = [0];
+    for (const [rows, cols] of shapes) {
+      const n = rows! * cols!;
+      let at = Math.ceil(chunkSizes[chunkSizes.length - 1]! / ALIGN_ELEMENTS) * ALIGN_ELEMENTS;
+      if (at + n > limit && at > 0) {
+        chunkSizes.push(0);
+        at = 0;
       }
+      places.push({ chunk: chunkSizes.length - 1, offset: at });
+      chunkSizes[chunkSizes.length - 1] = at + n;
+    }
+    const storage: Tensor[] = [];
+    try {
+      chunkSizes.forEach((n, i) => {
+        const chunk = ctx.empty('f32', [Math.max(1, n)], `${label} chunk ${i}`);
+        storage.push(chunk);
+        ctx.fill(chunk, 0);
+      });
     } catch (e) {
-      ctx.free(...pairs.flatMap((p) => [p.a, p.b]));
+      ctx.free(...storage);
       throw e;
     }
-    return new LoraTensors(ctx, modules, rank, pairs);
+    const view = (k: number) => {
+      const { chunk, offset } = places[k]!;
+      return new Tensor(storage[chunk]!.buffer, 'f32', shapes[k]!, storage[chunk]!.byteOffset + 4 * offset);
+    };
+    const pairs = modules.map((_, i) => ({ a: view(2 * i), b: view(2 * i + 1) }));
+    return new LoraTensors(ctx, modules, rank, pairs, storage);
+  }
+
+  /**
+   * The storage chunks, each a flat f32 tensor holding some of the tensors and zero gaps. Two LoraTensors of the
+   * same modules and rank on one device have chunks of the same sizes with every tensor at the same place.
+   */
+  chunks(): readonly Tensor[] {
+    this.check();
+    return this.storage;
+  }
+
+  /** True when `other` has this one's layout (see chunks()). */
+  sameLayout(other: LoraTensors): boolean {
+    return other.rank === this.rank && other.modules.length === this.modules.length &&
+      other.modules.every((m, i) => m.path === this.modules[i]!.path && m.inFeatures === this.modules[i]!.inFeatures && m.outFeatures === this.modules[i]!.outFeatures) &&
+      other.storage.length === this.storage.length && other.storage.every((c, i) => c.numel === this.storage[i]!.numel);
   }
 
   /** The pair of a projection, or undefined when it is not adapted. */
@@ -83,7 +130,7 @@ export class LoraTensors {
 
   dispose(): void {
     if (this.disposed) return;
-    this.ctx.free(...[...this.byPath.values()].flatMap((p) => [p.a, p.b]));
+    this.ctx.free(...this.storage);
     this.byPath.clear();
     this.disposed = true;
   }

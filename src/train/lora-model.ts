@@ -141,7 +141,7 @@ export class LoraModel {
     const results = await this.run(b, denominators, (rec, arena, inp) => {
       // An adapter without rows has nothing recorded for it: its gradients are zero.
       list.forEach((g, i) => {
-        if (b.adapterTokens[i] === 0 && !accumulate[i]) for (const t of g.list()) rec.clear(t);
+        if (b.adapterTokens[i] === 0 && !accumulate[i]) for (const t of g.chunks()) rec.clear(t);
       });
       const recompute = this.options.recompute ?? false;
       const { xs, acts } = this.recordForward(rec, arena, inp, b, recompute ? 'keep-inputs' : 'keep-all');

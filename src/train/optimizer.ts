@@ -2,7 +2,10 @@
  * AdamW over every A and B of a LoRA adapter, with global gradient-norm clipping, as HF Trainer runs
  * torch.optim.AdamW after torch.nn.utils.clip_grad_norm_(max_grad_norm): the norm is taken over all adapter
  * gradients together, the clip scale stays on the GPU (adamw reads it), and one step is one submission.
- * Moments are f32 tensors shaped like the parameters, zero before the first step.
+ * Moments are f32 tensors shaped like the parameters, zero before the first step. Parameters, gradients and
+ * moments share one storage layout (LoraTensors.chunks()), so the norm and the update are one dispatch per
+ * storage chunk, not per tensor: AdamW is elementwise with one set of hyperparameters, and the zero gaps
+ * between tensors neither change the norm nor move.
  */
 import type { GpuContext } from '../gpu/context.ts';
 import type { Tensor } from '../gpu/tensor.ts';
@@ -47,7 +50,7 @@ export class LoraOptimizer {
     if (max !== null && !(max > 0 && Number.isFinite(max))) throw new RangeError(`LoraOptimizer: maxGradNorm must be a finite positive number or null, got ${max}`);
     this.m = adapter.zerosLike('adamw m');
     this.v = adapter.zerosLike('adamw v');
-    this.partials = ctx.empty('f32', [gradNormPartials(this.m.list())], 'grad-norm partials');
+    this.partials = ctx.empty('f32', [gradNormPartials(this.m.chunks())], 'grad-norm partials');
     this.norm = ctx.empty('f32', [1], 'grad norm');
     this.clipScale = ctx.empty('f32', [1], 'clip scale');
   }
@@ -63,14 +66,14 @@ export class LoraOptimizer {
    */
   async update(grads: LoraTensors, lr: number): Promise<OptimizerStepResult> {
     if (this.disposed) throw new Error('LoraOptimizer used after dispose()');
-    const params = this.adapter.params.list();
-    const gradList = grads.list();
-    if (gradList.length !== params.length || gradList.some((g, i) => g.numel !== params[i]!.numel)) {
+    if (!grads.sameLayout(this.adapter.params)) {
       throw new Error('LoraOptimizer.update: grads are not shaped like the adapter (use adapter.zerosLike())');
     }
+    const params = this.adapter.params.chunks();
+    const gradList = grads.chunks();
     const step = this.steps + 1;
     const { beta1, beta2, eps, weightDecay, maxGradNorm } = this.hyper;
-    const ms = this.m.list(), vs = this.v.list();
+    const ms = this.m.chunks(), vs = this.v.chunks();
     const rec = this.ctx.recorder();
     try {
       const clip = maxGradNorm !== null;
@@ -89,7 +92,7 @@ export class LoraOptimizer {
 
   /** Back to step 0 with zero moments (a fresh run on the same adapter). */
   reset(): void {
-    for (const t of [...this.m.list(), ...this.v.list()]) this.ctx.fill(t, 0);
+    for (const t of [...this.m.chunks(), ...this.v.chunks()]) this.ctx.fill(t, 0);
     this.steps = 0;
   }
 

@@ -1,6 +1,6 @@
 /** LoRA config validation, module geometry, PEFT-style seeded initialisation, and adapters on the GPU. */
 import { describe, expect, it } from 'vitest';
-import { LoraAdapter } from '../../src/lora/adapter.ts';
+import { LoraAdapter, type LoraTensors } from '../../src/lora/adapter.ts';
 import { LORA_TARGETS, loraModules, loraParameterCount, loraScale, resolveLoraConfig, type LoraConfig } from '../../src/lora/config.ts';
 import { initLoraWeights } from '../../src/lora/host-weights.ts';
 import type { ModelConfig } from '../../src/model/config.ts';
@@ -115,6 +115,45 @@ describe('LoRA adapter on the GPU', () => {
     grads.dispose();
     adapter.dispose();
     expect(() => adapter.get(0, 'o_proj')).toThrow(/used after dispose/);
+  });
+
+  it('keeps its tensors as aligned, disjoint views in a few storage chunks, laid out alike for parameters and gradients', async () => {
+    const ctx = await testContext();
+    const seed = freshSeed();
+    const config = { targets: [...LORA_TARGETS], rank: 5, alpha: 10 };
+    const saved = ctx.limits.maxStorageBufferBindingSize;
+    (ctx.limits as { maxStorageBufferBindingSize: number }).maxStorageBufferBindingSize = 4096; // forces many chunks
+    let adapter: LoraAdapter, grads: LoraTensors, rank4: LoraAdapter;
+    try {
+      adapter = LoraAdapter.create(ctx, LLAMA_GQA, config, { seed, b: 'random' });
+      grads = adapter.zerosLike();
+      rank4 = LoraAdapter.create(ctx, LLAMA_GQA, { ...config, rank: 4 }, { seed });
+    } finally {
+      (ctx.limits as { maxStorageBufferBindingSize: number | undefined }).maxStorageBufferBindingSize = saved;
+    }
+    const chunks = adapter.params.chunks();
+    expect(chunks.length).toBeGreaterThan(5);
+    for (const c of chunks) expect(c.byteLength).toBeLessThanOrEqual(4096);
+    // Every tensor lies inside one chunk on a 256-byte boundary, and no two overlap.
+    const spans = adapter.params.list().map((t) => {
+      const c = chunks.findIndex((ch) => ch.buffer === t.buffer);
+      expect(c, 'in a chunk').toBeGreaterThanOrEqual(0);
+      expect(t.byteOffset % 256).toBe(0);
+      expect(t.byteOffset + t.byteLength).toBeLessThanOrEqual(chunks[c]!.byteOffset + chunks[c]!.byteLength);
+      return { c, start: t.byteOffset, end: t.byteOffset + t.byteLength };
+    });
+    for (const [i, x] of spans.entries()) for (const y of spans.slice(i + 1)) expect(x.c !== y.c || x.end <= y.start || y.end <= x.start).toBe(true);
+    expect(adapter.params.sameLayout(grads)).toBe(true);
+    expect(adapter.params.sameLayout(rank4.params)).toBe(false);
+    // The views hold the adapter's values; the gaps between them are zero.
+    const host = await adapter.download();
+    const want = initLoraWeights(LLAMA_GQA, resolveLoraConfig(config), { seed, b: 'random' });
+    expect(host.modules.map((m) => [...m.a, ...m.b])).toEqual(want.modules.map((m) => [...m.a, ...m.b]));
+    let inViews = 0, nonZero = 0;
+    for (const c of chunks) for (const x of await ctx.readF32(c)) nonZero += x !== 0 ? 1 : 0;
+    for (const m of want.modules) for (const x of [...m.a, ...m.b]) inViews += x !== 0 ? 1 : 0;
+    expect(nonZero).toBe(inViews);
+    for (const x of [grads, rank4, adapter]) x.dispose();
   });
 
   it('refuses weights that do not fit the model', async () => {

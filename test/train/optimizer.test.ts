@@ -1,6 +1,6 @@
 /** AdamW with global-norm clipping over every A and B of an adapter, against the f64 AdamW and grad-norm references. */
 import { describe, expect, it } from 'vitest';
-import { LoraAdapter } from '../../src/lora/adapter.ts';
+import { LoraAdapter, type LoraTensors } from '../../src/lora/adapter.ts';
 import { LoraOptimizer, type AdamWConfig } from '../../src/train/optimizer.ts';
 import { testContext } from '../harness/context.ts';
 import { expectClose, freshSeed, randn, rng, TOL } from '../harness/numerics.ts';
@@ -11,17 +11,28 @@ import { LLAMA_GQA } from './tiny-model.ts';
 const STEPS: { lr: number; scale: number }[] = [{ lr: 1e-2, scale: 1 }, { lr: 5e-3, scale: 3 }, { lr: 2e-3, scale: 1e-3 }];
 
 describe('LoraOptimizer', () => {
-  for (const [name, config] of [
+  for (const [name, config, chunkBytes] of [
     ['clipped to max_grad_norm 0.5, weight decay 0.01', { maxGradNorm: 0.5, weightDecay: 0.01, beta2: 0.95 }],
     ['no clipping, HF defaults otherwise', { maxGradNorm: null }],
-  ] as [string, AdamWConfig][]) {
+    // A binding limit of 2 KiB while the tensors are made: their storage is many chunks (one dispatch each).
+    ['clipped, weight decay 0.1, storage in many small chunks', { maxGradNorm: 1, weightDecay: 0.1 }, 2048],
+  ] as [string, AdamWConfig, number?][]) {
     it(`3 steps equal torch AdamW after clip_grad_norm_: ${name}`, async () => {
       const ctx = await testContext();
       const seed = freshSeed();
       const r = rng(seed);
-      const adapter = LoraAdapter.create(ctx, LLAMA_GQA, { targets: ['q_proj', 'down_proj', 'v_proj'], rank: 3, alpha: 6 }, { seed, b: 'random' });
-      const opt = new LoraOptimizer(ctx, adapter, config);
-      const grads = adapter.zerosLike();
+      const saved = ctx.limits.maxStorageBufferBindingSize;
+      if (chunkBytes) (ctx.limits as { maxStorageBufferBindingSize: number }).maxStorageBufferBindingSize = chunkBytes;
+      let adapter: LoraAdapter, opt: LoraOptimizer, grads: LoraTensors;
+      try {
+        adapter = LoraAdapter.create(ctx, LLAMA_GQA, { targets: ['q_proj', 'down_proj', 'v_proj'], rank: 3, alpha: 6 }, { seed, b: 'random' });
+        opt = new LoraOptimizer(ctx, adapter, config);
+        grads = adapter.zerosLike();
+      } finally {
+        (ctx.limits as { maxStorageBufferBindingSize: number | undefined }).maxStorageBufferBindingSize = saved;
+      }
+      if (chunkBytes) expect(adapter.params.chunks().length, 'several storage chunks').toBeGreaterThan(3);
+      else expect(adapter.params.chunks().length).toBe(1);
       const start = await adapter.download();
       const refParams = start.modules.flatMap((m) => [Float64Array.from(m.a), Float64Array.from(m.b)]);
       const refM = refParams.map((p) => new Float64Array(p.length)), refV = refParams.map((p) => new Float64Array(p.length));
