@@ -39,8 +39,13 @@ export interface GenerateResult {
   decode: {
     batch: number;
     context: number;
+    /** Pipelined decoding, as generateBatch runs it: each step submitted from the last one's tokens on the GPU. */
     msPerStep: number;
     tokensPerSecond: number;
+    /** The same steps with the host waiting for every step's tokens before recording the next. */
+    msPerStepWaited: number;
+    /** msPerStepWaited / msPerStep: what pipelining gains. */
+    pipelinedSpeedup: number;
     /** Weights + KV cache read per step. */
     bytesPerStep: number;
     /** Roofline step time (bytes / bandwidth) over the measured one; null when the device's bandwidth is unknown. */
@@ -121,24 +126,46 @@ async function benchModel(ctx: GpuContext, name: string, o: GenerateBenchOptions
 
     const kvRowBytes = config.numKvHeads * config.headDim * 4;
     for (const B of o.batches) {
-      cache = model.createCache(o.context + o.decodeSteps + 1, B);
       const slots = Array.from({ length: B }, (_, b) => b);
-      let last = await model.stepBatch(cache, slots.map((slot) => ({ slot, ids: randomIds(o.context, V, 100 + slot) })), greedy);
-      const t = now();
-      for (let s = 0; s < o.decodeSteps; s++) last = await model.stepBatch(cache, slots.map((slot) => ({ slot, ids: [last[slot]!] })), greedy);
-      const msPerStep = (now() - t) / o.decodeSteps;
-      cache.dispose();
-      cache = null;
+      // Each mode on a fresh cache after the same prompts: `steps` decode steps, timed.
+      const decode = async (pipelined: boolean): Promise<number> => {
+        cache = model.createCache(o.context + o.decodeSteps + 1, B);
+        let last = await model.stepBatch(cache, slots.map((slot) => ({ slot, ids: randomIds(o.context, V, 100 + slot) })), greedy);
+        const t = now();
+        if (!pipelined) {
+          for (let s = 0; s < o.decodeSteps; s++) last = await model.stepBatch(cache, slots.map((slot) => ({ slot, ids: [last[slot]!] })), greedy);
+        } else {
+          // One step in flight, as generateBatch runs: submit step s + 1 from step s's tokens, then read step s's.
+          let tokens = model.launchStep(cache, slots.map((slot) => ({ slot, ids: [last[slot]!] })), greedy);
+          let read = ctx.read(tokens);
+          for (let s = 1; s < o.decodeSteps; s++) {
+            const next = model.launchStep(cache, slots.map((slot) => ({ slot, ids: [0] })), greedy, tokens);
+            await read;
+            ctx.free(tokens);
+            tokens = next;
+            read = ctx.read(tokens);
+          }
+          await read;
+          ctx.free(tokens);
+        }
+        const ms = (now() - t) / o.decodeSteps;
+        cache.dispose();
+        cache = null;
+        return ms;
+      };
+      const msPerStepWaited = await decode(false);
+      const msPerStep = await decode(true);
       const meanContext = o.context + o.decodeSteps / 2;
       const bytesPerStep = weightBytesPerStep(config, weights) + B * meanContext * kvRowBytes * 2 * config.numLayers;
       const fractionOfRoofline = bandwidth ? bytesPerStep / (bandwidth * 1e9) / (msPerStep / 1e3) : null;
       const tokensPerSecond = (B / msPerStep) * 1e3;
       const batch1 = result.decode.find((d) => d.batch === 1);
       const throughputOverBatch1 = batch1 ? tokensPerSecond / batch1.tokensPerSecond : null;
-      result.decode.push({ batch: B, context: o.context, msPerStep, tokensPerSecond, bytesPerStep, fractionOfRoofline, throughputOverBatch1 });
+      const pipelinedSpeedup = msPerStepWaited / msPerStep;
+      result.decode.push({ batch: B, context: o.context, msPerStep, tokensPerSecond, msPerStepWaited, pipelinedSpeedup, bytesPerStep, fractionOfRoofline, throughputOverBatch1 });
       const roof = fractionOfRoofline === null ? '' : `  ${(100 * fractionOfRoofline).toFixed(1).padStart(5)}% of the bandwidth roofline`;
       const ratio = throughputOverBatch1 === null || B === 1 ? '' : `  ${throughputOverBatch1.toFixed(2)}x batch 1`;
-      o.log(`  decode batch ${String(B).padStart(3)}: ${msPerStep.toFixed(2).padStart(9)} ms/step ${tokensPerSecond.toFixed(1).padStart(9)} tok/s${roof}${ratio}`);
+      o.log(`  decode batch ${String(B).padStart(3)}: ${msPerStep.toFixed(2).padStart(9)} ms/step ${tokensPerSecond.toFixed(1).padStart(9)} tok/s${roof}${ratio}  (waiting for each step: ${pipelinedSpeedup.toFixed(2)}x slower)`);
     }
   } finally {
     cache?.dispose();

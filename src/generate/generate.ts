@@ -58,6 +58,12 @@ export interface GenerateBatchOptions extends SamplingOptions {
   constraint?: (index: number) => SequenceConstraint;
   /** Per prompt: the index of the LoRA adapter it runs under (Transformer.setAdapters; -1: none); default the transformer's. */
   adapters?: readonly number[];
+  /**
+   * Pipelined decoding (default true): while the GPU runs a step, the next is recorded and submitted from its
+   * tokens still on the GPU, so the CPU's recording and the read-back overlap the GPU's work. The outputs are
+   * the same either way; false waits for every step's tokens before recording the next (for measurements).
+   */
+  pipeline?: boolean;
 }
 
 export interface GenerateTextOptions extends SamplingOptions {
@@ -143,35 +149,88 @@ export async function generateBatch(transformer: Transformer, tokenizer: TextTok
       active.push({ index, slot, input: prompts[index]!, text: newText(index), constraint: options.constraint?.(index) });
     }
   };
+  const sampling = { vocab, temperature, topK, topP, seed, streams };
+  /** A submitted step: its rows (the active sequences, in row order) and their chosen tokens on the GPU. */
+  interface Launched {
+    rows: Active[];
+    tokens: Tensor;
+    read: Promise<ArrayLike<number>>;
+  }
+  const launch = (rows: Active[], deviceIds?: Tensor): Launched => {
+    // Tokens sampled now are index ids.length of each row, or one further when the previous step's are not pushed yet.
+    const ahead = deviceIds ? 1 : 0;
+    const entries: SequenceChunk[] = rows.map((a) => ({ slot: a.slot, ids: a.input, adapter: options.adapters?.[a.index] }));
+    const { choose, free } = chooser(ctx, rows, ahead, sampling);
+    let tokens: Tensor;
+    try {
+      tokens = transformer.launchStep(cache, entries, choose, deviceIds);
+    } finally {
+      free();
+    }
+    return { rows, tokens, read: ctx.read(tokens) };
+  };
+  /** Takes a step's tokens into its rows' texts; returns whether some row finished (and left `active`). */
+  const take = (rows: readonly Active[], tokens: ArrayLike<number>): boolean => {
+    let finished = false;
+    rows.forEach((a, r) => {
+      if (!active.includes(a)) return; // finished a step earlier: this token ran past its end
+      const id = tokens[r]!;
+      a.constraint?.accept(id);
+      const result = a.text.push(id) ?? (a.text.ids.length === maxNewTokens ? a.text.finish('length') : null);
+      if (result) {
+        done(a.index, result);
+        active.splice(active.indexOf(a), 1);
+        freeSlots.push(a.slot);
+        finished = true;
+      } else {
+        a.input = [id];
+      }
+    });
+    return finished;
+  };
+  // The next step can be launched from this one's tokens still on the GPU when no row needs the host between the
+  // two (a constraint masks each step from the tokens so far) and each row has room for one more token.
+  const pipelineOff = options.pipeline === false;
+  const canPipeline = (rows: readonly Active[]) => !pipelineOff && rows.every((a) => !a.constraint && a.text.ids.length + 2 <= maxNewTokens);
+  let inflight: Launched | null = null;
   try {
     admit();
-    while (active.length) {
-      // Rows of one adapter side by side: each run of them costs two thin LoRA matmuls per projection.
-      if (options.adapters) active.sort((x, y) => options.adapters![x.index]! - options.adapters![y.index]!);
-      const entries: SequenceChunk[] = active.map((a) => ({ slot: a.slot, ids: a.input, adapter: options.adapters?.[a.index] }));
-      const { choose, free } = chooser(ctx, active, { vocab, temperature, topK, topP, seed, streams });
-      let tokens: number[];
-      try {
-        tokens = await transformer.stepBatch(cache, entries, choose);
-      } finally {
-        free();
+    while (active.length || inflight) {
+      if (!inflight) {
+        // Rows of one adapter side by side: each run of them costs two thin LoRA matmuls per projection.
+        if (options.adapters) active.sort((x, y) => options.adapters![x.index]! - options.adapters![y.index]!);
+        inflight = launch([...active]);
       }
-      for (let r = active.length - 1; r >= 0; r--) {
-        const a = active[r]!;
-        const id = tokens[r]!;
-        a.constraint?.accept(id);
-        const result = a.text.push(id) ?? (a.text.ids.length === maxNewTokens ? a.text.finish('length') : null);
-        if (result) {
-          done(a.index, result);
-          active.splice(r, 1);
-          freeSlots.push(a.slot);
-        } else {
-          a.input = [id];
+      const current: Launched = inflight;
+      inflight = null;
+      let tokens: ArrayLike<number>;
+      try {
+        // While the GPU runs this step, record and submit the next one, fed by this step's tokens on the GPU.
+        if (canPipeline(current.rows)) inflight = launch(current.rows, current.tokens);
+        tokens = await current.read;
+      } finally {
+        ctx.free(current.tokens);
+      }
+      const next: Launched | null = inflight;
+      if (!take(current.rows, tokens)) continue;
+      // A row finished: the next step's rows no longer match `active`. Take its tokens for the rows still going,
+      // then launch from the host again (with freed slots filled).
+      inflight = null;
+      if (next) {
+        try {
+          take(next.rows, await next.read);
+        } finally {
+          ctx.free(next.tokens);
         }
       }
       admit();
     }
   } finally {
+    if (inflight) {
+      const t = inflight.tokens;
+      await inflight.read.catch(() => undefined);
+      ctx.free(t);
+    }
     cache.dispose();
   }
   return results as GeneratedText[];
@@ -198,6 +257,8 @@ export async function generateText(transformer: Transformer, tokenizer: TextToke
 function chooser(
   ctx: GpuContext,
   active: readonly Active[],
+  /** Tokens of each row chosen but not yet pushed to its text (pipelined steps). */
+  ahead: number,
   s: { vocab: number; temperature: number; topK: number; topP: number; seed: number; streams: readonly number[] },
 ): { choose: TokenChooser; free: () => void } {
   const owned: Tensor[] = [];
@@ -209,7 +270,7 @@ function chooser(
       return t;
     };
     const streamT = upload('u32', [rows], active.map((a) => s.streams[a.index]!), 'sample streams');
-    const stepT = upload('u32', [rows], active.map((a) => a.text.ids.length), 'sample steps');
+    const stepT = upload('u32', [rows], active.map((a) => a.text.ids.length + ahead), 'sample steps');
     let mask: Tensor | undefined;
     if (active.some((a) => a.constraint)) {
       const words = Math.ceil(s.vocab / 32);

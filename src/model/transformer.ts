@@ -230,16 +230,45 @@ export class Transformer {
    * tokens as one batched decode pass. Returns the chosen tokens, one per entry.
    */
   async stepBatch(cache: KvCache, entries: readonly SequenceChunk[], choose: TokenChooser): Promise<number[]> {
-    const { logits, done } = this.recordEntries(cache, entries);
+    const tokens = this.launchStep(cache, entries, choose);
+    try {
+      return Array.from(await this.ctx.read(tokens));
+    } finally {
+      this.ctx.free(tokens);
+    }
+  }
+
+  /**
+   * stepBatch without the wait: records and submits the step and returns the chosen tokens as a u32 tensor
+   * [entries] on the GPU (the caller reads and frees it). With `deviceIds`, every entry is a decode of one
+   * token that is already on the GPU: row i of deviceIds (the tokens an earlier launch chose) for entry i,
+   * whose `ids` are then ignored. So the next step can be submitted before this one's tokens reach the host,
+   * and the CPU's recording overlaps the GPU's work (pipelined decoding, src/generate/generate.ts).
+   */
+  launchStep(cache: KvCache, entries: readonly SequenceChunk[], choose: TokenChooser, deviceIds?: Tensor): Tensor {
+    if (deviceIds) {
+      if (deviceIds.dtype !== 'u32' || deviceIds.numel !== entries.length) {
+        throw new RangeError(`Transformer.launchStep: deviceIds must be u32 [${entries.length}], got ${deviceIds.dtype} of ${deviceIds.numel}`);
+      }
+      for (const e of entries) {
+        if (cache.lengths[e.slot] === 0) throw new RangeError(`Transformer.launchStep: slot ${e.slot} is empty; a device-side token can only be decoded after a prompt`);
+      }
+      // One placeholder id per entry makes planPasses build the decode pass; recordLayers reads deviceIds instead.
+      entries = entries.map((e) => ({ ...e, ids: [0] }));
+    }
+    const { logits, done } = this.recordEntries(cache, entries, deviceIds);
     const tokens = this.ctx.empty('u32', [entries.length], 'next tokens');
     try {
       choose(this.rec, logits, tokens);
       this.rec.submit();
-      return Array.from(await this.ctx.read(tokens));
+    } catch (e) {
+      this.ctx.free(tokens);
+      throw e;
     } finally {
       done();
-      this.ctx.free(logits, tokens);
+      this.ctx.free(logits);
     }
+    return tokens;
   }
 
   /** Greedy decoding with a KV cache: the n token ids that follow `ids` (argmax on the GPU, one u32 read per step). */
@@ -285,7 +314,7 @@ export class Transformer {
    * [entries, vocab], not yet submitted. Passes before the last are submitted as they go, so activation memory
    * stays that of one pass; `done` frees the rest once the caller has submitted.
    */
-  private recordEntries(cache: KvCache, entries: readonly SequenceChunk[]): { logits: Tensor; done: () => void } {
+  private recordEntries(cache: KvCache, entries: readonly SequenceChunk[], deviceIds?: Tensor): { logits: Tensor; done: () => void } {
     const E = entries.length;
     if (E < 1) throw new RangeError('Transformer: no sequences to run');
     const seen = new Set<number>();
@@ -307,6 +336,7 @@ export class Transformer {
     // its hidden states to the head as they are; otherwise each entry's last row is gathered.
     const only = passes.length === 1 ? passes[0]! : null;
     const direct = only !== null && only.ids.length === E && only.lastRows.every(([entry, row], i) => entry === i && row === i);
+    if (deviceIds && !direct) throw new Error('Transformer: device-side ids need a step of one decode pass in entry order');
     const lastHidden = direct ? null : this.ctx.empty('f32', [E, H], 'last hidden');
     let arena: Arena | null = null;
     const free = () => {
@@ -321,7 +351,9 @@ export class Transformer {
           arena.free();
         }
         arena = new Arena(this.ctx);
-        const hidden = this.recordLayers(rec, arena, pass.ids, pass.positions, this.cachePlan(arena, cache, pass), pass.adapters);
+        // Device ids only ever come with one decode pass in entry order (launchStep), which is `direct`.
+        const ids = deviceIds && direct ? deviceIds : pass.ids;
+        const hidden = this.recordLayers(rec, arena, ids, pass.positions, this.cachePlan(arena, cache, pass), pass.adapters);
         if (!lastHidden) headInput = hidden;
         else {
           for (const [entry, row] of pass.lastRows) {
@@ -378,19 +410,24 @@ export class Transformer {
   private recordLayers(
     rec: CommandRecorder,
     arena: Arena,
-    ids: ArrayLike<number>,
+    /** Host ids (checked and uploaded), or u32 ids already on the GPU (chosen by the sampler: in range). */
+    ids: ArrayLike<number> | Tensor,
     positions: ArrayLike<number>,
     plan: LayerCachePlan,
     rowAdapters: ArrayLike<number>,
   ): Tensor {
     const cfg = this.config;
-    const T = ids.length;
+    const T = ids instanceof Tensor ? ids.numel : ids.length;
     const { hiddenSize: H, intermediateSize: F, numHeads: Hq, numKvHeads: Hkv, headDim: D, rmsNormEps: eps } = cfg;
-    for (let i = 0; i < T; i++) {
-      const id = ids[i]!;
-      if (!Number.isInteger(id) || id < 0 || id >= cfg.vocabSize) throw new RangeError(`Transformer: token id ${id} outside [0, ${cfg.vocabSize})`);
+    let idsT: Tensor;
+    if (ids instanceof Tensor) idsT = ids;
+    else {
+      for (let i = 0; i < T; i++) {
+        const id = ids[i]!;
+        if (!Number.isInteger(id) || id < 0 || id >= cfg.vocabSize) throw new RangeError(`Transformer: token id ${id} outside [0, ${cfg.vocabSize})`);
+      }
+      idsT = arena.upload('u32', [T], ids, 'ids');
     }
-    const idsT = arena.upload('u32', [T], ids, 'ids');
     const posT = arena.upload('u32', [T], positions, 'positions');
     const x = arena.empty('f32', [T, H], 'residual');
     const n = arena.empty('f32', [T, H], 'normed');

@@ -49,6 +49,39 @@ describe('generateBatch (stories260K)', () => {
     await expectBatchEqualsAlone({ maxNewTokens: 10, temperature: 0.8, topK: 20, seed, stopIds: [], streams: [9, 9, 3, 0] }, 4);
   });
 
+  it('pipelined decoding (the default) gives exactly what waiting for every step gives, and submits most steps from GPU-side tokens', async () => {
+    const { transformer, tokenizer } = model;
+    const seed = freshSeed();
+    const launches = { host: 0, device: 0 };
+    const original = transformer.launchStep.bind(transformer);
+    transformer.launchStep = (cache, entries, choose, deviceIds) => {
+      launches[deviceIds ? 'device' : 'host']++;
+      return original(cache, entries, choose, deviceIds);
+    };
+    try {
+      for (const opts of [
+        { maxNewTokens: 14, stopIds: [] as number[], stopStrings: ['.'], maxBatch: 2 }, // ends at different steps; slots refilled
+        { maxNewTokens: 12, temperature: 1, topP: 0.9, seed, maxBatch: 3 }, // sampling; EOS may end some
+        { maxNewTokens: 2, stopIds: [] as number[] }, // the shortest that pipelines
+        { maxNewTokens: 1, stopIds: [] as number[] }, // nothing to pipeline
+      ]) {
+        const texts: string[][] = prompts.map(() => []);
+        launches.host = launches.device = 0;
+        const piped = await generateBatch(transformer, tokenizer, { ...opts, prompts, onText: (i, p) => texts[i]!.push(p) });
+        const pipedLaunches = { ...launches };
+        const waited = await generateBatch(transformer, tokenizer, { ...opts, prompts, pipeline: false });
+        expect(piped, `${JSON.stringify(opts)} (seed ${seed})`).toEqual(waited);
+        expect(texts.map((t) => t.join(''))).toEqual(waited.map((w) => w.text));
+        expect(launches.device, 'pipeline: false never launches from the GPU').toBe(pipedLaunches.device);
+        if (opts.maxNewTokens === 1) expect(pipedLaunches.device).toBe(0);
+        else expect(pipedLaunches.device, `${JSON.stringify(opts)}: ${JSON.stringify(pipedLaunches)}`).toBeGreaterThan(0);
+        if (opts.maxNewTokens >= 12) expect(pipedLaunches.device).toBeGreaterThan(pipedLaunches.host);
+      }
+    } finally {
+      transformer.launchStep = original;
+    }
+  });
+
   it('a KV cache over the binding limit gets fewer slots (the rest wait), and the same output', async () => {
     const { transformer, tokenizer } = model;
     const opts = { maxNewTokens: 10, stopIds: [] as number[] };
