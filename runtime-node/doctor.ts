@@ -1,6 +1,8 @@
 /** `seal doctor`: what the adapter offers, which kernel paths we take, and a tiny end-to-end kernel check. */
 import type { GpuContext } from '../src/gpu/context.ts';
+import { roundTo } from '../src/gpu/dtype.ts';
 import { kernelPaths, type KernelPaths } from '../src/ops/kernel-paths.ts';
+import { matmul, subgroupMatrixPlan, type MatmulKernel } from '../src/ops/matmul.ts';
 import { rmsnormForward } from '../src/ops/rmsnorm.ts';
 
 export interface DoctorReport {
@@ -11,11 +13,29 @@ export interface DoctorReport {
   subgroupMatrixConfigs: GpuContext['caps']['subgroupMatrixConfigs'];
   limits: Record<string, number>;
   kernelPaths: KernelPaths;
-  selfTest: { ok: boolean; maxError: number };
+  selfTest: SelfTest;
+}
+
+/** One matmul kernel run against an f64 CPU product. */
+export interface MatmulCheck {
+  /** The kernel, with '+scaleA' when A (~1e-6, under f16's normals) went through the power-of-two scaling. */
+  kernel: string;
+  /** NMSE against the f64 product, and the bound it must meet (f32 kernels 1e-9; those rounding A to f16 1e-4). */
+  nmse: number;
+  bound: number;
+  ok: boolean;
+}
+
+export interface SelfTest {
+  ok: boolean;
+  /** RMSNorm's largest absolute error. */
+  maxError: number;
+  /** Every matmul kernel this device runs (the paths training and generation take), on an unaligned shape. */
+  matmul: MatmulCheck[];
 }
 
 /** Runs RMSNorm on a small input and compares with a CPU computation: proves the device computes, not just exists. */
-async function selfTest(ctx: GpuContext): Promise<{ ok: boolean; maxError: number }> {
+async function rmsnormSelfTest(ctx: GpuContext): Promise<{ ok: boolean; maxError: number }> {
   const rows = 3, dim = 37;
   const x = Float32Array.from({ length: rows * dim }, (_, i) => Math.sin(i * 0.7));
   const w = Float32Array.from({ length: dim }, (_, i) => 0.5 + i / dim);
@@ -37,6 +57,65 @@ async function selfTest(ctx: GpuContext): Promise<{ ok: boolean; maxError: numbe
   return { ok: maxError < 1e-5, maxError };
 }
 
+/**
+ * Every matmul kernel the device offers on one unaligned problem (C = 0.5·A·Bᵀ + bias, bf16 B and bias), against
+ * an f64 CPU product: the first run of a kernel on new hardware is checked before anything is timed on it.
+ */
+async function matmulChecks(ctx: GpuContext): Promise<MatmulCheck[]> {
+  const [M, N, K] = [67, 133, 129];
+  let state = 12345;
+  const rand = () => ((state = (Math.imul(state, 1103515245) + 12345) >>> 0) / 2 ** 32) * 2 - 1;
+  const b = roundTo(Float32Array.from({ length: N * K }, rand), 'bf16');
+  const bias = roundTo(Float32Array.from({ length: N }, rand), 'bf16');
+  // For the scaled runs, a bias of the product's size (1e-6), so it does not hide the product's error; bf16 holds it.
+  const smallBias = roundTo(bias.map((x) => x * 1e-6), 'bf16');
+  const kernels: [MatmulKernel, number][] = [['skinny', 1e-9], ['portable', 1e-9]];
+  if (ctx.features.shaderF16) kernels.push(['f16', 1e-4]);
+  if (typeof subgroupMatrixPlan(ctx) !== 'string') kernels.push(['subgroup-matrix', 1e-4]);
+  const runs: { kernel: MatmulKernel; bound: number; scaleA: boolean }[] = kernels.map(([kernel, bound]) => ({ kernel, bound, scaleA: false }));
+  for (const [kernel, bound] of kernels) if (kernel === 'f16' || kernel === 'subgroup-matrix') runs.push({ kernel, bound, scaleA: true });
+  const tb = ctx.upload('bf16', [N, K], b), tc = ctx.empty('f32', [M, N]);
+  const tbias = ctx.upload('bf16', [N], bias), tsmall = ctx.upload('bf16', [N], smallBias);
+  const out: MatmulCheck[] = [];
+  try {
+    for (const run of runs) {
+      // Activations of order 1, or of order 1e-6 (a gradient of a mean loss) for the scaled runs.
+      const a = Float32Array.from({ length: M * K }, () => rand() * (run.scaleA ? 1e-6 : 1));
+      const ta = ctx.upload('f32', [M, K], a);
+      try {
+        ctx.fill(tc);
+        const rec = ctx.recorder();
+        matmul(rec, { a: ta, b: tb, c: tc, M, N, K, transB: true, alpha: 0.5, bias: run.scaleA ? tsmall : tbias, variant: run.kernel, scaleA: run.scaleA });
+        rec.submit();
+        const c = await ctx.readF32(tc);
+        let err = 0, ref = 0;
+        for (let m = 0; m < M; m++) {
+          for (let n = 0; n < N; n++) {
+            let sum = 0;
+            for (let k = 0; k < K; k++) sum += a[m * K + k]! * b[n * K + k]!;
+            const want = 0.5 * sum + (run.scaleA ? smallBias : bias)[n]!;
+            err += (c[m * N + n]! - want) ** 2;
+            ref += want ** 2;
+          }
+        }
+        const nmse = Number.isFinite(err) ? err / ref : Infinity;
+        out.push({ kernel: run.kernel + (run.scaleA ? '+scaleA' : ''), nmse, bound: run.bound, ok: nmse <= run.bound });
+      } finally {
+        ctx.free(ta);
+      }
+    }
+  } finally {
+    ctx.free(tb, tbias, tsmall, tc);
+  }
+  return out;
+}
+
+async function fullSelfTest(ctx: GpuContext): Promise<SelfTest> {
+  const rms = await rmsnormSelfTest(ctx);
+  const mm = await matmulChecks(ctx);
+  return { ok: rms.ok && mm.every((m) => m.ok), maxError: rms.maxError, matmul: mm };
+}
+
 export async function doctor(ctx: GpuContext): Promise<DoctorReport> {
   const c = ctx.caps;
   return {
@@ -47,7 +126,7 @@ export async function doctor(ctx: GpuContext): Promise<DoctorReport> {
     subgroupMatrixConfigs: c.subgroupMatrixConfigs,
     limits: ctx.limits,
     kernelPaths: kernelPaths(ctx),
-    selfTest: await selfTest(ctx),
+    selfTest: await fullSelfTest(ctx),
   };
 }
 
@@ -81,6 +160,7 @@ export function formatDoctor(r: DoctorReport): string {
     `  subgroup-matrix           ${r.kernelPaths.subgroupMatrix}`,
     `  portable kernels          ${r.kernelPaths.portable.join(', ')}`,
     `self-test     ${r.selfTest.ok ? 'ok' : 'FAILED'} (RMSNorm vs CPU, max error ${r.selfTest.maxError.toExponential(2)})`,
+    ...r.selfTest.matmul.map((m) => `  matmul ${m.kernel.padEnd(24)} NMSE ${m.nmse.toExponential(2)} vs f64 (bound ${m.bound})${m.ok ? '' : '  FAILED'}`),
   ];
   return lines.join('\n');
 }
