@@ -25,7 +25,7 @@
  */
 import type { CommandRecorder } from '../gpu/recorder.ts';
 import { shapeString, type Tensor } from '../gpu/tensor.ts';
-import { matmul, SKINNY_MAX_M, type MatmulArgs, type MatmulVariant } from '../ops/matmul.ts';
+import { matmul, SKINNY_MAX_M, type MatmulArgs } from '../ops/matmul.ts';
 import type { LoraAdapter, LoraPair } from './adapter.ts';
 import type { LoraTarget } from './config.ts';
 
@@ -114,14 +114,11 @@ export function planGroupedLora(
   return segments.length ? { inFeatures, outFeatures, segments, uSize } : undefined;
 }
 
-/** The exact f32 kernel for M rows ('auto' may round activations to f16): skinny for few rows, else the tiled one. */
-function exactVariant(M: number): MatmulVariant {
-  return M <= SKINNY_MAX_M ? 'skinny' : 'portable';
-}
+/** How a product with M rows of C runs: its kernel, and whether A is scaled into f16's range (MatmulArgs). */
+export type ProductKernel = (M: number) => Pick<MatmulArgs, 'variant' | 'scaleA'>;
 
-function exact(rec: CommandRecorder, args: Omit<MatmulArgs, 'variant'>): void {
-  matmul(rec, { ...args, variant: exactVariant(args.M) });
-}
+/** The exact f32 kernel for M rows ('auto' may round activations to f16): skinny for few rows, else the tiled one. */
+const exactProduct: ProductKernel = (M) => ({ variant: M <= SKINNY_MAX_M ? 'skinny' : 'portable' });
 
 function checkRows(what: string, t: Tensor, g: GroupedLora, cols: number): void {
   const last = g.segments[g.segments.length - 1]!;
@@ -136,10 +133,10 @@ export interface GroupedLoraForward {
   /** At least uSize f32: receives u = x·Aᵀ of every segment (kept for the backward when training). */
   u: Tensor;
   /**
-   * The matmul kernel of a segment's two products, by its row count. Default: exact f32 ('skinny' for up to
-   * SKINNY_MAX_M rows, else 'portable'), as training needs; inference may pass its own choice (e.g. () => 'auto').
+   * The kernel of a segment's two products, by their rows of C. Default: exact f32 ('skinny' for up to
+   * SKINNY_MAX_M rows, else 'portable'); inference may pass its own choice (e.g. () => ({ variant: 'auto' })).
    */
-  variant?: (rows: number) => MatmulVariant;
+  product?: ProductKernel;
 }
 
 /** y[run] += s·(x[run]·Aᵀ)·Bᵀ for every segment, u[run] = x[run]·Aᵀ on the way. */
@@ -148,11 +145,11 @@ export function groupedLoraForward(rec: CommandRecorder, g: GroupedLora, f: Grou
   checkRows('x', f.x, g, K_in);
   if (f.y) checkRows('y', f.y, g, N_out);
   if (f.u.numel < g.uSize) throw new RangeError(`grouped LoRA: u has ${f.u.numel} elements, needs ${g.uSize}`);
+  const product = f.product ?? exactProduct;
   for (const s of g.segments) {
-    const variant = (f.variant ?? exactVariant)(s.rows);
-    matmul(rec, { a: f.x, aOffset: s.rowStart * K_in, b: s.a, c: f.u, cOffset: s.uOffset, M: s.rows, N: s.rank, K: K_in, transB: true, variant });
+    matmul(rec, { a: f.x, aOffset: s.rowStart * K_in, b: s.a, c: f.u, cOffset: s.uOffset, M: s.rows, N: s.rank, K: K_in, transB: true, ...product(s.rows) });
     if (f.y) {
-      matmul(rec, { a: f.u, aOffset: s.uOffset, b: s.b, c: f.y, cOffset: s.rowStart * N_out, M: s.rows, N: N_out, K: s.rank, transB: true, alpha: s.scale, accumulate: true, variant });
+      matmul(rec, { a: f.u, aOffset: s.uOffset, b: s.b, c: f.y, cOffset: s.rowStart * N_out, M: s.rows, N: N_out, K: s.rank, transB: true, alpha: s.scale, accumulate: true, ...product(s.rows) });
     }
   }
 }
@@ -171,6 +168,8 @@ export interface GroupedLoraBackward {
   grads: readonly (LoraPair | undefined)[];
   /** Per adapter (or for all): add into its gradients instead of overwriting them. */
   accumulate: boolean | readonly boolean[];
+  /** The kernel of each product, by its rows of C (default exact f32, as GroupedLoraForward.product). */
+  product?: ProductKernel;
 }
 
 /**
@@ -186,19 +185,21 @@ export function groupedLoraBackward(rec: CommandRecorder, g: GroupedLora, b: Gro
     if (t.numel < g.uSize) throw new RangeError(`grouped LoRA: ${name} has ${t.numel} elements, needs ${g.uSize}`);
   }
   const written = new Set<number>();
+  const product = b.product ?? exactProduct;
+  const exact = (args: Omit<MatmulArgs, 'variant' | 'scaleA'>) => matmul(rec, { ...args, ...product(args.M) });
   for (const s of g.segments) {
     const grads = b.grads[s.adapter];
     const accumulate = written.has(s.adapter) || (typeof b.accumulate === 'boolean' ? b.accumulate : Boolean(b.accumulate[s.adapter]));
     if (!grads && !b.dx) continue;
     const dyRows = s.rowStart * N_out, xRows = s.rowStart * K_in;
     if (grads) {
-      exact(rec, { a: b.dy, aOffset: dyRows, b: b.u, bOffset: s.uOffset, c: grads.b, M: N_out, N: s.rank, K: s.rows, transA: true, alpha: s.scale, accumulate });
+      exact({ a: b.dy, aOffset: dyRows, b: b.u, bOffset: s.uOffset, c: grads.b, M: N_out, N: s.rank, K: s.rows, transA: true, alpha: s.scale, accumulate });
     }
-    exact(rec, { a: b.dy, aOffset: dyRows, b: s.b, c: b.e, cOffset: s.uOffset, M: s.rows, N: s.rank, K: N_out });
+    exact({ a: b.dy, aOffset: dyRows, b: s.b, c: b.e, cOffset: s.uOffset, M: s.rows, N: s.rank, K: N_out });
     if (grads) {
-      exact(rec, { a: b.e, aOffset: s.uOffset, b: b.x, bOffset: xRows, c: grads.a, M: s.rank, N: K_in, K: s.rows, transA: true, alpha: s.scale, accumulate });
+      exact({ a: b.e, aOffset: s.uOffset, b: b.x, bOffset: xRows, c: grads.a, M: s.rank, N: K_in, K: s.rows, transA: true, alpha: s.scale, accumulate });
       written.add(s.adapter);
     }
-    if (b.dx) exact(rec, { a: b.e, aOffset: s.uOffset, b: s.a, c: b.dx, cOffset: xRows, M: s.rows, N: K_in, K: s.rank, alpha: s.scale, accumulate: true });
+    if (b.dx) exact({ a: b.e, aOffset: s.uOffset, b: s.a, c: b.dx, cOffset: xRows, M: s.rows, N: K_in, K: s.rank, alpha: s.scale, accumulate: true });
   }
 }

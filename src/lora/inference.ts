@@ -77,5 +77,5 @@ export interface LoraDeltaArgs {
 export function recordLoraDelta(rec: CommandRecorder, pass: PassAdapters, d: LoraDeltaArgs): void {
   const inF = d.x.numel / pass.rows, out = d.y.numel / pass.rows;
   const plan = planGroupedLora(pass.runs, inF, out, adapterWeights(pass.adapters, d.layer, d.target));
-  if (plan) groupedLoraForward(rec, plan, { x: d.x, y: d.y, u: pass.u, variant: d.variant });
+  if (plan) groupedLoraForward(rec, plan, { x: d.x, y: d.y, u: pass.u, product: (rows) => ({ variant: d.variant(rows) }) });
 }

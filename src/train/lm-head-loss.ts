@@ -17,7 +17,7 @@ import { crossEntropyForward, crossEntropyFused } from '../ops/cross-entropy.ts'
 import { rmsnormBackward, rmsnormForward } from '../ops/rmsnorm.ts';
 import type { Arena } from './arena.ts';
 import type { LayerInputs } from './decoder-layer.ts';
-import { baseProduct, linearInputGrad } from './lora-linear.ts';
+import { trainingProduct, linearInputGrad } from './lora-linear.ts';
 
 /** Chunk row counts are multiples of this, so row offsets of [T, *] f32 views are 256-byte aligned (any binding offset alignment). */
 export const HEAD_CHUNK_ALIGN = 64;
@@ -75,7 +75,7 @@ export function recordHeadLoss(rec: CommandRecorder, arena: Arena, inp: LayerInp
       vocab: V,
     };
     const lossOut = { losses: view(losses, r0, [R], 1), loss: chunkMean };
-    linear(rec, { x: view(n, r0, [R, H], H), weight: head, y: rows.logits, M: R, ...baseProduct(inp.precision, R) });
+    linear(rec, { x: view(n, r0, [R, H], H), weight: head, y: rows.logits, M: R, ...trainingProduct(inp.precision, R) });
     if (!dn) {
       crossEntropyForward(rec, { ...rows, ...lossOut, stats: view(stats!, r0, [R, 2], 2) });
       continue;
@@ -94,5 +94,5 @@ export function recordLogits(rec: CommandRecorder, arena: Arena, inp: LayerInput
   const n = arena.empty('f32', [T, H], 'final norm');
   const rstd = arena.empty('f32', [T], 'final rstd');
   rmsnormForward(rec, { x: hidden, weight: inp.weights.get('model.norm.weight'), y: n, rstd, rows: T, dim: H, eps });
-  linear(rec, { x: n, weight: inp.weights.lmHeadRef, y: logits, M: T, ...baseProduct(inp.precision, T) });
+  linear(rec, { x: n, weight: inp.weights.lmHeadRef, y: logits, M: T, ...trainingProduct(inp.precision, T) });
 }

@@ -6,9 +6,9 @@
  * with g the adapter of each row (src/lora/grouped-lora.ts: per-adapter row segments). The base weight may be
  * stored whole or as row blocks (over the storage binding limit): the forward runs one matmul per block into
  * its columns of y (weight-ops linear), and dx = dy·W sums the blocks' dy[:, block columns]·W_block.
- * The LoRA products always run in exact f32 ('skinny' for few output rows, else 'portable'); the base's
- * products (y = x·Wᵀ, dx = dy·W) too by default, or with precision 'mixed' in the device's fastest kernel (see
- * TrainingPrecision). No atomics anywhere, so results are deterministic either way.
+ * Every product runs in exact f32 by default ('skinny' for few output rows, else 'portable'), or with precision
+ * 'mixed' in the device's fastest kernel (see TrainingPrecision). No atomics anywhere, so results are
+ * deterministic either way.
  */
 import type { CommandRecorder } from '../gpu/recorder.ts';
 import type { Tensor } from '../gpu/tensor.ts';
@@ -19,20 +19,22 @@ import { linear } from '../model/weight-ops.ts';
 import { matmul, SKINNY_MAX_M, type MatmulArgs, type MatmulKernel } from '../ops/matmul.ts';
 
 /**
- * How the frozen base's products (the forward's x·Wᵀ and the backward's dy·W, the LM head's included: nearly
- * all of a step's FLOPs) run in training:
+ * How the training step's matmuls run: the frozen base's products (the forward's x·Wᵀ and the backward's dy·W,
+ * the LM head's included: nearly all of a step's FLOPs) and the LoRA products (x·Aᵀ, u·Bᵀ, dB, e, dA and their
+ * part of dx: at rank 128 on five projections, a sixth of them, which f32 kernels would leave the slowest part):
  *   'f32'    exact f32 kernels (default): gradients equal the f64 reference to f32 rounding.
  *   'mixed'  the device's fastest kernel ('auto': tensor cores through subgroup matrices, else f16 tiles, else
  *            the f32 one), its A operand scaled by a power of two into f16's range (MatmulArgs.scaleA: dy of a
- *            mean loss is ~1e-6, below f16's normals), f32 accumulation. Like PyTorch's autocast, operands are
- *            rounded to 16 bits (f16 here, 11 bits of mantissa); the LoRA products, attention, norms, loss
- *            and optimizer stay f32.
+ *            mean loss is ~1e-6, below f16's normals), f32 accumulation. Like PyTorch's autocast (which also
+ *            runs PEFT's LoRA products in bf16), operands are rounded to 16 bits (f16 here, 11 bits of
+ *            mantissa); the LoRA weights and their gradients are stored in f32, and attention, norms, the loss
+ *            and AdamW stay f32.
  */
 export type TrainingPrecision = 'f32' | 'mixed';
 export const TRAINING_PRECISIONS: readonly TrainingPrecision[] = ['f32', 'mixed'];
 
-/** Kernel choice of a base product with M output rows. */
-export function baseProduct(precision: TrainingPrecision, M: number): Pick<MatmulArgs, 'variant' | 'scaleA'> {
+/** Kernel choice of a training product with M rows of C. */
+export function trainingProduct(precision: TrainingPrecision, M: number): Pick<MatmulArgs, 'variant' | 'scaleA'> {
   return precision === 'mixed' ? { variant: 'auto', scaleA: true } : { variant: exactVariant(M) };
 }
 
@@ -84,7 +86,7 @@ export function linearInputGrad(rec: CommandRecorder, a: LinearInputGrad): void 
     const slice = blocks.length > 1 ? { aOffset: block.rowStart, aRowStride: N } : {};
     matmul(rec, {
       a: a.dy, ...slice, b: block.tensor, c: a.dx, M: a.M, N: K, K: block.rows, accumulate: a.accumulate || j > 0,
-      ...baseProduct(a.precision ?? 'f32', a.M),
+      ...trainingProduct(a.precision ?? 'f32', a.M),
     });
   });
 }
@@ -102,10 +104,10 @@ export interface LoraLinearForward {
 
 export function loraLinearForward(rec: CommandRecorder, lin: LoraLinear, a: LoraLinearForward): void {
   const T = a.tokens;
-  if (!a.skipBase) linear(rec, { x: a.x, weight: lin.w, y: a.y, M: T, bias: lin.bias, ...baseProduct(lin.precision ?? 'f32', T) });
+  if (!a.skipBase) linear(rec, { x: a.x, weight: lin.w, y: a.y, M: T, bias: lin.bias, ...trainingProduct(lin.precision ?? 'f32', T) });
   if (!lin.lora) return;
   if (!a.u) throw new Error('loraLinearForward: an adapted projection needs its u buffer');
-  groupedLoraForward(rec, lin.lora, { x: a.x, y: a.skipBase ? null : a.y, u: a.u });
+  groupedLoraForward(rec, lin.lora, { x: a.x, y: a.skipBase ? null : a.y, u: a.u, product: (M) => trainingProduct(lin.precision ?? 'f32', M) });
 }
 
 export interface LoraLinearBackward {
@@ -131,5 +133,5 @@ export function loraLinearBackward(rec: CommandRecorder, lin: LoraLinear, a: Lor
   if (wantDx) linearInputGrad(rec, { dy: a.dy, weight: lin.w, dx: a.dx!, M: a.tokens, accumulate: a.dxMode === 'add', precision: lin.precision });
   if (!lin.lora) return;
   if (!a.u || !a.e) throw new Error('loraLinearBackward: an adapted projection needs u and the e scratch');
-  groupedLoraBackward(rec, lin.lora, { dy: a.dy, x: a.x, u: a.u, e: a.e, dx: wantDx ? a.dx : null, grads: a.grads, accumulate: a.accumulateGrads });
+  groupedLoraBackward(rec, lin.lora, { dy: a.dy, x: a.x, u: a.u, e: a.e, dx: wantDx ? a.dx : null, grads: a.grads, accumulate: a.accumulateGrads, product: (M) => trainingProduct(lin.precision ?? 'f32', M) });
 }

@@ -1,22 +1,38 @@
 /**
  * Training with precision 'mixed': the frozen base's products on the fast kernel that rounds operands to f16
  * (lavapipe offers shader-f16, so the f16-tile kernel runs here; a GPU with subgroup matrices runs tensor cores
- * through the same path). Gradients must stay within the 16-bit gradient tolerance of the f64 reference, also when the
+ * through the same path). Gradients must stay within the 16-bit gradient tolerances of the f64 reference, also when the
  * backward's dy lies far below f16's normal range, and must really differ from the exact f32 path.
  */
 import { describe, expect, it } from 'vitest';
 import { LORA_TARGETS, type LoraConfig } from '../../src/lora/config.ts';
 import { LoraModel } from '../../src/train/lora-model.ts';
-import { freshSeed, nmse, rng, TOL } from '../harness/numerics.ts';
+import { expectClose, freshSeed, nmse, rng, TOL } from '../harness/numerics.ts';
 import { loraGradRef } from '../ref/lora-transformer.ts';
 import { expectGradsClose, readGrads, relErr, setup } from './lora-helpers.ts';
 import { LLAMA_GQA, QWEN2, randomBatch } from './tiny-model.ts';
 
 const ALL: LoraConfig = { targets: [...LORA_TARGETS], rank: 3, alpha: 5 };
 
+type Grads = Map<string, { a: ArrayLike<number>; b: ArrayLike<number> }>;
+
+/** Every module's dA and dB within TOL.halfMax (NMSE) of the reference's, and the median module within TOL.halfGrad. */
+function expectMixedGradsClose(got: Grads, want: Grads, what: string): { median: number; worst: number } {
+  expect([...got.keys()]).toEqual([...want.keys()]);
+  const errors: number[] = [];
+  for (const [path, w] of want) {
+    const g = got.get(path)!;
+    errors.push(expectClose(g.a, w.a, TOL.halfMax, `${what}: ${path} dA`), expectClose(g.b, w.b, TOL.halfMax, `${what}: ${path} dB`));
+  }
+  errors.sort((x, y) => x - y);
+  const median = errors[errors.length >> 1]!;
+  expect(median, `${what}: median module NMSE`).toBeLessThanOrEqual(TOL.halfGrad);
+  return { median, worst: errors[errors.length - 1]! };
+}
+
 describe("LoRA training, precision 'mixed'", () => {
   for (const [name, config] of [['Llama GQA', LLAMA_GQA], ['Qwen2', QWEN2]] as const) {
-    it(`${name}: loss and every dA, dB within the 16-bit gradient tolerance of the f64 reference; a mean over ~1e5x more tokens (dy ~1e-8) too`, async () => {
+    it(`${name}: loss and every dA, dB within the 16-bit gradient tolerances of the f64 reference; a mean over ~1e5x more tokens (dy ~1e-8) too`, async () => {
       const seed = freshSeed();
       const { ctx, weights, ref, adapter, refLora } = await setup(config, 'BF16', ALL, seed);
       expect(ctx.features.shaderF16, 'lavapipe offers shader-f16: the mixed path must round here').toBe(true);
@@ -39,7 +55,7 @@ describe("LoRA training, precision 'mixed'", () => {
       const mixed = await step('mixed');
       const exact = await step('f32');
       expect(relErr(mixed.loss, want.loss), `loss (seed ${seed})`).toBeLessThan(1e-3);
-      const worst = expectGradsClose(mixed.grads, want.grads, `mixed (seed ${seed})`, TOL.halfGrad);
+      const worst = expectMixedGradsClose(mixed.grads, want.grads, `mixed (seed ${seed})`);
       expectGradsClose(exact.grads, want.grads, `f32 (seed ${seed})`);
       // The mixed path really rounded (else this test would check the f32 path twice).
       const [path, g] = [...mixed.grads][0]!;
@@ -50,8 +66,8 @@ describe("LoRA training, precision 'mixed'", () => {
       const factor = 1e5;
       const tiny = await step('mixed', weightSum * factor);
       const scaledWant = new Map([...want.grads].map(([p, w]) => [p, { a: w.a.map((x) => x / factor), b: w.b.map((x) => x / factor) }]));
-      expectGradsClose(tiny.grads, scaledWant, `mixed, mean over ${factor}x the tokens (seed ${seed})`, TOL.halfGrad);
-      console.log(`${name} mixed: loss rel. error ${relErr(mixed.loss, want.loss).toExponential(2)}, worst dA/dB NMSE ${worst.toExponential(2)}`);
+      expectMixedGradsClose(tiny.grads, scaledWant, `mixed, mean over ${factor}x the tokens (seed ${seed})`);
+      console.log(`${name} mixed: loss rel. error ${relErr(mixed.loss, want.loss).toExponential(2)}, dA/dB NMSE median ${worst.median.toExponential(2)}, worst ${worst.worst.toExponential(2)}`);
       adapter.dispose();
       weights.dispose();
     });
