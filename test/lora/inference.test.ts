@@ -148,9 +148,14 @@ describe('LoRA inference (unmerged adapter)', () => {
       const prompt = sequences[0]!.slice(0, 6);
       const greedy = await model.generate(prompt, 20);
       expect(greedy, `greedy with adapter vs merged weights (seed ${seed})`).toEqual(await mergedModel.generate(prompt, 20));
+      // The adapter really changes the model along that continuation (so the equality above is not the base
+      // model's twice). Logits, not tokens: a tiny random model may greedily repeat one token with or without it
+      // (CI saw it). Measured: NMSE 0.4-1.5.
+      const continued = packSequences([[...prompt, ...greedy]]);
+      const adapted = (await model.logits(continued)).flatMap((r) => [...r]);
       model.setAdapter(null);
-      const plain = await model.generate(prompt, 20);
-      expect(plain, 'the base model continues differently').not.toEqual(greedy);
+      const plain = (await model.logits(continued)).flatMap((r) => [...r]);
+      expect(nmse(plain, adapted), `the base model's logits differ from the adapted ones (seed ${seed})`).toBeGreaterThan(1e-2);
       mergedModel.dispose();
       mergedWeights.dispose();
       model.dispose();
