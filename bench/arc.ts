@@ -59,6 +59,8 @@ export interface ArcBenchOptions {
   answerTokens: number | null;
   /** How TTT runs the base's matmuls (seal arc --precision). */
   precision: TrainingPrecision;
+  /** Called with the results so far after each case (the caller saves them: a run cut short keeps its finished cases). */
+  onProgress?: (results: ArcBenchResult) => void;
   log: (line: string) => void;
 }
 
@@ -200,6 +202,7 @@ export async function arcBench(ctx: GpuContext, o: ArcBenchOptions): Promise<Arc
         peakGpuBytes: ctx.pool.peakBytes - base,
       };
       result.cases.push(c);
+      o.onProgress?.(result);
       o.log(`  K=${k}: ${c.seconds.total.toFixed(1)} s = training ${c.seconds.training.toFixed(1)} + inference ${c.seconds.inference.toFixed(1)} + overhead ${c.seconds.overhead.toFixed(1)}; `
         + `${c.secondsPerCandidate.total.toFixed(2)} s per candidate; ${c.trainTokensPerSecond} train tok/s, ${c.answerTokensPerSecond} answer tok/s; peak ${(c.peakGpuBytes / 2 ** 30).toFixed(2)} GiB`);
     }

@@ -26,6 +26,8 @@ export interface GenerateBenchOptions {
   /** Tokens already in each sequence's cache when decode is timed. */
   context: number;
   decodeSteps: number;
+  /** Called with the results so far after each case (the caller saves them: a run cut short keeps its finished cases). */
+  onProgress?: (results: GenerateResult[]) => void;
   log: (line: string) => void;
 }
 
@@ -78,7 +80,7 @@ function weightBytesPerStep(config: ModelConfig, weights: ModelWeights): number 
   return tensorBytes(weights) - (config.tieWordEmbeddings ? 0 : embed);
 }
 
-async function benchModel(ctx: GpuContext, name: string, o: GenerateBenchOptions): Promise<GenerateResult> {
+async function benchModel(ctx: GpuContext, name: string, o: GenerateBenchOptions, progress: (r: GenerateResult) => void): Promise<GenerateResult> {
   const hf = HF_CONFIGS[name];
   if (!hf) throw new Error(`bench generate: unknown model '${name}' (available: ${Object.keys(HF_CONFIGS).join(', ')})`);
   const config = parseModelConfig({ ...hf, num_hidden_layers: o.layers ?? hf.num_hidden_layers });
@@ -121,6 +123,7 @@ async function benchModel(ctx: GpuContext, name: string, o: GenerateBenchOptions
       cache = null;
       const ms = median(times);
       result.prefill.push({ tokens: P, ms, tokensPerSecond: (P / ms) * 1e3 });
+      progress(result);
       o.log(`  prefill ${String(P).padStart(5)} tokens: ${ms.toFixed(1).padStart(9)} ms  ${((P / ms) * 1e3).toFixed(1).padStart(9)} tok/s`);
     }
 
@@ -163,6 +166,7 @@ async function benchModel(ctx: GpuContext, name: string, o: GenerateBenchOptions
       const throughputOverBatch1 = batch1 ? tokensPerSecond / batch1.tokensPerSecond : null;
       const pipelinedSpeedup = msPerStepWaited / msPerStep;
       result.decode.push({ batch: B, context: o.context, msPerStep, tokensPerSecond, msPerStepWaited, pipelinedSpeedup, bytesPerStep, fractionOfRoofline, throughputOverBatch1 });
+      progress(result);
       const roof = fractionOfRoofline === null ? '' : `  ${(100 * fractionOfRoofline).toFixed(1).padStart(5)}% of the bandwidth roofline`;
       const ratio = throughputOverBatch1 === null || B === 1 ? '' : `  ${throughputOverBatch1.toFixed(2)}x batch 1`;
       o.log(`  decode batch ${String(B).padStart(3)}: ${msPerStep.toFixed(2).padStart(9)} ms/step ${tokensPerSecond.toFixed(1).padStart(9)} tok/s${roof}${ratio}  (waiting for each step: ${pipelinedSpeedup.toFixed(2)}x slower)`);
@@ -180,6 +184,6 @@ async function benchModel(ctx: GpuContext, name: string, o: GenerateBenchOptions
 
 export async function generateBench(ctx: GpuContext, o: GenerateBenchOptions): Promise<GenerateResult[]> {
   const out: GenerateResult[] = [];
-  for (const name of o.models) out.push(await benchModel(ctx, name, o));
+  for (const name of o.models) out.push(await benchModel(ctx, name, o, (current) => o.onProgress?.([...out, current])));
   return out;
 }

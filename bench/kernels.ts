@@ -31,6 +31,8 @@ export interface KernelBenchOptions {
   weights: DType;
   /** Attention heads to run (default: the model's). Software adapters take minutes per case at full size. */
   attentionHeads?: number;
+  /** Called with the results so far after each case (the caller saves them: a run cut short keeps its finished cases). */
+  onProgress?: (results: KernelResult[]) => void;
   log: (line: string) => void;
 }
 
@@ -112,6 +114,7 @@ export async function kernelBench(ctx: GpuContext, o: KernelBenchOptions): Promi
   const want = (name: string) => !o.filter || o.filter.test(name);
   const push = (r: KernelResult) => {
     out.push(r);
+    o.onProgress?.(out);
     o.log(line(r));
   };
   const w = o.weights;
@@ -139,8 +142,9 @@ export async function kernelBench(ctx: GpuContext, o: KernelBenchOptions): Promi
     for (const T of [2048, 8192]) {
       if (!want(`attention ${m.name} T=${T}`)) continue;
       const rs = await benchAttention(ctx, m, T, o);
-      o.log(line(rs[rs.length - 1]!));
       out.push(...rs);
+      o.onProgress?.(out);
+      o.log(line(rs[rs.length - 1]!));
     }
   }
   return out;

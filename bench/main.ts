@@ -2,7 +2,7 @@
  * The benchmark driver: `npm run bench -- <suite> [options]` or, on a machine with only Node and the webgpu package,
  * `node dist/bench.mjs <suite> [options]`. Prints a table and writes JSON (adapter, features, commit) to bench/results/.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createNodeContext } from '../runtime-node/device.ts';
@@ -149,8 +149,34 @@ async function main(argv: string[]): Promise<number> {
   console.log(`device: ${device}; features: ${JSON.stringify(ctx.features)}; commit ${__SEAL_COMMIT__}`);
   const started = new Date();
   const log = (l: string) => console.log(l);
+  mkdirSync(values.out!, { recursive: true });
+  const slug = device.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 40);
+  const file = join(values.out!, `${suite}-${slug}-${started.toISOString().slice(0, 10)}.json`);
+  let options: Record<string, unknown> = {};
+  // The report is rewritten after every case (complete: false) and once at the end, so a run cut short (a device
+  // lease, a timeout) keeps every case it finished.
+  const save = (results: unknown, complete: boolean) => {
+    const report = {
+      suite,
+      date: started.toISOString(),
+      commit: __SEAL_COMMIT__,
+      runtime: `node ${process.version}`,
+      device,
+      adapter: a,
+      features: ctx.features,
+      subgroupSizes: [ctx.caps.subgroupMinSize, ctx.caps.subgroupMaxSize],
+      subgroupMatrixConfigs: ctx.caps.subgroupMatrixConfigs,
+      limits: { maxStorageBufferBindingSize: ctx.limits.maxStorageBufferBindingSize, maxBufferSize: ctx.limits.maxBufferSize },
+      peakBandwidthGBs: devicePeak(device)?.bandwidthGBs ?? null,
+      options,
+      complete,
+      results,
+    };
+    writeFileSync(`${file}.tmp`, JSON.stringify(report, null, 2) + '\n');
+    renameSync(`${file}.tmp`, file);
+  };
+  const onProgress = (partial: unknown) => save(partial, false);
   let results: unknown;
-  let options: Record<string, unknown>;
   if (suite === 'kernels') {
     options = { filter: values.filter ?? null, weights: values.weights, attentionHeads: values['attention-heads'] ?? null };
     results = await kernelBench(ctx, {
@@ -158,14 +184,15 @@ async function main(argv: string[]): Promise<number> {
       weights: values.weights as DType,
       attentionHeads: values['attention-heads'] ? Number(values['attention-heads']) : undefined,
       log,
+      onProgress,
     });
   } else if (arc) {
     options = { ...arc, weights: 'bf16', timing: 'wall-clock, after a warm-up candidate' };
-    results = await arcBench(ctx, { ...arc, log });
+    results = await arcBench(ctx, { ...arc, log, onProgress });
   } else if (sft) {
     const maxSecondsPerCase = intList(values['max-seconds']!, '--max-seconds')[0]!;
     options = { ...sft, maxSecondsPerCase, weights: 'bf16', timing: 'wall-clock, synchronized steps' };
-    results = await sftBench(ctx, { ...sft, maxSecondsPerCase, log });
+    results = await sftBench(ctx, { ...sft, maxSecondsPerCase, log, onProgress });
   } else {
     const o = {
       models: (values.models ?? Object.keys(HF_CONFIGS).join(',')).split(',').map((m) => m.trim()),
@@ -177,27 +204,9 @@ async function main(argv: string[]): Promise<number> {
     };
     for (const m of o.models) if (!HF_CONFIGS[m]) throw new Error(`--models: unknown model '${m}' (available: ${Object.keys(HF_CONFIGS).join(', ')})`);
     options = { ...o, weights: 'bf16', timing: 'wall-clock' };
-    results = await generateBench(ctx, { ...o, log });
+    results = await generateBench(ctx, { ...o, log, onProgress });
   }
-  const report = {
-    suite,
-    date: started.toISOString(),
-    commit: __SEAL_COMMIT__,
-    runtime: `node ${process.version}`,
-    device,
-    adapter: a,
-    features: ctx.features,
-    subgroupSizes: [ctx.caps.subgroupMinSize, ctx.caps.subgroupMaxSize],
-    subgroupMatrixConfigs: ctx.caps.subgroupMatrixConfigs,
-    limits: { maxStorageBufferBindingSize: ctx.limits.maxStorageBufferBindingSize, maxBufferSize: ctx.limits.maxBufferSize },
-    peakBandwidthGBs: devicePeak(device)?.bandwidthGBs ?? null,
-    options,
-    results,
-  };
-  mkdirSync(values.out!, { recursive: true });
-  const slug = device.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 40);
-  const file = join(values.out!, `${suite}-${slug}-${started.toISOString().slice(0, 10)}.json`);
-  writeFileSync(file, JSON.stringify(report, null, 2) + '\n');
+  save(results, true);
   console.log(`wrote ${file}`);
   ctx.dispose();
   return 0;

@@ -149,6 +149,8 @@ export interface SftResult extends SftCase {
 export interface SftBenchOptions extends SftCaseOptions {
   /** Stop timing a case after this many seconds of steps (at least one timed step runs). */
   maxSecondsPerCase: number;
+  /** Called with the results so far after each case (the caller saves them: a run cut short keeps its finished cases). */
+  onProgress?: (results: SftResult[]) => void;
   log: (line: string) => void;
 }
 
@@ -309,6 +311,7 @@ export async function sftBench(ctx: GpuContext, o: SftBenchOptions): Promise<Sft
       for (const c of mine) {
         const r = await runCase(ctx, c, config, weights, baseBytes, o);
         results.push(r);
+        o.onProgress?.(results);
         logResult(r, o.log);
       }
     } finally {
