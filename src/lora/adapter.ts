@@ -5,6 +5,7 @@
 import type { GpuContext } from '../gpu/context.ts';
 import { Tensor } from '../gpu/tensor.ts';
 import type { ModelConfig } from '../model/config.ts';
+import { deviceBindingLimit } from '../model/split-weight.ts';
 import { loraModulePath, loraModules, resolveLoraConfig, type LoraConfig, type LoraModule, type LoraTarget, type ResolvedLoraConfig } from './config.ts';
 import { checkLoraHostWeights, initLoraWeights, type LoraHostWeights, type LoraInit } from './host-weights.ts';
 
@@ -41,7 +42,7 @@ export class LoraTensors {
 
   /** New tensors, all zero. */
   static zeros(ctx: GpuContext, modules: readonly LoraModule[], rank: number, label: string): LoraTensors {
-    const limit = Math.min(ctx.limits.maxStorageBufferBindingSize ?? 128 * 2 ** 20, MAX_CHUNK_BYTES) / 4;
+    const limit = Math.min(deviceBindingLimit(ctx), MAX_CHUNK_BYTES) / 4;
     // Place A then B of each module, opening a new chunk when the next tensor would not fit.
     const shapes = modules.flatMap((m) => [[rank, m.inFeatures], [m.outFeatures, rank]]);
     const places: { chunk: number; offset: number }[] = [];

@@ -25,7 +25,7 @@
  */
 import type { CommandRecorder } from '../gpu/recorder.ts';
 import { shapeString, type Tensor } from '../gpu/tensor.ts';
-import { matmul, SKINNY_MAX_M, type MatmulArgs } from '../ops/matmul.ts';
+import { exactKernel, matmul, type MatmulArgs } from '../ops/matmul.ts';
 import type { LoraAdapter, LoraPair } from './adapter.ts';
 import type { LoraTarget } from './config.ts';
 
@@ -117,8 +117,8 @@ export function planGroupedLora(
 /** How a product with M rows of C runs: its kernel, and whether A is scaled into f16's range (MatmulArgs). */
 export type ProductKernel = (M: number) => Pick<MatmulArgs, 'variant' | 'scaleA'>;
 
-/** The exact f32 kernel for M rows ('auto' may round activations to f16): skinny for few rows, else the tiled one. */
-const exactProduct: ProductKernel = (M) => ({ variant: M <= SKINNY_MAX_M ? 'skinny' : 'portable' });
+/** Exact f32 products (the default). */
+const exactProduct: ProductKernel = (M) => ({ variant: exactKernel(M) });
 
 function checkRows(what: string, t: Tensor, g: GroupedLora, cols: number): void {
   const last = g.segments[g.segments.length - 1]!;
@@ -137,6 +137,8 @@ export interface GroupedLoraForward {
    * SKINNY_MAX_M rows, else 'portable'); inference may pass its own choice (e.g. () => ({ variant: 'auto' })).
    */
   product?: ProductKernel;
+  /** x's scale when the products scale A (MatmulArgs.aScale: computed once for every segment's x·Aᵀ). */
+  xScale?: Tensor;
 }
 
 /** y[run] += s·(x[run]·Aᵀ)·Bᵀ for every segment, u[run] = x[run]·Aᵀ on the way. */
@@ -147,7 +149,7 @@ export function groupedLoraForward(rec: CommandRecorder, g: GroupedLora, f: Grou
   if (f.u.numel < g.uSize) throw new RangeError(`grouped LoRA: u has ${f.u.numel} elements, needs ${g.uSize}`);
   const product = f.product ?? exactProduct;
   for (const s of g.segments) {
-    matmul(rec, { a: f.x, aOffset: s.rowStart * K_in, b: s.a, c: f.u, cOffset: s.uOffset, M: s.rows, N: s.rank, K: K_in, transB: true, ...product(s.rows) });
+    matmul(rec, { a: f.x, aOffset: s.rowStart * K_in, b: s.a, c: f.u, cOffset: s.uOffset, M: s.rows, N: s.rank, K: K_in, transB: true, ...product(s.rows), aScale: f.xScale });
     if (f.y) {
       matmul(rec, { a: f.u, aOffset: s.uOffset, b: s.b, c: f.y, cOffset: s.rowStart * N_out, M: s.rows, N: N_out, K: s.rank, transB: true, alpha: s.scale, accumulate: true, ...product(s.rows) });
     }
@@ -170,6 +172,8 @@ export interface GroupedLoraBackward {
   accumulate: boolean | readonly boolean[];
   /** The kernel of each product, by its rows of C (default exact f32, as GroupedLoraForward.product). */
   product?: ProductKernel;
+  /** dy's scale when the products scale A (dB and e both read dy: computed once). */
+  dyScale?: Tensor;
 }
 
 /**
@@ -186,20 +190,20 @@ export function groupedLoraBackward(rec: CommandRecorder, g: GroupedLora, b: Gro
   }
   const written = new Set<number>();
   const product = b.product ?? exactProduct;
-  const exact = (args: Omit<MatmulArgs, 'variant' | 'scaleA'>) => matmul(rec, { ...args, ...product(args.M) });
+  const run = (args: Omit<MatmulArgs, 'variant' | 'scaleA'>) => matmul(rec, { ...args, ...product(args.M) });
   for (const s of g.segments) {
     const grads = b.grads[s.adapter];
     const accumulate = written.has(s.adapter) || (typeof b.accumulate === 'boolean' ? b.accumulate : Boolean(b.accumulate[s.adapter]));
     if (!grads && !b.dx) continue;
     const dyRows = s.rowStart * N_out, xRows = s.rowStart * K_in;
     if (grads) {
-      exact({ a: b.dy, aOffset: dyRows, b: b.u, bOffset: s.uOffset, c: grads.b, M: N_out, N: s.rank, K: s.rows, transA: true, alpha: s.scale, accumulate });
+      run({ a: b.dy, aOffset: dyRows, b: b.u, bOffset: s.uOffset, c: grads.b, M: N_out, N: s.rank, K: s.rows, transA: true, alpha: s.scale, accumulate, aScale: b.dyScale });
     }
-    exact({ a: b.dy, aOffset: dyRows, b: s.b, c: b.e, cOffset: s.uOffset, M: s.rows, N: s.rank, K: N_out });
+    run({ a: b.dy, aOffset: dyRows, b: s.b, c: b.e, cOffset: s.uOffset, M: s.rows, N: s.rank, K: N_out, aScale: b.dyScale });
     if (grads) {
-      exact({ a: b.e, aOffset: s.uOffset, b: b.x, bOffset: xRows, c: grads.a, M: s.rank, N: K_in, K: s.rows, transA: true, alpha: s.scale, accumulate });
+      run({ a: b.e, aOffset: s.uOffset, b: b.x, bOffset: xRows, c: grads.a, M: s.rank, N: K_in, K: s.rows, transA: true, alpha: s.scale, accumulate });
       written.add(s.adapter);
     }
-    if (b.dx) exact({ a: b.e, aOffset: s.uOffset, b: s.a, c: b.dx, cOffset: xRows, M: s.rows, N: K_in, K: s.rank, alpha: s.scale, accumulate: true });
+    if (b.dx) run({ a: b.e, aOffset: s.uOffset, b: s.a, c: b.dx, cOffset: xRows, M: s.rows, N: K_in, K: s.rank, alpha: s.scale, accumulate: true });
   }
 }

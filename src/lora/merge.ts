@@ -10,7 +10,7 @@
 import type { GpuContext } from '../gpu/context.ts';
 import type { CommandRecorder } from '../gpu/recorder.ts';
 import { Tensor } from '../gpu/tensor.ts';
-import { matmul, SKINNY_MAX_M } from '../ops/matmul.ts';
+import { exactKernel, matmul } from '../ops/matmul.ts';
 import type { ModelConfig } from '../model/config.ts';
 import {
   allocateBlocks, deviceBindingLimit, planRowBlocks, SplitTensor, type RowRange, type WeightBlock, type WeightRef,
@@ -49,8 +49,7 @@ export function recordMergedRows(rec: CommandRecorder, base: WeightRef, pair: Lo
       scratch.push(b);
       rec.copy(new Tensor(pair.b.buffer, 'f32', [rows, rank], pair.b.byteOffset + rowStart * rank * 4), b, rows * rank * 4);
     }
-    const variant = rows <= SKINNY_MAX_M ? 'skinny' : 'portable'; // exact f32 (never 'auto', which may round to f16)
-    matmul(rec, { a: b, b: pair.a, c: out, M: rows, N: inF, K: rank, alpha: scale, accumulate: true, variant });
+    matmul(rec, { a: b, b: pair.a, c: out, M: rows, N: inF, K: rank, alpha: scale, accumulate: true, variant: exactKernel(rows) });
   } catch (e) {
     ctx.free(...scratch);
     throw e;

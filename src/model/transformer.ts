@@ -15,7 +15,7 @@ import type { CommandRecorder } from '../gpu/recorder.ts';
 import { Tensor } from '../gpu/tensor.ts';
 import { attentionForward } from '../ops/attention.ts';
 import { attentionDecode, checkDecodeRanges } from '../ops/attention-decode.ts';
-import { SKINNY_MAX_M, type MatmulVariant } from '../ops/matmul.ts';
+import { exactKernel, type MatmulVariant } from '../ops/matmul.ts';
 import { residualAdd } from '../ops/residual.ts';
 import { rmsnormForward } from '../ops/rmsnorm.ts';
 import { scatterRows } from '../ops/scatter-rows.ts';
@@ -351,8 +351,8 @@ export class Transformer {
           arena.free();
         }
         arena = new Arena(this.ctx);
-        // Device ids only ever come with one decode pass in entry order (launchStep), which is `direct`.
-        const ids = deviceIds && direct ? deviceIds : pass.ids;
+        // Device ids come with one decode pass in entry order (launchStep; checked above).
+        const ids = deviceIds ?? pass.ids;
         const hidden = this.recordLayers(rec, arena, ids, pass.positions, this.cachePlan(arena, cache, pass), pass.adapters);
         if (!lastHidden) headInput = hidden;
         else {
@@ -387,8 +387,7 @@ export class Transformer {
   }
 
   private variant(M: number): MatmulVariant {
-    if (this.options.matmul !== 'f32') return 'auto';
-    return M <= SKINNY_MAX_M ? 'skinny' : 'portable';
+    return this.options.matmul === 'f32' ? exactKernel(M) : 'auto';
   }
 
   /**

@@ -29,8 +29,9 @@ export interface LinearArgs {
   bias?: Tensor;
   /** Matmul kernel, the same for every block (default 'auto'). */
   variant?: MatmulVariant;
-  /** Scale x into f16's range in kernels that round it (see MatmulArgs.scaleA). */
+  /** Scale x into f16's range in kernels that round it, with x's scale if already computed (MatmulArgs.scaleA, aScale). */
   scaleA?: boolean;
+  aScale?: Tensor;
 }
 
 /** y[M, N] = x · Wᵀ (+ bias), one matmul per row block of W, each filling its block's columns of y. */
@@ -41,7 +42,7 @@ export function linear(rec: CommandRecorder, a: LinearArgs): void {
   for (const block of weightBlocks(weight)) {
     matmul(rec, {
       a: a.x, b: block.tensor, c: a.y, M: a.M, N: block.rows, K, transB: true, bias: a.bias,
-      cRowStride: N, cColumn: block.rowStart, variant: a.variant, scaleA: a.scaleA,
+      cRowStride: N, cColumn: block.rowStart, variant: a.variant, scaleA: a.scaleA, aScale: a.aScale,
     });
   }
 }

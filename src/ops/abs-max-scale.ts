@@ -68,8 +68,9 @@ export function absMaxScale(rec: CommandRecorder, args: AbsMaxScale): void {
 }
 
 /**
- * One partials + scale pair per device, shared by every scaled matmul: each scale is written and read by
- * consecutive dispatches of one submission, and WebGPU orders a queue's dispatches, so sharing is safe.
+ * One partials + scale pair per device, shared by every scaled matmul that scans its own A: each scale is
+ * written and read by consecutive dispatches of one submission, and WebGPU orders a queue's dispatches, so
+ * sharing is safe. (A scale several products share lives in the caller's own tensor: absMaxScaleOf.)
  */
 const scratchByContext = new WeakMap<GpuContext, { partials: Tensor; scale: Tensor }>();
 
@@ -80,4 +81,9 @@ export function absMaxScratch(ctx: GpuContext): { partials: Tensor; scale: Tenso
     scratchByContext.set(ctx, s);
   }
   return s;
+}
+
+/** absMaxScale of a region into `scale` ([2] f32), with this device's shared partials scratch. */
+export function absMaxScaleOf(rec: CommandRecorder, region: Omit<AbsMaxScale, 'partials' | 'scale'>, scale: Tensor): void {
+  absMaxScale(rec, { ...region, partials: absMaxScratch(rec.ctx).partials, scale });
 }

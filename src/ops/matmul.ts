@@ -16,7 +16,7 @@ import type { CommandRecorder, Param } from '../gpu/recorder.ts';
 import { fold1d } from '../gpu/recorder.ts';
 import type { Tensor } from '../gpu/tensor.ts';
 import type { Defines } from '../gpu/wgsl.ts';
-import { absMaxScale, absMaxScratch } from './abs-max-scale.ts';
+import { absMaxScaleOf, absMaxScratch } from './abs-max-scale.ts';
 import { ceilDiv, expectDtype, expectNumel, expectShape } from './common.ts';
 
 export type MatmulKernel = 'skinny' | 'portable' | 'f16' | 'subgroup-matrix';
@@ -71,12 +71,23 @@ export interface MatmulArgs {
    * Default false.
    */
   scaleA?: boolean;
+  /**
+   * With scaleA: A's (s, 1/s) already computed (absMaxScaleOf) over a region holding every element of A this
+   * product reads, used instead of scanning A again, so an operand several products share is scanned once. A
+   * superset is fine: the scale only has to bring A's largest value into f16's range.
+   */
+  aScale?: Tensor;
   /** Block size of the tiled kernels (portable, f16); 'auto' (default) takes large blocks unless the grid would be small. */
   tile?: 'auto' | 'large' | 'small';
 }
 
 /** Up to this many rows of C, 'auto' takes the skinny kernel. */
 export const SKINNY_MAX_M = 32;
+
+/** The exact-f32 kernel for M rows of C ('auto' may round activations to f16): skinny for few rows, else the tiled one. */
+export function exactKernel(M: number): MatmulKernel {
+  return M <= SKINNY_MAX_M ? 'skinny' : 'portable';
+}
 
 /** Floating-point operations of one product (multiply and add counted separately). */
 export function matmulFlops(M: number, N: number, K: number): number {
@@ -258,14 +269,14 @@ export function matmul(rec: CommandRecorder, args: MatmulArgs): void {
   const bindings = [args.a, args.b, args.c, ...(args.bias ? [args.bias] : [])];
   const label = `matmul ${kernel} ${M}x${N}x${K}`;
   if (args.scaleA && (kernel === 'f16' || kernel === 'subgroup-matrix') && K > 0) {
-    const scratch = absMaxScratch(ctx);
-    const aCols = args.transA ? M : K;
-    absMaxScale(rec, {
-      a: args.a, rows: args.transA ? K : M, cols: aCols, offset: args.aOffset ?? 0, stride: args.aRowStride ?? aCols,
-      partials: scratch.partials, scale: scratch.scale,
-    });
+    let scale = args.aScale;
+    if (!scale) {
+      scale = absMaxScratch(ctx).scale;
+      const aCols = args.transA ? M : K;
+      absMaxScaleOf(rec, { a: args.a, rows: args.transA ? K : M, cols: aCols, offset: args.aOffset ?? 0, stride: args.aRowStride ?? aCols }, scale);
+    }
     Object.assign(defines, { A_SCALED: true, A_SCALE_BINDING: bindings.length + 1 });
-    bindings.push(scratch.scale);
+    bindings.push(scale);
   }
 
   if (kernel === 'skinny') {

@@ -18,7 +18,7 @@ import { rmsnormBackward, rmsnormForward } from '../ops/rmsnorm.ts';
 import { ropeBackward, ropeForward } from '../ops/rope.ts';
 import { swigluBackward, swigluForward } from '../ops/swiglu.ts';
 import type { Arena } from './arena.ts';
-import { loraLinearBackward, loraLinearForward, type LoraLinear, type TrainingPrecision } from './lora-linear.ts';
+import { inputScale, loraLinearBackward, loraLinearForward, type LoraLinear, type TrainingPrecision } from './lora-linear.ts';
 
 /** What the training graph reads of the frozen base model (ModelWeights has it). */
 export interface BaseWeights {
@@ -55,6 +55,8 @@ export interface LayerActivations {
   gate: Tensor; up: Tensor; act: Tensor; // [T, F]
   /** x·Aᵀ of each adapted projection: every adapter's rows at its own rank (grouped-lora.ts layout). */
   u: Partial<Record<LoraTarget, Tensor>>;
+  /** [2]: the scale of the projections' current input (mixed precision), shared by the products that read it. */
+  xScale: Tensor;
 }
 
 /** Elements of each adapted projection's u buffer (the same in every layer: an adapter adapts its targets everywhere). */
@@ -77,7 +79,7 @@ export function allocLayerActivations(arena: Arena, inp: LayerInputs, label: str
     attn: e([T, Hq * D], 'attn'), lse: e([Hq, T], 'lse'),
     xMid: e([T, H], 'xMid'), n2: e([T, H], 'n2'), rstd2: e([T], 'rstd2'),
     gate: e([T, F], 'gate'), up: e([T, F], 'up'), act: e([T, F], 'act'),
-    u,
+    u, xScale: e([2], 'input scale'),
   };
 }
 
@@ -90,6 +92,7 @@ export interface BackwardScratch {
   dAttn: Tensor; dq: Tensor; // [T, Hq·D]
   dk: Tensor; dv: Tensor; // [T, Hkv·D]
   e: Tensor | null; // e = dy·B of the largest adapted projection's segments (grouped-lora.ts layout)
+  dyScale: Tensor; // [2]: the scale of a projection's dy (mixed precision)
   attention: AttentionScratch;
 }
 
@@ -103,6 +106,7 @@ export function allocBackwardScratch(arena: Arena, inp: LayerInputs): BackwardSc
     dAct: e([T, F], 'act'), dGate: e([T, F], 'gate'), dUp: e([T, F], 'up'),
     dAttn: e([T, Hq * D], 'attn'), dq: e([T, Hq * D], 'q'), dk: e([T, Hkv * D], 'k'), dv: e([T, Hkv * D], 'v'),
     e: loraScratch > 0 ? e([loraScratch], 'lora e') : null,
+    dyScale: e([2], 'dy scale'),
     attention: { di: e([Hq, T], 'attention di') },
   };
 }
@@ -141,21 +145,27 @@ export function recordLayerForward(rec: CommandRecorder, inp: LayerInputs, layer
   const lin = layerLinears(inp, layer);
   const { proj } = opts;
 
+  // With mixed precision each projection input is scanned once for its scale, shared by the products that read it.
+  const scaleOf = (x: Tensor, cols: number) => inputScale(rec, inp.precision, x, T, cols, acts.xScale);
   rmsnormForward(rec, { x: xIn, weight: inp.weights.get(`${p}.input_layernorm.weight`), y: acts.n1, rstd: acts.rstd1, rows: T, dim: H, eps });
-  loraLinearForward(rec, lin.q_proj, { x: acts.n1, y: acts.q, u: acts.u.q_proj, tokens: T });
-  loraLinearForward(rec, lin.k_proj, { x: acts.n1, y: acts.k, u: acts.u.k_proj, tokens: T });
-  loraLinearForward(rec, lin.v_proj, { x: acts.n1, y: acts.v, u: acts.u.v_proj, tokens: T });
+  let xScale = scaleOf(acts.n1, H);
+  loraLinearForward(rec, lin.q_proj, { x: acts.n1, y: acts.q, u: acts.u.q_proj, tokens: T, xScale });
+  loraLinearForward(rec, lin.k_proj, { x: acts.n1, y: acts.k, u: acts.u.k_proj, tokens: T, xScale });
+  loraLinearForward(rec, lin.v_proj, { x: acts.n1, y: acts.v, u: acts.u.v_proj, tokens: T, xScale });
   ropeForward(rec, { x: acts.q, positions: inp.positions, invFreq: inp.invFreq, tokens: T, heads: Hq, headDim: D });
   ropeForward(rec, { x: acts.k, positions: inp.positions, invFreq: inp.invFreq, tokens: T, heads: Hkv, headDim: D });
   attentionForward(rec, { q: acts.q, k: acts.k, v: acts.v, out: acts.attn, lse: acts.lse, seqStart: inp.seqStart, T, Hq, Hkv, D });
-  loraLinearForward(rec, lin.o_proj, { x: acts.attn, y: proj, u: acts.u.o_proj, tokens: T });
+  xScale = scaleOf(acts.attn, Hq * D);
+  loraLinearForward(rec, lin.o_proj, { x: acts.attn, y: proj, u: acts.u.o_proj, tokens: T, xScale });
   residualAdd(rec, { a: xIn, b: proj, out: acts.xMid });
 
   rmsnormForward(rec, { x: acts.xMid, weight: inp.weights.get(`${p}.post_attention_layernorm.weight`), y: acts.n2, rstd: acts.rstd2, rows: T, dim: H, eps });
-  loraLinearForward(rec, lin.gate_proj, { x: acts.n2, y: acts.gate, u: acts.u.gate_proj, tokens: T });
-  loraLinearForward(rec, lin.up_proj, { x: acts.n2, y: acts.up, u: acts.u.up_proj, tokens: T });
+  xScale = scaleOf(acts.n2, H);
+  loraLinearForward(rec, lin.gate_proj, { x: acts.n2, y: acts.gate, u: acts.u.gate_proj, tokens: T, xScale });
+  loraLinearForward(rec, lin.up_proj, { x: acts.n2, y: acts.up, u: acts.u.up_proj, tokens: T, xScale });
   swigluForward(rec, { gate: acts.gate, up: acts.up, h: acts.act, tokens: T, ffn: F });
-  loraLinearForward(rec, lin.down_proj, { x: acts.act, y: proj, u: acts.u.down_proj, tokens: T, skipBase: opts.xOut === null });
+  xScale = scaleOf(acts.act, F);
+  loraLinearForward(rec, lin.down_proj, { x: acts.act, y: proj, u: acts.u.down_proj, tokens: T, skipBase: opts.xOut === null, xScale });
   if (opts.xOut) residualAdd(rec, { a: acts.xMid, b: proj, out: opts.xOut });
 }
 
@@ -188,7 +198,7 @@ export function recordLayerBackward(
   const grads = (target: LoraTarget) => opts.grads.map((g) => g?.get(layer, target));
   const back = (target: LoraTarget, dy: Tensor, x: Tensor, dx: Tensor | null, dxMode: 'write' | 'add' | 'none') =>
     loraLinearBackward(rec, lin[target], {
-      dy, x, u: acts.u[target], dx, dxMode, grads: grads(target), accumulateGrads: opts.accumulateGrads, e: s.e ?? undefined, tokens: T,
+      dy, x, u: acts.u[target], dx, dxMode, grads: grads(target), accumulateGrads: opts.accumulateGrads, e: s.e ?? undefined, dyScale: s.dyScale, tokens: T,
     });
 
   // MLP: y = m + down(silu(gate(n2)) * up(n2)), n2 = rmsnorm(m).

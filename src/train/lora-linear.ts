@@ -16,7 +16,8 @@ import type { LoraPair } from '../lora/adapter.ts';
 import { groupedLoraBackward, groupedLoraForward, type GroupedLora } from '../lora/grouped-lora.ts';
 import { weightBlocks, type WeightRef } from '../model/split-weight.ts';
 import { linear } from '../model/weight-ops.ts';
-import { matmul, SKINNY_MAX_M, type MatmulArgs, type MatmulKernel } from '../ops/matmul.ts';
+import { absMaxScaleOf } from '../ops/abs-max-scale.ts';
+import { exactKernel, matmul, matmulVariant, type MatmulArgs } from '../ops/matmul.ts';
 
 /**
  * How the training step's matmuls run: the frozen base's products (the forward's x·Wᵀ and the backward's dy·W,
@@ -33,9 +34,21 @@ import { matmul, SKINNY_MAX_M, type MatmulArgs, type MatmulKernel } from '../ops
 export type TrainingPrecision = 'f32' | 'mixed';
 export const TRAINING_PRECISIONS: readonly TrainingPrecision[] = ['f32', 'mixed'];
 
+/**
+ * With precision 'mixed', records the scale of the [rows, cols] operand `x` into `scale` (absMaxScaleOf) and
+ * returns it, for every product that reads x to share; otherwise (or without a scratch tensor) undefined.
+ */
+export function inputScale(rec: CommandRecorder, precision: TrainingPrecision, x: Tensor, rows: number, cols: number, scale: Tensor | undefined): Tensor | undefined {
+  // Only the kernels that round A use a scale ('auto' picks the exact skinny one for few rows, or no f16 kernel exists).
+  const kernel = matmulVariant(rec.ctx, { M: rows, N: cols, K: cols, variant: 'auto' });
+  if (precision !== 'mixed' || !scale || kernel === 'skinny' || kernel === 'portable') return undefined;
+  absMaxScaleOf(rec, { a: x, rows, cols }, scale);
+  return scale;
+}
+
 /** Kernel choice of a training product with M rows of C. */
 export function trainingProduct(precision: TrainingPrecision, M: number): Pick<MatmulArgs, 'variant' | 'scaleA'> {
-  return precision === 'mixed' ? { variant: 'auto', scaleA: true } : { variant: exactVariant(M) };
+  return precision === 'mixed' ? { variant: 'auto', scaleA: true } : { variant: exactKernel(M) };
 }
 
 export interface LoraLinear {
@@ -47,18 +60,8 @@ export interface LoraLinear {
   outFeatures: number;
   /** The LoRA segments of this projection, when some row's adapter adapts it. */
   lora?: GroupedLora;
-  /** How the base's products run (default 'f32'). */
-  precision?: TrainingPrecision;
-}
-
-/** The exact-f32 kernel for M rows of C: skinny for few rows, the tiled portable kernel otherwise. */
-export function exactVariant(M: number): MatmulKernel {
-  return M <= SKINNY_MAX_M ? 'skinny' : 'portable';
-}
-
-/** An exact-f32 matmul (see exactVariant). */
-export function exactMatmul(rec: CommandRecorder, args: Omit<MatmulArgs, 'variant'>): void {
-  matmul(rec, { ...args, variant: exactVariant(args.M) });
+  /** How its products run. */
+  precision: TrainingPrecision;
 }
 
 export interface LinearInputGrad {
@@ -70,8 +73,9 @@ export interface LinearInputGrad {
   dx: Tensor;
   M: number;
   accumulate: boolean;
-  /** Default 'f32'. */
-  precision?: TrainingPrecision;
+  precision: TrainingPrecision;
+  /** dy's scale (mixed precision), when already computed; each block's product otherwise scans its slice. */
+  dyScale?: Tensor;
 }
 
 /**
@@ -86,7 +90,7 @@ export function linearInputGrad(rec: CommandRecorder, a: LinearInputGrad): void 
     const slice = blocks.length > 1 ? { aOffset: block.rowStart, aRowStride: N } : {};
     matmul(rec, {
       a: a.dy, ...slice, b: block.tensor, c: a.dx, M: a.M, N: K, K: block.rows, accumulate: a.accumulate || j > 0,
-      ...trainingProduct(a.precision ?? 'f32', a.M),
+      ...trainingProduct(a.precision, a.M), aScale: a.dyScale,
     });
   });
 }
@@ -100,14 +104,16 @@ export interface LoraLinearForward {
   tokens: number;
   /** Only compute u (the recomputation in the backward needs u, not y). */
   skipBase?: boolean;
+  /** x's scale (mixed precision; inputScale): one scan of x shared by every product that reads it. */
+  xScale?: Tensor;
 }
 
 export function loraLinearForward(rec: CommandRecorder, lin: LoraLinear, a: LoraLinearForward): void {
   const T = a.tokens;
-  if (!a.skipBase) linear(rec, { x: a.x, weight: lin.w, y: a.y, M: T, bias: lin.bias, ...trainingProduct(lin.precision ?? 'f32', T) });
+  if (!a.skipBase) linear(rec, { x: a.x, weight: lin.w, y: a.y, M: T, bias: lin.bias, ...trainingProduct(lin.precision, T), aScale: a.xScale });
   if (!lin.lora) return;
   if (!a.u) throw new Error('loraLinearForward: an adapted projection needs its u buffer');
-  groupedLoraForward(rec, lin.lora, { x: a.x, y: a.skipBase ? null : a.y, u: a.u, product: (M) => trainingProduct(lin.precision ?? 'f32', M) });
+  groupedLoraForward(rec, lin.lora, { x: a.x, y: a.skipBase ? null : a.y, u: a.u, product: (M) => trainingProduct(lin.precision, M), xScale: a.xScale });
 }
 
 export interface LoraLinearBackward {
@@ -124,14 +130,17 @@ export interface LoraLinearBackward {
   accumulateGrads: boolean | readonly boolean[];
   /** Scratch for e = dy·B (at least lora.uSize elements). */
   e?: Tensor;
+  /** [2] f32 scratch for dy's scale (mixed precision): dy is scanned once for dx, dB and e. */
+  dyScale?: Tensor;
   tokens: number;
 }
 
 export function loraLinearBackward(rec: CommandRecorder, lin: LoraLinear, a: LoraLinearBackward): void {
   const wantDx = a.dxMode !== 'none';
   if (wantDx && !a.dx) throw new Error(`loraLinearBackward: dxMode '${a.dxMode}' needs dx`);
-  if (wantDx) linearInputGrad(rec, { dy: a.dy, weight: lin.w, dx: a.dx!, M: a.tokens, accumulate: a.dxMode === 'add', precision: lin.precision });
+  const dyScale = inputScale(rec, lin.precision, a.dy, a.tokens, lin.outFeatures, a.dyScale);
+  if (wantDx) linearInputGrad(rec, { dy: a.dy, weight: lin.w, dx: a.dx!, M: a.tokens, accumulate: a.dxMode === 'add', precision: lin.precision, dyScale });
   if (!lin.lora) return;
   if (!a.u || !a.e) throw new Error('loraLinearBackward: an adapted projection needs u and the e scratch');
-  groupedLoraBackward(rec, lin.lora, { dy: a.dy, x: a.x, u: a.u, e: a.e, dx: wantDx ? a.dx : null, grads: a.grads, accumulate: a.accumulateGrads, product: (M) => trainingProduct(lin.precision ?? 'f32', M) });
+  groupedLoraBackward(rec, lin.lora, { dy: a.dy, x: a.x, u: a.u, e: a.e, dx: wantDx ? a.dx : null, grads: a.grads, accumulate: a.accumulateGrads, product: (M) => trainingProduct(lin.precision, M), dyScale });
 }

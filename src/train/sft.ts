@@ -191,12 +191,17 @@ export function stepsPerEpoch(examples: number, batchSize: number, gradAccum: nu
   return Math.ceil(Math.ceil(examples / batchSize) / gradAccum);
 }
 
+/** Optimizer steps of a job of `examples` examples: maxSteps, else epochs x steps per epoch. */
+export function totalSftSteps(examples: number, h: ResolvedSftHyperparameters): number {
+  return h.maxSteps ?? h.epochs * stepsPerEpoch(examples, h.batchSize, h.gradAccum);
+}
+
 /** Every optimizer step of a job, with the examples of each pass. */
 export function planSftSteps(lengths: readonly number[], h: ResolvedSftHyperparameters, maxPassTokens = Infinity): PlannedStep[] {
   const n = lengths.length;
   if (n === 0) throw new RangeError('planSftSteps: no examples');
   const perEpoch = stepsPerEpoch(n, h.batchSize, h.gradAccum);
-  const total = h.maxSteps ?? h.epochs * perEpoch;
+  const total = totalSftSteps(n, h);
   const microBatches = Math.ceil(n / h.batchSize);
   const steps: PlannedStep[] = [];
   for (let epoch = 0; steps.length < total; epoch++) {

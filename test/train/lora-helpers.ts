@@ -29,13 +29,13 @@ export async function readGrads(grads: LoraTensors): Promise<HostGrads> {
   return new Map(grads.modules.map((m, i) => [m.path, values[i]!]));
 }
 
-/** Every module's dA and dB within tol (NMSE; default TOL.f32) of the f64 gradient; returns the worst NMSE. */
-export function expectGradsClose(got: HostGrads, want: Map<string, { a: Float64Array; b: Float64Array }>, what: string, tol: number = TOL.f32): number {
+/** Every module's dA and dB within TOL.f32 (NMSE) of the f64 gradient; returns the worst NMSE. */
+export function expectGradsClose(got: HostGrads, want: Map<string, { a: Float64Array; b: Float64Array }>, what: string): number {
   expect([...got.keys()]).toEqual([...want.keys()]);
   let worst = 0;
   for (const [path, w] of want) {
     const g = got.get(path)!;
-    worst = Math.max(worst, expectClose(g.a, w.a, tol, `${what}: ${path} dA`), expectClose(g.b, w.b, tol, `${what}: ${path} dB`));
+    worst = Math.max(worst, expectClose(g.a, w.a, TOL.f32, `${what}: ${path} dA`), expectClose(g.b, w.b, TOL.f32, `${what}: ${path} dB`));
   }
   return worst;
 }
