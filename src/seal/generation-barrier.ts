@@ -80,14 +80,15 @@ export class GenerationBarrier {
 
   /** Runs the waiting calls, one batch per set of equal options (in the order first seen). */
   private async runCalls(calls: readonly Waiting[]): Promise<void> {
-    const groups = new Map<string, Waiting[]>();
+    const groups = new Map<string, { shared: Omit<GenerateOptions, 'streams'>; calls: Waiting[] }>();
     for (const c of calls) {
       const { streams: _streams, ...shared } = c.options;
       const key = JSON.stringify(shared);
-      groups.set(key, [...(groups.get(key) ?? []), c]);
+      const g = groups.get(key);
+      if (g) g.calls.push(c);
+      else groups.set(key, { shared, calls: [c] });
     }
-    for (const group of groups.values()) {
-      const { streams: _streams, ...shared } = group[0]!.options;
+    for (const { shared, calls: group } of groups.values()) {
       const batch: BarrierBatch = {
         prompts: group.flatMap((c) => c.prompts),
         participants: group.flatMap((c) => c.prompts.map(() => c.participant)),

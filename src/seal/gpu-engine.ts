@@ -20,7 +20,7 @@ import { mergeAdapterWeights } from '../lora/merge.ts';
 import type { ModelConfig } from '../model/config.ts';
 import { Transformer } from '../model/transformer.ts';
 import type { ModelWeights } from '../model/weights.ts';
-import type { ChatMessage, ChatTemplate } from '../text/chat-template.ts';
+import { encodeChat, type ChatMessage, type ChatTemplate } from '../text/chat-template.ts';
 import type { TextTokenizer } from '../text/tokenizer.ts';
 import { tokenizeSftRows, type LossMode, type SftDataRow } from '../train/sft-data.ts';
 import { trainSft, type SftOptions } from '../train/sft.ts';
@@ -96,7 +96,7 @@ export class GpuSealEngine implements SealEngine {
   /** The token ids of a conversation: a generation prompt unless it ends with the assistant's turn. */
   encode(messages: readonly ChatMessage[]): number[] {
     const addGenerationPrompt = messages[messages.length - 1]?.role !== 'assistant';
-    return this.model.tokenizer.encode(this.model.chatTemplate.render(messages, { addGenerationPrompt }), { addSpecialTokens: true });
+    return encodeChat(this.model.tokenizer, messages, { template: this.model.chatTemplate, addGenerationPrompt });
   }
 
   async setPolicy(policy: LoraHostWeights | null, mode: PolicyMode): Promise<void> {

@@ -20,7 +20,7 @@
 import { resolveLoraConfig, type LoraConfig } from '../lora/config.ts';
 import type { LoraHostWeights } from '../lora/host-weights.ts';
 import type { SftDataRow } from '../train/sft-data.ts';
-import { resolveSftHyperparameters, stepsPerEpoch, type SftHyperparameters } from '../train/sft.ts';
+import { resolveSftHyperparameters, totalSftSteps, type SftHyperparameters } from '../train/sft.ts';
 import type { Domain, DomainContext } from './domain.ts';
 import type { SealEngine } from './engine.ts';
 import type { RunRecorder, AdapterStore } from './run-recorder.ts';
@@ -100,7 +100,7 @@ export function policySftRows<C extends DomainContext>(winners: readonly ScoredS
 export function plannedSftSteps(examples: number, hyper: SftHyperparameters): number {
   const h = resolveSftHyperparameters(hyper);
   if (examples === 0) return 0;
-  return h.maxSteps ?? h.epochs * stepsPerEpoch(examples, h.batchSize, h.gradAccum);
+  return totalSftSteps(examples, h);
 }
 
 /**

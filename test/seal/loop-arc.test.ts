@@ -127,7 +127,7 @@ describe('the ARC SEAL domain', () => {
     expect(d.selfEditPrompt(d.contexts()[0]!)[1]!.content).toContain('Input:\n1 2\n0 1\n\nOutput:\n2 1\n0 2');
   });
 
-  it('runs in the loop: the adapted model of a winning self-edit solves, and the M-step trains on the winners', async () => {
+  it('runs in the loop: each self-edit trains through the ARC domain and is scored by it, and the M-step trains on the winners', async () => {
     const d = domain({ tttMaxSteps: 2 });
     const config = fakeConfig({ domain: 'arc', tasks: { ids: ['swap0001', 'swap0002'] }, selfEditsPerTask: 2, rounds: 1 });
     const rec = new FakeRecorder();
