@@ -31,6 +31,7 @@ import { GpuSealEngine, type EngineTimingPhase } from '../src/seal/gpu-engine.ts
 import type { ChatMessage } from '../src/text/chat-template.ts';
 import { loadModelTokenizer, modelDirFiles } from '../runtime-node/model-dir.ts';
 import { HF_CONFIGS } from './shapes.ts';
+import { now } from './timing.ts';
 
 /**
  * The default task: among the SEAL 1B evaluation tasks, the one whose oracle TTT examples have the median mean length
@@ -97,7 +98,6 @@ export interface ArcBenchResult {
   cases: ArcCaseResult[];
 }
 
-const now = () => performance.now();
 const round = (x: number, digits = 3) => Number(x.toFixed(digits));
 
 /** Reads the task (with its solutions) and the self-edit's plan; fails with what is wrong before the GPU is used. */

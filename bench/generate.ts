@@ -16,6 +16,7 @@ import { loadWeights, type ModelWeights } from '../src/model/weights.ts';
 import { argmax } from '../src/ops/sampling.ts';
 import { devicePeak } from './peaks.ts';
 import { HF_CONFIGS } from './shapes.ts';
+import { now } from './timing.ts';
 
 export interface GenerateBenchOptions {
   models: string[];
@@ -59,7 +60,6 @@ export interface GenerateResult {
   peakGpuBytes: number;
 }
 
-const now = () => performance.now();
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 function randomIds(n: number, vocab: number, salt: number): number[] {

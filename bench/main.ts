@@ -6,13 +6,14 @@ import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createNodeContext } from '../runtime-node/device.ts';
+import { oneOf } from '../runtime-node/flags.ts';
 import type { DType } from '../src/gpu/dtype.ts';
 import { generateBench } from './generate.ts';
 import { devicePeak } from './peaks.ts';
 import { kernelBench } from './kernels.ts';
 import { HF_CONFIGS } from './shapes.ts';
 import { ARC_BENCH_TASK, arcBench, benchSelfEdit, type ArcBenchOptions } from './arc.ts';
-import { TRAINING_PRECISIONS, type TrainingPrecision } from '../src/train/lora-linear.ts';
+import { TRAINING_PRECISIONS } from '../src/train/lora-linear.ts';
 import { parseShape, SFT_SETUPS, sftBench, sftCases, type SftCaseOptions } from './sft.ts';
 
 const USAGE = `Usage:
@@ -42,11 +43,6 @@ function intList(value: string, flag: string): number[] {
   const xs = value.split(',').map((v) => Number(v.trim()));
   if (!xs.length || !xs.every((x) => Number.isInteger(x) && x >= 1)) throw new Error(`${flag} must be a comma-separated list of positive integers, got '${value}'`);
   return xs;
-}
-
-function oneTrainingPrecision(value: string): TrainingPrecision {
-  if (!(TRAINING_PRECISIONS as readonly string[]).includes(value)) throw new Error(`--precision must be f32 or mixed, not '${value}'`);
-  return value as TrainingPrecision;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -107,7 +103,7 @@ async function main(argv: string[]): Promise<number> {
       selfEdit: benchSelfEdit(values['self-edit']),
       tttMaxSteps: values['ttt-max-steps'] === undefined ? null : intList(values['ttt-max-steps'], '--ttt-max-steps')[0]!,
       answerTokens: values['answer-tokens'] === undefined ? null : intList(values['answer-tokens'], '--answer-tokens')[0]!,
-      precision: oneTrainingPrecision(values.precision ?? 'f32'),
+      precision: oneOf(values.precision ?? 'f32', '--precision', TRAINING_PRECISIONS)!,
     };
   }
   let sft: SftCaseOptions | null = null;
@@ -117,10 +113,7 @@ async function main(argv: string[]): Promise<number> {
     if (!adapterModes.every((m): m is 'fused' | 'sequential' => m === 'fused' || m === 'sequential')) {
       throw new Error(`--k-mode must be fused, sequential or both (comma-separated), not '${values['k-mode']}'`);
     }
-    const precisions = (values.precision ?? 'f32,mixed').split(',').map((m) => m.trim());
-    if (!precisions.every((p): p is TrainingPrecision => (TRAINING_PRECISIONS as readonly string[]).includes(p))) {
-      throw new Error(`--precision must be f32, mixed or both (comma-separated), not '${values.precision}'`);
-    }
+    const precisions = (values.precision ?? 'f32,mixed').split(',').map((m) => oneOf(m.trim(), '--precision', TRAINING_PRECISIONS)!);
     sft = {
       models: (values.models ?? Object.keys(SFT_SETUPS).join(',')).split(',').map((m) => m.trim()),
       layers: values.layers === undefined ? undefined : intList(values.layers, '--layers')[0],

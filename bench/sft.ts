@@ -27,6 +27,7 @@ import { LoraOptimizer } from '../src/train/optimizer.ts';
 import { devicePeak } from './peaks.ts';
 import { censusMatmuls, matmulFlops, sftStepFlops, type MatmulCensus, type SftFlops } from './sft-flops.ts';
 import { HF_CONFIGS } from './shapes.ts';
+import { now } from './timing.ts';
 
 /** The LoRA setup and sequence length benchmarked per model (issue 4): PEFT's alpha = 2·rank convention. */
 export const SFT_SETUPS: Record<string, { targets: LoraTarget[]; rank: number; alpha: number; seqLen: number }> = {
@@ -154,7 +155,6 @@ export interface SftBenchOptions extends SftCaseOptions {
   log: (line: string) => void;
 }
 
-const now = () => performance.now();
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /** `count` sequences of `length` random ids for adapter `adapter` (labels = ids: every token real, no padding). */

@@ -10,7 +10,7 @@ export interface Measurement {
   iterations: number;
 }
 
-const now = () => performance.now();
+export const now = () => performance.now();
 
 /**
  * `record` adds one iteration of the workload to a recorder. Runs a warm-up, then iterations until `minMs` of GPU time or

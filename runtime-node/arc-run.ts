@@ -12,7 +12,6 @@
  * command, redoing nothing that was scored. The run's progress line (round, task, candidate, TTT step) is drawn on
  * stderr; report.html is rewritten at the end of every round.
  */
-import { TRAINING_PRECISIONS } from '../src/train/lora-linear.ts';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -34,10 +33,12 @@ import { chatTemplateOrPlain } from '../src/seal/plain-chat-template.ts';
 import { checkRestEmSettings, type RestEmSettings, type WinnerRule } from '../src/seal/rest-em.ts';
 import { RunConfigMismatchError, type RunConfig } from '../src/seal/run-config.ts';
 import type { AdapterStore } from '../src/seal/run-recorder.ts';
+import { TRAINING_PRECISIONS } from '../src/train/lora-linear.ts';
 import { SftDataError } from '../src/train/sft-data.ts';
 import { SftDivergedError } from '../src/train/sft.ts';
 import { AdapterDirError, loadAdapterDir, saveAdapterDir } from './adapter-files.ts';
 import { createNodeContext } from './device.ts';
+import { oneOf, requireString, SHORT_LORA_TARGETS, UsageError } from './flags.ts';
 import { isHubId } from './hub.ts';
 import { checkModelFiles, loadModelDir, loadModelTokenizer, modelDirFiles, resolveModelWithProgress } from './model-dir.ts';
 import { fingerprintModelDir, nodeSha256, RUN_FILES, RunDir, RunDirError } from './run-dir.ts';
@@ -79,7 +80,7 @@ const HELP = `Usage: seal arc train|eval|baseline --model DIR|ORG/NAME --tasks F
                changed configuration) --gpu-adapter NAME --backend B --disable-features f1,f2`;
 
 /** A bad flag or flag value (exit 2, with the usage). */
-export class ArcRunUsageError extends Error {}
+export class ArcRunUsageError extends UsageError {}
 
 /** A run that cannot work as asked (exit 1, one line): e.g. prompts that do not fit the model's context. */
 export class ArcRunError extends Error {}
@@ -87,14 +88,13 @@ export class ArcRunError extends Error {}
 const COMMANDS = ['train', 'eval', 'baseline'] as const;
 const BASELINES = ['in-context', 'base-self-edits', 'oracle'] as const;
 
-const SHORT_TARGETS: Record<string, LoraTarget> = { q: 'q_proj', k: 'k_proj', v: 'v_proj', o: 'o_proj', gate: 'gate_proj', up: 'up_proj', down: 'down_proj' };
 
 function targetsFlag(value: string | undefined, flag: string): LoraTarget[] | undefined {
   if (value === undefined) return undefined;
   const out = value.split(',').map((t) => t.trim()).filter(Boolean).map((t) => {
     if ((LORA_TARGETS as readonly string[]).includes(t)) return t as LoraTarget;
-    if (SHORT_TARGETS[t]) return SHORT_TARGETS[t];
-    throw new ArcRunUsageError(`${flag}: unknown projection '${t}'; use ${Object.keys(SHORT_TARGETS).join(',')}`);
+    if (SHORT_LORA_TARGETS[t]) return SHORT_LORA_TARGETS[t];
+    throw new ArcRunUsageError(`${flag}: unknown projection '${t}'; use ${Object.keys(SHORT_LORA_TARGETS).join(',')}`);
   });
   if (out.length === 0) throw new ArcRunUsageError(`${flag} must name at least one projection`);
   return out;
@@ -110,11 +110,6 @@ function numberFlag(value: string | undefined, flag: string, range: { min: numbe
   return n;
 }
 
-function oneOf<T extends string>(value: string | undefined, flag: string, allowed: readonly T[]): T | undefined {
-  if (value === undefined) return undefined;
-  if (!(allowed as readonly string[]).includes(value)) throw new ArcRunUsageError(`${flag} must be one of ${allowed.join(', ')}, got '${value}'`);
-  return value as T;
-}
 
 function readText(file: string, flag: string): string {
   try {
@@ -200,7 +195,7 @@ export async function runArcRun(command: string, argv: string[]): Promise<number
   try {
     return await arcRun(command, argv);
   } catch (e) {
-    if (e instanceof ArcRunUsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       console.error(`seal: ${(e as Error).message}\n\n${HELP}`);
       return 2;
     }
@@ -238,13 +233,9 @@ async function arcRun(commandArg: string, argv: string[]): Promise<number> {
     },
     strict: true,
   });
-  const required = (value: string | undefined, flag: string): string => {
-    if (value === undefined) throw new ArcRunUsageError(`${flag} is required`);
-    return value;
-  };
-  const modelArg = required(v.model, '--model');
-  const tasksArg = required(v.tasks, '--tasks');
-  const runArg = required(v.run, '--run');
+  const modelArg = requireString(v.model, '--model');
+  const tasksArg = requireString(v.tasks, '--tasks');
+  const runArg = requireString(v.run, '--run');
   const baseline = oneOf(v.baseline, '--baseline', BASELINES);
   if (command === 'baseline' && !baseline) throw new ArcRunUsageError(`seal arc baseline needs --baseline ${BASELINES.join('|')}`);
   if (command !== 'baseline' && baseline) throw new ArcRunUsageError('--baseline is for seal arc baseline');

@@ -1,6 +1,7 @@
 /** `seal doctor`: what the adapter offers, which kernel paths we take, and a tiny end-to-end kernel check. */
 import type { GpuContext } from '../src/gpu/context.ts';
 import { roundTo } from '../src/gpu/dtype.ts';
+import { mulberry32 } from '../src/lora/rng.ts';
 import { kernelPaths, type KernelPaths } from '../src/ops/kernel-paths.ts';
 import { matmul, subgroupMatrixPlan, type MatmulKernel } from '../src/ops/matmul.ts';
 import { rmsnormForward } from '../src/ops/rmsnorm.ts';
@@ -63,8 +64,8 @@ async function rmsnormSelfTest(ctx: GpuContext): Promise<{ ok: boolean; maxError
  */
 async function matmulChecks(ctx: GpuContext): Promise<MatmulCheck[]> {
   const [M, N, K] = [67, 133, 129];
-  let state = 12345;
-  const rand = () => ((state = (Math.imul(state, 1103515245) + 12345) >>> 0) / 2 ** 32) * 2 - 1;
+  const next = mulberry32(12345);
+  const rand = () => (next() / 2 ** 32) * 2 - 1; // uniform in [-1, 1)
   const b = roundTo(Float32Array.from({ length: N * K }, rand), 'bf16');
   const bias = roundTo(Float32Array.from({ length: N }, rand), 'bf16');
   // For the scaled runs, a bias of the product's size (1e-6), so it does not hide the product's error; bf16 holds it.

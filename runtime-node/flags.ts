@@ -1,6 +1,20 @@
 /** Command-line flag checks shared by the `seal` commands: a wrong flag is a UsageError (exit 2, with the usage text). */
 
+import type { LoraTarget } from '../src/lora/config.ts';
+
 export class UsageError extends Error {}
+
+/** A flag's value when it is one of `allowed` (undefined when absent). */
+export function oneOf<T extends string>(value: string | undefined, flag: string, allowed: readonly T[]): T | undefined {
+  if (value === undefined) return undefined;
+  if (!(allowed as readonly string[]).includes(value)) throw new UsageError(`${flag} must be one of ${allowed.join(', ')}, got '${value}'`);
+  return value as T;
+}
+
+/** The short names of the LoRA target projections (q, k, v, o, gate, up, down). */
+export const SHORT_LORA_TARGETS: Readonly<Record<string, LoraTarget>> = {
+  q: 'q_proj', k: 'k_proj', v: 'v_proj', o: 'o_proj', gate: 'gate_proj', up: 'up_proj', down: 'down_proj',
+};
 
 export function requireString(value: string | undefined, flag: string): string {
   if (value === undefined) throw new UsageError(`${flag} is required`);

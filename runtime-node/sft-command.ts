@@ -16,7 +16,7 @@ import { LR_SCHEDULES, type LrSchedule } from '../src/train/schedule.ts';
 import { SftDivergedError, trainSft, type SftStepInfo } from '../src/train/sft.ts';
 import { AdapterDirError, checkAdapterOutputDir, saveAdapterDir } from './adapter-files.ts';
 import { createNodeContext } from './device.ts';
-import { numberFlag, UsageError } from './flags.ts';
+import { numberFlag, oneOf, requireString, SHORT_LORA_TARGETS, UsageError } from './flags.ts';
 import { isHubId } from './hub.ts';
 import { checkModelFiles, loadModelDir, loadModelTokenizer, modelDirFiles, resolveModelWithProgress } from './model-dir.ts';
 import { formatDuration } from './progress.ts';
@@ -43,27 +43,21 @@ export const SFT_USAGE = `Usage:
 
 /** A bad flag or flag value (exit 2, with the usage). */
 
-const SHORT_TARGETS: Record<string, LoraTarget> = { q: 'q_proj', k: 'k_proj', v: 'v_proj', o: 'o_proj', gate: 'gate_proj', up: 'up_proj', down: 'down_proj' };
 
 /** --targets "q,v" / "q_proj,down_proj" / "all" → projections. */
 export function parseTargets(value: string): LoraTarget[] {
   const names = value.split(',').map((t) => t.trim()).filter(Boolean);
-  if (names.length === 0) throw new UsageError(`--targets must name at least one projection (${Object.keys(SHORT_TARGETS).join(',')})`);
+  if (names.length === 0) throw new UsageError(`--targets must name at least one projection (${Object.keys(SHORT_LORA_TARGETS).join(',')})`);
   const out = new Set<LoraTarget>();
   for (const name of names) {
     if (name === 'all' || name === 'all-linear') LORA_TARGETS.forEach((t) => out.add(t));
     else if ((LORA_TARGETS as readonly string[]).includes(name)) out.add(name as LoraTarget);
-    else if (SHORT_TARGETS[name]) out.add(SHORT_TARGETS[name]);
-    else throw new UsageError(`--targets: unknown target '${name}'; use ${Object.keys(SHORT_TARGETS).join(', ')} (or ${LORA_TARGETS.join(', ')}, or all)`);
+    else if (SHORT_LORA_TARGETS[name]) out.add(SHORT_LORA_TARGETS[name]);
+    else throw new UsageError(`--targets: unknown target '${name}'; use ${Object.keys(SHORT_LORA_TARGETS).join(', ')} (or ${LORA_TARGETS.join(', ')}, or all)`);
   }
   return LORA_TARGETS.filter((t) => out.has(t));
 }
 
-function oneOf<T extends string>(value: string | undefined, flag: string, allowed: readonly T[]): T | undefined {
-  if (value === undefined) return undefined;
-  if (!(allowed as readonly string[]).includes(value)) throw new UsageError(`${flag} must be one of ${allowed.join(', ')}, got '${value}'`);
-  return value as T;
-}
 
 /** The progress line: a bar, step/total, loss, lr, tokens/s, ETA. Redrawn on a TTY, a line every few seconds otherwise. */
 function trainingProgress(stream: NodeJS.WriteStream = process.stderr) {
@@ -131,13 +125,9 @@ async function sft(argv: string[]): Promise<number> {
     },
     strict: true,
   });
-  const required = (v: string | undefined, flag: string) => {
-    if (v === undefined) throw new UsageError(`${flag} is required`);
-    return v;
-  };
-  const modelArg = required(values.model, '--model');
-  const dataPath = required(values.data, '--data');
-  const outArg = required(values.out, '--out');
+  const modelArg = requireString(values.model, '--model');
+  const dataPath = requireString(values.data, '--data');
+  const outArg = requireString(values.out, '--out');
   const targets = parseTargets(values.targets ?? 'q,v');
   const rank = numberFlag(values.rank, '--rank', 8, { min: 1, integer: true, max: 65536 });
   const alpha = numberFlag(values.alpha, '--alpha', 2 * rank, { min: 0, minOpen: true });
