@@ -103,10 +103,14 @@ const round = (x: number, digits = 3) => Number(x.toFixed(digits));
 /** Reads the task (with its solutions) and the self-edit's plan; fails with what is wrong before the GPU is used. */
 function loadTask(o: ArcBenchOptions) {
   const solutions = join(dirname(o.challenges), o.challenges.split('/').pop()!.replace('challenges', 'solutions'));
-  for (const f of [o.challenges, solutions]) if (!existsSync(f)) throw new Error(`bench arc: ${f} does not exist (pass --tasks CHALLENGES.json with its *_solutions* file beside it)`);
+  for (const f of [o.challenges, solutions])
+    if (!existsSync(f)) throw new Error(`bench arc: ${f} does not exist (pass --tasks CHALLENGES.json with its *_solutions* file beside it)`);
   const dataset = loadArcDataset({
-    challenges: readFileSync(o.challenges, 'utf8'), solutions: readFileSync(solutions, 'utf8'), taskIds: [o.task],
-    challengesSource: o.challenges, solutionsSource: solutions,
+    challenges: readFileSync(o.challenges, 'utf8'),
+    solutions: readFileSync(solutions, 'utf8'),
+    taskIds: [o.task],
+    challengesSource: o.challenges,
+    solutionsSource: solutions,
   });
   if (dataset.excluded.length > 0) throw new Error(`bench arc: task ${o.task} cannot be used: ${dataset.excluded[0]!.reason}`);
   return dataset;
@@ -118,7 +122,8 @@ export async function arcBench(ctx: GpuContext, o: ArcBenchOptions): Promise<Arc
   const config = parseModelConfig({ ...hf, ...o.shape, num_hidden_layers: o.layers ?? hf.num_hidden_layers });
   const dataset = loadTask(o);
   const tokenizer = await loadModelTokenizer(o.tokenizer);
-  if (tokenizer.vocabSize > config.vocabSize) throw new Error(`bench arc: the tokenizer in ${o.tokenizer} has ${tokenizer.vocabSize} tokens, more than ${o.model}'s ${config.vocabSize}`);
+  if (tokenizer.vocabSize > config.vocabSize)
+    throw new Error(`bench arc: the tokenizer in ${o.tokenizer} has ${tokenizer.vocabSize} tokens, more than ${o.model}'s ${config.vocabSize}`);
   const chatTemplate = await readChatTemplate(modelDirFiles(o.tokenizer), tokenizer);
   if (!chatTemplate) throw new Error(`bench arc: ${o.tokenizer} has no chat template (use the Llama-3.2-1B-Instruct tokenizer files)`);
 
@@ -131,9 +136,13 @@ export async function arcBench(ctx: GpuContext, o: ArcBenchOptions): Promise<Arc
     { onTiming: (phase, seconds) => (spent[phase] += seconds), sft: { precision: o.precision } },
   );
   const countTokens = (m: readonly ChatMessage[]) => engine.encode(m).length;
-  const answerTokens = o.answerTokens ?? Math.max(...dataset.tasks.map((t) => tokenizer.encode(answerText(t.testOutput!), { addSpecialTokens: false }).length + 1));
+  const answerTokens =
+    o.answerTokens ?? Math.max(...dataset.tasks.map((t) => tokenizer.encode(answerText(t.testOutput!), { addSpecialTokens: false }).length + 1));
   const settings = (tttMaxSteps: number | null, answerMaxNewTokens: number): ArcSealSettings => ({
-    arc: resolveArcSettings(), tttMaxSteps, answerMaxNewTokens, prompts: { selfEdit: {}, solve: {} },
+    arc: resolveArcSettings(),
+    tttMaxSteps,
+    answerMaxNewTokens,
+    prompts: { selfEdit: {}, solve: {} },
   });
   // A fresh domain per run: its TTT dataset and inference plans are built (and timed) again.
   const domainFor = (s: ArcSealSettings) => new ArcSealDomain(dataset, s, { contextLength: config.maxPositionEmbeddings, countTokens });
@@ -154,7 +163,9 @@ export async function arcBench(ctx: GpuContext, o: ArcBenchOptions): Promise<Arc
       if (!progress || step.job !== 0) return;
       if (step.step === step.totalSteps || step.step === 1 || now() - lastShown > 10_000) {
         lastShown = now();
-        o.log(`  K=${k}: step ${step.step}/${step.totalSteps} (${step.inputTokens} tokens), loss ${step.loss.toFixed(3)}, ${((now() - t0) / 1e3).toFixed(1)} s`);
+        o.log(
+          `  K=${k}: step ${step.step}/${step.totalSteps} (${step.inputTokens} tokens), loss ${step.loss.toFixed(3)}, ${((now() - t0) / 1e3).toFixed(1)} s`,
+        );
       }
     });
     try {
@@ -178,13 +189,24 @@ export async function arcBench(ctx: GpuContext, o: ArcBenchOptions): Promise<Arc
   const queries = probe.inferencePlans(context).flatMap((p) => p.queries);
   const rowTokens = plan.rows.map((r) => (r.kind === 'messages' ? countTokens(r.messages) : 0));
   const result: ArcBenchResult = {
-    model: o.model, layers: config.numLayers, task: o.task, tests: context.tests.length, selfEdit: o.selfEdit,
-    examples: plan.rows.length, meanExampleTokens: Math.round(rowTokens.reduce((a, b) => a + b, 0) / Math.max(1, rowTokens.length)), steps: plan.plannedSteps,
+    model: o.model,
+    layers: config.numLayers,
+    task: o.task,
+    tests: context.tests.length,
+    selfEdit: o.selfEdit,
+    examples: plan.rows.length,
+    meanExampleTokens: Math.round(rowTokens.reduce((a, b) => a + b, 0) / Math.max(1, rowTokens.length)),
+    steps: plan.plannedSteps,
     trainTokensPerCandidate: 0,
-    queries: queries.length, meanQueryTokens: Math.round(queries.reduce((n, q) => n + countTokens(q.messages), 0) / Math.max(1, queries.length)),
-    answerTokens, precision: o.precision, cases: [],
+    queries: queries.length,
+    meanQueryTokens: Math.round(queries.reduce((n, q) => n + countTokens(q.messages), 0) / Math.max(1, queries.length)),
+    answerTokens,
+    precision: o.precision,
+    cases: [],
   };
-  o.log(`  per candidate: ${result.examples} TTT examples of ~${result.meanExampleTokens} tokens, ${result.steps} steps; ${result.queries} queries of ~${result.meanQueryTokens} tokens, ${answerTokens} answer tokens each`);
+  o.log(
+    `  per candidate: ${result.examples} TTT examples of ~${result.meanExampleTokens} tokens, ${result.steps} steps; ${result.queries} queries of ~${result.meanQueryTokens} tokens, ${answerTokens} answer tokens each`,
+  );
   try {
     for (const k of o.ks) {
       ctx.pool.trim();
@@ -203,8 +225,10 @@ export async function arcBench(ctx: GpuContext, o: ArcBenchOptions): Promise<Arc
       };
       result.cases.push(c);
       o.onProgress?.(result);
-      o.log(`  K=${k}: ${c.seconds.total.toFixed(1)} s = training ${c.seconds.training.toFixed(1)} + inference ${c.seconds.inference.toFixed(1)} + overhead ${c.seconds.overhead.toFixed(1)}; `
-        + `${c.secondsPerCandidate.total.toFixed(2)} s per candidate; ${c.trainTokensPerSecond} train tok/s, ${c.answerTokensPerSecond} answer tok/s; peak ${(c.peakGpuBytes / 2 ** 30).toFixed(2)} GiB`);
+      o.log(
+        `  K=${k}: ${c.seconds.total.toFixed(1)} s = training ${c.seconds.training.toFixed(1)} + inference ${c.seconds.inference.toFixed(1)} + overhead ${c.seconds.overhead.toFixed(1)}; ` +
+          `${c.secondsPerCandidate.total.toFixed(2)} s per candidate; ${c.trainTokensPerSecond} train tok/s, ${c.answerTokensPerSecond} answer tok/s; peak ${(c.peakGpuBytes / 2 ** 30).toFixed(2)} GiB`,
+      );
     }
   } finally {
     engine.dispose();

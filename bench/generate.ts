@@ -103,8 +103,22 @@ async function benchModel(ctx: GpuContext, name: string, o: GenerateBenchOptions
   try {
     // Warm-up: compiles every pipeline prefill and decode use.
     cache = model.createCache(16, 2);
-    await model.stepBatch(cache, [{ slot: 0, ids: randomIds(9, V, 0) }, { slot: 1, ids: randomIds(3, V, 1) }], greedy);
-    await model.stepBatch(cache, [{ slot: 0, ids: [1] }, { slot: 1, ids: [2] }], greedy);
+    await model.stepBatch(
+      cache,
+      [
+        { slot: 0, ids: randomIds(9, V, 0) },
+        { slot: 1, ids: randomIds(3, V, 1) },
+      ],
+      greedy,
+    );
+    await model.stepBatch(
+      cache,
+      [
+        { slot: 0, ids: [1] },
+        { slot: 1, ids: [2] },
+      ],
+      greedy,
+    );
     cache.dispose();
     cache = null;
 
@@ -133,16 +147,34 @@ async function benchModel(ctx: GpuContext, name: string, o: GenerateBenchOptions
       // Each mode on a fresh cache after the same prompts: `steps` decode steps, timed.
       const decode = async (pipelined: boolean): Promise<number> => {
         cache = model.createCache(o.context + o.decodeSteps + 1, B);
-        let last = await model.stepBatch(cache, slots.map((slot) => ({ slot, ids: randomIds(o.context, V, 100 + slot) })), greedy);
+        let last = await model.stepBatch(
+          cache,
+          slots.map((slot) => ({ slot, ids: randomIds(o.context, V, 100 + slot) })),
+          greedy,
+        );
         const t = now();
         if (!pipelined) {
-          for (let s = 0; s < o.decodeSteps; s++) last = await model.stepBatch(cache, slots.map((slot) => ({ slot, ids: [last[slot]!] })), greedy);
+          for (let s = 0; s < o.decodeSteps; s++)
+            last = await model.stepBatch(
+              cache,
+              slots.map((slot) => ({ slot, ids: [last[slot]!] })),
+              greedy,
+            );
         } else {
           // One step in flight, as generateBatch runs: submit step s + 1 from step s's tokens, then read step s's.
-          let tokens = model.launchStep(cache, slots.map((slot) => ({ slot, ids: [last[slot]!] })), greedy);
+          let tokens = model.launchStep(
+            cache,
+            slots.map((slot) => ({ slot, ids: [last[slot]!] })),
+            greedy,
+          );
           let read = ctx.read(tokens);
           for (let s = 1; s < o.decodeSteps; s++) {
-            const next = model.launchStep(cache, slots.map((slot) => ({ slot, ids: [0] })), greedy, tokens);
+            const next = model.launchStep(
+              cache,
+              slots.map((slot) => ({ slot, ids: [0] })),
+              greedy,
+              tokens,
+            );
             await read;
             ctx.free(tokens);
             tokens = next;
@@ -165,11 +197,23 @@ async function benchModel(ctx: GpuContext, name: string, o: GenerateBenchOptions
       const batch1 = result.decode.find((d) => d.batch === 1);
       const throughputOverBatch1 = batch1 ? tokensPerSecond / batch1.tokensPerSecond : null;
       const pipelinedSpeedup = msPerStepWaited / msPerStep;
-      result.decode.push({ batch: B, context: o.context, msPerStep, tokensPerSecond, msPerStepWaited, pipelinedSpeedup, bytesPerStep, fractionOfRoofline, throughputOverBatch1 });
+      result.decode.push({
+        batch: B,
+        context: o.context,
+        msPerStep,
+        tokensPerSecond,
+        msPerStepWaited,
+        pipelinedSpeedup,
+        bytesPerStep,
+        fractionOfRoofline,
+        throughputOverBatch1,
+      });
       progress(result);
       const roof = fractionOfRoofline === null ? '' : `  ${(100 * fractionOfRoofline).toFixed(1).padStart(5)}% of the bandwidth roofline`;
       const ratio = throughputOverBatch1 === null || B === 1 ? '' : `  ${throughputOverBatch1.toFixed(2)}x batch 1`;
-      o.log(`  decode batch ${String(B).padStart(3)}: ${msPerStep.toFixed(2).padStart(9)} ms/step ${tokensPerSecond.toFixed(1).padStart(9)} tok/s${roof}${ratio}  (waiting for each step: ${pipelinedSpeedup.toFixed(2)}x slower)`);
+      o.log(
+        `  decode batch ${String(B).padStart(3)}: ${msPerStep.toFixed(2).padStart(9)} ms/step ${tokensPerSecond.toFixed(1).padStart(9)} tok/s${roof}${ratio}  (waiting for each step: ${pipelinedSpeedup.toFixed(2)}x slower)`,
+      );
     }
   } finally {
     cache?.dispose();

@@ -40,7 +40,9 @@ function fits(ctx: GpuContext, dtype: DType, ...dims: number[]): string | null {
   const n = dims.reduce((a, b) => a * b, 1);
   const bytes = dtype === 'f32' || dtype === 'u32' ? n * 4 : n * 2;
   const max = ctx.limits.maxStorageBufferBindingSize ?? 0;
-  return bytes > max ? `a ${dims.join('x')} ${dtype} tensor (${(bytes / 2 ** 20).toFixed(0)} MiB) exceeds maxStorageBufferBindingSize (${(max / 2 ** 20).toFixed(0)} MiB)` : null;
+  return bytes > max
+    ? `a ${dims.join('x')} ${dtype} tensor (${(bytes / 2 ** 20).toFixed(0)} MiB) exceeds maxStorageBufferBindingSize (${(max / 2 ** 20).toFixed(0)} MiB)`
+    : null;
 }
 
 /** Random-ish contents are irrelevant to speed; fill with a constant pattern so inputs are finite. */
@@ -50,7 +52,13 @@ function filled(ctx: GpuContext, dtype: DType, shape: number[]): Tensor {
   return t;
 }
 
-async function benchMatmul(ctx: GpuContext, name: string, args: Omit<MatmulArgs, 'a' | 'b' | 'c'>, bDtype: DType, o: KernelBenchOptions): Promise<KernelResult> {
+async function benchMatmul(
+  ctx: GpuContext,
+  name: string,
+  args: Omit<MatmulArgs, 'a' | 'b' | 'c'>,
+  bDtype: DType,
+  _options: KernelBenchOptions,
+): Promise<KernelResult> {
   const { M, N, K, transA, transB } = args;
   const shape = { M, N, K, transA: transA ? 1 : 0, transB: transB ? 1 : 0, b: bDtype };
   const res: KernelResult = { kernel: 'matmul', case: name, shape };
@@ -79,9 +87,14 @@ async function benchAttention(ctx: GpuContext, m: ModelShape, T: number, o: Kern
   const shape = { T, Hq, Hkv, D, model: m.name };
   const tooBig = fits(ctx, 'f32', T, Hq, D);
   if (tooBig) return [{ kernel: 'attention', case: `${m.name} fwd T=${T}`, shape, skipped: tooBig }];
-  const q = filled(ctx, 'f32', [T, Hq, D]), out = ctx.empty('f32', [T, Hq, D]), dOut = filled(ctx, 'f32', [T, Hq, D]);
-  const k = filled(ctx, 'f32', [T, Hkv, D]), v = filled(ctx, 'f32', [T, Hkv, D]);
-  const dq = ctx.empty('f32', [T, Hq, D]), dk = ctx.empty('f32', [T, Hkv, D]), dv = ctx.empty('f32', [T, Hkv, D]);
+  const q = filled(ctx, 'f32', [T, Hq, D]),
+    out = ctx.empty('f32', [T, Hq, D]),
+    dOut = filled(ctx, 'f32', [T, Hq, D]);
+  const k = filled(ctx, 'f32', [T, Hkv, D]),
+    v = filled(ctx, 'f32', [T, Hkv, D]);
+  const dq = ctx.empty('f32', [T, Hq, D]),
+    dk = ctx.empty('f32', [T, Hkv, D]),
+    dv = ctx.empty('f32', [T, Hkv, D]);
   const lse = ctx.empty('f32', [Hq, T]);
   const seqStart = ctx.upload('u32', [T], new Uint32Array(T));
   const scratch = attentionScratch(ctx, { T, Hq });
@@ -91,11 +104,29 @@ async function benchAttention(ctx: GpuContext, m: ModelShape, T: number, o: Kern
     const fwd = { q, k, v, out, lse, seqStart, T, Hq, Hkv, D };
     const mf = await measure(ctx, (rec) => attentionForward(rec, fwd), { maxIters: 10 });
     const ff = attentionFlops(T, Hq, D).forward / (mf.ms * 1e-3) / 1e12;
-    results.push({ kernel: 'attention', case: `${m.name} fwd T=${T}`, shape, variant: 'portable', ms: mf.ms, tflops: ff, fractionOfPeak: peak ? ff / peak.fp32Tflops : undefined, timing: mf.source });
+    results.push({
+      kernel: 'attention',
+      case: `${m.name} fwd T=${T}`,
+      shape,
+      variant: 'portable',
+      ms: mf.ms,
+      tflops: ff,
+      fractionOfPeak: peak ? ff / peak.fp32Tflops : undefined,
+      timing: mf.source,
+    });
     o.log(line(results[results.length - 1]!));
     const mb = await measure(ctx, (rec) => attentionBackward(rec, { ...fwd, dOut, dq, dk, dv, scratch }), { maxIters: 10 });
     const fb = attentionFlops(T, Hq, D).backward / (mb.ms * 1e-3) / 1e12;
-    results.push({ kernel: 'attention', case: `${m.name} bwd T=${T}`, shape, variant: 'portable', ms: mb.ms, tflops: fb, fractionOfPeak: peak ? fb / peak.fp32Tflops : undefined, timing: mb.source });
+    results.push({
+      kernel: 'attention',
+      case: `${m.name} bwd T=${T}`,
+      shape,
+      variant: 'portable',
+      ms: mb.ms,
+      tflops: fb,
+      fractionOfPeak: peak ? fb / peak.fp32Tflops : undefined,
+      timing: mb.source,
+    });
   } finally {
     ctx.free(q, out, dOut, k, v, dq, dk, dv, lse, seqStart, ...Object.values(scratch));
   }
@@ -129,7 +160,8 @@ export async function kernelBench(ctx: GpuContext, o: KernelBenchOptions): Promi
   }
   // LoRA on a 2048-wide projection at 2048 tokens: down (x·Aᵀ), up (h·Bᵀ), and the two weight gradients (transA forms).
   for (const r of [8, 32, 128]) {
-    const H = LLAMA_3_2_1B.hidden, T = 2048;
+    const H = LLAMA_3_2_1B.hidden,
+      T = 2048;
     const cases: [string, Omit<MatmulArgs, 'a' | 'b' | 'c'>][] = [
       [`LoRA r=${r} x·Aᵀ`, { M: T, N: r, K: H, transB: true }],
       [`LoRA r=${r} h·Bᵀ`, { M: T, N: H, K: r, transB: true }],

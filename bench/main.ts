@@ -41,7 +41,8 @@ const USAGE = `Usage:
 /** A comma-separated list of positive integers. */
 function intList(value: string, flag: string): number[] {
   const xs = value.split(',').map((v) => Number(v.trim()));
-  if (!xs.length || !xs.every((x) => Number.isInteger(x) && x >= 1)) throw new Error(`${flag} must be a comma-separated list of positive integers, got '${value}'`);
+  if (!xs.length || !xs.every((x) => Number.isInteger(x) && x >= 1))
+    throw new Error(`${flag} must be a comma-separated list of positive integers, got '${value}'`);
   return xs;
 }
 
@@ -64,7 +65,8 @@ async function main(argv: string[]): Promise<number> {
       seq: { type: 'string' },
       sequences: { type: 'string', default: '1' },
       k: { type: 'string' },
-      'k-mode': { type: 'string', default: 'fused' }, precision: { type: 'string' },
+      'k-mode': { type: 'string', default: 'fused' },
+      precision: { type: 'string' },
       steps: { type: 'string', default: '3' },
       recompute: { type: 'string', default: 'off' },
       'max-seconds': { type: 'string', default: '120' },
@@ -143,7 +145,11 @@ async function main(argv: string[]): Promise<number> {
   const started = new Date();
   const log = (l: string) => console.log(l);
   mkdirSync(values.out!, { recursive: true });
-  const slug = device.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 40);
+  const slug = device
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-|-$/g, '')
+    .slice(0, 40);
   const file = join(values.out!, `${suite}-${slug}-${started.toISOString().slice(0, 10)}.json`);
   let options: Record<string, unknown> = {};
   // The report is rewritten after every case (complete: false) and once at the end, so a run cut short (a device

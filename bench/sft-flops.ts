@@ -55,9 +55,12 @@ export interface SftFlops {
 const QKV: readonly LoraTarget[] = ['q_proj', 'k_proj', 'v_proj'];
 /** The projections that consume each projection's input gradient within a layer (what lies below it). */
 const BELOW: Record<LoraTarget, readonly LoraTarget[]> = {
-  q_proj: [], k_proj: [], v_proj: [],
+  q_proj: [],
+  k_proj: [],
+  v_proj: [],
   o_proj: QKV,
-  gate_proj: ['o_proj', ...QKV], up_proj: ['o_proj', ...QKV],
+  gate_proj: ['o_proj', ...QKV],
+  up_proj: ['o_proj', ...QKV],
   down_proj: ['gate_proj', 'up_proj', 'o_proj', ...QKV],
 };
 
@@ -75,8 +78,16 @@ export function sftStepFlops({ config, lora, sequenceLengths }: SftFlopsInput): 
   );
 
   const f: SftFlops = {
-    total: 0, baseForward: 0, baseBackward: 0, loraForward: 0, loraBackward: 0, attentionForward: 0, attentionBackward: 0, head: 0,
-    recompute: 0, recomputeAttention: 0,
+    total: 0,
+    baseForward: 0,
+    baseBackward: 0,
+    loraForward: 0,
+    loraBackward: 0,
+    attentionForward: 0,
+    attentionBackward: 0,
+    head: 0,
+    recompute: 0,
+    recomputeAttention: 0,
   };
   for (let layer = 0; layer < L; layer++) {
     const dxNeeded = (t: LoraTarget) => layer > 0 || BELOW[t].some(adapted);
@@ -116,7 +127,10 @@ export interface MatmulCensus {
 }
 
 const MATMUL_KERNELS: Record<string, string> = {
-  matmul: 'portable', matmul_f16: 'f16', matmul_skinny: 'skinny', matmul_subgroup_matrix: 'subgroup-matrix',
+  matmul: 'portable',
+  matmul_f16: 'f16',
+  matmul_skinny: 'skinny',
+  matmul_subgroup_matrix: 'subgroup-matrix',
 };
 
 /**

@@ -41,7 +41,10 @@ const SHAPE_KEYS = ['hidden_size', 'intermediate_size', 'num_attention_heads', '
 /** `--shape hidden_size=256,intermediate_size=1024,...` → HF config overrides. */
 export function parseShape(spec: string): Record<string, number> {
   const out: Record<string, number> = {};
-  for (const item of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const item of spec
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const [key, value, extra] = item.split('=');
     const n = Number(value);
     if (extra !== undefined || !key || !SHAPE_KEYS.includes(key) || !Number.isInteger(n) || n < 1) {
@@ -101,20 +104,21 @@ export function sftCases(o: SftCaseOptions): SftCase[] {
     parseModelConfig(hfConfig); // fail early on a bad --shape
     for (const adapters of o.adapterCounts) {
       for (const mode of adapters === 1 ? (['single'] as const) : o.adapterModes) {
-        for (const precision of o.precisions) cases.push({
-          model,
-          hfConfig,
-          lora: { targets: setup.targets, rank: setup.rank, alpha: setup.alpha, dropout: 0 },
-          seqLen: o.seqLen ?? setup.seqLen,
-          sequencesPerAdapter: o.sequencesPerAdapter,
-          adapters,
-          mode,
-          recompute: o.recompute,
-          precision,
-          steps: o.steps,
-          learningRate: 1e-4,
-          maxGradNorm: 1,
-        });
+        for (const precision of o.precisions)
+          cases.push({
+            model,
+            hfConfig,
+            lora: { targets: setup.targets, rank: setup.rank, alpha: setup.alpha, dropout: 0 },
+            seqLen: o.seqLen ?? setup.seqLen,
+            sequencesPerAdapter: o.sequencesPerAdapter,
+            adapters,
+            mode,
+            recompute: o.recompute,
+            precision,
+            steps: o.steps,
+            learningRate: 1e-4,
+            maxGradNorm: 1,
+          });
       }
     }
   }

@@ -16,11 +16,7 @@ export const now = () => performance.now();
  * `record` adds one iteration of the workload to a recorder. Runs a warm-up, then iterations until `minMs` of GPU time or
  * `maxIters`, whichever first (at least 2, unless one iteration alone already takes 10x `minMs`: software adapters).
  */
-export async function measure(
-  ctx: GpuContext,
-  record: (rec: CommandRecorder) => void,
-  opts: { minMs?: number; maxIters?: number } = {},
-): Promise<Measurement> {
+export async function measure(ctx: GpuContext, record: (rec: CommandRecorder) => void, opts: { minMs?: number; maxIters?: number } = {}): Promise<Measurement> {
   const minMs = opts.minMs ?? 300;
   const maxIters = opts.maxIters ?? 50;
   const profiled = ctx.features.timestampQuery;

@@ -15,7 +15,8 @@ export function blobSource(blob: Blob, name: string): ByteSource {
         throw new RangeError(`${name}: cannot read ${length} bytes at offset ${offset} from ${blob.size} bytes`);
       }
       const bytes = new Uint8Array(await blob.slice(offset, offset + length).arrayBuffer());
-      if (bytes.byteLength !== length) throw new Error(`${name}: short read, wanted ${length} bytes at offset ${offset}, got ${bytes.byteLength} (file changed?)`);
+      if (bytes.byteLength !== length)
+        throw new Error(`${name}: short read, wanted ${length} bytes at offset ${offset}, got ${bytes.byteLength} (file changed?)`);
       return bytes;
     },
   };

@@ -6,9 +6,23 @@
  */
 import type { GpuContext } from '../src/gpu/context.ts';
 import {
-  authHeaders, DEFAULT_HUB_ENDPOINT, HubError, hubHttpError, hubNetworkError, modelInfoUrl, normalizeEndpoint, parseHubId,
-  parseRepoInfo, planModelFiles, repoFileSize, resolveUrl, shardFiles, sizeOf,
-  type HubAdvice, type HubId, type RepoInfo,
+  authHeaders,
+  DEFAULT_HUB_ENDPOINT,
+  HubError,
+  hubHttpError,
+  hubNetworkError,
+  modelInfoUrl,
+  normalizeEndpoint,
+  parseHubId,
+  parseRepoInfo,
+  planModelFiles,
+  repoFileSize,
+  resolveUrl,
+  shardFiles,
+  sizeOf,
+  type HubAdvice,
+  type HubId,
+  type RepoInfo,
 } from '../src/model/hub-protocol.ts';
 import { loadModel, type LoadedModel, type ModelFiles } from '../src/model/load-model.ts';
 import type { TransformerOptions } from '../src/model/transformer.ts';
@@ -174,7 +188,10 @@ class BrowserHubClient {
   private readonly fetchImpl: typeof fetch;
   readonly signal: AbortSignal | undefined;
 
-  constructor(readonly id: HubId, options: BrowserHubOptions) {
+  constructor(
+    readonly id: HubId,
+    options: BrowserHubOptions,
+  ) {
     this.endpoint = normalizeEndpoint(options.endpoint ?? DEFAULT_HUB_ENDPOINT);
     this.signal = options.signal;
     this.headers = authHeaders(options.token);
@@ -227,7 +244,15 @@ class BrowserHubClient {
  * Downloads one file into the store, resuming a kept partial file with a Range request; `onBytes` gets the file's
  * bytes so far. Returns the complete file.
  */
-async function downloadFile(client: BrowserHubClient, store: ModelStore, commit: string, file: string, size: number, onBytes: (loaded: number) => void, maxAttempts: number): Promise<Blob> {
+async function downloadFile(
+  client: BrowserHubClient,
+  store: ModelStore,
+  commit: string,
+  file: string,
+  size: number,
+  onBytes: (loaded: number) => void,
+  maxAttempts: number,
+): Promise<Blob> {
   let lastError: unknown = null;
   for (let attempt = 0; attempt < maxAttempts; attempt++) {
     let offset = store.resumable ? await store.partialSize(file) : 0;
@@ -238,7 +263,8 @@ async function downloadFile(client: BrowserHubClient, store: ModelStore, commit:
     onBytes(offset);
     let body: ReadableStream<Uint8Array>;
     let start = offset;
-    if (offset === size && size > 0) body = new ReadableStream({ start: (c) => c.close() }); // complete but never renamed
+    if (offset === size && size > 0)
+      body = new ReadableStream({ start: (c) => c.close() }); // complete but never renamed
     else {
       const response = await client.request(client.fileUrl(commit, file), { headers: offset > 0 ? { range: `bytes=${offset}-` } : {} });
       if (response.status === 416) {
@@ -272,29 +298,38 @@ async function downloadFile(client: BrowserHubClient, store: ModelStore, commit:
  * next one, i.e. after it wrote this one, so the progress never runs ahead of what a resume would start from. A
  * body longer or shorter than the announced size is an error.
  */
-function countBytes(body: ReadableStream<Uint8Array>, start: number, size: number, file: string, onBytes: (loaded: number) => void): ReadableStream<Uint8Array> {
+function countBytes(
+  body: ReadableStream<Uint8Array>,
+  start: number,
+  size: number,
+  file: string,
+  onBytes: (loaded: number) => void,
+): ReadableStream<Uint8Array> {
   const reader = body.getReader();
   let loaded = start;
   let handedOut = 0;
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      if (handedOut > 0) {
-        loaded += handedOut;
-        handedOut = 0;
-        onBytes(loaded);
-      }
-      const { done, value } = await reader.read();
-      if (done) {
-        if (loaded !== size) throw new Error(`got ${loaded} of ${size} bytes`);
-        controller.close();
-        return;
-      }
-      if (loaded + value.byteLength > size) throw new HubError(`${file}: the server sent more than the ${size} bytes the hub announced`);
-      handedOut = value.byteLength;
-      controller.enqueue(value);
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        if (handedOut > 0) {
+          loaded += handedOut;
+          handedOut = 0;
+          onBytes(loaded);
+        }
+        const { done, value } = await reader.read();
+        if (done) {
+          if (loaded !== size) throw new Error(`got ${loaded} of ${size} bytes`);
+          controller.close();
+          return;
+        }
+        if (loaded + value.byteLength > size) throw new HubError(`${file}: the server sent more than the ${size} bytes the hub announced`);
+        handedOut = value.byteLength;
+        controller.enqueue(value);
+      },
+      cancel: (reason) => reader.cancel(reason),
     },
-    cancel: (reason) => reader.cancel(reason),
-  }, { highWaterMark: 0 });
+    { highWaterMark: 0 },
+  );
 }
 
 const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
@@ -315,6 +350,11 @@ async function storageEstimate(): Promise<{ quota: number; usage: number } | nul
 
 async function quotaError(store: ModelStore, id: HubId, needed: number, known?: { quota: number; usage: number }): Promise<HubError> {
   const estimate = known ?? (await storageEstimate());
-  const room = estimate === null ? 'the browser refused to store more' : `only ${mb(Math.max(0, estimate.quota - estimate.usage))} is free (quota ${mb(estimate.quota)}, used ${mb(estimate.usage)})`;
-  return new HubError(`${id.repo}@${id.revision} needs ${mb(needed)} more of browser storage (cache: '${store.mode}') but ${room}: free space (deleteCachedModel() removes a cached model), ask for persistent storage with navigator.storage.persist(), or load with cache: 'none'`);
+  const room =
+    estimate === null
+      ? 'the browser refused to store more'
+      : `only ${mb(Math.max(0, estimate.quota - estimate.usage))} is free (quota ${mb(estimate.quota)}, used ${mb(estimate.usage)})`;
+  return new HubError(
+    `${id.repo}@${id.revision} needs ${mb(needed)} more of browser storage (cache: '${store.mode}') but ${room}: free space (deleteCachedModel() removes a cached model), ask for persistent storage with navigator.storage.persist(), or load with cache: 'none'`,
+  );
 }

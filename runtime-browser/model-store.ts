@@ -43,10 +43,14 @@ const DEFAULT_CACHE_NAME = 'seal-hub';
 
 export async function openModelStore(mode: HubCacheMode, id: HubId, cacheName = DEFAULT_CACHE_NAME): Promise<ModelStore> {
   switch (mode) {
-    case 'opfs': return OpfsStore.open(id);
-    case 'cache-storage': return CacheStorageStore.open(id, cacheName);
-    case 'none': return new MemoryStore();
-    default: throw new HubError(`cache must be 'opfs', 'cache-storage' or 'none', got ${JSON.stringify(mode)}`);
+    case 'opfs':
+      return OpfsStore.open(id);
+    case 'cache-storage':
+      return CacheStorageStore.open(id, cacheName);
+    case 'none':
+      return new MemoryStore();
+    default:
+      throw new HubError(`cache must be 'opfs', 'cache-storage' or 'none', got ${JSON.stringify(mode)}`);
   }
 }
 
@@ -77,12 +81,18 @@ class OpfsStore implements ModelStore {
   readonly mode = 'opfs';
   readonly resumable = true;
 
-  private constructor(private readonly id: HubId, private readonly repoDir: FileSystemDirectoryHandle, private readonly dir: FileSystemDirectoryHandle) {}
+  private constructor(
+    private readonly id: HubId,
+    private readonly repoDir: FileSystemDirectoryHandle,
+    private readonly dir: FileSystemDirectoryHandle,
+  ) {}
 
   static async open(id: HubId): Promise<OpfsStore> {
     const storage = (globalThis.navigator as Navigator | undefined)?.storage;
     if (typeof storage?.getDirectory !== 'function') {
-      throw new HubError(`cache: 'opfs' needs the Origin Private File System (navigator.storage.getDirectory), which this runtime lacks: use cache: 'cache-storage' or 'none'`);
+      throw new HubError(
+        `cache: 'opfs' needs the Origin Private File System (navigator.storage.getDirectory), which this runtime lacks: use cache: 'cache-storage' or 'none'`,
+      );
     }
     const root = await (await storage.getDirectory()).getDirectoryHandle('seal-hub', { create: true });
     const repoDir = await root.getDirectoryHandle(`models--${id.repo.replace('/', '--')}`, { create: true });
@@ -174,11 +184,17 @@ class CacheStorageStore implements ModelStore {
   readonly mode = 'cache-storage';
   readonly resumable = false;
 
-  private constructor(private readonly id: HubId, private readonly cache: Cache, private readonly prefix: string) {}
+  private constructor(
+    private readonly id: HubId,
+    private readonly cache: Cache,
+    private readonly prefix: string,
+  ) {}
 
   static async open(id: HubId, cacheName: string): Promise<CacheStorageStore> {
     if (typeof globalThis.caches?.open !== 'function') {
-      throw new HubError(`cache: 'cache-storage' needs the Cache Storage API (globalThis.caches), which this runtime lacks (pages need https or localhost): use cache: 'opfs' or 'none'`);
+      throw new HubError(
+        `cache: 'cache-storage' needs the Cache Storage API (globalThis.caches), which this runtime lacks (pages need https or localhost): use cache: 'opfs' or 'none'`,
+      );
     }
     // Keys under a fixed origin, not the endpoint's: the same repo revision is the same files from any mirror.
     const prefix = `https://seal-hub.invalid/${id.repo}/${encodeURIComponent(id.revision)}/`;

@@ -35,7 +35,9 @@ export async function checkAdapterOutputDir(dir: string): Promise<string> {
   const entries = await readdir(abs);
   const known = new Set([PEFT_CONFIG_FILE, PEFT_WEIGHTS_FILE, ...ADAPTER_DIR_EXTRAS]);
   if (!entries.includes(PEFT_CONFIG_FILE) && entries.some((e) => !known.has(e))) {
-    throw new AdapterDirError(`${abs} is not empty and is not an adapter directory (no ${PEFT_CONFIG_FILE}): refusing to overwrite it; choose another output path`);
+    throw new AdapterDirError(
+      `${abs} is not empty and is not an adapter directory (no ${PEFT_CONFIG_FILE}): refusing to overwrite it; choose another output path`,
+    );
   }
   return abs;
 }
@@ -78,8 +80,10 @@ export async function saveAdapterDir(dir: string, weights: LoraHostWeights, opti
  */
 export async function loadAdapterDir(dir: string, model: ModelConfig, options: PeftParseOptions = {}): Promise<ParsedPeftAdapter> {
   const abs = resolve(dir);
-  if (!existsSync(abs)) throw new AdapterDirError(`adapter directory ${abs} does not exist: pass a PEFT adapter directory (${PEFT_CONFIG_FILE} + ${PEFT_WEIGHTS_FILE})`);
-  if (!statSync(abs).isDirectory()) throw new AdapterDirError(`${abs} is not a directory: pass the folder that holds ${PEFT_CONFIG_FILE} and ${PEFT_WEIGHTS_FILE}`);
+  if (!existsSync(abs))
+    throw new AdapterDirError(`adapter directory ${abs} does not exist: pass a PEFT adapter directory (${PEFT_CONFIG_FILE} + ${PEFT_WEIGHTS_FILE})`);
+  if (!statSync(abs).isDirectory())
+    throw new AdapterDirError(`${abs} is not a directory: pass the folder that holds ${PEFT_CONFIG_FILE} and ${PEFT_WEIGHTS_FILE}`);
   const read = async <T>(name: string, how: (p: string) => Promise<T>): Promise<T> => {
     const path = join(abs, name);
     if (!existsSync(path)) throw new AdapterDirError(`${path} is missing: ${abs} is not a complete PEFT adapter directory`);

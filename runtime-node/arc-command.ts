@@ -6,8 +6,16 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
-  augmentationsFor, buildTttDataset, loadArcDataset, parseSelfEdit, planTttRun, selfEditPrompt, solvePrompt,
-  type ArcDataset, type ArcTestTask, type ChatTokenCounter,
+  augmentationsFor,
+  buildTttDataset,
+  loadArcDataset,
+  parseSelfEdit,
+  planTttRun,
+  selfEditPrompt,
+  solvePrompt,
+  type ArcDataset,
+  type ArcTestTask,
+  type ChatTokenCounter,
 } from '../src/domains/arc/index.ts';
 import { encodeChat, ChatTemplate, type ChatMessage } from '../src/text/chat-template.ts';
 import { ARC_RUN_USAGE, runArcRun } from './arc-run.ts';
@@ -91,8 +99,13 @@ async function runDataset(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
     options: {
-      task: { type: 'string' }, data: { type: 'string' }, model: { type: 'string' }, 'self-edit': { type: 'string' },
-      'no-cap': { type: 'boolean', default: false }, seed: { type: 'string' }, dump: { type: 'string' },
+      task: { type: 'string' },
+      data: { type: 'string' },
+      model: { type: 'string' },
+      'self-edit': { type: 'string' },
+      'no-cap': { type: 'boolean', default: false },
+      seed: { type: 'string' },
+      dump: { type: 'string' },
     },
     strict: true,
   });
@@ -102,7 +115,8 @@ async function runDataset(argv: string[]): Promise<number> {
   const parsed = parseSelfEdit(raw);
   if (!parsed.ok) throw new ArcUsageError(`--self-edit: ${parsed.reason}`);
   const seed = values.seed === undefined ? undefined : Number(values.seed);
-  if (seed !== undefined && !(Number.isInteger(seed) && seed >= 0 && seed <= 0xffffffff)) throw new ArcUsageError(`--seed must be an integer in [0, 2^32), got '${values.seed}'`);
+  if (seed !== undefined && !(Number.isInteger(seed) && seed >= 0 && seed <= 0xffffffff))
+    throw new ArcUsageError(`--seed must be an integer in [0, 2^32), got '${values.seed}'`);
   const { tasks } = findTask(values.task, values.data);
   const tools = await chatTools(values.model);
   const dataset = buildTttDataset(tasks[0]!.train, augmentationsFor(parsed.edit.augmentations), {
@@ -119,7 +133,9 @@ async function runDataset(argv: string[]): Promise<number> {
         `${l.permuted} permuted, ${l.total} total, ${l.overTokenLimit} over the token limit${tools ? '' : ' (no --model: not checked)'}, ${l.kept} kept`,
     );
   }
-  console.log(`training: ${plan.skip ? 'skipped' : plan.train ? `${plan.steps} optimizer steps, ${plan.epochs} epoch(s), loss on ${plan.lossMode}` : 'no optimizer step (0 epochs)'}`);
+  console.log(
+    `training: ${plan.skip ? 'skipped' : plan.train ? `${plan.steps} optimizer steps, ${plan.epochs} epoch(s), loss on ${plan.lossMode}` : 'no optimizer step (0 epochs)'}`,
+  );
   for (const r of plan.reasons) console.log(`  ${r}`);
   if (values.dump) {
     writeFileSync(values.dump, dataset.examples.map((e) => JSON.stringify({ messages: e.messages, recipe: e.recipe, leave_n: e.leaveN })).join('\n') + '\n');
@@ -148,6 +164,10 @@ export async function runArc(argv: string[]): Promise<number> {
     case 'baseline':
       return runArcRun(sub, rest);
     default:
-      throw new ArcUsageError(sub === undefined ? 'arc needs a subcommand: show, dataset, train, eval or baseline' : `unknown arc subcommand '${sub}' (show, dataset, train, eval, baseline)`);
+      throw new ArcUsageError(
+        sub === undefined
+          ? 'arc needs a subcommand: show, dataset, train, eval or baseline'
+          : `unknown arc subcommand '${sub}' (show, dataset, train, eval, baseline)`,
+      );
   }
 }

@@ -16,8 +16,15 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
-  ArcDataError, loadArcDataset, resolveArcSettings, SEAL_1B_EVAL_TASK_IDS, SEAL_1B_REFERENCE_SCORED_EVAL_TASK_IDS, SEAL_1B_REFERENCE_SCORED_TRAINING_TASK_IDS, SEAL_1B_TRAINING_TASK_IDS,
-  type ArcDataset, type ArcSettingsOverrides,
+  ArcDataError,
+  loadArcDataset,
+  resolveArcSettings,
+  SEAL_1B_EVAL_TASK_IDS,
+  SEAL_1B_REFERENCE_SCORED_EVAL_TASK_IDS,
+  SEAL_1B_REFERENCE_SCORED_TRAINING_TASK_IDS,
+  SEAL_1B_TRAINING_TASK_IDS,
+  type ArcDataset,
+  type ArcSettingsOverrides,
 } from '../src/domains/arc/index.ts';
 import { ARC_REST_EM_DEFAULTS, ArcSealDomain, type ArcSealSettings } from '../src/domains/arc/seal-domain.ts';
 import { fitSelfEditToModel, SelfEditFitError } from '../src/domains/arc/self-edit-fit.ts';
@@ -88,14 +95,17 @@ export class ArcRunError extends Error {}
 const COMMANDS = ['train', 'eval', 'baseline'] as const;
 const BASELINES = ['in-context', 'base-self-edits', 'oracle'] as const;
 
-
 function targetsFlag(value: string | undefined, flag: string): LoraTarget[] | undefined {
   if (value === undefined) return undefined;
-  const out = value.split(',').map((t) => t.trim()).filter(Boolean).map((t) => {
-    if ((LORA_TARGETS as readonly string[]).includes(t)) return t as LoraTarget;
-    if (SHORT_LORA_TARGETS[t]) return SHORT_LORA_TARGETS[t];
-    throw new ArcRunUsageError(`${flag}: unknown projection '${t}'; use ${Object.keys(SHORT_LORA_TARGETS).join(',')}`);
-  });
+  const out = value
+    .split(',')
+    .map((t) => t.trim())
+    .filter(Boolean)
+    .map((t) => {
+      if ((LORA_TARGETS as readonly string[]).includes(t)) return t as LoraTarget;
+      if (SHORT_LORA_TARGETS[t]) return SHORT_LORA_TARGETS[t];
+      throw new ArcRunUsageError(`${flag}: unknown projection '${t}'; use ${Object.keys(SHORT_LORA_TARGETS).join(',')}`);
+    });
   if (out.length === 0) throw new ArcRunUsageError(`${flag} must name at least one projection`);
   return out;
 }
@@ -105,11 +115,12 @@ function numberFlag(value: string | undefined, flag: string, range: { min: numbe
   const n = Number(value);
   const { min, max = Number.MAX_SAFE_INTEGER, integer = false, minOpen = false } = range;
   if (value.trim() === '' || !Number.isFinite(n) || (minOpen ? !(n > min) : n < min) || n > max || (integer && !Number.isInteger(n))) {
-    throw new ArcRunUsageError(`${flag} must be ${integer ? 'an integer' : 'a number'} ${minOpen ? '>' : '>='} ${min}${max < Number.MAX_SAFE_INTEGER ? ` and <= ${max}` : ''}, got '${value}'`);
+    throw new ArcRunUsageError(
+      `${flag} must be ${integer ? 'an integer' : 'a number'} ${minOpen ? '>' : '>='} ${min}${max < Number.MAX_SAFE_INTEGER ? ` and <= ${max}` : ''}, got '${value}'`,
+    );
   }
   return n;
 }
-
 
 function readText(file: string, flag: string): string {
   try {
@@ -140,17 +151,22 @@ export function parseTasksFlag(value: string): { challenges: string; solutions: 
   }
   if (!existsSync(file) || !statSync(file).isFile()) throw new ArcRunUsageError(`--tasks: the challenges file ${file} does not exist`);
   const name = basename(file);
-  if (!name.includes('challenges')) throw new ArcRunUsageError(`--tasks: ${file} is not named like a challenges file (*challenges*.json), so its solutions file cannot be found beside it`);
+  if (!name.includes('challenges'))
+    throw new ArcRunUsageError(`--tasks: ${file} is not named like a challenges file (*challenges*.json), so its solutions file cannot be found beside it`);
   const solutions = join(dirname(file), name.replace('challenges', 'solutions'));
   if (!existsSync(solutions)) throw new ArcRunUsageError(`--tasks: no solutions file ${solutions} beside ${file} (scoring needs the solutions)`);
   let ids: string[] | null = null;
   if (spec !== null) {
-    if (TASK_LISTS[spec]) ids = [...TASK_LISTS[spec]];
+    const list = TASK_LISTS[spec];
+    if (list) ids = [...list];
     else if (spec !== '' && existsSync(spec) && statSync(spec).isFile()) {
       const text = readText(spec, '--tasks').trim();
       ids = text.startsWith('[') ? (JSON.parse(text) as unknown[]).map(String) : text.split(/[\s,]+/).filter(Boolean);
     } else {
-      ids = spec.split(',').map((s) => s.trim()).filter(Boolean);
+      ids = spec
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
     }
     if (ids.length === 0) throw new ArcRunUsageError(`--tasks: '${spec}' lists no task ids`);
   }
@@ -159,8 +175,11 @@ export function parseTasksFlag(value: string): { challenges: string; solutions: 
 
 function loadTasks(spec: { challenges: string; solutions: string; ids: string[] | null }): ArcDataset {
   const dataset = loadArcDataset({
-    challenges: readFileSync(spec.challenges, 'utf8'), solutions: readFileSync(spec.solutions, 'utf8'),
-    ...(spec.ids ? { taskIds: spec.ids } : {}), challengesSource: spec.challenges, solutionsSource: spec.solutions,
+    challenges: readFileSync(spec.challenges, 'utf8'),
+    solutions: readFileSync(spec.solutions, 'utf8'),
+    ...(spec.ids ? { taskIds: spec.ids } : {}),
+    challengesSource: spec.challenges,
+    solutionsSource: spec.solutions,
   });
   if (dataset.excluded.length > 0) {
     throw new ArcDataError(`${dataset.excluded.length} task(s) cannot be used: ${dataset.excluded.map((e) => `${e.taskId} (${e.reason})`).join('; ')}`);
@@ -199,7 +218,14 @@ export async function runArcRun(command: string, argv: string[]): Promise<number
       console.error(`seal: ${(e as Error).message}\n\n${HELP}`);
       return 2;
     }
-    if (e instanceof ArcRunError || e instanceof RunDirError || e instanceof RunConfigMismatchError || e instanceof AdapterDirError || e instanceof SftDataError || e instanceof SftDivergedError) {
+    if (
+      e instanceof ArcRunError ||
+      e instanceof RunDirError ||
+      e instanceof RunConfigMismatchError ||
+      e instanceof AdapterDirError ||
+      e instanceof SftDataError ||
+      e instanceof SftDivergedError
+    ) {
       console.error(`seal: ${e.message}`);
       return 1;
     }
@@ -216,20 +242,46 @@ async function arcRun(commandArg: string, argv: string[]): Promise<number> {
   const { values: v } = parseArgs({
     args: argv,
     options: {
-      model: { type: 'string' }, tasks: { type: 'string' }, run: { type: 'string' },
-      'self-edits': { type: 'string' }, rounds: { type: 'string' }, seed: { type: 'string' },
-      baseline: { type: 'string' }, policy: { type: 'string' }, 'policy-mode': { type: 'string' },
-      'max-new-tokens': { type: 'string' }, temperature: { type: 'string' }, attempts: { type: 'string' },
-      'self-edit-instruction': { type: 'string' }, 'solve-instruction': { type: 'string' },
-      'ttt-max-epochs': { type: 'string' }, 'ttt-max-steps': { type: 'string' }, 'ttt-max-examples': { type: 'string' },
-      'ttt-rank': { type: 'string' }, 'ttt-alpha': { type: 'string' }, 'ttt-targets': { type: 'string' },
-      'ttt-batch-size': { type: 'string' }, 'ttt-warmup': { type: 'string' }, 'ttt-budget': { type: 'string' },
-      'answer-max-tokens': { type: 'string' }, parallel: { type: 'string' }, 'keep-adapters': { type: 'boolean', default: false },
-      'policy-rank': { type: 'string' }, 'policy-alpha': { type: 'string' }, 'policy-epochs': { type: 'string' },
-      'policy-lr': { type: 'string' }, 'policy-batch-size': { type: 'string' }, 'policy-max-steps': { type: 'string' },
-      winners: { type: 'string' }, 'winner-threshold': { type: 'string' }, 'policy-restart': { type: 'boolean', default: false },
-      'force-config': { type: 'boolean', default: false }, precision: { type: 'string' },
-      'gpu-adapter': { type: 'string' }, backend: { type: 'string' }, 'disable-features': { type: 'string' },
+      model: { type: 'string' },
+      tasks: { type: 'string' },
+      run: { type: 'string' },
+      'self-edits': { type: 'string' },
+      rounds: { type: 'string' },
+      seed: { type: 'string' },
+      baseline: { type: 'string' },
+      policy: { type: 'string' },
+      'policy-mode': { type: 'string' },
+      'max-new-tokens': { type: 'string' },
+      temperature: { type: 'string' },
+      attempts: { type: 'string' },
+      'self-edit-instruction': { type: 'string' },
+      'solve-instruction': { type: 'string' },
+      'ttt-max-epochs': { type: 'string' },
+      'ttt-max-steps': { type: 'string' },
+      'ttt-max-examples': { type: 'string' },
+      'ttt-rank': { type: 'string' },
+      'ttt-alpha': { type: 'string' },
+      'ttt-targets': { type: 'string' },
+      'ttt-batch-size': { type: 'string' },
+      'ttt-warmup': { type: 'string' },
+      'ttt-budget': { type: 'string' },
+      'answer-max-tokens': { type: 'string' },
+      parallel: { type: 'string' },
+      'keep-adapters': { type: 'boolean', default: false },
+      'policy-rank': { type: 'string' },
+      'policy-alpha': { type: 'string' },
+      'policy-epochs': { type: 'string' },
+      'policy-lr': { type: 'string' },
+      'policy-batch-size': { type: 'string' },
+      'policy-max-steps': { type: 'string' },
+      winners: { type: 'string' },
+      'winner-threshold': { type: 'string' },
+      'policy-restart': { type: 'boolean', default: false },
+      'force-config': { type: 'boolean', default: false },
+      precision: { type: 'string' },
+      'gpu-adapter': { type: 'string' },
+      backend: { type: 'string' },
+      'disable-features': { type: 'string' },
     },
     strict: true,
   });
@@ -239,7 +291,8 @@ async function arcRun(commandArg: string, argv: string[]): Promise<number> {
   const baseline = oneOf(v.baseline, '--baseline', BASELINES);
   if (command === 'baseline' && !baseline) throw new ArcRunUsageError(`seal arc baseline needs --baseline ${BASELINES.join('|')}`);
   if (command !== 'baseline' && baseline) throw new ArcRunUsageError('--baseline is for seal arc baseline');
-  if (v.policy !== undefined && command !== 'eval') throw new ArcRunUsageError('--policy is for seal arc eval (train samples with its own policy; baselines with the base model)');
+  if (v.policy !== undefined && command !== 'eval')
+    throw new ArcRunUsageError('--policy is for seal arc eval (train samples with its own policy; baselines with the base model)');
   const rounds = numberFlag(v.rounds, '--rounds', { min: 1, integer: true, max: 1000 }) ?? 1;
   if (command !== 'train' && rounds !== 1) throw new ArcRunUsageError('--rounds is for seal arc train (eval and baselines are one round)');
   const seed = numberFlag(v.seed, '--seed', { min: 0, integer: true, max: 0xffffffff }) ?? 0;
@@ -260,7 +313,8 @@ async function arcRun(commandArg: string, argv: string[]): Promise<number> {
     },
     data: v['ttt-max-examples'] !== undefined ? { maxExamples: numberFlag(v['ttt-max-examples'], '--ttt-max-examples', { min: 1, integer: true }) } : {},
     selfEdit: {
-      limits: v['ttt-max-epochs'] !== undefined ? { epochs: { min: 1, max: numberFlag(v['ttt-max-epochs'], '--ttt-max-epochs', { min: 1, integer: true })! } } : {},
+      limits:
+        v['ttt-max-epochs'] !== undefined ? { epochs: { min: 1, max: numberFlag(v['ttt-max-epochs'], '--ttt-max-epochs', { min: 1, integer: true })! } } : {},
       sampling: {
         ...(v['max-new-tokens'] !== undefined ? { maxNewTokens: numberFlag(v['max-new-tokens'], '--max-new-tokens', { min: 1, integer: true }) } : {}),
         ...(v.temperature !== undefined ? { temperature: numberFlag(v.temperature, '--temperature', { min: 0 }) } : {}),
@@ -283,9 +337,11 @@ async function arcRun(commandArg: string, argv: string[]): Promise<number> {
       solve: v['solve-instruction'] !== undefined ? { instruction: readText(v['solve-instruction'], '--solve-instruction').trim() } : {},
     },
   };
-  const defaultK = baseline === 'oracle' || baseline === 'in-context' ? 1 : command === 'train' ? arc.selfEdit.sampling.perTrainingTask : arc.selfEdit.sampling.perEvalTask;
+  const defaultK =
+    baseline === 'oracle' || baseline === 'in-context' ? 1 : command === 'train' ? arc.selfEdit.sampling.perTrainingTask : arc.selfEdit.sampling.perEvalTask;
   const K = numberFlag(v['self-edits'], '--self-edits', { min: 1, integer: true, max: 100000 }) ?? defaultK;
-  if ((baseline === 'oracle' || baseline === 'in-context') && K !== 1) throw new ArcRunUsageError(`--baseline ${baseline} has one candidate per task (--self-edits 1)`);
+  if ((baseline === 'oracle' || baseline === 'in-context') && K !== 1)
+    throw new ArcRunUsageError(`--baseline ${baseline} has one candidate per task (--self-edits 1)`);
   const restEm: RestEmSettings | null = command === 'train' ? restEmFromFlags(v) : null;
   const parallel = numberFlag(v.parallel, '--parallel', { min: 1, integer: true }) ?? K;
 
@@ -336,16 +392,25 @@ async function arcRun(commandArg: string, argv: string[]): Promise<number> {
     },
   };
   const run = await RunDir.open(runArg, {
-    config, forceConfig: v['force-config'], progress: process.stderr, onWarning: (m) => console.error(`seal: warning: ${m}`),
+    config,
+    forceConfig: v['force-config'],
+    progress: process.stderr,
+    onWarning: (m) => console.error(`seal: warning: ${m}`),
   });
   try {
     if (run.resumed) console.error(`seal: resuming ${run.dir}: ${run.resumeSummary()}`);
     const ctx = await createNodeContext({ adapter: v['gpu-adapter'], backend: v.backend, disableFeatures: v['disable-features']?.split(',').filter(Boolean) });
     try {
       const model = await loadModelDir(ctx, modelDir);
-      const engine = new GpuSealEngine({ ctx, config: model.config, weights: model.weights, transformer: model.transformer, tokenizer: model.tokenizer, chatTemplate: chat.template }, { sft: { precision } });
+      const engine = new GpuSealEngine(
+        { ctx, config: model.config, weights: model.weights, transformer: model.transformer, tokenizer: model.tokenizer, chatTemplate: chat.template },
+        { sft: { precision } },
+      );
       try {
-        const domain = new ArcSealDomain(dataset, domainSettings, { contextLength: model.config.maxPositionEmbeddings, countTokens: (m) => engine.encode(m).length });
+        const domain = new ArcSealDomain(dataset, domainSettings, {
+          contextLength: model.config.maxPositionEmbeddings,
+          countTokens: (m) => engine.encode(m).length,
+        });
         const baseModel = isHubId(modelArg) && !existsSync(resolve(modelArg)) ? modelArg : modelDir;
         const store = adapterStore(run, model.config, baseModel);
         if (baseline === 'in-context') {
@@ -354,7 +419,10 @@ async function arcRun(commandArg: string, argv: string[]): Promise<number> {
           let policy: { ref: PolicyRef; weights: LoraHostWeights } | null = null;
           if (policyDir) {
             const m = /round-(\d+)$/.exec(policyDir);
-            policy = { ref: { kind: 'checkpoint', round: m ? Number(m[1]) : -1, path: policyDir, fingerprint: policyFingerprint! }, weights: await store.load(policyDir) };
+            policy = {
+              ref: { kind: 'checkpoint', round: m ? Number(m[1]) : -1, path: policyDir, fingerprint: policyFingerprint! },
+              weights: await store.load(policyDir),
+            };
           }
           const sampling = domainSettings.arc.selfEdit.sampling; // as fitted to the model
           await runSealLoop(run, store, domain, engine, {
@@ -390,13 +458,19 @@ function restEmFromFlags(v: Record<string, string | boolean | undefined>): RestE
   const str = (k: string) => v[k] as string | undefined;
   const rank = numberFlag(str('policy-rank'), '--policy-rank', { min: 1, integer: true, max: 65536 }) ?? d.lora.rank;
   const threshold = numberFlag(str('winner-threshold'), '--winner-threshold', { min: -Number.MAX_VALUE }) ?? 0;
-  const winners: WinnerRule = (oneOf(str('winners'), '--winners', ['solved', 'best'] as const) ?? 'solved') === 'solved'
-    ? { kind: 'reward-above', threshold }
-    : { kind: 'best-per-context', threshold };
+  const winners: WinnerRule =
+    (oneOf(str('winners'), '--winners', ['solved', 'best'] as const) ?? 'solved') === 'solved'
+      ? { kind: 'reward-above', threshold }
+      : { kind: 'best-per-context', threshold };
   const maxSteps = numberFlag(str('policy-max-steps'), '--policy-max-steps', { min: 1, integer: true });
   const s: RestEmSettings = {
     winners,
-    lora: { ...d.lora, targets: [...d.lora.targets], rank, alpha: numberFlag(str('policy-alpha'), '--policy-alpha', { min: 0, minOpen: true }) ?? d.lora.alpha },
+    lora: {
+      ...d.lora,
+      targets: [...d.lora.targets],
+      rank,
+      alpha: numberFlag(str('policy-alpha'), '--policy-alpha', { min: 0, minOpen: true }) ?? d.lora.alpha,
+    },
     hyper: {
       ...d.hyper,
       epochs: numberFlag(str('policy-epochs'), '--policy-epochs', { min: 1, integer: true }) ?? d.hyper.epochs,

@@ -100,7 +100,12 @@ function modelConfig(dir: string): Promise<ModelConfig> {
  * Loads the model on a fresh device, with the LoRA adapter in `adapterDir` applied (unmerged) when given; loading
  * failures become one-line ModelDirErrors (AdapterDirErrors for the adapter) naming the directory.
  */
-async function withModel<T>(dir: string, values: Parameters<typeof deviceOptions>[0], body: (model: LoadedModel) => Promise<T>, adapterDir?: string): Promise<T> {
+async function withModel<T>(
+  dir: string,
+  values: Parameters<typeof deviceOptions>[0],
+  body: (model: LoadedModel) => Promise<T>,
+  adapterDir?: string,
+): Promise<T> {
   checkModelFiles(dir); // before the device starts: a wrong path or adapter fails at once
   const adapterWeights = adapterDir === undefined ? null : await loadAdapterDir(adapterDir, await modelConfig(dir));
   const ctx = await createNodeContext(deviceOptions(values));
@@ -153,18 +158,27 @@ function parseIds(text: string): number[] {
 }
 
 async function runLogits(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { model: { type: 'string' }, ids: { type: 'string' }, adapter: { type: 'string' }, ...DEVICE_OPTIONS }, strict: true });
+  const { values } = parseArgs({
+    args: argv,
+    options: { model: { type: 'string' }, ids: { type: 'string' }, adapter: { type: 'string' }, ...DEVICE_OPTIONS },
+    strict: true,
+  });
   requireString(values.model, '--model');
   const ids = parseIds(requireString(values.ids, '--ids'));
   const dir = await modelDirFlag(values.model);
-  return withModel(dir, values, async ({ config, transformer }) => {
-    const outside = ids.find((id) => id >= config.vocabSize);
-    if (outside !== undefined) throw new UsageError(`--ids: token id ${outside} is outside the vocabulary [0, ${config.vocabSize})`);
-    const rows = await transformer.logits({ ids });
-    // Numbers print with full float32 precision (shortest round-trip form of each value).
-    process.stdout.write(`{"logits": [${rows.map((r) => `[${Array.from(r).join(',')}]`).join(',\n')}]}\n`);
-    return 0;
-  }, values.adapter);
+  return withModel(
+    dir,
+    values,
+    async ({ config, transformer }) => {
+      const outside = ids.find((id) => id >= config.vocabSize);
+      if (outside !== undefined) throw new UsageError(`--ids: token id ${outside} is outside the vocabulary [0, ${config.vocabSize})`);
+      const rows = await transformer.logits({ ids });
+      // Numbers print with full float32 precision (shortest round-trip form of each value).
+      process.stdout.write(`{"logits": [${rows.map((r) => `[${Array.from(r).join(',')}]`).join(',\n')}]}\n`);
+      return 0;
+    },
+    values.adapter,
+  );
 }
 
 async function runGenerate(argv: string[]): Promise<number> {
@@ -199,56 +213,71 @@ async function runGenerate(argv: string[]): Promise<number> {
   const n = numberFlag(values.n, '--n', 1, { min: 1, integer: true, max: 4096 });
   const schema = values['json-schema'] === undefined ? undefined : readJsonSchema(values['json-schema']);
   const dir = await modelDirFlag(values.model);
-  return withModel(dir, values, async ({ tokenizer, transformer, config, chatTemplate }) => {
-    let promptIds: number[];
-    if (values.chat) {
-      if (!chatTemplate) {
-        throw new ChatTemplateError(`the model in ${dir} has no chat template (no chat_template.jinja, no chat_template in tokenizer_config.json): drop --chat`);
-      }
-      const messages: ChatMessage[] = [];
-      if (values.system !== undefined) messages.push({ role: 'system', content: values.system });
-      messages.push({ role: 'user', content: prompt });
-      promptIds = tokenizer.encode(chatTemplate.render(messages), { addSpecialTokens: true });
-    } else {
-      promptIds = tokenizer.encode(prompt, { addSpecialTokens: true });
-    }
-    if (promptIds.length + maxNewTokens > config.maxPositionEmbeddings) {
-      throw new UsageError(`the prompt (${promptIds.length} tokens) plus --max-new-tokens ${maxNewTokens} exceeds the model's ${config.maxPositionEmbeddings} positions`);
-    }
-    const shown = values.chat ? '' : prompt;
-    const print = (index: number, out: GeneratedText) => {
-      if (values.json) {
-        process.stdout.write(JSON.stringify({ index, text: out.text, finish_reason: out.finishReason, tokens: out.ids.length }) + '\n');
-      } else if (n > 1) {
-        process.stdout.write(`--- sample ${index + 1}/${n} (${out.finishReason}, ${out.ids.length} tokens) ---\n${shown}${out.text}\n`);
+  return withModel(
+    dir,
+    values,
+    async ({ tokenizer, transformer, config, chatTemplate }) => {
+      let promptIds: number[];
+      if (values.chat) {
+        if (!chatTemplate) {
+          throw new ChatTemplateError(
+            `the model in ${dir} has no chat template (no chat_template.jinja, no chat_template in tokenizer_config.json): drop --chat`,
+          );
+        }
+        const messages: ChatMessage[] = [];
+        if (values.system !== undefined) messages.push({ role: 'system', content: values.system });
+        messages.push({ role: 'user', content: prompt });
+        promptIds = tokenizer.encode(chatTemplate.render(messages), { addSpecialTokens: true });
       } else {
-        process.stdout.write('\n');
+        promptIds = tokenizer.encode(prompt, { addSpecialTokens: true });
       }
-    };
-    let constraint: JsonSchemaConstraint | undefined;
-    if (schema !== undefined) {
-      try {
-        constraint = JsonSchemaConstraint.fromTokenizer(schema.value, tokenizer, { vocabSize: config.vocabSize });
-      } catch (e) {
-        if (e instanceof JsonSchemaError) throw new UsageError(`--json-schema ${schema.file}: ${e.message}`);
-        throw e;
+      if (promptIds.length + maxNewTokens > config.maxPositionEmbeddings) {
+        throw new UsageError(
+          `the prompt (${promptIds.length} tokens) plus --max-new-tokens ${maxNewTokens} exceeds the model's ${config.maxPositionEmbeddings} positions`,
+        );
       }
-    }
-    // One sample streams as it is generated; several are printed whole as each ends.
-    const streaming = n === 1 && !values.json;
-    if (streaming) process.stdout.write(shown);
-    const results = await generateBatch(transformer, tokenizer, {
-      prompts: Array.from({ length: n }, () => promptIds), maxNewTokens, temperature, topK, topP, seed,
-      onText: streaming ? (_, piece) => process.stdout.write(piece) : undefined,
-      onDone: print,
-      constraint: constraint && (() => constraint.sequence()),
-    });
-    if (constraint) {
-      const cut = results.flatMap((r, i) => (r.finishReason === 'length' ? [i + 1] : []));
-      if (cut.length) console.error(`seal: warning: sample(s) ${cut.join(', ')} reached --max-new-tokens ${maxNewTokens} before their JSON document was complete`);
-    }
-    return 0;
-  }, values.adapter);
+      const shown = values.chat ? '' : prompt;
+      const print = (index: number, out: GeneratedText) => {
+        if (values.json) {
+          process.stdout.write(JSON.stringify({ index, text: out.text, finish_reason: out.finishReason, tokens: out.ids.length }) + '\n');
+        } else if (n > 1) {
+          process.stdout.write(`--- sample ${index + 1}/${n} (${out.finishReason}, ${out.ids.length} tokens) ---\n${shown}${out.text}\n`);
+        } else {
+          process.stdout.write('\n');
+        }
+      };
+      let constraint: JsonSchemaConstraint | undefined;
+      if (schema !== undefined) {
+        try {
+          constraint = JsonSchemaConstraint.fromTokenizer(schema.value, tokenizer, { vocabSize: config.vocabSize });
+        } catch (e) {
+          if (e instanceof JsonSchemaError) throw new UsageError(`--json-schema ${schema.file}: ${e.message}`);
+          throw e;
+        }
+      }
+      // One sample streams as it is generated; several are printed whole as each ends.
+      const streaming = n === 1 && !values.json;
+      if (streaming) process.stdout.write(shown);
+      const results = await generateBatch(transformer, tokenizer, {
+        prompts: Array.from({ length: n }, () => promptIds),
+        maxNewTokens,
+        temperature,
+        topK,
+        topP,
+        seed,
+        onText: streaming ? (_, piece) => process.stdout.write(piece) : undefined,
+        onDone: print,
+        constraint: constraint && (() => constraint.sequence()),
+      });
+      if (constraint) {
+        const cut = results.flatMap((r, i) => (r.finishReason === 'length' ? [i + 1] : []));
+        if (cut.length)
+          console.error(`seal: warning: sample(s) ${cut.join(', ')} reached --max-new-tokens ${maxNewTokens} before their JSON document was complete`);
+      }
+      return 0;
+    },
+    values.adapter,
+  );
 }
 
 const MERGE_DTYPES: Record<string, CheckpointDType> = { bf16: 'BF16', f16: 'F16', f32: 'F32' };

@@ -35,7 +35,7 @@ export function dawnFlags(opts: NodeDeviceOptions = {}): string[] {
 }
 
 export const NO_ADAPTER_HELP =
-  'No WebGPU adapter found. Install a GPU driver with Vulkan support, or for a CPU fallback Mesa\'s lavapipe ' +
+  "No WebGPU adapter found. Install a GPU driver with Vulkan support, or for a CPU fallback Mesa's lavapipe " +
   '(Debian/Ubuntu: `apt-get install mesa-vulkan-drivers`, version >= 24; on Debian 12 from bookworm-backports), ' +
   'and make sure XDG_RUNTIME_DIR is set. `npx seal doctor` shows what was found.';
 

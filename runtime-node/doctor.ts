@@ -37,11 +37,14 @@ export interface SelfTest {
 
 /** Runs RMSNorm on a small input and compares with a CPU computation: proves the device computes, not just exists. */
 async function rmsnormSelfTest(ctx: GpuContext): Promise<{ ok: boolean; maxError: number }> {
-  const rows = 3, dim = 37;
+  const rows = 3,
+    dim = 37;
   const x = Float32Array.from({ length: rows * dim }, (_, i) => Math.sin(i * 0.7));
   const w = Float32Array.from({ length: dim }, (_, i) => 0.5 + i / dim);
-  const tx = ctx.upload('f32', [rows, dim], x), tw = ctx.upload('f32', [dim], w);
-  const ty = ctx.empty('f32', [rows, dim]), tr = ctx.empty('f32', [rows]);
+  const tx = ctx.upload('f32', [rows, dim], x),
+    tw = ctx.upload('f32', [dim], w);
+  const ty = ctx.empty('f32', [rows, dim]),
+    tr = ctx.empty('f32', [rows]);
   ctx.fill(ty);
   const rec = ctx.recorder();
   rmsnormForward(rec, { x: tx, weight: tw, y: ty, rstd: tr, rows, dim, eps: 1e-5 });
@@ -69,14 +72,22 @@ async function matmulChecks(ctx: GpuContext): Promise<MatmulCheck[]> {
   const b = roundTo(Float32Array.from({ length: N * K }, rand), 'bf16');
   const bias = roundTo(Float32Array.from({ length: N }, rand), 'bf16');
   // For the scaled runs, a bias of the product's size (1e-6), so it does not hide the product's error; bf16 holds it.
-  const smallBias = roundTo(bias.map((x) => x * 1e-6), 'bf16');
-  const kernels: [MatmulKernel, number][] = [['skinny', 1e-9], ['portable', 1e-9]];
+  const smallBias = roundTo(
+    bias.map((x) => x * 1e-6),
+    'bf16',
+  );
+  const kernels: [MatmulKernel, number][] = [
+    ['skinny', 1e-9],
+    ['portable', 1e-9],
+  ];
   if (ctx.features.shaderF16) kernels.push(['f16', 1e-4]);
   if (typeof subgroupMatrixPlan(ctx) !== 'string') kernels.push(['subgroup-matrix', 1e-4]);
   const runs: { kernel: MatmulKernel; bound: number; scaleA: boolean }[] = kernels.map(([kernel, bound]) => ({ kernel, bound, scaleA: false }));
   for (const [kernel, bound] of kernels) if (kernel === 'f16' || kernel === 'subgroup-matrix') runs.push({ kernel, bound, scaleA: true });
-  const tb = ctx.upload('bf16', [N, K], b), tc = ctx.empty('f32', [M, N]);
-  const tbias = ctx.upload('bf16', [N], bias), tsmall = ctx.upload('bf16', [N], smallBias);
+  const tb = ctx.upload('bf16', [N, K], b),
+    tc = ctx.empty('f32', [M, N]);
+  const tbias = ctx.upload('bf16', [N], bias),
+    tsmall = ctx.upload('bf16', [N], smallBias);
   const out: MatmulCheck[] = [];
   try {
     for (const run of runs) {
@@ -89,7 +100,8 @@ async function matmulChecks(ctx: GpuContext): Promise<MatmulCheck[]> {
         matmul(rec, { a: ta, b: tb, c: tc, M, N, K, transB: true, alpha: 0.5, bias: run.scaleA ? tsmall : tbias, variant: run.kernel, scaleA: run.scaleA });
         rec.submit();
         const c = await ctx.readF32(tc);
-        let err = 0, ref = 0;
+        let err = 0,
+          ref = 0;
         for (let m = 0; m < M; m++) {
           for (let n = 0; n < N; n++) {
             let sum = 0;
@@ -154,7 +166,9 @@ export function formatDoctor(r: DoctorReport): string {
     `subgroup-matrix ${yes(r.features.subgroupMatrix)}${r.subgroupMatrixConfigs.length ? ': ' + r.subgroupMatrixConfigs.map((m) => `${m.componentType}->${m.resultComponentType} ${m.M}x${m.N}x${m.K}`).join(', ') : ''}`,
     `timestamps    ${yes(r.features.timestampQuery)}`,
     'limits',
-    ...KEY_LIMITS.filter((k) => k in r.limits).map((k) => `  ${k.padEnd(36)} ${k.includes('Size') && !k.includes('Invocations') ? mib(r.limits[k]!) : r.limits[k]}`),
+    ...KEY_LIMITS.filter((k) => k in r.limits).map(
+      (k) => `  ${k.padEnd(36)} ${k.includes('Size') && !k.includes('Invocations') ? mib(r.limits[k]!) : r.limits[k]}`,
+    ),
     'kernel paths',
     `  matmul (prefill, M=2048)  ${r.kernelPaths.matmulPrefill}`,
     `  matmul (decode, M<=32)    ${r.kernelPaths.matmulDecode}`,

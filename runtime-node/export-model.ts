@@ -12,7 +12,12 @@ import { basename, dirname, join, resolve } from 'node:path';
 import type { GpuContext } from '../src/gpu/context.ts';
 import type { LoraAdapter } from '../src/lora/adapter.ts';
 import {
-  DEFAULT_MAX_SHARD_BYTES, mergedCheckpointTensors, mergedConfigJson, planCheckpoint, type CheckpointFile, type MergedCheckpointOptions,
+  DEFAULT_MAX_SHARD_BYTES,
+  mergedCheckpointTensors,
+  mergedConfigJson,
+  planCheckpoint,
+  type CheckpointFile,
+  type MergedCheckpointOptions,
 } from '../src/lora/merged-checkpoint.ts';
 import { SAFETENSORS_INDEX } from '../src/model/hub-protocol.ts';
 import { checkpointShards, readModelConfig } from '../src/model/load-model.ts';
@@ -53,14 +58,23 @@ async function checkOutDir(out: string): Promise<void> {
  * Merges `adapter` into the model in `modelDir` (a local HF directory) and writes the result to `outDir`. The
  * adapter must have been loaded for this model (same config); it stays owned by the caller.
  */
-export async function exportMergedModel(ctx: GpuContext, modelDir: string, adapter: LoraAdapter, outDir: string, options: ExportMergedOptions = {}): Promise<ExportedModel> {
+export async function exportMergedModel(
+  ctx: GpuContext,
+  modelDir: string,
+  adapter: LoraAdapter,
+  outDir: string,
+  options: ExportMergedOptions = {},
+): Promise<ExportedModel> {
   const src = checkModelDir(modelDir);
   const out = resolve(outDir);
   if (out === src) throw new ExportError(`the output directory ${out} is the model directory: choose a new one`);
   await checkOutDir(out);
   const files = modelDirFiles(src);
   const config = await readModelConfig(files);
-  const plan = planCheckpoint(mergedCheckpointTensors(ctx, config, await checkpointShards(files), adapter, options), options.maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES);
+  const plan = planCheckpoint(
+    mergedCheckpointTensors(ctx, config, await checkpointShards(files), adapter, options),
+    options.maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES,
+  );
 
   await mkdir(dirname(out), { recursive: true });
   const tmp = join(dirname(out), `.${basename(out)}.partial-${process.pid}-${Date.now()}`);

@@ -13,7 +13,13 @@ export function oneOf<T extends string>(value: string | undefined, flag: string,
 
 /** The short names of the LoRA target projections (q, k, v, o, gate, up, down). */
 export const SHORT_LORA_TARGETS: Readonly<Record<string, LoraTarget>> = {
-  q: 'q_proj', k: 'k_proj', v: 'v_proj', o: 'o_proj', gate: 'gate_proj', up: 'up_proj', down: 'down_proj',
+  q: 'q_proj',
+  k: 'k_proj',
+  v: 'v_proj',
+  o: 'o_proj',
+  gate: 'gate_proj',
+  up: 'up_proj',
+  down: 'down_proj',
 };
 
 export function requireString(value: string | undefined, flag: string): string {

@@ -11,9 +11,26 @@ import { copyFile, mkdir, open, readFile, rename, rm, stat, symlink, writeFile }
 import { homedir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import {
-  authHeaders, COMMIT_SHA, DEFAULT_HUB_ENDPOINT, etagOf, HubError, hubHttpError, hubNetworkError, modelInfoUrl, normalizeEndpoint,
-  parseHubId, parseRepoInfo, planModelFiles, repoFileSize, resolveUrl, SAFETENSORS_INDEX, shardFiles, sizeOf,
-  type HubAdvice, type HubId, type RepoInfo,
+  authHeaders,
+  COMMIT_SHA,
+  DEFAULT_HUB_ENDPOINT,
+  etagOf,
+  HubError,
+  hubHttpError,
+  hubNetworkError,
+  modelInfoUrl,
+  normalizeEndpoint,
+  parseHubId,
+  parseRepoInfo,
+  planModelFiles,
+  repoFileSize,
+  resolveUrl,
+  SAFETENSORS_INDEX,
+  shardFiles,
+  sizeOf,
+  type HubAdvice,
+  type HubId,
+  type RepoInfo,
 } from '../src/model/hub-protocol.ts';
 import { LockFile, mtimeMs, readHeldLock, removeLockIfUnchanged } from './lock-file.ts';
 
@@ -132,7 +149,11 @@ class HubClient {
   private readonly fetchImpl: typeof fetch;
   private readonly advice: HubAdvice;
 
-  constructor(readonly id: HubId, cacheDir: string, private readonly options: HubOptions) {
+  constructor(
+    readonly id: HubId,
+    cacheDir: string,
+    private readonly options: HubOptions,
+  ) {
     this.endpoint = normalizeEndpoint(options.endpoint ?? process.env.HF_ENDPOINT ?? DEFAULT_HUB_ENDPOINT);
     this.headers = authHeaders(options.token ?? defaultToken());
     this.fetchImpl = options.fetch ?? globalThis.fetch;
@@ -140,7 +161,10 @@ class HubClient {
   }
 
   /** fetch with the auth header, an idle timeout (reset by `touch`) and network failures turned into a HubError. */
-  async request(url: string, init: { method?: string; headers?: Record<string, string>; redirect?: RequestRedirect } = {}): Promise<{ response: Response; touch: () => void; done: () => void }> {
+  async request(
+    url: string,
+    init: { method?: string; headers?: Record<string, string>; redirect?: RequestRedirect } = {},
+  ): Promise<{ response: Response; touch: () => void; done: () => void }> {
     const controller = new AbortController();
     const idleMs = this.options.idleTimeoutMs ?? 30_000;
     let timer = setTimeout(() => controller.abort(new Error(`no data for ${idleMs / 1000} s`)), idleMs);
@@ -150,7 +174,12 @@ class HubClient {
     };
     const done = () => clearTimeout(timer);
     try {
-      const response = await this.fetchImpl(url, { method: init.method ?? 'GET', headers: { ...this.headers, ...init.headers }, redirect: init.redirect, signal: controller.signal });
+      const response = await this.fetchImpl(url, {
+        method: init.method ?? 'GET',
+        headers: { ...this.headers, ...init.headers },
+        redirect: init.redirect,
+        signal: controller.signal,
+      });
       touch();
       return { response, touch, done };
     } catch (e) {
@@ -215,7 +244,9 @@ export async function resolveHubModel(idText: string, options: HubOptions = {}):
   if (cached !== null && (await snapshotComplete(join(repoDir, 'snapshots', cached)))) return join(repoDir, 'snapshots', cached);
   const offline = options.offline ?? /^(1|true|yes|on)$/i.test(process.env.HF_HUB_OFFLINE ?? '');
   if (offline) {
-    throw new HubError(`${id.repo}@${id.revision} is not in the cache ${cacheDir} and HF_HUB_OFFLINE is set: download it once with network access, or pass a local directory`);
+    throw new HubError(
+      `${id.repo}@${id.revision} is not in the cache ${cacheDir} and HF_HUB_OFFLINE is set: download it once with network access, or pass a local directory`,
+    );
   }
 
   const client = new HubClient(id, cacheDir, options);
@@ -268,7 +299,9 @@ export async function resolveHubModel(idText: string, options: HubOptions = {}):
 
   for (const meta of missing) await fetchInto(meta, setBytes(meta.file));
   if (!(await snapshotComplete(snapshotDir))) {
-    throw new HubError(`${id.repo}@${id.revision}: the downloaded snapshot ${snapshotDir} lacks config.json, tokenizer.json or a safetensors shard its index names`);
+    throw new HubError(
+      `${id.repo}@${id.revision}: the downloaded snapshot ${snapshotDir} lacks config.json, tokenizer.json or a safetensors shard its index names`,
+    );
   }
   return snapshotDir;
 }
@@ -308,8 +341,13 @@ async function fileMeta(client: HubClient, sha: string, file: string, listedSize
  * another process finished it meanwhile), then the snapshot link. `setBytes` gets this file's bytes so far.
  */
 async function downloadIntoSnapshot(
-  client: HubClient, sha: string, meta: FileMeta, blobsDir: string, snapshotDir: string,
-  setBytes: (bytes: number, note?: string) => void, options: HubOptions,
+  client: HubClient,
+  sha: string,
+  meta: FileMeta,
+  blobsDir: string,
+  snapshotDir: string,
+  setBytes: (bytes: number, note?: string) => void,
+  options: HubOptions,
 ): Promise<void> {
   const snapshotFile = join(snapshotDir, meta.file);
   const etagBlob = meta.etag === null ? null : join(blobsDir, meta.etag);
@@ -343,7 +381,15 @@ async function downloadIntoSnapshot(
  * Downloads one file into blobs/ (named by its ETag, else by the sha256 of its content) through `<name>.incomplete`,
  * resuming a partial file with a Range request; returns the blob path. The caller holds the blob's lock.
  */
-async function downloadBlob(client: HubClient, sha: string, meta: FileMeta, incomplete: string, blobsDir: string, setBytes: (bytes: number) => void, maxAttempts: number): Promise<string> {
+async function downloadBlob(
+  client: HubClient,
+  sha: string,
+  meta: FileMeta,
+  incomplete: string,
+  blobsDir: string,
+  setBytes: (bytes: number) => void,
+  maxAttempts: number,
+): Promise<string> {
   const url = client.fileUrl(sha, meta.file);
   let lastError: unknown = null;
 
@@ -405,13 +451,17 @@ async function downloadBlob(client: HubClient, sha: string, meta: FileMeta, inco
   }
   if (lastError !== null) {
     if (lastError instanceof HubError) throw lastError;
-    throw new HubError(`${meta.file} of ${client.id.repo}: the download broke off ${maxAttempts} times (${(lastError as Error).message}); run again to resume from ${incomplete}`);
+    throw new HubError(
+      `${meta.file} of ${client.id.repo}: the download broke off ${maxAttempts} times (${(lastError as Error).message}); run again to resume from ${incomplete}`,
+    );
   }
   // An LFS ETag is the sha256 of the content: check it, so a resume onto changed bytes never becomes a blob.
   const contentHash = meta.etag === null || /^[0-9a-f]{64}$/.test(meta.etag) ? await sha256File(incomplete) : null;
   if (meta.etag !== null && contentHash !== null && contentHash !== meta.etag) {
     await rm(incomplete, { force: true });
-    throw new HubError(`${meta.file} of ${client.id.repo}: the downloaded bytes do not match their sha256 ${meta.etag} (deleted them): run again to download afresh`);
+    throw new HubError(
+      `${meta.file} of ${client.id.repo}: the downloaded bytes do not match their sha256 ${meta.etag} (deleted them): run again to download afresh`,
+    );
   }
   const blobPath = join(blobsDir, meta.etag ?? contentHash!);
   await rename(incomplete, blobPath);
@@ -462,7 +512,9 @@ class BlobLock {
     const quietMs = Date.now() - Math.max(await mtimeMs(path), await mtimeMs(options.incomplete));
     const reason = held.deadOnThisHost
       ? `${held.who} no longer runs`
-      : quietMs > options.staleMs ? `${held.who} showed no progress for ${(quietMs / 1000).toFixed(1)} s` : null;
+      : quietMs > options.staleMs
+        ? `${held.who} showed no progress for ${(quietMs / 1000).toFixed(1)} s`
+        : null;
     if (reason !== null) {
       if (await removeLockIfUnchanged(path, held.text)) options.warn(`broke the stale download lock ${path}: ${reason}`);
       return;

@@ -31,7 +31,10 @@ export function pidAlive(pid: number): boolean {
 
 /** A file's mtime in ms, 0 when it does not exist. */
 export async function mtimeMs(path: string): Promise<number> {
-  return stat(path).then((s) => s.mtimeMs, () => 0);
+  return stat(path).then(
+    (s) => s.mtimeMs,
+    () => 0,
+  );
 }
 
 /** A lock someone else holds, as read from its file (holder null: being written, or not a lock of ours). */
@@ -88,7 +91,11 @@ export async function removeLockIfUnchanged(path: string, seen: string): Promise
 export class LockFile {
   private released = false;
 
-  private constructor(readonly path: string, private readonly text: string, private readonly heartbeat: ReturnType<typeof setInterval>) {}
+  private constructor(
+    readonly path: string,
+    private readonly text: string,
+    private readonly heartbeat: ReturnType<typeof setInterval>,
+  ) {}
 
   /** Creates the lock file exclusively, with a heartbeat every `heartbeatMs`; null when it exists already. */
   static async tryCreate(path: string, heartbeatMs: number, started: string | number = new Date().toISOString()): Promise<LockFile | null> {

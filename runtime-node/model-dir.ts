@@ -26,11 +26,14 @@ export function checkModelDir(dir: string): string {
   const abs = resolve(dir);
   if (!existsSync(abs)) {
     if (isHubId(dir)) {
-      throw new ModelDirError(`'${dir}' is not a local directory but looks like a Hugging Face Hub id: resolve it first with resolveModel() (the seal CLI does this for --model)`);
+      throw new ModelDirError(
+        `'${dir}' is not a local directory but looks like a Hugging Face Hub id: resolve it first with resolveModel() (the seal CLI does this for --model)`,
+      );
     }
     throw new ModelDirError(`model directory ${abs} does not exist: pass --model with a local Hugging Face model directory or a Hub id org/name[@revision]`);
   }
-  if (!statSync(abs).isDirectory()) throw new ModelDirError(`${abs} is not a directory: pass the folder that holds config.json, model.safetensors and tokenizer.json`);
+  if (!statSync(abs).isDirectory())
+    throw new ModelDirError(`${abs} is not a directory: pass the folder that holds config.json, model.safetensors and tokenizer.json`);
   return abs;
 }
 
@@ -73,7 +76,9 @@ export function modelDirFiles(dir: string): ModelFiles {
 export async function loadModelTokenizer(dir: string): Promise<TextTokenizer> {
   const abs = checkModelDir(dir);
   if (!existsSync(join(abs, 'tokenizer.json'))) {
-    throw new ModelDirError(`${join(abs, 'tokenizer.json')} is missing: the model directory needs the Hugging Face tokenizer.json (download it with the model)`);
+    throw new ModelDirError(
+      `${join(abs, 'tokenizer.json')} is missing: the model directory needs the Hugging Face tokenizer.json (download it with the model)`,
+    );
   }
   return readTokenizer(modelDirFiles(abs));
 }
@@ -82,12 +87,17 @@ export async function loadModelTokenizer(dir: string): Promise<TextTokenizer> {
 export function checkModelFiles(dir: string): string {
   const abs = checkModelDir(dir);
   const configPath = join(abs, 'config.json');
-  if (!existsSync(configPath)) throw new ModelDirError(`${configPath} is missing: pass a Hugging Face model directory (it holds config.json, model.safetensors, tokenizer.json)`);
+  if (!existsSync(configPath))
+    throw new ModelDirError(`${configPath} is missing: pass a Hugging Face model directory (it holds config.json, model.safetensors, tokenizer.json)`);
   if (!existsSync(join(abs, 'tokenizer.json'))) {
-    throw new ModelDirError(`${join(abs, 'tokenizer.json')} is missing: the model directory needs the Hugging Face tokenizer.json (download it with the model)`);
+    throw new ModelDirError(
+      `${join(abs, 'tokenizer.json')} is missing: the model directory needs the Hugging Face tokenizer.json (download it with the model)`,
+    );
   }
   if (!existsSync(join(abs, 'model.safetensors')) && !existsSync(join(abs, 'model.safetensors.index.json'))) {
-    throw new ModelDirError(`no weights in ${abs}: expected model.safetensors or model.safetensors.index.json (only safetensors checkpoints are supported; convert .bin/.pth files first)`);
+    throw new ModelDirError(
+      `no weights in ${abs}: expected model.safetensors or model.safetensors.index.json (only safetensors checkpoints are supported; convert .bin/.pth files first)`,
+    );
   }
   return abs;
 }

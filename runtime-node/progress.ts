@@ -43,8 +43,10 @@ export function formatProgressLine(p: DownloadProgress, rate: number, width = 24
   const filled = Math.round(fraction * width);
   const eta = rate > 0 ? (p.total - p.bytes) / rate : NaN;
   const bar = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}]`;
-  return `${label ? `${label} ` : ''}${bar} ${formatBytes(p.bytes)} / ${formatBytes(p.total)} ${(fraction * 100).toFixed(0)}% `
-    + `${formatBytes(Math.round(Math.max(0, rate)))}/s ETA ${p.bytes >= p.total ? '0s' : formatDuration(eta)} ${p.file}`;
+  return (
+    `${label ? `${label} ` : ''}${bar} ${formatBytes(p.bytes)} / ${formatBytes(p.total)} ${(fraction * 100).toFixed(0)}% ` +
+    `${formatBytes(Math.round(Math.max(0, rate)))}/s ETA ${p.bytes >= p.total ? '0s' : formatDuration(eta)} ${p.file}`
+  );
 }
 
 /** An onProgress callback (`update`) drawing the bar, plus finish() to end its line. */

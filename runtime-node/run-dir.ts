@@ -34,7 +34,16 @@ import { fingerprintModel, type FingerprintMethod, type ModelIdentity, type Mode
 import { RunProgressDisplay, type ProgressStream } from '../src/seal/progress.ts';
 import { renderReportHtml, type ReportOptions } from '../src/seal/report.ts';
 import { checkResumeConfig, checkRunConfig, configHash, type RunConfig } from '../src/seal/run-config.ts';
-import { applyEvent, finishedCandidateCount, foldEvents, isCandidateFinished, resumeSummary, roundMetrics, selfEditRecords, type RunState } from '../src/seal/run-state.ts';
+import {
+  applyEvent,
+  finishedCandidateCount,
+  foldEvents,
+  isCandidateFinished,
+  resumeSummary,
+  roundMetrics,
+  selfEditRecords,
+  type RunState,
+} from '../src/seal/run-state.ts';
 import type { Sha256Factory } from '../src/seal/sha256.ts';
 import { formatRunSummary } from '../src/seal/summary.ts';
 import { fileSource } from './file-source.ts';
@@ -190,8 +199,10 @@ export class RunLock {
     const sameHost = held.holder !== null && held.holder.host === hostname();
     const dead = sameHost ? held.deadOnThisHost : quietMs > staleMs;
     if (!dead) {
-      throw new RunLockedError(`the run directory ${dirname(path)} is in use by ${who}: two processes cannot run in one directory. `
-        + `Wait for it to finish, or choose another --run directory${sameHost ? '' : `; if that process is gone, delete ${path}`}`);
+      throw new RunLockedError(
+        `the run directory ${dirname(path)} is in use by ${who}: two processes cannot run in one directory. ` +
+          `Wait for it to finish, or choose another --run directory${sameHost ? '' : `; if that process is gone, delete ${path}`}`,
+      );
     }
     if (await removeLockIfUnchanged(path, held.text)) {
       warn(`removed the stale lock ${path}: ${who} ${sameHost ? 'no longer runs' : `showed no heartbeat for ${Math.round(quietMs / 1000)} s`}`);
@@ -225,7 +236,13 @@ export interface OpenRunOptions {
 }
 
 function defaultInvocation(): Invocation {
-  return { argv: process.argv.slice(2), cwd: process.cwd(), host: hostname(), pid: process.pid, software: { runtime: 'Deno' in globalThis ? 'deno' : 'node', version: process.version } };
+  return {
+    argv: process.argv.slice(2),
+    cwd: process.cwd(),
+    host: hostname(),
+    pid: process.pid,
+    software: { runtime: 'Deno' in globalThis ? 'deno' : 'node', version: process.version },
+  };
 }
 
 interface StoredConfigFile {
@@ -281,7 +298,9 @@ export class RunDir {
       const now = options.now ?? (() => new Date());
       if (!entries.includes(RUN_FILES.config)) {
         if (entries.length > 0) {
-          throw new RunDirError(`${abs} is not empty and holds no SEAL run (no ${RUN_FILES.config}): refusing to write into it; pass a new or empty --run directory`);
+          throw new RunDirError(
+            `${abs} is not empty and holds no SEAL run (no ${RUN_FILES.config}): refusing to write into it; pass a new or empty --run directory`,
+          );
         }
         await writeConfigFile(abs, config);
         fd = openSync(eventsPath, 'a');
@@ -391,7 +410,12 @@ export class RunDir {
   /** Rewrites report.html and self-edits.jsonl (atomically) from the current state. */
   async writeReport(): Promise<void> {
     await writeFileAtomic(this.path(RUN_FILES.report), renderReportHtml(this.state, this.options.report));
-    await writeFileAtomic(this.path(RUN_FILES.selfEdits), selfEditRecords(this.state).map((r) => `${JSON.stringify(r)}\n`).join(''));
+    await writeFileAtomic(
+      this.path(RUN_FILES.selfEdits),
+      selfEditRecords(this.state)
+        .map((r) => `${JSON.stringify(r)}\n`)
+        .join(''),
+    );
   }
 
   /** The plain-text summary for the terminal. */

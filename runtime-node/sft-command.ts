@@ -43,10 +43,12 @@ export const SFT_USAGE = `Usage:
 
 /** A bad flag or flag value (exit 2, with the usage). */
 
-
 /** --targets "q,v" / "q_proj,down_proj" / "all" → projections. */
 export function parseTargets(value: string): LoraTarget[] {
-  const names = value.split(',').map((t) => t.trim()).filter(Boolean);
+  const names = value
+    .split(',')
+    .map((t) => t.trim())
+    .filter(Boolean);
   if (names.length === 0) throw new UsageError(`--targets must name at least one projection (${Object.keys(SHORT_LORA_TARGETS).join(',')})`);
   const out = new Set<LoraTarget>();
   for (const name of names) {
@@ -57,7 +59,6 @@ export function parseTargets(value: string): LoraTarget[] {
   }
   return LORA_TARGETS.filter((t) => out.has(t));
 }
-
 
 /** The progress line: a bar, step/total, loss, lr, tokens/s, ETA. Redrawn on a TTY, a line every few seconds otherwise. */
 function trainingProgress(stream: NodeJS.WriteStream = process.stderr) {
@@ -74,8 +75,9 @@ function trainingProgress(stream: NodeJS.WriteStream = process.stderr) {
       const filled = Math.round((24 * s.step) / Math.max(1, s.totalSteps));
       const elapsed = (now - start) / 1000;
       const eta = (elapsed / s.step) * (s.totalSteps - s.step);
-      const text = `sft [${'#'.repeat(filled)}${'.'.repeat(24 - filled)}] step ${s.step}/${s.totalSteps} epoch ${s.epoch.toFixed(2)} `
-        + `loss ${s.loss.toFixed(4)} lr ${s.lr.toExponential(2)} ${Math.round(s.tokensPerSecond)} tok/s ETA ${formatDuration(eta)}`;
+      const text =
+        `sft [${'#'.repeat(filled)}${'.'.repeat(24 - filled)}] step ${s.step}/${s.totalSteps} epoch ${s.epoch.toFixed(2)} ` +
+        `loss ${s.loss.toFixed(4)} lr ${s.lr.toExponential(2)} ${Math.round(s.tokensPerSecond)} tok/s ETA ${formatDuration(eta)}`;
       if (tty) {
         const line = text.slice(0, Math.max(20, (stream.columns ?? 120) - 1));
         stream.write(`\r${line}${' '.repeat(Math.max(0, width - line.length))}`);
@@ -115,13 +117,29 @@ async function sft(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
     options: {
-      model: { type: 'string' }, data: { type: 'string' }, out: { type: 'string' },
-      targets: { type: 'string' }, rank: { type: 'string' }, alpha: { type: 'string' },
-      lr: { type: 'string' }, epochs: { type: 'string' }, 'max-steps': { type: 'string' },
-      'batch-size': { type: 'string' }, 'grad-accum': { type: 'string' }, schedule: { type: 'string' }, warmup: { type: 'string' },
-      'weight-decay': { type: 'string' }, 'grad-clip': { type: 'string' }, loss: { type: 'string' }, seed: { type: 'string' },
-      'save-init': { type: 'boolean', default: false }, 'max-length': { type: 'string' }, precision: { type: 'string' },
-      'gpu-adapter': { type: 'string' }, backend: { type: 'string' }, 'disable-features': { type: 'string' },
+      model: { type: 'string' },
+      data: { type: 'string' },
+      out: { type: 'string' },
+      targets: { type: 'string' },
+      rank: { type: 'string' },
+      alpha: { type: 'string' },
+      lr: { type: 'string' },
+      epochs: { type: 'string' },
+      'max-steps': { type: 'string' },
+      'batch-size': { type: 'string' },
+      'grad-accum': { type: 'string' },
+      schedule: { type: 'string' },
+      warmup: { type: 'string' },
+      'weight-decay': { type: 'string' },
+      'grad-clip': { type: 'string' },
+      loss: { type: 'string' },
+      seed: { type: 'string' },
+      'save-init': { type: 'boolean', default: false },
+      'max-length': { type: 'string' },
+      precision: { type: 'string' },
+      'gpu-adapter': { type: 'string' },
+      backend: { type: 'string' },
+      'disable-features': { type: 'string' },
     },
     strict: true,
   });
@@ -167,14 +185,19 @@ async function sft(argv: string[]): Promise<number> {
   }
   const lossMode: LossMode = lossFlag ?? defaultLossMode(rows);
   const examples = tokenizeSftRows(rows, {
-    tokenizer, chatTemplate, lossMode, source: dataPath,
+    tokenizer,
+    chatTemplate,
+    lossMode,
+    source: dataPath,
     maxLength: maxLengthFlag ?? config.maxPositionEmbeddings,
     maxLengthReason: maxLengthFlag !== undefined ? '--max-length' : "the model's max_position_embeddings",
   });
   const baseModel = isHubId(modelArg) && !existsSync(resolve(modelArg)) ? modelArg : dir;
 
   const ctx = await createNodeContext({
-    adapter: values['gpu-adapter'], backend: values.backend, disableFeatures: values['disable-features']?.split(',').filter(Boolean),
+    adapter: values['gpu-adapter'],
+    backend: values.backend,
+    disableFeatures: values['disable-features']?.split(',').filter(Boolean),
   });
   try {
     const model = await loadModelDir(ctx, dir);
@@ -189,30 +212,53 @@ async function sft(argv: string[]): Promise<number> {
         if (values['save-init']) await saveAdapterDir(join(out, 'init'), await adapter.download(), { baseModel });
         const trained = examples.reduce((n, e) => n + e.trainedTokens, 0);
         const tokens = examples.reduce((n, e) => n + e.ids.length, 0);
-        console.error(`seal sft: ${examples.length} example${examples.length === 1 ? '' : 's'} (${tokens} tokens, ${trained} trained, loss '${lossMode}'), LoRA r=${rank} alpha=${alpha} on ${targets.join(',')}${precision === 'mixed' ? ', mixed precision' : ''}`);
+        console.error(
+          `seal sft: ${examples.length} example${examples.length === 1 ? '' : 's'} (${tokens} tokens, ${trained} trained, loss '${lossMode}'), LoRA r=${rank} alpha=${alpha} on ${targets.join(',')}${precision === 'mixed' ? ', mixed precision' : ''}`,
+        );
         const progress = trainingProgress();
         const start = Date.now();
         let result;
         try {
-          [result] = await trainSft(ctx, config, model.weights, [{
-            adapter, examples,
-            hyper: { lr, epochs, maxSteps, batchSize, gradAccum, schedule, warmupSteps, weightDecay, gradClip: gradClip === 0 ? null : gradClip, seed },
-          }], {
-            precision,
-            onStep: (s) => {
-              appendFileSync(lossLog, JSON.stringify({
-                step: s.step, epoch: s.epoch, loss: s.loss, lr: s.lr, grad_norm: s.gradNorm, tokens: s.tokens,
-                trained_tokens: s.trainedTokens, tokens_per_second: s.tokensPerSecond, elapsed_s: (Date.now() - start) / 1000,
-              }) + '\n');
-              progress.update(s);
+          [result] = await trainSft(
+            ctx,
+            config,
+            model.weights,
+            [
+              {
+                adapter,
+                examples,
+                hyper: { lr, epochs, maxSteps, batchSize, gradAccum, schedule, warmupSteps, weightDecay, gradClip: gradClip === 0 ? null : gradClip, seed },
+              },
+            ],
+            {
+              precision,
+              onStep: (s) => {
+                appendFileSync(
+                  lossLog,
+                  JSON.stringify({
+                    step: s.step,
+                    epoch: s.epoch,
+                    loss: s.loss,
+                    lr: s.lr,
+                    grad_norm: s.gradNorm,
+                    tokens: s.tokens,
+                    trained_tokens: s.trainedTokens,
+                    tokens_per_second: s.tokensPerSecond,
+                    elapsed_s: (Date.now() - start) / 1000,
+                  }) + '\n',
+                );
+                progress.update(s);
+              },
             },
-          });
+          );
         } finally {
           progress.finish();
         }
         await saveAdapterDir(out, await adapter.download(), { baseModel });
         const last = result!.losses[result!.losses.length - 1];
-        console.log(`saved adapter to ${out} (${result!.steps} steps, ${result!.epochs.toFixed(2)} epochs, final loss ${last?.toFixed(4) ?? 'n/a'}, ${formatDuration((Date.now() - start) / 1000)})`);
+        console.log(
+          `saved adapter to ${out} (${result!.steps} steps, ${result!.epochs.toFixed(2)} epochs, final loss ${last?.toFixed(4) ?? 'n/a'}, ${formatDuration((Date.now() - start) / 1000)})`,
+        );
         return 0;
       } finally {
         adapter.dispose();

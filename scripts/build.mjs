@@ -27,8 +27,24 @@ const common = {
 const nodeBanner = { js: "import { createRequire as __sealRequire } from 'node:module'; const require = __sealRequire(import.meta.url);" };
 
 await Promise.all([
-  build({ ...common, platform: 'node', entryPoints: { cli: 'runtime-node/cli.ts' }, outdir: 'dist', outExtension: { '.js': '.mjs' }, external: ['webgpu'], banner: nodeBanner }),
-  build({ ...common, platform: 'node', entryPoints: { bench: 'bench/main.ts' }, outdir: 'dist', outExtension: { '.js': '.mjs' }, external: ['webgpu'], banner: nodeBanner }),
+  build({
+    ...common,
+    platform: 'node',
+    entryPoints: { cli: 'runtime-node/cli.ts' },
+    outdir: 'dist',
+    outExtension: { '.js': '.mjs' },
+    external: ['webgpu'],
+    banner: nodeBanner,
+  }),
+  build({
+    ...common,
+    platform: 'node',
+    entryPoints: { bench: 'bench/main.ts' },
+    outdir: 'dist',
+    outExtension: { '.js': '.mjs' },
+    external: ['webgpu'],
+    banner: nodeBanner,
+  }),
   build({
     ...common,
     platform: 'neutral',
@@ -37,7 +53,14 @@ await Promise.all([
     outExtension: { '.js': '.mjs' },
     external: ['@huggingface/jinja', '@huggingface/tokenizers', 'comlink'],
   }),
-  build({ ...common, platform: 'node', entryPoints: { node: 'runtime-node/index.ts' }, outdir: 'dist/lib', outExtension: { '.js': '.mjs' }, packages: 'external' }),
+  build({
+    ...common,
+    platform: 'node',
+    entryPoints: { node: 'runtime-node/index.ts' },
+    outdir: 'dist/lib',
+    outExtension: { '.js': '.mjs' },
+    packages: 'external',
+  }),
 ]);
 
 execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' });

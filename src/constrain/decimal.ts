@@ -37,7 +37,7 @@ const pow10 = (k: number) => 10n ** BigInt(k);
 function scaled(x: number, scale: number, mode: 'floor' | 'ceil'): bigint {
   const m = /^(-?)(\d+)(?:\.(\d+))?(?:e([+-]?\d+))?$/.exec(String(x));
   if (!m) throw new RangeError(`not a finite number: ${x}`);
-  const [, sign, int, frac = '', exp = '0'] = m;
+  const [, sign = '', int = '', frac = '', exp = '0'] = m;
   const digits = BigInt(sign + int + frac);
   const shift = Number(exp) - frac.length + scale;
   if (shift >= 0) return digits * pow10(shift);

@@ -40,7 +40,19 @@ export class JsonSchemaError extends Error {
   }
 }
 
-const ANNOTATIONS = new Set(['title', 'description', '$comment', 'examples', 'default', 'deprecated', 'readOnly', 'writeOnly', '$schema', '$defs', 'definitions']);
+const ANNOTATIONS = new Set([
+  'title',
+  'description',
+  '$comment',
+  'examples',
+  'default',
+  'deprecated',
+  'readOnly',
+  'writeOnly',
+  '$schema',
+  '$defs',
+  'definitions',
+]);
 const TYPE_KEYWORDS: Record<string, readonly string[]> = {
   object: ['properties', 'required', 'additionalProperties'],
   array: ['items', 'minItems', 'maxItems'],
@@ -93,14 +105,17 @@ class Compiler {
 
     if ('$ref' in schema) {
       const others = validation.filter((k) => k !== '$ref');
-      if (others.length) throw new JsonSchemaError(`${path}: "$ref" beside ${others.map((k) => `"${k}"`).join(', ')} is not supported; move them into the referenced schema`);
+      if (others.length)
+        throw new JsonSchemaError(`${path}: "$ref" beside ${others.map((k) => `"${k}"`).join(', ')} is not supported; move them into the referenced schema`);
       return this.ref(schema.$ref, `${path}/$ref`);
     }
     for (const combinator of ['anyOf', 'oneOf'] as const) {
       if (!(combinator in schema)) continue;
       const others = validation.filter((k) => k !== combinator);
       if (others.length) {
-        throw new JsonSchemaError(`${path}: "${combinator}" beside ${others.map((k) => `"${k}"`).join(', ')} is not supported; move them into each alternative`);
+        throw new JsonSchemaError(
+          `${path}: "${combinator}" beside ${others.map((k) => `"${k}"`).join(', ')} is not supported; move them into each alternative`,
+        );
       }
       const list = schema[combinator];
       if (!Array.isArray(list) || list.length === 0) throw new JsonSchemaError(`${path}/${combinator}: must be a non-empty array of schemas`);
@@ -142,7 +157,8 @@ class Compiler {
     if ('type' in schema) {
       const t = schema.type;
       types = typeof t === 'string' ? [t] : Array.isArray(t) ? (t as string[]) : [];
-      if (types.length === 0 || !types.every((x) => typeof x === 'string')) throw new JsonSchemaError(`${path}/type: must be a type name or a non-empty list of them`);
+      if (types.length === 0 || !types.every((x) => typeof x === 'string'))
+        throw new JsonSchemaError(`${path}/type: must be a type name or a non-empty list of them`);
       for (const x of types) if (!TYPES.includes(x)) throw new JsonSchemaError(`${path}/type: unknown type "${x}"; expected one of ${TYPES.join(', ')}`);
     } else {
       // No type: the keywords present say which kind of value is meant (a schema constraining only objects is read as one).
@@ -186,7 +202,9 @@ class Compiler {
           if (!(k in schema)) continue;
           const v = schema[k];
           if (typeof v !== 'number' || !Number.isFinite(v)) {
-            throw new JsonSchemaError(`${path}/${k}: must be a finite number${typeof v === 'boolean' ? ' (draft-4 boolean exclusive bounds are not supported)' : ''}, got ${JSON.stringify(v)}`);
+            throw new JsonSchemaError(
+              `${path}/${k}: must be a finite number${typeof v === 'boolean' ? ' (draft-4 boolean exclusive bounds are not supported)' : ''}, got ${JSON.stringify(v)}`,
+            );
           }
           bounds[k as keyof NumberBounds] = v;
         }
@@ -207,7 +225,8 @@ class Compiler {
     const properties = schema.properties ?? {};
     if (!isObject(properties)) throw new JsonSchemaError(`${path}/properties: must be an object of schemas`);
     const required = schema.required ?? [];
-    if (!Array.isArray(required) || !required.every((r) => typeof r === 'string')) throw new JsonSchemaError(`${path}/required: must be a list of property names`);
+    if (!Array.isArray(required) || !required.every((r) => typeof r === 'string'))
+      throw new JsonSchemaError(`${path}/required: must be a list of property names`);
     for (const name of required) {
       if (!(name in properties)) throw new JsonSchemaError(`${path}/required: "${name}" is not in properties (only declared properties are generated)`);
     }

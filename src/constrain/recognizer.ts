@@ -14,10 +14,10 @@
  *    have no fraction or exponent; bounded numbers no exponent;
  *  - keys and literals (const, enum, true, false, null) exactly as JSON.stringify writes them.
  */
-import { DecimalRange, MAX_EXPONENT_DIGITS, MAX_FRACTION_DIGITS, MAX_INTEGER_DIGITS, type DecimalPrefix } from './decimal.ts';
+import { type DecimalRange, MAX_EXPONENT_DIGITS, MAX_FRACTION_DIGITS, MAX_INTEGER_DIGITS, type DecimalPrefix } from './decimal.ts';
 import { deref, type ArrayNode, type Grammar, type GrammarNode, type LiteralNode, type NumberNode, type ObjectNode, type StringNode } from './grammar.ts';
 
-const enum Kind {
+enum Kind {
   Done, // the whole document has been read
   Pending, // a value of `node` comes next (after optional whitespace)
   Object,
@@ -95,11 +95,27 @@ interface Frame {
 /** Live threads; never empty. Treat as opaque and immutable. */
 export type RecognizerState = readonly Frame[];
 
-const frame = (kind: Kind, node: GrammarNode | null, up: Frame | null, phase = 0, i = 0, n = 0, x = 0, s = ''): Frame => ({ kind, node, up, phase, i, n, x, s, key: undefined });
+const frame = (kind: Kind, node: GrammarNode | null, up: Frame | null, phase = 0, i = 0, n = 0, x = 0, s = ''): Frame => ({
+  kind,
+  node,
+  up,
+  phase,
+  i,
+  n,
+  x,
+  s,
+  key: undefined,
+});
 
 const DONE: Frame = frame(Kind.Done, null, null);
 
-const QUOTE = 0x22, BACKSLASH = 0x5c, COMMA = 0x2c, COLON = 0x3a, MINUS = 0x2d, PLUS = 0x2b, DOT = 0x2e;
+const QUOTE = 0x22,
+  BACKSLASH = 0x5c,
+  COMMA = 0x2c,
+  COLON = 0x3a,
+  MINUS = 0x2d,
+  PLUS = 0x2b,
+  DOT = 0x2e;
 const isWhitespace = (b: number) => b === 0x20 || b === 0x0a || b === 0x09 || b === 0x0d;
 const isDigit = (b: number) => b >= 0x30 && b <= 0x39;
 /** Value of a hex digit byte, or -1. */
@@ -316,7 +332,24 @@ export class Recognizer {
         } else if (b < 0x80) {
           if (room) str(S_BODY, f.i + 1);
         } else if (room) {
-          const u = b < 0xc2 ? -1 : b <= 0xdf ? U_1 : b === 0xe0 ? U_E0 : b === 0xed ? U_ED : b <= 0xef ? U_2 : b === 0xf0 ? U_F0 : b <= 0xf3 ? U_3 : b === 0xf4 ? U_F4 : -1;
+          const u =
+            b < 0xc2
+              ? -1
+              : b <= 0xdf
+                ? U_1
+                : b === 0xe0
+                  ? U_E0
+                  : b === 0xed
+                    ? U_ED
+                    : b <= 0xef
+                      ? U_2
+                      : b === 0xf0
+                        ? U_F0
+                        : b <= 0xf3
+                          ? U_3
+                          : b === 0xf4
+                            ? U_F4
+                            : -1;
           if (u >= 0) str(S_UTF8, f.i + 1, 0, u);
         }
         return;
@@ -408,7 +441,8 @@ export class Recognizer {
     const node = f.node as LiteralNode;
     const next = node.trie.next(f.i, b);
     if (next >= 0) {
-      if (node.trie.isLeaf(next)) out.push(f.up!); // nothing longer can follow: done now
+      if (node.trie.isLeaf(next))
+        out.push(f.up!); // nothing longer can follow: done now
       else out.push(frame(Kind.Literal, node, f.up, 0, next));
     } else if (node.trie.value(f.i) >= 0) {
       this.feed(f.up!, b, out); // a complete literal that another one extends ("1" vs "12"): b follows it

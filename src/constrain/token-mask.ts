@@ -96,7 +96,8 @@ export class JsonSchemaConstraint {
     this.maskWords = Math.ceil(vocabSize / 32);
     this.eosIds = [...new Set(vocabulary.eosIds)];
     if (this.eosIds.length === 0) throw new RangeError('JsonSchemaConstraint: the vocabulary has no EOS id, so a document could never end');
-    for (const id of this.eosIds) if (!Number.isInteger(id) || id < 0 || id >= vocabSize) throw new RangeError(`JsonSchemaConstraint: EOS id ${id} outside [0, ${vocabSize})`);
+    for (const id of this.eosIds)
+      if (!Number.isInteger(id) || id < 0 || id >= vocabSize) throw new RangeError(`JsonSchemaConstraint: EOS id ${id} outside [0, ${vocabSize})`);
     this.isEos = new Uint8Array(vocabSize);
     for (const id of this.eosIds) this.isEos[id] = 1;
     this.index = vocabulary.index ?? new VocabularyIndex(vocabulary.bytes);
@@ -136,7 +137,8 @@ export class JsonSchemaConstraint {
 
   /** The state after token `id`; throws when the mask does not allow it. */
   advance(state: ConstraintState, id: number): ConstraintState {
-    if (!Number.isInteger(id) || id < 0 || id >= this.vocabSize) throw new RangeError(`JsonSchemaConstraint.advance: token id ${id} outside [0, ${this.vocabSize})`);
+    if (!Number.isInteger(id) || id < 0 || id >= this.vocabSize)
+      throw new RangeError(`JsonSchemaConstraint.advance: token id ${id} outside [0, ${this.vocabSize})`);
     if (this.isEos[id]) {
       if (!this.isComplete(state)) throw new RangeError(`JsonSchemaConstraint.advance: EOS id ${id} before the document is complete`);
       return FINISHED;

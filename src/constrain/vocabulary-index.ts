@@ -55,14 +55,21 @@ export function plainCodePoints(b: Uint8Array): number {
     }
     // Continuation bytes after lead c, and the range of the first one (RFC 3629).
     const [n, lo, hi] =
-      c >= 0xc2 && c <= 0xdf ? [1, 0x80, 0xbf]
-      : c === 0xe0 ? [2, 0xa0, 0xbf]
-      : c === 0xed ? [2, 0x80, 0x9f]
-      : c >= 0xe1 && c <= 0xef ? [2, 0x80, 0xbf]
-      : c === 0xf0 ? [3, 0x90, 0xbf]
-      : c >= 0xf1 && c <= 0xf3 ? [3, 0x80, 0xbf]
-      : c === 0xf4 ? [3, 0x80, 0x8f]
-      : [0, 0, 0];
+      c >= 0xc2 && c <= 0xdf
+        ? [1, 0x80, 0xbf]
+        : c === 0xe0
+          ? [2, 0xa0, 0xbf]
+          : c === 0xed
+            ? [2, 0x80, 0x9f]
+            : c >= 0xe1 && c <= 0xef
+              ? [2, 0x80, 0xbf]
+              : c === 0xf0
+                ? [3, 0x90, 0xbf]
+                : c >= 0xf1 && c <= 0xf3
+                  ? [3, 0x80, 0xbf]
+                  : c === 0xf4
+                    ? [3, 0x80, 0x8f]
+                    : [0, 0, 0];
     if (n === 0 || i + n >= b.length) return -1; // a character cut short
     if (b[i + 1]! < lo || b[i + 1]! > hi) return -1;
     for (let k = 2; k <= n; k++) if (b[i + k]! < 0x80 || b[i + k]! > 0xbf) return -1;

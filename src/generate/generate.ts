@@ -89,7 +89,8 @@ function checkOptions(o: GenerateBatchOptions, vocab: number): void {
   if (!Number.isInteger(topK) || topK < 0) throw new RangeError(`generate: topK must be an integer >= 0 (0 = off), got ${topK}`);
   if (!(topP > 0 && topP <= 1)) throw new RangeError(`generate: topP must be in (0, 1] (1 = off), got ${topP}`);
   if (!isU32(seed)) throw new RangeError(`generate: seed must be an integer in [0, 2^32), got ${seed}`);
-  if (o.maxBatch !== undefined && !(Number.isInteger(o.maxBatch) && o.maxBatch >= 1)) throw new RangeError(`generate: maxBatch must be a positive integer, got ${o.maxBatch}`);
+  if (o.maxBatch !== undefined && !(Number.isInteger(o.maxBatch) && o.maxBatch >= 1))
+    throw new RangeError(`generate: maxBatch must be a positive integer, got ${o.maxBatch}`);
   if (o.adapters && (o.adapters.length !== o.prompts.length || !o.adapters.every((g) => Number.isInteger(g) && g >= -1))) {
     throw new RangeError(`generate: adapters must hold one adapter index (>= -1) per prompt (${o.prompts.length})`);
   }
@@ -99,7 +100,8 @@ function checkOptions(o: GenerateBatchOptions, vocab: number): void {
   for (const s of o.stopStrings ?? []) if (typeof s !== 'string' || s.length === 0) throw new RangeError('generate: stop strings must be non-empty strings');
   o.prompts.forEach((ids, i) => {
     if (ids.length < 1) throw new RangeError(`generate: prompt ${i} has no tokens`);
-    for (const id of ids) if (!Number.isInteger(id) || id < 0 || id >= vocab) throw new RangeError(`generate: prompt ${i} token id ${id} outside [0, ${vocab})`);
+    for (const id of ids)
+      if (!Number.isInteger(id) || id < 0 || id >= vocab) throw new RangeError(`generate: prompt ${i} token id ${id} outside [0, ${vocab})`);
   });
 }
 
@@ -126,7 +128,8 @@ export async function generateBatch(transformer: Transformer, tokenizer: TextTok
     results[index] = result;
     options.onDone?.(index, result);
   };
-  const newText = (index: number) => new SequenceText(tokenizer, prompts[index]!, stopIds, stopStrings, options.onText && ((piece) => options.onText!(index, piece)));
+  const newText = (index: number) =>
+    new SequenceText(tokenizer, prompts[index]!, stopIds, stopStrings, options.onText && ((piece) => options.onText!(index, piece)));
 
   if (maxNewTokens === 0) {
     prompts.forEach((_, i) => done(i, newText(i).finish('length')));
@@ -269,8 +272,18 @@ function chooser(
       owned.push(t);
       return t;
     };
-    const streamT = upload('u32', [rows], active.map((a) => s.streams[a.index]!), 'sample streams');
-    const stepT = upload('u32', [rows], active.map((a) => a.text.ids.length + ahead), 'sample steps');
+    const streamT = upload(
+      'u32',
+      [rows],
+      active.map((a) => s.streams[a.index]!),
+      'sample streams',
+    );
+    const stepT = upload(
+      'u32',
+      [rows],
+      active.map((a) => a.text.ids.length + ahead),
+      'sample steps',
+    );
     let mask: Tensor | undefined;
     if (active.some((a) => a.constraint)) {
       const words = Math.ceil(s.vocab / 32);
@@ -278,7 +291,19 @@ function chooser(
       active.forEach((a, r) => a.constraint && bits.set(checkMask(a.constraint.allowed(), words, a.index), r * words));
       mask = upload('u32', [rows, words], bits, 'token mask');
     }
-    sample(rec, { logits, tokens, rows, vocab: s.vocab, temperature: s.temperature, topK: s.topK, topP: s.topP, seed: s.seed, streams: streamT, steps: stepT, mask });
+    sample(rec, {
+      logits,
+      tokens,
+      rows,
+      vocab: s.vocab,
+      temperature: s.temperature,
+      topK: s.topK,
+      topP: s.topP,
+      seed: s.seed,
+      streams: streamT,
+      steps: stepT,
+      mask,
+    });
   };
   // Freed once the step is submitted: a pooled buffer reused earlier could be overwritten before the kernel reads it.
   return { choose, free: () => ctx.free(...owned) };

@@ -23,7 +23,10 @@ export class BufferPool {
   allocatedBytes = 0;
   peakBytes = 0;
 
-  constructor(private readonly device: GPUDevice, private readonly maxBufferSize: number) {}
+  constructor(
+    private readonly device: GPUDevice,
+    private readonly maxBufferSize: number,
+  ) {}
 
   acquire(bytes: number, label = 'seal'): GPUBuffer {
     const size = sizeClass(Math.max(4, bytes));
@@ -59,10 +62,11 @@ export class BufferPool {
 
   /** Destroys the cached free buffers (not the live ones). */
   trim(): void {
-    for (const list of this.free.values()) for (const b of list) {
-      this.allocatedBytes -= b.size;
-      b.destroy();
-    }
+    for (const list of this.free.values())
+      for (const b of list) {
+        this.allocatedBytes -= b.size;
+        b.destroy();
+      }
     this.free.clear();
   }
 

@@ -22,12 +22,7 @@ export interface Capabilities {
 }
 
 /** Features we request when the adapter has them. */
-export const OPTIONAL_FEATURES = [
-  'shader-f16',
-  'subgroups',
-  'timestamp-query',
-  'chromium-experimental-subgroup-matrix',
-] as const;
+export const OPTIONAL_FEATURES = ['shader-f16', 'subgroups', 'timestamp-query', 'chromium-experimental-subgroup-matrix'] as const;
 
 function readLimits(limits: GPUSupportedLimits): Record<string, number> {
   const out: Record<string, number> = {};

@@ -107,7 +107,10 @@ export class GpuContext {
   empty(dtype: DType, shape: readonly number[], label?: string): Tensor {
     this.throwIfLost();
     if (!shape.every((d) => Number.isInteger(d) && d >= 0)) throw new RangeError(`invalid shape ${shapeString(shape)}`);
-    const bytes = bytesFor(dtype, shape.reduce((a, b) => a * b, 1));
+    const bytes = bytesFor(
+      dtype,
+      shape.reduce((a, b) => a * b, 1),
+    );
     const maxBinding = this.limits.maxStorageBufferBindingSize ?? 128 * 2 ** 20;
     if (bytes > maxBinding) {
       throw new RangeError(

@@ -6,7 +6,10 @@ export class GpuUnavailableError extends Error {
 
 export class DeviceLostError extends Error {
   override name = 'DeviceLostError';
-  constructor(readonly reason: string, message: string) {
+  constructor(
+    readonly reason: string,
+    message: string,
+  ) {
     super(`WebGPU device lost (${reason}): ${message}. Create a new context; buffers of the lost device are gone.`);
   }
 }

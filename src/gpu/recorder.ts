@@ -49,7 +49,10 @@ export class CommandRecorder {
   private lastTimings: Promise<Timing[]> | null = null;
   readonly profile: boolean;
 
-  constructor(readonly ctx: GpuContext, opts: { profile?: boolean } = {}) {
+  constructor(
+    readonly ctx: GpuContext,
+    opts: { profile?: boolean } = {},
+  ) {
     this.profile = Boolean(opts.profile) && ctx.features.timestampQuery;
   }
 

@@ -44,7 +44,10 @@ export class LoraTensors {
   static zeros(ctx: GpuContext, modules: readonly LoraModule[], rank: number, label: string): LoraTensors {
     const limit = Math.min(deviceBindingLimit(ctx), MAX_CHUNK_BYTES) / 4;
     // Place A then B of each module, opening a new chunk when the next tensor would not fit.
-    const shapes = modules.flatMap((m) => [[rank, m.inFeatures], [m.outFeatures, rank]]);
+    const shapes = modules.flatMap((m) => [
+      [rank, m.inFeatures],
+      [m.outFeatures, rank],
+    ]);
     const places: { chunk: number; offset: number }[] = [];
     const chunkSizes: number[] = [0];
     for (const [rows, cols] of shapes) {
@@ -87,9 +90,15 @@ export class LoraTensors {
 
   /** True when `other` has this one's layout (see chunks()). */
   sameLayout(other: LoraTensors): boolean {
-    return other.rank === this.rank && other.modules.length === this.modules.length &&
-      other.modules.every((m, i) => m.path === this.modules[i]!.path && m.inFeatures === this.modules[i]!.inFeatures && m.outFeatures === this.modules[i]!.outFeatures) &&
-      other.storage.length === this.storage.length && other.storage.every((c, i) => c.numel === this.storage[i]!.numel);
+    return (
+      other.rank === this.rank &&
+      other.modules.length === this.modules.length &&
+      other.modules.every(
+        (m, i) => m.path === this.modules[i]!.path && m.inFeatures === this.modules[i]!.inFeatures && m.outFeatures === this.modules[i]!.outFeatures,
+      ) &&
+      other.storage.length === this.storage.length &&
+      other.storage.every((c, i) => c.numel === this.storage[i]!.numel)
+    );
   }
 
   /** The pair of a projection, or undefined when it is not adapted. */

@@ -85,13 +85,18 @@ export function loraModulePath(layer: number, target: LoraTarget): string {
 export function projectionShape(model: ModelConfig, target: LoraTarget): { outFeatures: number; inFeatures: number } {
   const { hiddenSize: h, intermediateSize: ff, headDim: d, numHeads, numKvHeads } = model;
   switch (target) {
-    case 'q_proj': return { outFeatures: numHeads * d, inFeatures: h };
+    case 'q_proj':
+      return { outFeatures: numHeads * d, inFeatures: h };
     case 'k_proj':
-    case 'v_proj': return { outFeatures: numKvHeads * d, inFeatures: h };
-    case 'o_proj': return { outFeatures: h, inFeatures: numHeads * d };
+    case 'v_proj':
+      return { outFeatures: numKvHeads * d, inFeatures: h };
+    case 'o_proj':
+      return { outFeatures: h, inFeatures: numHeads * d };
     case 'gate_proj':
-    case 'up_proj': return { outFeatures: ff, inFeatures: h };
-    case 'down_proj': return { outFeatures: h, inFeatures: ff };
+    case 'up_proj':
+      return { outFeatures: ff, inFeatures: h };
+    case 'down_proj':
+      return { outFeatures: h, inFeatures: ff };
   }
 }
 

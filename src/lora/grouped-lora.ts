@@ -106,7 +106,9 @@ export function planGroupedLora(
     const w = weightsOf(run.adapter);
     if (!w || run.rows === 0) continue;
     if (w.a.numel !== w.rank * inFeatures || w.b.numel !== outFeatures * w.rank) {
-      throw new RangeError(`grouped LoRA: adapter ${run.adapter} has A ${shapeString(w.a.shape)} and B ${shapeString(w.b.shape)}, expected [${w.rank}, ${inFeatures}] and [${outFeatures}, ${w.rank}]`);
+      throw new RangeError(
+        `grouped LoRA: adapter ${run.adapter} has A ${shapeString(w.a.shape)} and B ${shapeString(w.b.shape)}, expected [${w.rank}, ${inFeatures}] and [${outFeatures}, ${w.rank}]`,
+      );
     }
     segments.push({ ...run, ...w, uOffset: uSize });
     uSize += alignUp(run.rows * w.rank);
@@ -122,7 +124,8 @@ const exactProduct: ProductKernel = (M) => ({ variant: exactKernel(M) });
 
 function checkRows(what: string, t: Tensor, g: GroupedLora, cols: number): void {
   const last = g.segments[g.segments.length - 1]!;
-  if (t.numel < (last.rowStart + last.rows) * cols) throw new RangeError(`grouped LoRA: ${what} has ${t.numel} elements, fewer than rows up to ${last.rowStart + last.rows} of ${cols}`);
+  if (t.numel < (last.rowStart + last.rows) * cols)
+    throw new RangeError(`grouped LoRA: ${what} has ${t.numel} elements, fewer than rows up to ${last.rowStart + last.rows} of ${cols}`);
 }
 
 export interface GroupedLoraForward {
@@ -149,9 +152,34 @@ export function groupedLoraForward(rec: CommandRecorder, g: GroupedLora, f: Grou
   if (f.u.numel < g.uSize) throw new RangeError(`grouped LoRA: u has ${f.u.numel} elements, needs ${g.uSize}`);
   const product = f.product ?? exactProduct;
   for (const s of g.segments) {
-    matmul(rec, { a: f.x, aOffset: s.rowStart * K_in, b: s.a, c: f.u, cOffset: s.uOffset, M: s.rows, N: s.rank, K: K_in, transB: true, ...product(s.rows), aScale: f.xScale });
+    matmul(rec, {
+      a: f.x,
+      aOffset: s.rowStart * K_in,
+      b: s.a,
+      c: f.u,
+      cOffset: s.uOffset,
+      M: s.rows,
+      N: s.rank,
+      K: K_in,
+      transB: true,
+      ...product(s.rows),
+      aScale: f.xScale,
+    });
     if (f.y) {
-      matmul(rec, { a: f.u, aOffset: s.uOffset, b: s.b, c: f.y, cOffset: s.rowStart * N_out, M: s.rows, N: N_out, K: s.rank, transB: true, alpha: s.scale, accumulate: true, ...product(s.rows) });
+      matmul(rec, {
+        a: f.u,
+        aOffset: s.uOffset,
+        b: s.b,
+        c: f.y,
+        cOffset: s.rowStart * N_out,
+        M: s.rows,
+        N: N_out,
+        K: s.rank,
+        transB: true,
+        alpha: s.scale,
+        accumulate: true,
+        ...product(s.rows),
+      });
     }
   }
 }
@@ -185,7 +213,10 @@ export function groupedLoraBackward(rec: CommandRecorder, g: GroupedLora, b: Gro
   checkRows('dy', b.dy, g, N_out);
   checkRows('x', b.x, g, K_in);
   if (b.dx) checkRows('dx', b.dx, g, K_in);
-  for (const [name, t] of [['u', b.u], ['e', b.e]] as const) {
+  for (const [name, t] of [
+    ['u', b.u],
+    ['e', b.e],
+  ] as const) {
     if (t.numel < g.uSize) throw new RangeError(`grouped LoRA: ${name} has ${t.numel} elements, needs ${g.uSize}`);
   }
   const written = new Set<number>();
@@ -195,9 +226,23 @@ export function groupedLoraBackward(rec: CommandRecorder, g: GroupedLora, b: Gro
     const grads = b.grads[s.adapter];
     const accumulate = written.has(s.adapter) || (typeof b.accumulate === 'boolean' ? b.accumulate : Boolean(b.accumulate[s.adapter]));
     if (!grads && !b.dx) continue;
-    const dyRows = s.rowStart * N_out, xRows = s.rowStart * K_in;
+    const dyRows = s.rowStart * N_out,
+      xRows = s.rowStart * K_in;
     if (grads) {
-      run({ a: b.dy, aOffset: dyRows, b: b.u, bOffset: s.uOffset, c: grads.b, M: N_out, N: s.rank, K: s.rows, transA: true, alpha: s.scale, accumulate, aScale: b.dyScale });
+      run({
+        a: b.dy,
+        aOffset: dyRows,
+        b: b.u,
+        bOffset: s.uOffset,
+        c: grads.b,
+        M: N_out,
+        N: s.rank,
+        K: s.rows,
+        transA: true,
+        alpha: s.scale,
+        accumulate,
+        aScale: b.dyScale,
+      });
     }
     run({ a: b.dy, aOffset: dyRows, b: s.b, c: b.e, cOffset: s.uOffset, M: s.rows, N: s.rank, K: N_out, aScale: b.dyScale });
     if (grads) {

@@ -67,5 +67,8 @@ export function checkLoraHostWeights(model: ModelConfig, weights: LoraHostWeight
     if (got.a.length !== r * m.inFeatures) problems.push(`${m.path}: A has ${got.a.length} values, expected ${r} x ${m.inFeatures}`);
     if (got.b.length !== m.outFeatures * r) problems.push(`${m.path}: B has ${got.b.length} values, expected ${m.outFeatures} x ${r}`);
   });
-  if (problems.length) throw new Error(`LoRA weights do not match the model (${problems.length} problem${problems.length > 1 ? 's' : ''}):\n  ${problems.slice(0, 20).join('\n  ')}`);
+  if (problems.length)
+    throw new Error(
+      `LoRA weights do not match the model (${problems.length} problem${problems.length > 1 ? 's' : ''}):\n  ${problems.slice(0, 20).join('\n  ')}`,
+    );
 }

@@ -22,16 +22,20 @@ export function checkAdapterFits(model: ModelConfig, adapter: LoraAdapter): void
   const want = loraModules(model, adapter.config.targets);
   const got = adapter.modules;
   const problems: string[] = [];
-  if (got.length !== want.length) problems.push(`${got.length} adapted projections, the model has ${want.length} for targets ${adapter.config.targets.join(', ')}`);
+  if (got.length !== want.length)
+    problems.push(`${got.length} adapted projections, the model has ${want.length} for targets ${adapter.config.targets.join(', ')}`);
   for (let i = 0; i < Math.min(got.length, want.length); i++) {
-    const g = got[i]!, w = want[i]!;
+    const g = got[i]!,
+      w = want[i]!;
     if (g.path !== w.path) problems.push(`module ${i} is ${g.path}, expected ${w.path}`);
     else if (g.inFeatures !== w.inFeatures || g.outFeatures !== w.outFeatures) {
       problems.push(`${g.path} is [out, in] = [${g.outFeatures}, ${g.inFeatures}] in the adapter, [${w.outFeatures}, ${w.inFeatures}] in the model`);
     }
   }
   if (problems.length) {
-    throw new Error(`LoRA adapter does not fit this ${model.architecture} model (${problems.length} problem${problems.length > 1 ? 's' : ''}): ${problems.slice(0, 5).join('; ')}`);
+    throw new Error(
+      `LoRA adapter does not fit this ${model.architecture} model (${problems.length} problem${problems.length > 1 ? 's' : ''}): ${problems.slice(0, 5).join('; ')}`,
+    );
   }
 }
 
@@ -75,7 +79,8 @@ export interface LoraDeltaArgs {
 
 /** Records y[run] += s·(x[run]·Aᵀ)·Bᵀ for every run whose adapter adapts this projection (grouped-lora.ts). */
 export function recordLoraDelta(rec: CommandRecorder, pass: PassAdapters, d: LoraDeltaArgs): void {
-  const inF = d.x.numel / pass.rows, out = d.y.numel / pass.rows;
+  const inF = d.x.numel / pass.rows,
+    out = d.y.numel / pass.rows;
   const plan = planGroupedLora(pass.runs, inF, out, adapterWeights(pass.adapters, d.layer, d.target));
   if (plan) groupedLoraForward(rec, plan, { x: d.x, y: d.y, u: pass.u, product: (rows) => ({ variant: d.variant(rows) }) });
 }

@@ -12,9 +12,7 @@ import type { CommandRecorder } from '../gpu/recorder.ts';
 import { Tensor } from '../gpu/tensor.ts';
 import { exactKernel, matmul } from '../ops/matmul.ts';
 import type { ModelConfig } from '../model/config.ts';
-import {
-  allocateBlocks, deviceBindingLimit, planRowBlocks, SplitTensor, type RowRange, type WeightBlock, type WeightRef,
-} from '../model/split-weight.ts';
+import { allocateBlocks, deviceBindingLimit, planRowBlocks, SplitTensor, type RowRange, type WeightBlock, type WeightRef } from '../model/split-weight.ts';
 import { embed } from '../model/weight-ops.ts';
 import { ModelWeights } from '../model/weights.ts';
 import type { LoraAdapter, LoraPair } from './adapter.ts';
@@ -39,7 +37,12 @@ export function recordMergedRows(rec: CommandRecorder, base: WeightRef, pair: Lo
   if (out.dtype !== 'f32' || out.numel !== rows * inF) throw new RangeError(`LoRA merge: out must be f32 [${rows}, ${inF}]`);
   const scratch: Scratch = [];
   try {
-    const ids = ctx.upload('u32', [rows], Uint32Array.from({ length: rows }, (_, i) => rowStart + i), 'merge rows');
+    const ids = ctx.upload(
+      'u32',
+      [rows],
+      Uint32Array.from({ length: rows }, (_, i) => rowStart + i),
+      'merge rows',
+    );
     scratch.push(ids);
     embed(rec, { table: base, ids, out, tokens: rows, dim: inF });
     let b = pair.b;
@@ -86,7 +89,13 @@ export interface MergeOptions {
  * precision). Other tensors are the base's own, shared: dispose() of the result frees only the merged tensors,
  * and the base weights must outlive it. Usable at once (the work is queued).
  */
-export function mergeAdapterWeights(ctx: GpuContext, config: ModelConfig, weights: ModelWeights, adapter: LoraAdapter, options: MergeOptions = {}): ModelWeights {
+export function mergeAdapterWeights(
+  ctx: GpuContext,
+  config: ModelConfig,
+  weights: ModelWeights,
+  adapter: LoraAdapter,
+  options: MergeOptions = {},
+): ModelWeights {
   checkAdapterFits(config, adapter);
   const limit = Math.min(options.maxBindingBytes ?? Infinity, deviceBindingLimit(ctx));
   const tensors = new Map(weights.tensors);

@@ -11,7 +11,16 @@ import { readExact, type ByteSource } from '../model/byte-source.ts';
 import { checkWeights, expectedWeights, type ModelConfig } from '../model/config.ts';
 import { readTensor, SAFETENSORS_DTYPE_BYTES, type SafetensorsDType, type TensorInfo } from '../model/safetensors.ts';
 import { encodeFloats } from '../model/safetensors-writer.ts';
-import { allocateBlocks, BlockUploader, deviceBindingLimit, elementBytes, planRowBlocks, SplitTensor, weightBlocks, type WeightRef } from '../model/split-weight.ts';
+import {
+  allocateBlocks,
+  BlockUploader,
+  deviceBindingLimit,
+  elementBytes,
+  planRowBlocks,
+  SplitTensor,
+  weightBlocks,
+  type WeightRef,
+} from '../model/split-weight.ts';
 import type { CheckpointShard } from '../model/weights.ts';
 import type { LoraAdapter } from './adapter.ts';
 import { checkAdapterFits } from './inference.ts';
@@ -41,7 +50,10 @@ export interface SafetensorsLayout {
 }
 
 /** The header of a safetensors file whose data is written afterwards; byte-identical to writeSafetensors' layout. */
-export function safetensorsLayout(entries: readonly { name: string; dtype: SafetensorsDType; shape: readonly number[] }[], metadata: Record<string, string> = { format: 'pt' }): SafetensorsLayout {
+export function safetensorsLayout(
+  entries: readonly { name: string; dtype: SafetensorsDType; shape: readonly number[] }[],
+  metadata: Record<string, string> = { format: 'pt' },
+): SafetensorsLayout {
   const elem = (i: number) => SAFETENSORS_DTYPE_BYTES[entries[i]!.dtype];
   const order = entries.map((_, i) => i).sort((x, y) => elem(y) - elem(x) || x - y);
   const json: Record<string, unknown> = { __metadata__: metadata };
@@ -111,7 +123,11 @@ export function planCheckpoint(tensors: readonly CheckpointTensor[], maxShardByt
   if (n <= 1) return { files, index: null };
   const weightMap: Record<string, string> = {};
   for (const f of files) for (const t of f.tensors) weightMap[t.name] = f.name;
-  const sorted = Object.fromEntries(Object.keys(weightMap).sort().map((k) => [k, weightMap[k]!]));
+  const sorted = Object.fromEntries(
+    Object.keys(weightMap)
+      .sort()
+      .map((k) => [k, weightMap[k]!]),
+  );
   const totalSize = tensors.reduce((s, t) => s + t.byteLength, 0);
   return { files, index: JSON.stringify({ metadata: { total_size: totalSize }, weight_map: sorted }, null, 2) + '\n' };
 }
@@ -144,10 +160,20 @@ const GPU_DTYPE = { F32: 'f32', BF16: 'bf16', F16: 'f16' } as const;
  * block) and rounded once to the output dtype (nearest even); every other tensor is copied from the base
  * checkpoint (converted when a dtype is asked for). The adapter must stay alive until every stream is consumed.
  */
-export function mergedCheckpointTensors(ctx: GpuContext, config: ModelConfig, shards: readonly CheckpointShard[], adapter: LoraAdapter, options: MergedCheckpointOptions = {}): CheckpointTensor[] {
+export function mergedCheckpointTensors(
+  ctx: GpuContext,
+  config: ModelConfig,
+  shards: readonly CheckpointShard[],
+  adapter: LoraAdapter,
+  options: MergedCheckpointOptions = {},
+): CheckpointTensor[] {
   checkAdapterFits(config, adapter);
-  checkWeights(config, shards.map((s) => s.header));
-  if (options.dtype !== undefined && !(options.dtype in GPU_DTYPE)) throw new Error(`merged checkpoint: dtype must be F32, BF16 or F16, got ${JSON.stringify(options.dtype)}`);
+  checkWeights(
+    config,
+    shards.map((s) => s.header),
+  );
+  if (options.dtype !== undefined && !(options.dtype in GPU_DTYPE))
+    throw new Error(`merged checkpoint: dtype must be F32, BF16 or F16, got ${JSON.stringify(options.dtype)}`);
   const limit = deviceBindingLimit(ctx);
   const blockBytes = Math.min(options.blockBytes ?? 64 * 2 ** 20, limit);
   const chunkBytes = options.chunkBytes ?? 16 * 2 ** 20;
@@ -216,7 +242,12 @@ function decodeFloats(bytes: Uint8Array, dtype: CheckpointDType): Float32Array {
   const n = bytes.byteLength / SAFETENSORS_DTYPE_BYTES[dtype];
   const out = new Float32Array(n);
   for (let i = 0; i < n; i++) {
-    out[i] = dtype === 'F32' ? view.getFloat32(4 * i, true) : dtype === 'BF16' ? bf16BitsToF32(view.getUint16(2 * i, true)) : f16BitsToF32(view.getUint16(2 * i, true));
+    out[i] =
+      dtype === 'F32'
+        ? view.getFloat32(4 * i, true)
+        : dtype === 'BF16'
+          ? bf16BitsToF32(view.getUint16(2 * i, true))
+          : f16BitsToF32(view.getUint16(2 * i, true));
   }
   return out;
 }

@@ -144,8 +144,10 @@ export function parsePeftConfig(json: string | unknown, options: PeftParseOption
 
   let targets: string[];
   const tm = o.target_modules;
-  if (tm === 'all-linear') targets = [...LORA_TARGETS]; // PEFT: every Linear but the output layer
-  else if (typeof tm === 'string') return fail(`target_modules ${show(tm)} is a regular expression; only a list of module names (${LORA_TARGETS.join(', ')}) or "all-linear" is supported`);
+  if (tm === 'all-linear')
+    targets = [...LORA_TARGETS]; // PEFT: every Linear but the output layer
+  else if (typeof tm === 'string')
+    return fail(`target_modules ${show(tm)} is a regular expression; only a list of module names (${LORA_TARGETS.join(', ')}) or "all-linear" is supported`);
   else if (!Array.isArray(tm) || tm.length === 0) return fail(`target_modules must be a non-empty list of module names, got ${show(tm)}`);
   else {
     targets = tm.map((t) => (typeof t === 'string' ? t.split('.').pop()! : t)); // "self_attn.q_proj" names q_proj too
@@ -166,7 +168,12 @@ export function parsePeftConfig(json: string | unknown, options: PeftParseOption
   try {
     lora = resolveLoraConfig({ targets, rank: o.r as number, alpha: o.lora_alpha as number, rsLora: (o.use_rslora as boolean | undefined) ?? false });
   } catch (e) {
-    return fail((e as Error).message.replace(/^LoRA config: /, '').replace(/^rank/, 'r').replace(/^alpha/, 'lora_alpha'));
+    return fail(
+      (e as Error).message
+        .replace(/^LoRA config: /, '')
+        .replace(/^rank/, 'r')
+        .replace(/^alpha/, 'lora_alpha'),
+    );
   }
   return { lora, baseModel: (baseModel as string | null | undefined) ?? null };
 }
@@ -210,15 +217,19 @@ export async function parsePeftAdapter(model: ModelConfig, files: PeftAdapterFil
   for (const key of unexpected.slice(0, 10)) problems.push(`unexpected tensor ${key}${describeUnexpected(key, model, lora.targets)}`);
   if (unexpected.length > 10) problems.push(`… and ${unexpected.length - 10} more unexpected tensors`);
   if (problems.length) {
-    throw new Error(`PEFT ${PEFT_WEIGHTS_FILE} does not match ${PEFT_CONFIG_FILE} and the model (${problems.length} problem${problems.length > 1 ? 's' : ''}):\n  ${problems.join('\n  ')}`);
+    throw new Error(
+      `PEFT ${PEFT_WEIGHTS_FILE} does not match ${PEFT_CONFIG_FILE} and the model (${problems.length} problem${problems.length > 1 ? 's' : ''}):\n  ${problems.join('\n  ')}`,
+    );
   }
   const weights: LoraHostWeights = {
     config: lora,
-    modules: await Promise.all(modules.map(async (m) => ({
-      ...m,
-      a: await readTensorF32(source, header, peftTensorKey(m.path, 'A')),
-      b: await readTensorF32(source, header, peftTensorKey(m.path, 'B')),
-    }))),
+    modules: await Promise.all(
+      modules.map(async (m) => ({
+        ...m,
+        a: await readTensorF32(source, header, peftTensorKey(m.path, 'A')),
+        b: await readTensorF32(source, header, peftTensorKey(m.path, 'B')),
+      })),
+    ),
   };
   checkLoraHostWeights(model, weights);
   const dtype = (dtypes.size === 1 ? [...dtypes][0] : 'F32') as PeftWeightDType;

@@ -67,7 +67,8 @@ export function parseModelConfig(json: unknown, generationConfig?: unknown): Mod
   const numHeads = int('num_attention_heads');
   const numKvHeads = int('num_key_value_heads', numHeads);
   if (numHeads % numKvHeads !== 0) fail(`num_attention_heads (${numHeads}) must be a multiple of num_key_value_heads (${numKvHeads})`);
-  if (c.head_dim == null && hiddenSize % numHeads !== 0) fail(`hidden_size (${hiddenSize}) is not divisible by num_attention_heads (${numHeads}) and head_dim is not given`);
+  if (c.head_dim == null && hiddenSize % numHeads !== 0)
+    fail(`hidden_size (${hiddenSize}) is not divisible by num_attention_heads (${numHeads}) and head_dim is not given`);
   const headDim = int('head_dim', hiddenSize / numHeads);
 
   // Variants whose extra weights or masks the engine does not implement: refuse them rather than run them wrong.
@@ -78,7 +79,8 @@ export function parseModelConfig(json: unknown, generationConfig?: unknown): Mod
   if (architecture === 'qwen2' && c.use_sliding_window === true) fail('Qwen2 use_sliding_window=true is not supported');
 
   const ropeScaling = (c.rope_scaling ?? null) as RopeScaling | null;
-  if (ropeScaling !== null && (typeof ropeScaling !== 'object' || Array.isArray(ropeScaling))) fail(`rope_scaling must be an object or null, got ${JSON.stringify(ropeScaling)}`);
+  if (ropeScaling !== null && (typeof ropeScaling !== 'object' || Array.isArray(ropeScaling)))
+    fail(`rope_scaling must be an object or null, got ${JSON.stringify(ropeScaling)}`);
   const ropeTheta = positive('rope_theta', 10000);
   try {
     ropeInverseFrequencies({ headDim, ropeTheta, ropeScaling }); // validates rope type and parameters now, not at load
@@ -88,7 +90,8 @@ export function parseModelConfig(json: unknown, generationConfig?: unknown): Mod
 
   const tokenIds = (v: unknown, key: string): number[] => {
     const ids = v == null ? [] : Array.isArray(v) ? v : [v];
-    if (!ids.every((id) => typeof id === 'number' && Number.isSafeInteger(id) && id >= 0)) fail(`${key} must be a token id or a list of them, got ${JSON.stringify(v)}`);
+    if (!ids.every((id) => typeof id === 'number' && Number.isSafeInteger(id) && id >= 0))
+      fail(`${key} must be a token id or a list of them, got ${JSON.stringify(v)}`);
     return ids as number[];
   };
   const bos = tokenIds(c.bos_token_id, 'bos_token_id');
@@ -176,6 +179,8 @@ export function checkWeights(cfg: ModelConfig, headers: SafetensorsHeader | Safe
   }
   if (problems.length > 0) {
     const files = shards.map((s) => s.file).join(', ');
-    throw new Error(`weights in ${files} do not match the ${cfg.architecture} config (${problems.length} problem${problems.length > 1 ? 's' : ''}):\n  ${problems.join('\n  ')}`);
+    throw new Error(
+      `weights in ${files} do not match the ${cfg.architecture} config (${problems.length} problem${problems.length > 1 ? 's' : ''}):\n  ${problems.join('\n  ')}`,
+    );
   }
 }

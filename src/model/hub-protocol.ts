@@ -25,10 +25,17 @@ export function parseHubId(text: string): HubId {
   const repo = at < 0 ? text : text.slice(0, at);
   const revision = at < 0 ? 'main' : text.slice(at + 1);
   const parts = repo.split('/');
-  const valid = parts.length === 2 && parts.every((p) => REPO_PART.test(p) && !p.includes('--') && !p.includes('..') && !p.endsWith('.'))
-    && repo.length <= 96 && revision !== '' && !/\s|\.\./.test(revision) && !revision.startsWith('/');
+  const valid =
+    parts.length === 2 &&
+    parts.every((p) => REPO_PART.test(p) && !p.includes('--') && !p.includes('..') && !p.endsWith('.')) &&
+    repo.length <= 96 &&
+    revision !== '' &&
+    !/\s|\.\./.test(revision) &&
+    !revision.startsWith('/');
   if (!valid) {
-    throw new HubError(`'${text}' is not a Hugging Face model id: use org/name or org/name@revision (e.g. Qwen/Qwen2.5-0.5B-Instruct@main), or pass a local directory`);
+    throw new HubError(
+      `'${text}' is not a Hugging Face model id: use org/name or org/name@revision (e.g. Qwen/Qwen2.5-0.5B-Instruct@main), or pass a local directory`,
+    );
   }
   return { repo, revision };
 }
@@ -152,7 +159,9 @@ export function planModelFiles(id: HubId, names: readonly string[]): ModelFilePl
   if (names.some((n) => !n.includes('/') && n.endsWith('.safetensors'))) {
     throw new HubError(`${where} has .safetensors files but neither model.safetensors nor ${SAFETENSORS_INDEX}: pass a local directory with one of them`);
   }
-  throw new HubError(`${where} has no .safetensors weights (only safetensors checkpoints are supported): pick a repo or revision with safetensors, or convert the weights and pass a local directory`);
+  throw new HubError(
+    `${where} has no .safetensors weights (only safetensors checkpoints are supported): pick a repo or revision with safetensors, or convert the weights and pass a local directory`,
+  );
 }
 
 /** The shards a downloaded index names, each checked to exist in the repo listing `names`. */
@@ -186,10 +195,14 @@ export interface HubAdvice {
 export function hubHttpError(status: number, what: string, endpoint: string, id: HubId, advice: HubAdvice): HubError {
   const { repo, revision } = id;
   if (status === 401 || status === 403) {
-    return new HubError(`${repo} is a gated or private model (HTTP ${status} for ${what}): accept its licence on the hub (${endpoint}/${repo}) and ${advice.token}`);
+    return new HubError(
+      `${repo} is a gated or private model (HTTP ${status} for ${what}): accept its licence on the hub (${endpoint}/${repo}) and ${advice.token}`,
+    );
   }
   if (status === 404) {
-    return new HubError(`${repo}@${revision} not found on ${endpoint} (HTTP 404 for ${what}): check the model id and revision (private models also need ${advice.tokenName})`);
+    return new HubError(
+      `${repo}@${revision} not found on ${endpoint} (HTTP 404 for ${what}): check the model id and revision (private models also need ${advice.tokenName})`,
+    );
   }
   return new HubError(`${endpoint} answered HTTP ${status} for ${what} of ${repo}@${revision}: try again later${advice.fallback}`);
 }

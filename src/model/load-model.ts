@@ -79,7 +79,9 @@ export async function checkpointShards(files: ModelFiles): Promise<CheckpointSha
   else {
     const indexText = await files.text(SAFETENSORS_INDEX);
     if (indexText === null) {
-      throw new ModelLoadError(`no weights in ${files.where}: expected model.safetensors or ${SAFETENSORS_INDEX} (only safetensors checkpoints are supported; convert .bin/.pth files first)`);
+      throw new ModelLoadError(
+        `no weights in ${files.where}: expected model.safetensors or ${SAFETENSORS_INDEX} (only safetensors checkpoints are supported; convert .bin/.pth files first)`,
+      );
     }
     let names: string[];
     try {
@@ -87,11 +89,14 @@ export async function checkpointShards(files: ModelFiles): Promise<CheckpointSha
     } catch (e) {
       throw new ModelLoadError(e instanceof SyntaxError ? `${path(files, SAFETENSORS_INDEX)}: not valid JSON (${e.message})` : (e as Error).message);
     }
-    sources = await Promise.all(names.map(async (name) => {
-      const source = await files.source(name);
-      if (source === null) throw new ModelLoadError(`${path(files, name)} is missing: ${path(files, SAFETENSORS_INDEX)} lists it as a shard of the checkpoint`);
-      return source;
-    }));
+    sources = await Promise.all(
+      names.map(async (name) => {
+        const source = await files.source(name);
+        if (source === null)
+          throw new ModelLoadError(`${path(files, name)} is missing: ${path(files, SAFETENSORS_INDEX)} lists it as a shard of the checkpoint`);
+        return source;
+      }),
+    );
   }
   return Promise.all(sources.map(async (source) => ({ source, header: await parseSafetensorsHeader(source) })));
 }

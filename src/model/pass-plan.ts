@@ -40,7 +40,14 @@ export type Pass =
 /** Default tokens per prefill pass. */
 export const DEFAULT_PREFILL_CHUNK = 512;
 
-const emptyPass = () => ({ ids: [] as number[], positions: [] as number[], rowsTo: [] as number[], adapters: [] as number[], lastRows: [] as [number, number][], appended: [] as [number, number][] });
+const emptyPass = () => ({
+  ids: [] as number[],
+  positions: [] as number[],
+  rowsTo: [] as number[],
+  adapters: [] as number[],
+  lastRows: [] as [number, number][],
+  appended: [] as [number, number][],
+});
 
 export function planPasses(cache: KvCache, entries: readonly SequenceChunk[], chunk: number, defaultAdapter = -1): Pass[] {
   if (!Number.isInteger(chunk) || chunk < 1) throw new RangeError(`prefill chunk must be a positive integer, got ${chunk}`);

@@ -53,14 +53,15 @@ export function writeSafetensors(entries: readonly SafetensorsEntry[], metadata:
     if (typeof e.name !== 'string' || e.name === '' || e.name === '__metadata__') fail(`invalid tensor name ${JSON.stringify(e.name)}`);
     if (names.has(e.name)) fail(`duplicate tensor name '${e.name}'`);
     names.add(e.name);
-    if (!Object.prototype.hasOwnProperty.call(SAFETENSORS_DTYPE_BYTES, e.dtype)) fail(`tensor '${e.name}': unknown dtype ${JSON.stringify(e.dtype)}`);
+    if (!Object.hasOwn(SAFETENSORS_DTYPE_BYTES, e.dtype)) fail(`tensor '${e.name}': unknown dtype ${JSON.stringify(e.dtype)}`);
     if (!e.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) fail(`tensor '${e.name}': shape must be non-negative integers, got [${e.shape.join(', ')}]`);
     const numel = e.shape.reduce((a, b) => a * b, 1);
     const elem = SAFETENSORS_DTYPE_BYTES[e.dtype];
     let bytes: Uint8Array;
     if (e.data instanceof Uint8Array) {
       bytes = e.data;
-      if (bytes.byteLength !== numel * elem) fail(`tensor '${e.name}': ${bytes.byteLength} raw bytes, but ${e.dtype} [${e.shape.join(', ')}] needs ${numel * elem}`);
+      if (bytes.byteLength !== numel * elem)
+        fail(`tensor '${e.name}': ${bytes.byteLength} raw bytes, but ${e.dtype} [${e.shape.join(', ')}] needs ${numel * elem}`);
     } else {
       if (e.data.length !== numel) fail(`tensor '${e.name}': ${e.data.length} values for shape [${e.shape.join(', ')}] (${numel} elements)`);
       bytes = encodeFloats(e.data, e.dtype);

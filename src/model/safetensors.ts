@@ -9,8 +9,21 @@ import { readExact, type ByteSource } from './byte-source.ts';
 
 /** Bytes per element of every dtype the safetensors format defines. */
 export const SAFETENSORS_DTYPE_BYTES = {
-  F64: 8, F32: 4, F16: 2, BF16: 2, F8_E4M3: 1, F8_E5M2: 1,
-  I64: 8, I32: 4, I16: 2, I8: 1, U64: 8, U32: 4, U16: 2, U8: 1, BOOL: 1,
+  F64: 8,
+  F32: 4,
+  F16: 2,
+  BF16: 2,
+  F8_E4M3: 1,
+  F8_E5M2: 1,
+  I64: 8,
+  I32: 4,
+  I16: 2,
+  I8: 1,
+  U64: 8,
+  U32: 4,
+  U16: 2,
+  U8: 1,
+  BOOL: 1,
 } as const;
 
 export type SafetensorsDType = keyof typeof SAFETENSORS_DTYPE_BYTES;
@@ -39,7 +52,7 @@ export interface SafetensorsHeader {
 }
 
 function isDType(d: unknown): d is SafetensorsDType {
-  return typeof d === 'string' && Object.prototype.hasOwnProperty.call(SAFETENSORS_DTYPE_BYTES, d);
+  return typeof d === 'string' && Object.hasOwn(SAFETENSORS_DTYPE_BYTES, d);
 }
 
 function isNonNegInt(v: unknown): v is number {
@@ -106,9 +119,12 @@ export async function parseSafetensorsHeader(source: ByteSource): Promise<Safete
   // Byte ranges must not overlap (zero-length tensors occupy nothing).
   const byStart = [...tensors.values()].filter((t) => t.end > t.begin).sort((a, b) => a.begin - b.begin);
   for (let i = 1; i < byStart.length; i++) {
-    const prev = byStart[i - 1]!, cur = byStart[i]!;
+    const prev = byStart[i - 1]!,
+      cur = byStart[i]!;
     if (cur.begin < prev.end) {
-      fail(`tensor '${cur.name}' data_offsets [${cur.begin - dataOffset}, ${cur.end - dataOffset}] overlap tensor '${prev.name}' [${prev.begin - dataOffset}, ${prev.end - dataOffset}]`);
+      fail(
+        `tensor '${cur.name}' data_offsets [${cur.begin - dataOffset}, ${cur.end - dataOffset}] overlap tensor '${prev.name}' [${prev.begin - dataOffset}, ${prev.end - dataOffset}]`,
+      );
     }
   }
   return { file, dataOffset, tensors, metadata };
@@ -167,10 +183,15 @@ export async function readTensorF32(source: ByteSource, header: SafetensorsHeade
 
 function elementDecoder(dtype: SafetensorsDType, file: string, name: string): (view: DataView, at: number) => number {
   switch (dtype) {
-    case 'F32': return (v, at) => v.getFloat32(at, true);
-    case 'F64': return (v, at) => v.getFloat64(at, true);
-    case 'F16': return (v, at) => f16BitsToF32(v.getUint16(at, true));
-    case 'BF16': return (v, at) => bf16BitsToF32(v.getUint16(at, true));
-    default: throw new Error(`safetensors ${file}: tensor '${name}' has dtype ${dtype}; readTensorF32 reads F32, F16, BF16 and F64 only`);
+    case 'F32':
+      return (v, at) => v.getFloat32(at, true);
+    case 'F64':
+      return (v, at) => v.getFloat64(at, true);
+    case 'F16':
+      return (v, at) => f16BitsToF32(v.getUint16(at, true));
+    case 'BF16':
+      return (v, at) => bf16BitsToF32(v.getUint16(at, true));
+    default:
+      throw new Error(`safetensors ${file}: tensor '${name}' has dtype ${dtype}; readTensorF32 reads F32, F16, BF16 and F64 only`);
   }
 }

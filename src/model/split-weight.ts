@@ -73,7 +73,8 @@ export function planRowBlocks(name: string, dtype: DType, shape: readonly number
     );
   }
   const count = Math.ceil(rows / maxRows);
-  const base = Math.floor(rows / count), extra = rows % count;
+  const base = Math.floor(rows / count),
+    extra = rows % count;
   const out: RowRange[] = [];
   for (let i = 0, rowStart = 0; i < count; i++) {
     const n = base + (i < extra ? 1 : 0);

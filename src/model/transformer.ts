@@ -45,7 +45,9 @@ export interface TokenBatch {
 
 /** Packs whole sequences into one batch: positions restart at 0 and attention stays inside each sequence. */
 export function packSequences(sequences: readonly (readonly number[])[]): Required<TokenBatch> {
-  const ids: number[] = [], positions: number[] = [], seqStart: number[] = [];
+  const ids: number[] = [],
+    positions: number[] = [],
+    seqStart: number[] = [];
   for (const seq of sequences) {
     const start = ids.length;
     seq.forEach((id, i) => {
@@ -251,7 +253,8 @@ export class Transformer {
         throw new RangeError(`Transformer.launchStep: deviceIds must be u32 [${entries.length}], got ${deviceIds.dtype} of ${deviceIds.numel}`);
       }
       for (const e of entries) {
-        if (cache.lengths[e.slot] === 0) throw new RangeError(`Transformer.launchStep: slot ${e.slot} is empty; a device-side token can only be decoded after a prompt`);
+        if (cache.lengths[e.slot] === 0)
+          throw new RangeError(`Transformer.launchStep: slot ${e.slot} is empty; a device-side token can only be decoded after a prompt`);
       }
       // One placeholder id per entry makes planPasses build the decode pass; recordLayers reads deviceIds instead.
       entries = entries.map((e) => ({ ...e, ids: [0] }));
@@ -357,7 +360,11 @@ export class Transformer {
         if (!lastHidden) headInput = hidden;
         else {
           for (const [entry, row] of pass.lastRows) {
-            rec.copy(new Tensor(hidden.buffer, 'f32', [1, H], hidden.byteOffset + row * rowBytes), new Tensor(lastHidden.buffer, 'f32', [1, H], lastHidden.byteOffset + entry * rowBytes), rowBytes);
+            rec.copy(
+              new Tensor(hidden.buffer, 'f32', [1, H], hidden.byteOffset + row * rowBytes),
+              new Tensor(lastHidden.buffer, 'f32', [1, H], lastHidden.byteOffset + entry * rowBytes),
+              rowBytes,
+            );
           }
         }
         for (const [slot, tokens] of pass.appended) cache.lengths[slot]! += tokens;
@@ -467,7 +474,12 @@ export class Transformer {
   }
 
   /** Attention of layer l for the pass's plan; with a cache, first stores the new keys and values in their rows. */
-  private recordAttention(rec: CommandRecorder, plan: LayerCachePlan, l: number, t: { q: Tensor; k: Tensor; v: Tensor; attn: Tensor; lse: Tensor; T: number }): void {
+  private recordAttention(
+    rec: CommandRecorder,
+    plan: LayerCachePlan,
+    l: number,
+    t: { q: Tensor; k: Tensor; v: Tensor; attn: Tensor; lse: Tensor; T: number },
+  ): void {
     const { numHeads: Hq, numKvHeads: Hkv, headDim: D } = this.config;
     const { q, k, v, attn: out, lse, T } = t;
     if (plan.kind === 'none') {
@@ -484,7 +496,8 @@ export class Transformer {
         break;
       case 'chunk': {
         const Tk = plan.past + T;
-        const keys = cache.view('keys', l, plan.slot, Tk), values = cache.view('values', l, plan.slot, Tk);
+        const keys = cache.view('keys', l, plan.slot, Tk),
+          values = cache.view('values', l, plan.slot, Tk);
         attentionForward(rec, { q, k: keys, v: values, out, lse, seqStart: plan.seqStart, T, Tk, queryOffset: plan.past, Hq, Hkv, D });
         break;
       }

@@ -41,8 +41,19 @@ export function linear(rec: CommandRecorder, a: LinearArgs): void {
   const [N, K] = weight.shape as [number, number];
   for (const block of weightBlocks(weight)) {
     matmul(rec, {
-      a: a.x, b: block.tensor, c: a.y, M: a.M, N: block.rows, K, transB: true, bias: a.bias,
-      cRowStride: N, cColumn: block.rowStart, variant: a.variant, scaleA: a.scaleA, aScale: a.aScale,
+      a: a.x,
+      b: block.tensor,
+      c: a.y,
+      M: a.M,
+      N: block.rows,
+      K,
+      transB: true,
+      bias: a.bias,
+      cRowStride: N,
+      cColumn: block.rowStart,
+      variant: a.variant,
+      scaleA: a.scaleA,
+      aScale: a.aScale,
     });
   }
 }
@@ -67,7 +78,14 @@ export function embed(rec: CommandRecorder, a: EmbedArgs): void {
   const vocab = table.shape[0]!;
   for (const block of weightBlocks(table)) {
     embeddingForward(rec, {
-      table: block.tensor, ids: a.ids, out: a.out, tokens: a.tokens, dim: a.dim, vocab, rowStart: block.rowStart, tableRows: block.rows,
+      table: block.tensor,
+      ids: a.ids,
+      out: a.out,
+      tokens: a.tokens,
+      dim: a.dim,
+      vocab,
+      rowStart: block.rowStart,
+      tableRows: block.rows,
     });
   }
 }

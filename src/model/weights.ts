@@ -10,9 +10,7 @@ import { shapeString, type Tensor } from '../gpu/tensor.ts';
 import type { ByteSource } from './byte-source.ts';
 import { checkWeights, expectedWeights, type ModelConfig } from './config.ts';
 import { readTensor, type SafetensorsDType, type SafetensorsHeader } from './safetensors.ts';
-import {
-  allocateBlocks, BlockUploader, deviceBindingLimit, elementBytes, planRowBlocks, SplitTensor, weightBlocks, type WeightRef,
-} from './split-weight.ts';
+import { allocateBlocks, BlockUploader, deviceBindingLimit, elementBytes, planRowBlocks, SplitTensor, weightBlocks, type WeightRef } from './split-weight.ts';
 
 /** Bytes per streamed chunk by default. */
 const CHUNK_BYTES = 8 * 1024 * 1024;
@@ -97,7 +95,10 @@ export async function loadWeights(
   const shards: CheckpointShard[] = Array.isArray(source) ? source : [{ source, header: header! }];
   if (!Array.isArray(source) && !header) throw new TypeError('loadWeights: pass the parsed safetensors header with a single source');
   const limit = Math.min(options.maxBindingBytes ?? Infinity, deviceBindingLimit(ctx));
-  checkWeights(config, shards.map((s) => s.header));
+  checkWeights(
+    config,
+    shards.map((s) => s.header),
+  );
   const tensors = new Map<string, WeightRef>();
   try {
     for (const { name, shape } of expectedWeights(config)) {

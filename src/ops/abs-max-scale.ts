@@ -45,10 +45,20 @@ export function absMaxScale(rec: CommandRecorder, args: AbsMaxScale): void {
   if (args.scale.numel !== 2) throw new RangeError(`abs_max_scale.scale: needs 2 elements, got ${args.scale.numel}`);
   const n = rows * cols;
   const end = n === 0 ? 0 : offset + (rows - 1) * stride + cols;
-  if (end > args.a.numel) throw new RangeError(`abs_max_scale.a: [${rows}, ${cols}] at offset ${offset}, stride ${stride} reaches element ${end}, past the ${args.a.numel} of the tensor`);
+  if (end > args.a.numel)
+    throw new RangeError(
+      `abs_max_scale.a: [${rows}, ${cols}] at offset ${offset}, stride ${stride} reaches element ${end}, past the ${args.a.numel} of the tensor`,
+    );
   const chunk = Math.max(MIN_CHUNK, ceilDiv(n, ABS_MAX_PARTIALS));
   const groups = ceilDiv(n, chunk);
-  const params = (count: number): Param[] => [['u32', rows], ['u32', cols], ['u32', offset], ['u32', stride], ['u32', chunk], ['u32', count]];
+  const params = (count: number): Param[] => [
+    ['u32', rows],
+    ['u32', cols],
+    ['u32', offset],
+    ['u32', stride],
+    ['u32', chunk],
+    ['u32', count],
+  ];
   if (groups > 0) {
     rec.dispatch({
       kernel: { shader: 'abs_max_scale', constants: { WG } },

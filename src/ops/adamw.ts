@@ -41,7 +41,12 @@ function checkHyper(h: AdamWHyper): void {
 export function adamwStep(rec: CommandRecorder, a: AdamWStep): void {
   checkHyper(a);
   const n = a.param.numel;
-  for (const [name, t] of [['param', a.param], ['grad', a.grad], ['m', a.m], ['v', a.v]] as const) {
+  for (const [name, t] of [
+    ['param', a.param],
+    ['grad', a.grad],
+    ['m', a.m],
+    ['v', a.v],
+  ] as const) {
     expectNumel(`adamw.${name}`, t, n);
     expectDtype(`adamw.${name}`, t, 'f32');
   }

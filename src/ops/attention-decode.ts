@@ -32,7 +32,8 @@ export interface AttentionDecode {
 export function checkDecodeRanges(ranges: ArrayLike<number>, rows: number, cacheRows: number): void {
   if (ranges.length !== 2 * rows) throw new RangeError(`attentionDecode: ${ranges.length} range entries for ${rows} rows (need 2 per row)`);
   for (let r = 0; r < rows; r++) {
-    const start = ranges[2 * r]!, end = ranges[2 * r + 1]!;
+    const start = ranges[2 * r]!,
+      end = ranges[2 * r + 1]!;
     if (!(Number.isInteger(start) && Number.isInteger(end) && start >= 0 && start < end && end <= cacheRows)) {
       throw new RangeError(`attentionDecode: row ${r} has key range [${start}, ${end}); need 0 <= start < end <= ${cacheRows}`);
     }
@@ -49,7 +50,11 @@ export function attentionDecode(rec: CommandRecorder, a: AttentionDecode): void 
   const scale = a.scale ?? 1 / Math.sqrt(D);
   if (!Number.isFinite(scale)) throw new RangeError(`${op}: scale must be finite, got ${scale}`);
   const sizes: Record<string, [Tensor, number]> = {
-    q: [a.q, rows * Hq * D], k: [a.k, cacheRows * Hkv * D], v: [a.v, cacheRows * Hkv * D], out: [a.out, rows * Hq * D], ranges: [a.ranges, 2 * rows],
+    q: [a.q, rows * Hq * D],
+    k: [a.k, cacheRows * Hkv * D],
+    v: [a.v, cacheRows * Hkv * D],
+    out: [a.out, rows * Hq * D],
+    ranges: [a.ranges, 2 * rows],
   };
   for (const [name, [t, n]] of Object.entries(sizes)) {
     expectNumel(`${op}.${name}`, t, n);
@@ -58,7 +63,13 @@ export function attentionDecode(rec: CommandRecorder, a: AttentionDecode): void 
   }
   rec.dispatch({
     kernel: { shader: 'attention_decode' },
-    params: [['u32', rows], ['u32', Hq], ['u32', Hkv], ['u32', D], ['f32', scale * Math.LOG2E]],
+    params: [
+      ['u32', rows],
+      ['u32', Hq],
+      ['u32', Hkv],
+      ['u32', D],
+      ['f32', scale * Math.LOG2E],
+    ],
     bindings: [a.q, a.k, a.v, a.ranges, a.out],
     workgroups: [rows, Hq],
     label: 'attention decode',

@@ -139,10 +139,18 @@ export function attentionForward(rec: CommandRecorder, a: AttentionForward): voi
   if (!Number.isInteger(queryOffset) || queryOffset < 0 || queryOffset + T > Tk) {
     throw new RangeError(`${op}: queryOffset (${queryOffset}) must be a non-negative integer with queryOffset + T (${T}) <= Tk (${Tk})`);
   }
-  checkTensors(op, {
-    q: [a.q, T * Hq * D], k: [a.k, Tk * Hkv * D], v: [a.v, Tk * Hkv * D], out: [a.out, T * Hq * D],
-    lse: [a.lse, Hq * T], seqStart: [a.seqStart, T],
-  }, ['out', 'lse']);
+  checkTensors(
+    op,
+    {
+      q: [a.q, T * Hq * D],
+      k: [a.k, Tk * Hkv * D],
+      v: [a.v, Tk * Hkv * D],
+      out: [a.out, T * Hq * D],
+      lse: [a.lse, Hq * T],
+      seqStart: [a.seqStart, T],
+    },
+    ['out', 'lse'],
+  );
   rec.dispatch({
     kernel: kernel('attention_forward'),
     params: params(a),
@@ -160,14 +168,30 @@ export function attentionBackward(rec: CommandRecorder, a: AttentionBackward): v
   }
   const { T, Hq, Hkv, D } = a;
   const { di } = a.scratch;
-  checkTensors(op, {
-    q: [a.q, T * Hq * D], k: [a.k, T * Hkv * D], v: [a.v, T * Hkv * D], out: [a.out, T * Hq * D],
-    lse: [a.lse, Hq * T], dOut: [a.dOut, T * Hq * D], dq: [a.dq, T * Hq * D], dk: [a.dk, T * Hkv * D],
-    dv: [a.dv, T * Hkv * D], 'scratch.di': [di, Hq * T], seqStart: [a.seqStart, T],
-  }, ['dq', 'dk', 'dv', 'scratch.di']);
+  checkTensors(
+    op,
+    {
+      q: [a.q, T * Hq * D],
+      k: [a.k, T * Hkv * D],
+      v: [a.v, T * Hkv * D],
+      out: [a.out, T * Hq * D],
+      lse: [a.lse, Hq * T],
+      dOut: [a.dOut, T * Hq * D],
+      dq: [a.dq, T * Hq * D],
+      dk: [a.dk, T * Hkv * D],
+      dv: [a.dv, T * Hkv * D],
+      'scratch.di': [di, Hq * T],
+      seqStart: [a.seqStart, T],
+    },
+    ['dq', 'dk', 'dv', 'scratch.di'],
+  );
   rec.dispatch({
     kernel: { shader: 'attention_delta', constants: { WG: DELTA_WG } },
-    params: [['u32', T], ['u32', Hq], ['u32', D]],
+    params: [
+      ['u32', T],
+      ['u32', Hq],
+      ['u32', D],
+    ],
     bindings: [a.dOut, a.out, di],
     workgroups: fold1d(ceilDiv(T * Hq, DELTA_WG)),
     label: 'attention delta',

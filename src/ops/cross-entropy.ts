@@ -83,7 +83,11 @@ function gradParts(a: CrossEntropyRows & CrossEntropyGradOutput): { defines: Def
   return { defines, tail, dLossScale };
 }
 
-const params = (a: CrossEntropyRows, dLossScale = 1): Param[] => [['u32', a.rows], ['u32', a.vocab], ['f32', dLossScale]];
+const params = (a: CrossEntropyRows, dLossScale = 1): Param[] => [
+  ['u32', a.rows],
+  ['u32', a.vocab],
+  ['f32', dLossScale],
+];
 
 function dispatchMean(rec: CommandRecorder, a: CrossEntropyRows & { losses: Tensor; loss: Tensor }): void {
   expectNumel('cross_entropy.loss', a.loss, 1);

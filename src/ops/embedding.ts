@@ -44,7 +44,13 @@ export function embeddingForward(rec: CommandRecorder, a: EmbeddingForward): voi
   expectDtype('embedding.out', a.out, 'f32');
   rec.dispatch({
     kernel: { shader: 'embedding', defines: weightDefines(a.table.dtype), constants: { WG } },
-    params: [['u32', a.tokens], ['u32', a.dim], ['u32', a.vocab], ['u32', rowStart], ['u32', tableRows]],
+    params: [
+      ['u32', a.tokens],
+      ['u32', a.dim],
+      ['u32', a.vocab],
+      ['u32', rowStart],
+      ['u32', tableRows],
+    ],
     bindings: [a.table, a.ids, a.out],
     workgroups: fold1d(ceilDiv(a.tokens * a.dim, WG)),
     label: 'embedding',
@@ -131,7 +137,12 @@ export function embeddingBackward(rec: CommandRecorder, a: EmbeddingBackward): v
   if (a.dtable.buffer === a.dout.buffer) throw new Error('embedding: dtable shares a buffer with dout');
   rec.dispatch({
     kernel: { shader: 'embedding', defines: { BACKWARD: true }, constants: { WG } },
-    params: [['u32', a.dim], ['u32', plan.uniques], ['u32', a.vocab], ['u32', a.accumulate ? 1 : 0]],
+    params: [
+      ['u32', a.dim],
+      ['u32', plan.uniques],
+      ['u32', a.vocab],
+      ['u32', a.accumulate ? 1 : 0],
+    ],
     bindings: [a.dout, plan.uniqueIds, plan.offsets, plan.tokenOrder, a.dtable],
     workgroups: fold1d(plan.uniques),
     label: 'embedding.backward',

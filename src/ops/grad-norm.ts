@@ -24,7 +24,10 @@ export interface GradNorm {
 
 /** Size of the partials scratch tensor gradNorm needs for these gradients. */
 export function gradNormPartials(grads: readonly Tensor[]): number {
-  return Math.max(1, grads.reduce((n, g) => n + ceilDiv(g.numel, CHUNK), 0));
+  return Math.max(
+    1,
+    grads.reduce((n, g) => n + ceilDiv(g.numel, CHUNK), 0),
+  );
 }
 
 export function gradNorm(rec: CommandRecorder, a: GradNorm): void {
@@ -48,7 +51,12 @@ export function gradNorm(rec: CommandRecorder, a: GradNorm): void {
     const groups = ceilDiv(g.numel, CHUNK);
     rec.dispatch({
       kernel: { shader: 'grad_norm', constants: { WG } },
-      params: [['u32', g.numel], ['u32', offset], ['u32', CHUNK], ['f32', 0]],
+      params: [
+        ['u32', g.numel],
+        ['u32', offset],
+        ['u32', CHUNK],
+        ['f32', 0],
+      ],
       bindings: [g, a.partials],
       workgroups: fold1d(groups),
       label: 'grad_norm:partial',
@@ -57,7 +65,12 @@ export function gradNorm(rec: CommandRecorder, a: GradNorm): void {
   });
   rec.dispatch({
     kernel: { shader: 'grad_norm', defines: { FINAL: true, CLIP: Boolean(a.clipScale) }, constants: { WG } },
-    params: [['u32', offset], ['u32', 0], ['u32', 0], ['f32', a.maxNorm ?? 0]],
+    params: [
+      ['u32', offset],
+      ['u32', 0],
+      ['u32', 0],
+      ['f32', a.maxNorm ?? 0],
+    ],
     bindings: a.clipScale ? [a.partials, a.norm, a.clipScale] : [a.partials, a.norm],
     workgroups: [1],
     label: 'grad_norm:final',

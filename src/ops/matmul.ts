@@ -147,8 +147,12 @@ export function subgroupMatrixPlan(ctx: GpuContext): SubgroupMatrixPlan | string
 
 /** Workgroup memory of matmul_subgroup_matrix.wgsl for a config (mirrors its array sizes). */
 function subgroupMatrixStorageBytes({ M, N, K }: SubgroupMatrixConfig): number {
-  const BM = 8 * M, BN = 8 * N, BK = 2 * K;
-  const aTile = BM * (BK + 8) + BK, bTile = BK * (BN + 8) + BN, stage = SGM_SUBGROUPS * M * (N + 4) + N;
+  const BM = 8 * M,
+    BN = 8 * N,
+    BK = 2 * K;
+  const aTile = BM * (BK + 8) + BK,
+    bTile = BK * (BN + 8) + BN,
+    stage = SGM_SUBGROUPS * M * (N + 4) + N;
   return 2 * aTile + 2 * bTile + 4 * stage;
 }
 
@@ -181,7 +185,9 @@ function expectMatrix(name: string, t: Tensor, rows: number, cols: number, at?: 
   if (at) {
     const end = rows === 0 || cols === 0 ? 0 : at.offset + (rows - 1) * at.stride + cols;
     if (end > t.numel) {
-      throw new RangeError(`${name}: [${rows}, ${cols}] at element offset ${at.offset} with row stride ${at.stride} reaches element ${end}, past the ${t.numel} of the tensor`);
+      throw new RangeError(
+        `${name}: [${rows}, ${cols}] at element offset ${at.offset} with row stride ${at.stride} reaches element ${end}, past the ${t.numel} of the tensor`,
+      );
     }
   } else if (t.shape.length === 2) expectShape(name, t, [rows, cols]);
   else expectNumel(name, t, rows * cols);
@@ -202,7 +208,8 @@ function checkArgs(a: MatmulArgs): void {
   }
   if (a.alpha !== undefined && !Number.isFinite(a.alpha)) throw new RangeError(`matmul: alpha must be finite, got ${a.alpha}`);
   for (const name of ['aOffset', 'aRowStride', 'bOffset', 'cOffset'] as const) expectCount(name, a[name]);
-  const aRows = a.transA ? a.K : a.M, aCols = a.transA ? a.M : a.K;
+  const aRows = a.transA ? a.K : a.M,
+    aCols = a.transA ? a.M : a.K;
   if (a.aRowStride !== undefined && a.aRowStride < aCols) {
     throw new RangeError(`matmul: aRowStride must be >= A's row length ${aCols}, got ${a.aRowStride}`);
   }
@@ -220,7 +227,11 @@ function checkArgs(a: MatmulArgs): void {
     expectDtype('matmul.bias', a.bias, 'f32', 'bf16', 'f16');
     expectNumel('matmul.bias', a.bias, stride);
   }
-  for (const [name, t] of [['a', a.a], ['b', a.b], ['bias', a.bias]] as const) {
+  for (const [name, t] of [
+    ['a', a.a],
+    ['b', a.b],
+    ['bias', a.bias],
+  ] as const) {
     if (t && t.buffer === a.c.buffer) throw new RangeError(`matmul: c shares a buffer with ${name}; the output must be a separate buffer`);
   }
 }
@@ -263,8 +274,16 @@ export function matmul(rec: CommandRecorder, args: MatmulArgs): void {
   if (M === 0 || N === 0) return;
   const defines = operandDefines(args);
   const params: Param[] = [
-    ['u32', M], ['u32', N], ['u32', K], ['f32', args.alpha ?? 1], ['u32', args.cRowStride ?? N], ['u32', args.cColumn ?? 0],
-    ['u32', args.aOffset ?? 0], ['u32', args.aRowStride ?? (args.transA ? M : K)], ['u32', args.bOffset ?? 0], ['u32', args.cOffset ?? 0],
+    ['u32', M],
+    ['u32', N],
+    ['u32', K],
+    ['f32', args.alpha ?? 1],
+    ['u32', args.cRowStride ?? N],
+    ['u32', args.cColumn ?? 0],
+    ['u32', args.aOffset ?? 0],
+    ['u32', args.aRowStride ?? (args.transA ? M : K)],
+    ['u32', args.bOffset ?? 0],
+    ['u32', args.cOffset ?? 0],
   ];
   const bindings = [args.a, args.b, args.c, ...(args.bias ? [args.bias] : [])];
   const label = `matmul ${kernel} ${M}x${N}x${K}`;
@@ -308,4 +327,3 @@ export function matmul(rec: CommandRecorder, args: MatmulArgs): void {
     label,
   });
 }
-

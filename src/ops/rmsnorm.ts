@@ -24,7 +24,11 @@ export function rmsnormForward(rec: CommandRecorder, a: RmsNormForward): void {
   expectDtype('rmsnorm.x', a.x, 'f32');
   rec.dispatch({
     kernel: { shader: 'rmsnorm', defines: weightDefines(a.weight.dtype), constants: { WG } },
-    params: [['u32', a.rows], ['u32', a.dim], ['f32', a.eps]],
+    params: [
+      ['u32', a.rows],
+      ['u32', a.dim],
+      ['f32', a.eps],
+    ],
     bindings: [a.x, a.weight, a.y, a.rstd],
     workgroups: fold1d(a.rows),
   });
@@ -47,7 +51,11 @@ export function rmsnormBackward(rec: CommandRecorder, a: RmsNormBackward): void 
   expectNumel('rmsnorm.rstd', a.rstd, a.rows);
   rec.dispatch({
     kernel: { shader: 'rmsnorm', defines: { ...weightDefines(a.weight.dtype), BACKWARD: true }, constants: { WG } },
-    params: [['u32', a.rows], ['u32', a.dim], ['f32', 0]],
+    params: [
+      ['u32', a.rows],
+      ['u32', a.dim],
+      ['f32', 0],
+    ],
     bindings: [a.x, a.weight, a.rstd, a.dy, a.dx],
     workgroups: fold1d(a.rows),
   });

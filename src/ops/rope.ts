@@ -44,7 +44,7 @@ export function ropeInverseFrequencies(cfg: RopeConfig): Float32Array {
 
   const base = f32(cfg.ropeTheta);
   const invFreq = new Float32Array(dim / 2);
-  for (let i = 0; i < dim / 2; i++) invFreq[i] = f32(1 / f32(Math.pow(base, f32((2 * i) / dim))));
+  for (let i = 0; i < dim / 2; i++) invFreq[i] = f32(1 / f32(base ** f32((2 * i) / dim)));
   if (type === 'default') return invFreq;
   if (type !== 'llama3') throw new Error(`rope: rope_scaling type '${type}' is not supported; use 'default' or 'llama3'`);
 
@@ -57,7 +57,8 @@ export function ropeInverseFrequencies(cfg: RopeConfig): Float32Array {
   const lowFreqFactor = need('low_freq_factor');
   const highFreqFactor = need('high_freq_factor');
   const oldContextLen = need('original_max_position_embeddings');
-  if (!(highFreqFactor > lowFreqFactor)) throw new RangeError(`rope: llama3 high_freq_factor (${highFreqFactor}) must exceed low_freq_factor (${lowFreqFactor})`);
+  if (!(highFreqFactor > lowFreqFactor))
+    throw new RangeError(`rope: llama3 high_freq_factor (${highFreqFactor}) must exceed low_freq_factor (${lowFreqFactor})`);
 
   const lowFreqWavelen = f32(oldContextLen / lowFreqFactor);
   const highFreqWavelen = f32(oldContextLen / highFreqFactor);
@@ -142,7 +143,12 @@ function rope(rec: CommandRecorder, a: RopeDispatch, direction: 1 | -1, srcName:
   const pairs = numel / 2;
   rec.dispatch({
     kernel: { shader: 'rope', defines: a.dst ? {} : { IN_PLACE: true }, constants: { WG } },
-    params: [['u32', pairs], ['u32', heads], ['u32', headDim / 2], ['f32', direction]],
+    params: [
+      ['u32', pairs],
+      ['u32', heads],
+      ['u32', headDim / 2],
+      ['f32', direction],
+    ],
     bindings: a.dst ? [a.positions, a.invFreq, a.src, a.dst] : [a.positions, a.invFreq, a.src],
     workgroups: fold1d(ceilDiv(pairs, WG)),
     label: direction > 0 ? 'rope' : 'rope.backward',

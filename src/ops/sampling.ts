@@ -76,7 +76,6 @@ function checkRows(what: string, a: TokenRows): void {
   }
 }
 
-
 const isU32 = (x: number) => Number.isInteger(x) && x >= 0 && x <= 0xffffffff;
 
 /** tokens[r] = index of the largest logit of row r, ties to the lowest index (torch.argmax). */
@@ -84,7 +83,10 @@ export function argmax(rec: CommandRecorder, a: Argmax): void {
   checkRows('argmax', a);
   rec.dispatch({
     kernel: { shader: 'sampling_argmax', defines: a.mask ? { MASKED: true } : {}, constants: { WG: 256 } },
-    params: [['u32', a.rows], ['u32', a.vocab]],
+    params: [
+      ['u32', a.rows],
+      ['u32', a.vocab],
+    ],
     bindings: a.mask ? [a.logits, a.tokens, a.mask] : [a.logits, a.tokens],
     workgroups: fold1d(a.rows),
     label: 'argmax',

@@ -39,7 +39,10 @@ export function scatterRows(rec: CommandRecorder, a: ScatterRows): void {
   if (a.dst.buffer === a.src.buffer || a.dst.buffer === a.rowsTo.buffer) throw new RangeError('scatterRows: dst shares a buffer with an input');
   rec.dispatch({
     kernel: { shader: 'scatter_rows', constants: { WG } },
-    params: [['u32', rows], ['u32', width]],
+    params: [
+      ['u32', rows],
+      ['u32', width],
+    ],
     bindings: [a.src, a.rowsTo, a.dst],
     workgroups: fold1d(ceilDiv(rows * width, WG)),
     label: 'scatter rows',

@@ -69,10 +69,33 @@ export interface RoundMetrics {
   skipped: number;
 }
 
-export interface RunStartedEvent { type: 'run-started'; config: RunConfig; configHash: string; invocation: Invocation }
-export interface RunResumedEvent { type: 'run-resumed'; configHash: string; rounds: number; finishedCandidates: number; invocation: Invocation }
-export interface ConfigChangedEvent { type: 'config-changed'; config: RunConfig; configHash: string; previousHash: string; changes: { path: string; from?: JsonValue; to?: JsonValue }[] }
-export interface RoundStartedEvent { type: 'round-started'; round: number; policy: PolicyRef; tasks: string[]; candidatesPerTask: number }
+export interface RunStartedEvent {
+  type: 'run-started';
+  config: RunConfig;
+  configHash: string;
+  invocation: Invocation;
+}
+export interface RunResumedEvent {
+  type: 'run-resumed';
+  configHash: string;
+  rounds: number;
+  finishedCandidates: number;
+  invocation: Invocation;
+}
+export interface ConfigChangedEvent {
+  type: 'config-changed';
+  config: RunConfig;
+  configHash: string;
+  previousHash: string;
+  changes: { path: string; from?: JsonValue; to?: JsonValue }[];
+}
+export interface RoundStartedEvent {
+  type: 'round-started';
+  round: number;
+  policy: PolicyRef;
+  tasks: string[];
+  candidatesPerTask: number;
+}
 /** One sampled self-edit for a candidate slot. An invalid sample has edit null and a reason; the slot may be resampled. */
 export interface SelfEditSampledEvent {
   type: 'self-edit-sampled';
@@ -92,7 +115,12 @@ export interface SelfEditSampledEvent {
 }
 /** The candidate's inner loop (TTT) begins; TTT steps before a later 'candidate-started' belong to an abandoned try. */
 export interface CandidateStartedEvent {
-  type: 'candidate-started'; round: number; task: string; candidate: number; examples?: number; plannedSteps?: number;
+  type: 'candidate-started';
+  round: number;
+  task: string;
+  candidate: number;
+  examples?: number;
+  plannedSteps?: number;
   /** Why the training differs from what the self-edit asked for (a step budget, a cap). */
   notes?: string[];
 }
@@ -129,21 +157,74 @@ export interface CandidateScoredEvent {
   seconds?: { ttt?: number; eval?: number };
 }
 /** A reference without self-edits (e.g. "ICL": the un-adapted model), per task; `round` null for a run-wide one. */
-export interface BaselineScoredEvent { type: 'baseline-scored'; name: string; round: number | null; task: string; reward: number; solved: boolean; tests: TestOutcome[] }
-export interface RoundFinishedEvent { type: 'round-finished'; round: number; metrics: RoundMetrics }
-export interface PolicySftStartedEvent { type: 'policy-sft-started'; round: number; examples: number; plannedSteps?: number }
-export interface PolicySftStepEvent { type: 'policy-sft-step'; round: number; step: number; loss: number | null; lr: number; tokens: number; epoch?: number }
+export interface BaselineScoredEvent {
+  type: 'baseline-scored';
+  name: string;
+  round: number | null;
+  task: string;
+  reward: number;
+  solved: boolean;
+  tests: TestOutcome[];
+}
+export interface RoundFinishedEvent {
+  type: 'round-finished';
+  round: number;
+  metrics: RoundMetrics;
+}
+export interface PolicySftStartedEvent {
+  type: 'policy-sft-started';
+  round: number;
+  examples: number;
+  plannedSteps?: number;
+}
+export interface PolicySftStepEvent {
+  type: 'policy-sft-step';
+  round: number;
+  step: number;
+  loss: number | null;
+  lr: number;
+  tokens: number;
+  epoch?: number;
+}
 /** The policy trained in `round` (the M-step) is saved; it generates round + 1's self-edits. */
-export interface PolicyCheckpointSavedEvent { type: 'policy-checkpoint-saved'; round: number; path: string; fingerprint?: string; examples: number }
-export interface RunFinishedEvent { type: 'run-finished' }
-export interface RunFailedEvent { type: 'run-failed'; error: string; stack?: string }
-export interface WarningEvent { type: 'warning'; message: string }
+export interface PolicyCheckpointSavedEvent {
+  type: 'policy-checkpoint-saved';
+  round: number;
+  path: string;
+  fingerprint?: string;
+  examples: number;
+}
+export interface RunFinishedEvent {
+  type: 'run-finished';
+}
+export interface RunFailedEvent {
+  type: 'run-failed';
+  error: string;
+  stack?: string;
+}
+export interface WarningEvent {
+  type: 'warning';
+  message: string;
+}
 
 /** What a writer passes to append (the writer stamps v, seq and time). */
 export type RunEventInput =
-  | RunStartedEvent | RunResumedEvent | ConfigChangedEvent | RoundStartedEvent | SelfEditSampledEvent | CandidateStartedEvent
-  | TttStepEvent | CandidateScoredEvent | BaselineScoredEvent | RoundFinishedEvent | PolicySftStartedEvent | PolicySftStepEvent
-  | PolicyCheckpointSavedEvent | RunFinishedEvent | RunFailedEvent | WarningEvent;
+  | RunStartedEvent
+  | RunResumedEvent
+  | ConfigChangedEvent
+  | RoundStartedEvent
+  | SelfEditSampledEvent
+  | CandidateStartedEvent
+  | TttStepEvent
+  | CandidateScoredEvent
+  | BaselineScoredEvent
+  | RoundFinishedEvent
+  | PolicySftStartedEvent
+  | PolicySftStepEvent
+  | PolicyCheckpointSavedEvent
+  | RunFinishedEvent
+  | RunFailedEvent
+  | WarningEvent;
 
 export type EventType = RunEventInput['type'];
 
@@ -170,7 +251,21 @@ export function eventLine(event: RunEvent): string {
   return `${JSON.stringify(event)}\n`;
 }
 
-type FieldKind = 'int' | 'nat' | 'number' | 'number|null' | 'string' | 'string|null' | 'bool' | 'object' | 'array' | 'string[]' | 'tests' | 'json' | 'policy' | 'int|null';
+type FieldKind =
+  | 'int'
+  | 'nat'
+  | 'number'
+  | 'number|null'
+  | 'string'
+  | 'string|null'
+  | 'bool'
+  | 'object'
+  | 'array'
+  | 'string[]'
+  | 'tests'
+  | 'json'
+  | 'policy'
+  | 'int|null';
 type FieldSpec = Record<string, FieldKind | `${FieldKind}?`>;
 
 const SLOT: FieldSpec = { round: 'nat', task: 'string', candidate: 'nat' };
@@ -179,7 +274,7 @@ const FIELDS: Record<EventType, FieldSpec> = {
   'run-resumed': { configHash: 'string', rounds: 'nat', finishedCandidates: 'nat', invocation: 'object' },
   'config-changed': { config: 'object', configHash: 'string', previousHash: 'string', changes: 'array' },
   'round-started': { round: 'nat', policy: 'policy', tasks: 'string[]', candidatesPerTask: 'nat' },
-  'self-edit-sampled': { ...SLOT, attempt: 'nat', text: 'string', edit: 'json', 'invalid': 'string?', adjustments: 'array?', tokens: 'nat?' },
+  'self-edit-sampled': { ...SLOT, attempt: 'nat', text: 'string', edit: 'json', invalid: 'string?', adjustments: 'array?', tokens: 'nat?' },
   'candidate-started': { ...SLOT, examples: 'nat?', plannedSteps: 'nat?', notes: 'string[]?' },
   'ttt-step': { ...SLOT, step: 'nat', loss: 'number|null', lr: 'number', tokens: 'nat', epoch: 'number?', gradNorm: 'number|null?' },
   'candidate-scored': { ...SLOT, reward: 'number', solved: 'bool', tests: 'tests', skipped: 'string?', adapter: 'string|null?', seconds: 'object?' },
@@ -190,25 +285,39 @@ const FIELDS: Record<EventType, FieldSpec> = {
   'policy-checkpoint-saved': { round: 'nat', path: 'string', fingerprint: 'string?', examples: 'nat' },
   'run-finished': {},
   'run-failed': { error: 'string', stack: 'string?' },
-  'warning': { message: 'string' },
+  warning: { message: 'string' },
 };
 
 function kindOk(kind: FieldKind, v: unknown): boolean {
   switch (kind) {
-    case 'int': return Number.isSafeInteger(v);
-    case 'nat': return Number.isSafeInteger(v) && (v as number) >= 0;
-    case 'int|null': return v === null || Number.isSafeInteger(v);
-    case 'number': return typeof v === 'number' && Number.isFinite(v);
-    case 'number|null': return v === null || (typeof v === 'number' && Number.isFinite(v));
-    case 'string': return typeof v === 'string';
-    case 'string|null': return v === null || typeof v === 'string';
-    case 'bool': return typeof v === 'boolean';
-    case 'object': return isJsonObject(v);
-    case 'array': return Array.isArray(v);
-    case 'string[]': return Array.isArray(v) && v.every((s) => typeof s === 'string');
-    case 'json': return v !== undefined;
-    case 'tests': return Array.isArray(v) && v.every((t) => isJsonObject(t) && typeof t.id === 'string' && typeof t.correct === 'boolean');
-    case 'policy': return isJsonObject(v) && (v.kind === 'base' || (v.kind === 'checkpoint' && Number.isSafeInteger(v.round) && typeof v.path === 'string'));
+    case 'int':
+      return Number.isSafeInteger(v);
+    case 'nat':
+      return Number.isSafeInteger(v) && (v as number) >= 0;
+    case 'int|null':
+      return v === null || Number.isSafeInteger(v);
+    case 'number':
+      return typeof v === 'number' && Number.isFinite(v);
+    case 'number|null':
+      return v === null || (typeof v === 'number' && Number.isFinite(v));
+    case 'string':
+      return typeof v === 'string';
+    case 'string|null':
+      return v === null || typeof v === 'string';
+    case 'bool':
+      return typeof v === 'boolean';
+    case 'object':
+      return isJsonObject(v);
+    case 'array':
+      return Array.isArray(v);
+    case 'string[]':
+      return Array.isArray(v) && v.every((s) => typeof s === 'string');
+    case 'json':
+      return v !== undefined;
+    case 'tests':
+      return Array.isArray(v) && v.every((t) => isJsonObject(t) && typeof t.id === 'string' && typeof t.correct === 'boolean');
+    case 'policy':
+      return isJsonObject(v) && (v.kind === 'base' || (v.kind === 'checkpoint' && Number.isSafeInteger(v.round) && typeof v.path === 'string'));
   }
 }
 
@@ -251,9 +360,11 @@ export function parseEventLine(line: string): ParsedLine {
   }
   if (!isJsonObject(record) || typeof record.type !== 'string') return { ok: false, reason: 'not an event record (no "type")' };
   if (Number.isSafeInteger(record.v) && (record.v as number) > EVENT_FORMAT_VERSION) {
-    throw new EventLogError(`event format v${record.v as number} is newer than this version of seal reads (v${EVENT_FORMAT_VERSION}): upgrade seal-webgpu to open this run`);
+    throw new EventLogError(
+      `event format v${record.v as number} is newer than this version of seal reads (v${EVENT_FORMAT_VERSION}): upgrade seal-webgpu to open this run`,
+    );
   }
-  if (!Object.prototype.hasOwnProperty.call(FIELDS, record.type)) {
+  if (!Object.hasOwn(FIELDS, record.type)) {
     return { ok: true, event: null, warning: `unknown event type "${record.type}" (written by a newer version?) ignored` };
   }
   const problem = checkFields(record);
@@ -290,15 +401,18 @@ export function parseEventLog(bytes: Uint8Array, name = 'events.jsonl'): ParsedE
     const isLast = newline < 0 || newline + 1 >= bytes.byteLength;
     let parsed: ParsedLine;
     try {
-      parsed = newline < 0 ? { ok: false, reason: 'no newline at its end (the write was cut off)' } : parseEventLine(decoder.decode(bytes.subarray(start, end)));
+      parsed =
+        newline < 0 ? { ok: false, reason: 'no newline at its end (the write was cut off)' } : parseEventLine(decoder.decode(bytes.subarray(start, end)));
     } catch (e) {
       if (e instanceof EventLogError) throw new EventLogError(`${name} line ${line}: ${e.message}`);
       parsed = { ok: false, reason: `not UTF-8 text (${(e as Error).message})` };
     }
     if (!parsed.ok) {
       if (!isLast) {
-        throw new EventLogError(`${name} line ${line} is corrupt (${parsed.reason}) and is not the last line, so it is not a write cut off by a kill; `
-          + 'the run cannot be resumed safely from this log: inspect the file, or start a new --run directory');
+        throw new EventLogError(
+          `${name} line ${line} is corrupt (${parsed.reason}) and is not the last line, so it is not a write cut off by a kill; ` +
+            'the run cannot be resumed safely from this log: inspect the file, or start a new --run directory',
+        );
       }
       const reason = parsed.reason;
       warnings.push(`${name} line ${line} is incomplete (${reason}): the process was probably killed while writing it; the line is ignored`);

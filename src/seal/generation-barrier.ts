@@ -34,8 +34,12 @@ export class GenerationBarrier {
   private running = false;
   private scheduled = false;
 
-  constructor(private readonly participants: number, private readonly runBatch: (batch: BarrierBatch) => Promise<GeneratedSample[]>) {
-    if (!(Number.isSafeInteger(participants) && participants >= 1)) throw new RangeError(`GenerationBarrier: participants must be an integer >= 1, got ${participants}`);
+  constructor(
+    private readonly participants: number,
+    private readonly runBatch: (batch: BarrierBatch) => Promise<GeneratedSample[]>,
+  ) {
+    if (!(Number.isSafeInteger(participants) && participants >= 1))
+      throw new RangeError(`GenerationBarrier: participants must be an integer >= 1, got ${participants}`);
   }
 
   /** A participant's generate call; resolves with its samples once its batch has run. */
@@ -122,13 +126,18 @@ export async function runBehindBarrier<M, T>(
 ): Promise<T[]> {
   if (count === 0) return [];
   const barrier = new GenerationBarrier(count, runBatch);
-  const settled = await Promise.allSettled(Array.from({ length: count }, async (_, i) => {
-    try {
-      return await body(model(i, (prompts, options) => barrier.generate(i, prompts, options)), i);
-    } finally {
-      barrier.finish(i);
-    }
-  }));
+  const settled = await Promise.allSettled(
+    Array.from({ length: count }, async (_, i) => {
+      try {
+        return await body(
+          model(i, (prompts, options) => barrier.generate(i, prompts, options)),
+          i,
+        );
+      } finally {
+        barrier.finish(i);
+      }
+    }),
+  );
   const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
   if (failed) throw failed.reason;
   return settled.map((s) => (s as PromiseFulfilledResult<T>).value);

@@ -56,7 +56,10 @@ const sampleOf = (g: GeneratedText): GeneratedSample => ({ text: g.text, tokens:
 
 /** A candidate adapter on the GPU. */
 class GpuCandidate implements TrainedCandidate {
-  constructor(readonly adapter: LoraAdapter, readonly steps: number) {}
+  constructor(
+    readonly adapter: LoraAdapter,
+    readonly steps: number,
+  ) {}
   download(): Promise<LoraHostWeights> {
     return this.adapter.download();
   }
@@ -86,7 +89,10 @@ export class GpuSealEngine implements SealEngine {
   private readonly inits = new Map<string, LoraHostWeights>();
   private readonly constraints = new Map<string, JsonSchemaConstraint>();
 
-  constructor(readonly model: GpuEngineModel, private readonly options: GpuEngineOptions = {}) {}
+  constructor(
+    readonly model: GpuEngineModel,
+    private readonly options: GpuEngineOptions = {},
+  ) {}
 
   /** The Transformer that samples, trains and scores: the merged policy model, else the base. */
   private get active(): Transformer {
@@ -155,7 +161,11 @@ export class GpuSealEngine implements SealEngine {
     if (longest >= context) throw new RangeError(`a prompt of ${longest} tokens does not leave room to generate in the model's ${context}-token context`);
     const maxNewTokens = Math.min(options.maxNewTokens, context - longest);
     const out = await generateBatch(transformer, this.model.tokenizer, {
-      prompts: ids, maxNewTokens, temperature: options.temperature ?? 0, topP: options.topP ?? 1, seed: options.seed ?? 0,
+      prompts: ids,
+      maxNewTokens,
+      temperature: options.temperature ?? 0,
+      topP: options.topP ?? 1,
+      seed: options.seed ?? 0,
       ...(options.streams ? { streams: options.streams } : {}),
       ...(options.stopStrings ? { stopStrings: options.stopStrings } : {}),
       ...(adapters ? { adapters } : {}),
@@ -178,8 +188,12 @@ export class GpuSealEngine implements SealEngine {
 
   private tokenize(rows: readonly SftDataRow[], lossMode: LossMode, source: string) {
     return tokenizeSftRows(rows, {
-      tokenizer: this.model.tokenizer, chatTemplate: this.model.chatTemplate, lossMode, source,
-      maxLength: this.model.config.maxPositionEmbeddings, maxLengthReason: "the model's context",
+      tokenizer: this.model.tokenizer,
+      chatTemplate: this.model.chatTemplate,
+      lossMode,
+      source,
+      maxLength: this.model.config.maxPositionEmbeddings,
+      maxLengthReason: "the model's context",
     });
   }
 
@@ -195,10 +209,27 @@ export class GpuSealEngine implements SealEngine {
     try {
       for (const p of plans) adapters.push(LoraAdapter.upload(ctx, config, this.initWeights(p.lora, p.loraInitSeed)));
       const t1 = performance.now();
-      const results = await trainSft(ctx, config, this.merged?.weights ?? this.model.weights, plans.map((p, i) => ({ adapter: adapters[i]!, examples: examples[i]!, hyper: p.hyper })), {
-        ...this.options.sft,
-        onStep: (s) => onStep({ job: s.job, step: s.step, totalSteps: s.totalSteps, loss: s.loss, lr: s.lr, tokens: s.trainedTokens, inputTokens: s.tokens, epoch: s.epoch, gradNorm: s.gradNorm }),
-      });
+      const results = await trainSft(
+        ctx,
+        config,
+        this.merged?.weights ?? this.model.weights,
+        plans.map((p, i) => ({ adapter: adapters[i]!, examples: examples[i]!, hyper: p.hyper })),
+        {
+          ...this.options.sft,
+          onStep: (s) =>
+            onStep({
+              job: s.job,
+              step: s.step,
+              totalSteps: s.totalSteps,
+              loss: s.loss,
+              lr: s.lr,
+              tokens: s.trainedTokens,
+              inputTokens: s.tokens,
+              epoch: s.epoch,
+              gradNorm: s.gradNorm,
+            }),
+        },
+      );
       this.options.onTiming?.('train', (performance.now() - t1) / 1000);
       return adapters.map((a, i) => new GpuCandidate(a, results[i]!.steps));
     } catch (e) {
@@ -221,7 +252,15 @@ export class GpuSealEngine implements SealEngine {
     try {
       return await runBehindBarrier(
         candidates.length,
-        (batch) => this.generate(transformer, batch.prompts, batch.options, null, undefined, batch.participants.map((p) => adapterOf[p]!)),
+        (batch) =>
+          this.generate(
+            transformer,
+            batch.prompts,
+            batch.options,
+            null,
+            undefined,
+            batch.participants.map((p) => adapterOf[p]!),
+          ),
         (_, generate) => new GenerationModel(this, generate),
         body,
       );
@@ -240,7 +279,9 @@ export class GpuSealEngine implements SealEngine {
     const want = resolveLoraConfig(job.lora);
     const have = init.config;
     if (want.rank !== have.rank || want.alpha !== have.alpha || want.rsLora !== have.rsLora || want.targets.join(',') !== have.targets.join(',')) {
-      throw new Error(`policy SFT: the previous policy adapter (r=${have.rank}, alpha=${have.alpha}, ${have.targets.join(',')}) is not the configured policy LoRA (r=${want.rank}, alpha=${want.alpha}, ${want.targets.join(',')}); continue with the same LoRA settings or start the policy afresh`);
+      throw new Error(
+        `policy SFT: the previous policy adapter (r=${have.rank}, alpha=${have.alpha}, ${have.targets.join(',')}) is not the configured policy LoRA (r=${want.rank}, alpha=${want.alpha}, ${want.targets.join(',')}); continue with the same LoRA settings or start the policy afresh`,
+      );
     }
     if (job.rows.length === 0) return init;
     const examples = this.tokenize(job.rows, job.lossMode, 'policy SFT data');
@@ -249,7 +290,18 @@ export class GpuSealEngine implements SealEngine {
       const t0 = performance.now();
       await trainSft(ctx, config, weights, [{ adapter, examples, hyper: job.hyper }], {
         ...this.options.sft,
-        onStep: (s) => onStep({ job: 0, step: s.step, totalSteps: s.totalSteps, loss: s.loss, lr: s.lr, tokens: s.trainedTokens, inputTokens: s.tokens, epoch: s.epoch, gradNorm: s.gradNorm }),
+        onStep: (s) =>
+          onStep({
+            job: 0,
+            step: s.step,
+            totalSteps: s.totalSteps,
+            loss: s.loss,
+            lr: s.lr,
+            tokens: s.trainedTokens,
+            inputTokens: s.tokens,
+            epoch: s.epoch,
+            gradNorm: s.gradNorm,
+          }),
       });
       this.options.onTiming?.('train', (performance.now() - t0) / 1000);
       return await adapter.download();

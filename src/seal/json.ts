@@ -24,7 +24,9 @@ export function canonicalJson(value: unknown, path = '$'): string {
   }
   if (Array.isArray(value)) return `[${value.map((v, i) => canonicalJson(v, `${path}[${i}]`)).join(',')}]`;
   if (isJsonObject(value)) {
-    const keys = Object.keys(value).filter((k) => value[k] !== undefined).sort();
+    const keys = Object.keys(value)
+      .filter((k) => value[k] !== undefined)
+      .sort();
     return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(value[k], `${path}.${k}`)}`).join(',')}}`;
   }
   throw new TypeError(`${path} is ${value === undefined ? 'undefined' : typeof value}, which JSON cannot hold`);

@@ -103,10 +103,13 @@ export async function runSealLoop<C extends DomainContext, E>(
 }
 
 function checkSampling(s: SelfEditSamplingSettings): void {
-  if (!(s.temperature >= 0 && Number.isFinite(s.temperature))) throw new RangeError(`self-edit sampling: temperature must be a finite number >= 0, got ${s.temperature}`);
+  if (!(s.temperature >= 0 && Number.isFinite(s.temperature)))
+    throw new RangeError(`self-edit sampling: temperature must be a finite number >= 0, got ${s.temperature}`);
   if (!(s.topP > 0 && s.topP <= 1)) throw new RangeError(`self-edit sampling: topP must be in (0, 1], got ${s.topP}`);
-  if (!Number.isSafeInteger(s.maxNewTokens) || s.maxNewTokens < 1) throw new RangeError(`self-edit sampling: maxNewTokens must be an integer >= 1, got ${s.maxNewTokens}`);
-  if (!Number.isSafeInteger(s.attemptsPerEdit) || s.attemptsPerEdit < 1) throw new RangeError(`self-edit sampling: attemptsPerEdit must be an integer >= 1, got ${s.attemptsPerEdit}`);
+  if (!Number.isSafeInteger(s.maxNewTokens) || s.maxNewTokens < 1)
+    throw new RangeError(`self-edit sampling: maxNewTokens must be an integer >= 1, got ${s.maxNewTokens}`);
+  if (!Number.isSafeInteger(s.attemptsPerEdit) || s.attemptsPerEdit < 1)
+    throw new RangeError(`self-edit sampling: attemptsPerEdit must be an integer >= 1, got ${s.attemptsPerEdit}`);
 }
 
 /** One sample to draw: attempt `attempt` of a candidate slot. */
@@ -142,7 +145,9 @@ class RoundRunner<C extends DomainContext, E> {
 
   /** Pending candidate slots of a context in a round. */
   private pending(round: number, context: C): number[] {
-    return pendingCandidates(this.run.state, round).filter((p) => p.task === context.id).map((p) => p.candidate);
+    return pendingCandidates(this.run.state, round)
+      .filter((p) => p.task === context.id)
+      .map((p) => p.candidate);
   }
 
   /**
@@ -171,7 +176,15 @@ class RoundRunner<C extends DomainContext, E> {
   /** Records one sample of a slot (valid, with the domain's adjustments, or invalid with the reason). */
   private recordSample(round: number, { context, candidate, attempt }: Draw<C>, sample: GeneratedSample): void {
     const parsed = this.domain.parseSelfEdit(sample.text);
-    const base = { type: 'self-edit-sampled' as const, round, task: context.id, candidate, attempt, text: sample.text, ...(sample.tokens > 0 ? { tokens: sample.tokens } : {}) };
+    const base = {
+      type: 'self-edit-sampled' as const,
+      round,
+      task: context.id,
+      candidate,
+      attempt,
+      text: sample.text,
+      ...(sample.tokens > 0 ? { tokens: sample.tokens } : {}),
+    };
     if (parsed.ok) {
       this.run.append({ ...base, edit: parsed.edit as unknown, adjustments: parsed.adjustments.map((a) => ({ ...a })) });
       return;
@@ -182,22 +195,30 @@ class RoundRunner<C extends DomainContext, E> {
   }
 
   /** Draws one sample per draw; `record` is called as each one ends (so a kill mid-batch keeps the finished ones). */
-  private async draw(round: number, draws: readonly Draw<C>[], prompts: ReadonlyMap<string, ChatMessage[]>, record: (index: number, sample: GeneratedSample) => void): Promise<void> {
+  private async draw(
+    round: number,
+    draws: readonly Draw<C>[],
+    prompts: ReadonlyMap<string, ChatMessage[]>,
+    record: (index: number, sample: GeneratedSample) => void,
+  ): Promise<void> {
     if (this.options.fixedSelfEdit) {
       draws.forEach((d, i) => record(i, { text: this.options.fixedSelfEdit!(d.context), tokens: 0, finishReason: 'stop' }));
       return;
     }
     const s = this.options.sampling;
     const config = this.run.state.config!;
-    await this.engine.sample(draws.map((d) => prompts.get(d.context.id)!), {
-      schema: this.domain.selfEditSchema(),
-      maxNewTokens: s.maxNewTokens,
-      temperature: s.temperature,
-      topP: s.topP,
-      seed: roundSeed(config.seed, round),
-      streams: draws.map((d) => sampleStream(d.context.id, d.candidate, d.attempt)),
-      onSample: record,
-    });
+    await this.engine.sample(
+      draws.map((d) => prompts.get(d.context.id)!),
+      {
+        schema: this.domain.selfEditSchema(),
+        maxNewTokens: s.maxNewTokens,
+        temperature: s.temperature,
+        topP: s.topP,
+        seed: roundSeed(config.seed, round),
+        streams: draws.map((d) => sampleStream(d.context.id, d.candidate, d.attempt)),
+        onSample: record,
+      },
+    );
   }
 
   /** Trains and scores a context's pending candidates (their self-edits sampled already). */
@@ -209,7 +230,12 @@ class RoundRunner<C extends DomainContext, E> {
       const chosen = c ? chosenEdit(c) : null;
       if (chosen === null) {
         const tries = c?.samples.length ?? 0;
-        this.scoreSkipped(round, context.id, candidate, `no valid self-edit in ${tries} sample${tries === 1 ? '' : 's'}: ${c?.samples[tries - 1]?.invalid ?? 'none drawn'}`);
+        this.scoreSkipped(
+          round,
+          context.id,
+          candidate,
+          `no valid self-edit in ${tries} sample${tries === 1 ? '' : 's'}: ${c?.samples[tries - 1]?.invalid ?? 'none drawn'}`,
+        );
         continue;
       }
       // The recorded self-edit (JSON) is what the domain parsed: domains' self-edits round-trip through JSON.
@@ -228,19 +254,35 @@ class RoundRunner<C extends DomainContext, E> {
   private async trainAndScore(round: number, context: C, group: readonly ReadyCandidate[]): Promise<void> {
     for (const { candidate, plan } of group) {
       this.run.append({
-        type: 'candidate-started', round, task: context.id, candidate, examples: plan.rows.length, plannedSteps: plan.plannedSteps,
+        type: 'candidate-started',
+        round,
+        task: context.id,
+        candidate,
+        examples: plan.rows.length,
+        plannedSteps: plan.plannedSteps,
         ...(plan.notes.length > 0 ? { notes: [...plan.notes] } : {}),
       });
     }
     const t0 = this.now();
     let trained: TrainedCandidate[];
     try {
-      trained = await this.engine.trainCandidates(group.map((g) => g.plan), (s) => {
-        this.run.append({
-          type: 'ttt-step', round, task: context.id, candidate: group[s.job]!.candidate, step: s.step,
-          loss: Number.isFinite(s.loss) ? s.loss : null, lr: s.lr, tokens: s.tokens, epoch: s.epoch, gradNorm: Number.isFinite(s.gradNorm) ? s.gradNorm : null,
-        });
-      });
+      trained = await this.engine.trainCandidates(
+        group.map((g) => g.plan),
+        (s) => {
+          this.run.append({
+            type: 'ttt-step',
+            round,
+            task: context.id,
+            candidate: group[s.job]!.candidate,
+            step: s.step,
+            loss: Number.isFinite(s.loss) ? s.loss : null,
+            lr: s.lr,
+            tokens: s.tokens,
+            epoch: s.epoch,
+            gradNorm: Number.isFinite(s.gradNorm) ? s.gradNorm : null,
+          });
+        },
+      );
     } catch (e) {
       if (!(e instanceof SftDivergedError)) throw e;
       // A self-edit's learning rate made its training diverge: that candidate scores 0. The trainer stops the
@@ -266,8 +308,15 @@ class RoundRunner<C extends DomainContext, E> {
         }
         const score = scores[i]!;
         this.run.append({
-          type: 'candidate-scored', round, task: context.id, candidate, reward: score.reward, solved: score.solved, tests: score.tests,
-          adapter, seconds: { ttt: round3(tttSeconds), eval: round3(evalSeconds) },
+          type: 'candidate-scored',
+          round,
+          task: context.id,
+          candidate,
+          reward: score.reward,
+          solved: score.solved,
+          tests: score.tests,
+          adapter,
+          seconds: { ttt: round3(tttSeconds), eval: round3(evalSeconds) },
         });
       }
     } finally {
@@ -282,13 +331,21 @@ const round3 = (x: number) => Math.round(x * 1000) / 1000;
  * The in-context baseline (the paper's ICL row): every context scored by the model without any adapter, all together.
  * Records one 'baseline-scored' per context (round null); resumes by skipping contexts already recorded.
  */
-export async function runInContextBaseline<C extends DomainContext, E>(run: RunRecorder, domain: Domain<C, E>, engine: SealEngine, name = 'in-context'): Promise<void> {
+export async function runInContextBaseline<C extends DomainContext, E>(
+  run: RunRecorder,
+  domain: Domain<C, E>,
+  engine: SealEngine,
+  name = 'in-context',
+): Promise<void> {
   await engine.setPolicy(null, 'adapter');
   const pending = domain.contexts().filter((c) => !isBaselineFinished(run.state, name, null, c.id));
   // All pending contexts at once (their generation batched); each is recorded as soon as it is scored.
-  await engine.withScoringModels(pending.map(() => null), async (model, i) => {
-    const context = pending[i]!;
-    const score = await domain.score(context, model);
-    run.append({ type: 'baseline-scored', name, round: null, task: context.id, reward: score.reward, solved: score.solved, tests: score.tests });
-  });
+  await engine.withScoringModels(
+    pending.map(() => null),
+    async (model, i) => {
+      const context = pending[i]!;
+      const score = await domain.score(context, model);
+      run.append({ type: 'baseline-scored', name, round: null, task: context.id, reward: score.reward, solved: score.solved, tests: score.tests });
+    },
+  );
 }

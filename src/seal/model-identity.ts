@@ -105,7 +105,8 @@ export async function fingerprintModel(files: ModelFiles, options: FingerprintOp
     hash.piece(bytes);
     listed.push({ name, bytes: bytes.byteLength });
   }
-  if (!listed.some((f) => f.name === 'config.json')) throw new Error(`${files.where}/config.json is missing: a model fingerprint needs the model's config.json`);
+  if (!listed.some((f) => f.name === 'config.json'))
+    throw new Error(`${files.where}/config.json is missing: a model fingerprint needs the model's config.json`);
 
   const weights = await weightFiles(files);
   if (weights.index !== null) {
@@ -152,6 +153,8 @@ export function sameModel(a: Pick<ModelIdentity, 'fingerprint' | 'method'>, b: P
 export function describeModel(identity: ModelIdentity): string {
   const short = identity.fingerprint.slice(0, 'sha256:'.length + 12);
   const hub = identity.source.hub;
-  const where = hub ? `${hub.repo}@${hub.revision === hub.commit ? hub.commit.slice(0, 7) : `${hub.revision} (${hub.commit.slice(0, 7)})`}` : identity.source.path ?? 'model';
+  const where = hub
+    ? `${hub.repo}@${hub.revision === hub.commit ? hub.commit.slice(0, 7) : `${hub.revision} (${hub.commit.slice(0, 7)})`}`
+    : (identity.source.path ?? 'model');
   return `${where} [${short}]`;
 }

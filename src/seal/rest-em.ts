@@ -26,9 +26,7 @@ import type { SealEngine } from './engine.ts';
 import type { RunRecorder, AdapterStore } from './run-recorder.ts';
 import { chosenEdit, scoredCandidates, type RoundState } from './run-state.ts';
 
-export type WinnerRule =
-  | { kind: 'reward-above'; threshold: number }
-  | { kind: 'best-per-context'; threshold: number | null };
+export type WinnerRule = { kind: 'reward-above'; threshold: number } | { kind: 'best-per-context'; threshold: number | null };
 
 export interface RestEmSettings {
   winners: WinnerRule;
@@ -47,7 +45,8 @@ export function checkRestEmSettings(s: RestEmSettings): void {
   if (w?.kind === 'reward-above') {
     if (!Number.isFinite(w.threshold)) throw new RangeError(`ReST-EM: winners.threshold must be a finite number, got ${w.threshold}`);
   } else if (w?.kind === 'best-per-context') {
-    if (w.threshold !== null && !Number.isFinite(w.threshold)) throw new RangeError(`ReST-EM: winners.threshold must be a finite number or null, got ${w.threshold}`);
+    if (w.threshold !== null && !Number.isFinite(w.threshold))
+      throw new RangeError(`ReST-EM: winners.threshold must be a finite number or null, got ${w.threshold}`);
   } else {
     throw new RangeError(`ReST-EM: winners.kind must be 'reward-above' or 'best-per-context', got ${JSON.stringify((w as { kind?: unknown })?.kind)}`);
   }
@@ -127,7 +126,10 @@ export async function runPolicyStep<C extends DomainContext>(args: {
   const keep = rows.length === 0 || settings.continuePolicy;
   const init = keep && previous !== null ? { weights: previous } : { seed: settings.initSeed };
   if (rows.length === 0) {
-    run.append({ type: 'warning', message: `round ${round}: no self-edit won (rule ${describeRule(settings.winners)}), so the policy is not trained; round ${round + 1} samples from the same policy` });
+    run.append({
+      type: 'warning',
+      message: `round ${round}: no self-edit won (rule ${describeRule(settings.winners)}), so the policy is not trained; round ${round + 1} samples from the same policy`,
+    });
   } else {
     run.append({ type: 'policy-sft-started', round, examples: rows.length, plannedSteps: plannedSftSteps(rows.length, settings.hyper) });
   }

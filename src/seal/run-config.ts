@@ -47,7 +47,10 @@ export interface ConfigChange {
 
 /** Resuming with a config of another hash, without force. */
 export class RunConfigMismatchError extends Error {
-  constructor(message: string, readonly changes: readonly ConfigChange[]) {
+  constructor(
+    message: string,
+    readonly changes: readonly ConfigChange[],
+  ) {
     super(message);
     this.name = 'RunConfigMismatchError';
   }
@@ -60,11 +63,14 @@ export function checkRunConfig(config: RunConfig): RunConfig {
   };
   if (!isJsonObject(config)) fail('expected an object');
   for (const key of ['domain', 'command'] as const) if (typeof config[key] !== 'string' || config[key] === '') fail(`${key} must be a non-empty string`);
-  if (!isJsonObject(config.model) || typeof config.model.fingerprint !== 'string' || !config.model.fingerprint) fail('model.fingerprint must be a non-empty string');
+  if (!isJsonObject(config.model) || typeof config.model.fingerprint !== 'string' || !config.model.fingerprint)
+    fail('model.fingerprint must be a non-empty string');
   if (typeof config.model.method !== 'string') fail('model.method must be a fingerprint method');
-  if (!isJsonObject(config.tasks) || !Array.isArray(config.tasks.ids) || config.tasks.ids.some((t) => typeof t !== 'string' || t === '')) fail('tasks.ids must be a list of non-empty strings');
+  if (!isJsonObject(config.tasks) || !Array.isArray(config.tasks.ids) || config.tasks.ids.some((t) => typeof t !== 'string' || t === ''))
+    fail('tasks.ids must be a list of non-empty strings');
   if (new Set(config.tasks.ids).size !== config.tasks.ids.length) fail('tasks.ids has duplicates');
-  if (!Number.isSafeInteger(config.selfEditsPerTask) || config.selfEditsPerTask < 1) fail(`selfEditsPerTask must be an integer >= 1, got ${config.selfEditsPerTask}`);
+  if (!Number.isSafeInteger(config.selfEditsPerTask) || config.selfEditsPerTask < 1)
+    fail(`selfEditsPerTask must be an integer >= 1, got ${config.selfEditsPerTask}`);
   if (!Number.isSafeInteger(config.rounds) || config.rounds < 1) fail(`rounds must be an integer >= 1, got ${config.rounds}`);
   if (!Number.isSafeInteger(config.seed)) fail(`seed must be an integer, got ${config.seed}`);
   return toJsonValue(config) as unknown as RunConfig;
@@ -123,10 +129,10 @@ export function checkResumeConfig(stored: RunConfig, requested: RunConfig, optio
   const shown = changes.slice(0, 12).map((c) => `  ${formatChange(c)}`);
   if (changes.length > shown.length) shown.push(`  ... and ${changes.length - shown.length} more`);
   throw new RunConfigMismatchError(
-    `${where} holds a run with a different configuration (${configHash(stored).slice(0, 19)}, requested ${configHash(requested).slice(0, 19)}):\n`
-      + `${shown.join('\n')}\n`
-      + 'Pick a new --run directory for this configuration, or pass --force-config to continue this run under the new one '
-      + '(finished candidates are kept as scored; the change is recorded in the event log and the report).',
+    `${where} holds a run with a different configuration (${configHash(stored).slice(0, 19)}, requested ${configHash(requested).slice(0, 19)}):\n` +
+      `${shown.join('\n')}\n` +
+      'Pick a new --run directory for this configuration, or pass --force-config to continue this run under the new one ' +
+      '(finished candidates are kept as scored; the change is recorded in the event log and the report).',
     changes,
   );
 }

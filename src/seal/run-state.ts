@@ -13,9 +13,7 @@
  *   - the policy for round r is the checkpoint saved by round r - 1 (round 0: the base model).
  * The fold itself never throws on well-formed records: anything out of order becomes a warning in the state.
  */
-import type {
-  BaselineScoredEvent, EditAdjustment, EventOf, Invocation, PolicyRef, RoundMetrics, RunEvent, TestOutcome,
-} from './events.ts';
+import type { BaselineScoredEvent, EditAdjustment, EventOf, Invocation, PolicyRef, RoundMetrics, RunEvent, TestOutcome } from './events.ts';
 import type { JsonValue } from './json.ts';
 import type { RunConfig } from './run-config.ts';
 
@@ -104,7 +102,15 @@ export interface RunState {
   startedAt: string | null;
   lastAt: string | null;
   /** The slot most recently worked on (for progress lines). */
-  active: { round: number; task: string | null; candidate: number | null; phase: 'sampling' | 'ttt' | 'scored' | 'sft' | 'idle'; step: number; plannedSteps: number | null; loss: number | null } | null;
+  active: {
+    round: number;
+    task: string | null;
+    candidate: number | null;
+    phase: 'sampling' | 'ttt' | 'scored' | 'sft' | 'idle';
+    step: number;
+    plannedSteps: number | null;
+    loss: number | null;
+  } | null;
 }
 
 export function candidateKey(task: string, candidate: number): string {
@@ -117,8 +123,20 @@ export function baselineKey(name: string, round: number | null, task: string): s
 
 export function emptyRunState(): RunState {
   return {
-    config: null, configHash: null, configChanges: [], invocations: [], status: 'empty', failure: null, resumes: 0,
-    rounds: new Map(), baselines: new Map(), warnings: [], events: 0, startedAt: null, lastAt: null, active: null,
+    config: null,
+    configHash: null,
+    configChanges: [],
+    invocations: [],
+    status: 'empty',
+    failure: null,
+    resumes: 0,
+    rounds: new Map(),
+    baselines: new Map(),
+    warnings: [],
+    events: 0,
+    startedAt: null,
+    lastAt: null,
+    active: null,
   };
 }
 
@@ -173,7 +191,8 @@ export function applyEvent(state: RunState, e: RunEvent): void {
       state.resumes++;
       state.invocations.push(e.invocation);
       if (state.config !== null && state.config.rounds !== e.rounds) state.config = { ...state.config, rounds: e.rounds };
-      if (state.configHash !== null && e.configHash !== state.configHash) state.warnings.push(`line ${e.seq}: resumed with config ${e.configHash} but the run has ${state.configHash}`);
+      if (state.configHash !== null && e.configHash !== state.configHash)
+        state.warnings.push(`line ${e.seq}: resumed with config ${e.configHash} but the run has ${state.configHash}`);
       state.status = 'running';
       state.failure = null;
       break;
@@ -333,7 +352,13 @@ export function pendingCandidates(state: RunState, round: number, plan?: { tasks
     for (let candidate = 0; candidate < k; candidate++) {
       const c = r?.candidates.get(candidateKey(task, candidate));
       if (c?.score != null) continue;
-      out.push({ task, candidate, samples: c?.samples ?? [], edit: c ? chosenEdit(c) : null, interrupted: c !== undefined && (c.starts > 0 || c.samples.length > 0) });
+      out.push({
+        task,
+        candidate,
+        samples: c?.samples ?? [],
+        edit: c ? chosenEdit(c) : null,
+        interrupted: c !== undefined && (c.starts > 0 || c.samples.length > 0),
+      });
     }
   }
   return out;
@@ -353,14 +378,22 @@ export function nextRound(state: RunState): number | null {
 export function policyForRound(state: RunState, round: number): PolicyRef {
   if (round === 0) return { kind: 'base' };
   const previous = state.rounds.get(round - 1)?.checkpoint;
-  if (!previous) throw new Error(`round ${round} needs the policy checkpoint of round ${round - 1}, which is not recorded: finish round ${round - 1}'s M-step first`);
+  if (!previous)
+    throw new Error(`round ${round} needs the policy checkpoint of round ${round - 1}, which is not recorded: finish round ${round - 1}'s M-step first`);
   return { kind: 'checkpoint', round: round - 1, path: previous.path, ...(previous.fingerprint ? { fingerprint: previous.fingerprint } : {}) };
 }
 
 /** The latest policy: the newest saved checkpoint, else the base model. */
 export function currentPolicy(state: RunState): PolicyRef {
   const saved = [...state.rounds.values()].filter((r) => r.checkpoint !== null).sort((a, b) => b.round - a.round)[0];
-  return saved ? { kind: 'checkpoint', round: saved.round, path: saved.checkpoint!.path, ...(saved.checkpoint!.fingerprint ? { fingerprint: saved.checkpoint!.fingerprint } : {}) } : { kind: 'base' };
+  return saved
+    ? {
+        kind: 'checkpoint',
+        round: saved.round,
+        path: saved.checkpoint!.path,
+        ...(saved.checkpoint!.fingerprint ? { fingerprint: saved.checkpoint!.fingerprint } : {}),
+      }
+    : { kind: 'base' };
 }
 
 /** A round's scored candidates in plan order (tasks as planned, then any extra tasks in record order). */
@@ -368,7 +401,10 @@ export function scoredCandidates(r: RoundState): CandidateState[] {
   const order = new Map(r.tasks.map((t, i) => [t, i]));
   return [...r.candidates.values()]
     .filter((c) => c.score !== null)
-    .sort((a, b) => (order.get(a.task) ?? Infinity) - (order.get(b.task) ?? Infinity) || (a.task < b.task ? -1 : a.task > b.task ? 1 : 0) || a.candidate - b.candidate);
+    .sort(
+      (a, b) =>
+        (order.get(a.task) ?? Infinity) - (order.get(b.task) ?? Infinity) || (a.task < b.task ? -1 : a.task > b.task ? 1 : 0) || a.candidate - b.candidate,
+    );
 }
 
 /** The paper's metrics of a round, over its scored (task, self-edit) pairs. */
@@ -458,8 +494,10 @@ export function resumeSummary(state: RunState): string {
     const mStep = r.sft !== null && r.checkpoint === null ? ' (its M-step was interrupted and is redone)' : '';
     return `resuming round ${round}: all ${total} candidates finished; what follows them is left${mStep}`;
   }
-  return `resuming round ${round}: ${total - pending.length} of ${total} candidates finished, ${pending.length} to do`
-    + `${interrupted > 0 ? ` (${interrupted} interrupted, redone from the start)` : ''}`;
+  return (
+    `resuming round ${round}: ${total - pending.length} of ${total} candidates finished, ${pending.length} to do` +
+    `${interrupted > 0 ? ` (${interrupted} interrupted, redone from the start)` : ''}`
+  );
 }
 
 /** One sampled self-edit with its candidate's outcome: a line of self-edits.jsonl (a view derived from the log). */
@@ -486,14 +524,27 @@ export function selfEditRecords(state: RunState): SelfEditRecord[] {
   const out: SelfEditRecord[] = [];
   for (const r of roundsInOrder(state)) {
     const order = new Map(r.tasks.map((t, i) => [t, i]));
-    const candidates = [...r.candidates.values()].sort((a, b) => (order.get(a.task) ?? Infinity) - (order.get(b.task) ?? Infinity) || (a.task < b.task ? -1 : a.task > b.task ? 1 : 0) || a.candidate - b.candidate);
+    const candidates = [...r.candidates.values()].sort(
+      (a, b) =>
+        (order.get(a.task) ?? Infinity) - (order.get(b.task) ?? Infinity) || (a.task < b.task ? -1 : a.task > b.task ? 1 : 0) || a.candidate - b.candidate,
+    );
     for (const c of candidates) {
       const chosen = chosenEdit(c);
       for (const s of c.samples) {
         out.push({
-          round: r.round, task: c.task, candidate: c.candidate, attempt: s.attempt, text: s.text, edit: s.edit, invalid: s.invalid,
-          adjustments: s.adjustments, chosen: s === chosen, reward: c.score?.reward ?? null, solved: c.score?.solved ?? null,
-          skipped: c.score?.skipped ?? null, adapter: c.score?.adapter ?? null,
+          round: r.round,
+          task: c.task,
+          candidate: c.candidate,
+          attempt: s.attempt,
+          text: s.text,
+          edit: s.edit,
+          invalid: s.invalid,
+          adjustments: s.adjustments,
+          chosen: s === chosen,
+          reward: c.score?.reward ?? null,
+          solved: c.score?.solved ?? null,
+          skipped: c.score?.skipped ?? null,
+          adapter: c.score?.adapter ?? null,
         });
       }
     }

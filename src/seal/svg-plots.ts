@@ -64,15 +64,23 @@ interface Frame {
 }
 
 function svgOpen(width: number, height: number, title: string): string {
-  return `<svg class="chart" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-label="${escapeHtml(title)}">`
-    + `<title>${escapeHtml(title)}</title>`
-    + `<text x="${coord(width / 2)}" y="16" text-anchor="middle" class="chart-title">${escapeHtml(title)}</text>`;
+  return (
+    `<svg class="chart" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-label="${escapeHtml(title)}">` +
+    `<title>${escapeHtml(title)}</title>` +
+    `<text x="${coord(width / 2)}" y="16" text-anchor="middle" class="chart-title">${escapeHtml(title)}</text>`
+  );
 }
 
 /** A line chart as one <svg> element. */
 export function lineChart(o: LineChartOptions): string {
   const width = o.width ?? 560;
-  const legend = o.legend ? legendLayout(o.series.map((s) => s.name), 56, width - 16) : { rows: 0, at: [] };
+  const legend = o.legend
+    ? legendLayout(
+        o.series.map((s) => s.name),
+        56,
+        width - 16,
+      )
+    : { rows: 0, at: [] };
   const height = (o.height ?? 300) + legend.rows * 16;
   const ys = o.series.flatMap((s) => s.points.map((p) => p[1]).filter((y): y is number => y !== null && Number.isFinite(y)));
   const xs = o.series.flatMap((s) => s.points.map((p) => p[0]).filter((x) => Number.isFinite(x)));
@@ -86,9 +94,15 @@ export function lineChart(o: LineChartOptions): string {
   let xMin = Math.min(...xs);
   let xMax = Math.max(...xs);
   if (xMax <= xMin) [xMin, xMax] = [xMin - 0.5, xMax + 0.5];
-  const left = 56, top = 28, right = 16, bottom = 40 + legend.rows * 16;
+  const left = 56,
+    top = 28,
+    right = 16,
+    bottom = 40 + legend.rows * 16;
   const f: Frame = {
-    left, top, plotW: width - left - right, plotH: height - top - bottom,
+    left,
+    top,
+    plotW: width - left - right,
+    plotH: height - top - bottom,
     x: (v) => left + ((v - xMin) / (xMax - xMin)) * (width - left - right),
     y: (v) => top + (1 - (v - yMin) / (yMax - yMin)) * (height - top - bottom),
   };
@@ -98,8 +112,9 @@ export function lineChart(o: LineChartOptions): string {
     const at = legend.at[i];
     if (!at) return;
     const ly = height - legend.rows * 16 + at.row * 16 + 4;
-    out += `<line x1="${coord(at.x)}" y1="${coord(ly)}" x2="${coord(at.x + 18)}" y2="${coord(ly)}" stroke="${escapeHtml(s.color)}" stroke-width="2"${s.dashed ? ' stroke-dasharray="5 3"' : ''}/>`
-      + `<text x="${coord(at.x + 22)}" y="${coord(ly + 4)}" class="legend">${escapeHtml(s.name)}</text>`;
+    out +=
+      `<line x1="${coord(at.x)}" y1="${coord(ly)}" x2="${coord(at.x + 18)}" y2="${coord(ly)}" stroke="${escapeHtml(s.color)}" stroke-width="2"${s.dashed ? ' stroke-dasharray="5 3"' : ''}/>` +
+      `<text x="${coord(at.x + 22)}" y="${coord(ly + 4)}" class="legend">${escapeHtml(s.name)}</text>`;
   });
   return `${out}</svg>`;
 }
@@ -125,16 +140,19 @@ function axes(f: Frame, xTicks: number[], yTicks: number[], xLabel: string, yLab
   let out = `<rect x="${f.left}" y="${f.top}" width="${coord(f.plotW)}" height="${coord(f.plotH)}" class="plot-bg"/>`;
   for (const t of yTicks) {
     const y = coord(f.y(t));
-    out += `<line x1="${f.left}" y1="${y}" x2="${coord(f.left + f.plotW)}" y2="${y}" class="grid"/>`
-      + `<text x="${f.left - 6}" y="${y}" dy="4" text-anchor="end" class="tick">${escapeHtml(yFormat(t))}</text>`;
+    out +=
+      `<line x1="${f.left}" y1="${y}" x2="${coord(f.left + f.plotW)}" y2="${y}" class="grid"/>` +
+      `<text x="${f.left - 6}" y="${y}" dy="4" text-anchor="end" class="tick">${escapeHtml(yFormat(t))}</text>`;
   }
   for (const t of xTicks) {
     const x = coord(f.x(t));
-    out += `<line x1="${x}" y1="${coord(f.top + f.plotH)}" x2="${x}" y2="${coord(f.top + f.plotH + 4)}" class="axis"/>`
-      + `<text x="${x}" y="${coord(f.top + f.plotH + 16)}" text-anchor="middle" class="tick">${escapeHtml(xIntegers ? String(Math.round(t)) : formatNumber(t))}</text>`;
+    out +=
+      `<line x1="${x}" y1="${coord(f.top + f.plotH)}" x2="${x}" y2="${coord(f.top + f.plotH + 4)}" class="axis"/>` +
+      `<text x="${x}" y="${coord(f.top + f.plotH + 16)}" text-anchor="middle" class="tick">${escapeHtml(xIntegers ? String(Math.round(t)) : formatNumber(t))}</text>`;
   }
-  out += `<text x="${coord(f.left + f.plotW / 2)}" y="${coord(f.top + f.plotH + 32)}" text-anchor="middle" class="axis-label">${escapeHtml(xLabel)}</text>`
-    + `<text transform="translate(14 ${coord(f.top + f.plotH / 2)}) rotate(-90)" text-anchor="middle" class="axis-label">${escapeHtml(yLabel)}</text>`;
+  out +=
+    `<text x="${coord(f.left + f.plotW / 2)}" y="${coord(f.top + f.plotH + 32)}" text-anchor="middle" class="axis-label">${escapeHtml(xLabel)}</text>` +
+    `<text transform="translate(14 ${coord(f.top + f.plotH / 2)}) rotate(-90)" text-anchor="middle" class="axis-label">${escapeHtml(yLabel)}</text>`;
   return out;
 }
 
@@ -149,7 +167,10 @@ function seriesPath(f: Frame, s: LineSeries): string {
     }
     d += `${pen ? 'L' : 'M'}${coord(f.x(x))} ${coord(f.y(y))}`;
     pen = true;
-    if (s.markers) dots.push(`<circle cx="${coord(f.x(x))}" cy="${coord(f.y(y))}" r="3.5" fill="${escapeHtml(s.color)}"><title>${escapeHtml(`${s.name}: ${formatNumber(x)}, ${formatNumber(y)}`)}</title></circle>`);
+    if (s.markers)
+      dots.push(
+        `<circle cx="${coord(f.x(x))}" cy="${coord(f.y(y))}" r="3.5" fill="${escapeHtml(s.color)}"><title>${escapeHtml(`${s.name}: ${formatNumber(x)}, ${formatNumber(y)}`)}</title></circle>`,
+      );
   }
   const style = `fill="none" stroke="${escapeHtml(s.color)}" stroke-width="${s.width ?? 2}"${s.opacity !== undefined ? ` stroke-opacity="${s.opacity}"` : ''}${s.dashed ? ' stroke-dasharray="5 3"' : ''}`;
   return (d ? `<path d="${d}" ${style}><title>${escapeHtml(s.name)}</title></path>` : '') + dots.join('');
@@ -196,7 +217,9 @@ export function stripPlot(o: StripPlotOptions): string {
   const bands = Math.max(1, o.bands ?? 1);
   const bandH = bands === 1 ? 24 : 16;
   const rowH = bands * bandH + (bands === 1 ? 0 : 8);
-  const left = 150, right = 110, top = 28;
+  const left = 150,
+    right = 110,
+    top = 28;
   const legendH = o.legend && o.legend.length > 0 ? 18 : 0;
   const plotH = Math.max(1, o.rows.length) * rowH;
   const height = top + plotH + 40 + legendH;
@@ -207,11 +230,13 @@ export function stripPlot(o: StripPlotOptions): string {
   out += `<rect x="${left}" y="${top}" width="${coord(plotW)}" height="${coord(plotH)}" class="plot-bg"/>`;
   for (const t of niceTicks(o.xMin, o.xMax, 5)) {
     const tx = coord(x(t));
-    out += `<line x1="${tx}" y1="${top}" x2="${tx}" y2="${coord(top + plotH + 4)}" class="grid"/>`
-      + `<text x="${tx}" y="${coord(top + plotH + 16)}" text-anchor="middle" class="tick">${escapeHtml(formatNumber(t))}</text>`;
+    out +=
+      `<line x1="${tx}" y1="${top}" x2="${tx}" y2="${coord(top + plotH + 4)}" class="grid"/>` +
+      `<text x="${tx}" y="${coord(top + plotH + 16)}" text-anchor="middle" class="tick">${escapeHtml(formatNumber(t))}</text>`;
   }
   out += `<text x="${coord(left + plotW / 2)}" y="${coord(top + plotH + 32)}" text-anchor="middle" class="axis-label">${escapeHtml(o.xLabel)}</text>`;
-  if (o.rows.length === 0) out += `<text x="${coord(left + plotW / 2)}" y="${coord(top + rowH / 2 + 4)}" text-anchor="middle" class="muted">no scored candidates yet</text>`;
+  if (o.rows.length === 0)
+    out += `<text x="${coord(left + plotW / 2)}" y="${coord(top + rowH / 2 + 4)}" text-anchor="middle" class="muted">no scored candidates yet</text>`;
   o.rows.forEach((row, r) => {
     const rowTop = top + r * rowH + (bands === 1 ? 0 : 4);
     if (r > 0) out += `<line x1="${left}" y1="${coord(top + r * rowH)}" x2="${coord(left + plotW)}" y2="${coord(top + r * rowH)}" class="grid"/>`;
@@ -225,8 +250,9 @@ export function stripPlot(o: StripPlotOptions): string {
       if (values.length >= 5 && new Set(values).size > 2) {
         const q = (p: number) => values[Math.min(values.length - 1, Math.floor(p * (values.length - 1) + 0.5))]!;
         const [q1, med, q3] = [q(0.25), q(0.5), q(0.75)];
-        out += `<rect x="${coord(x(q1))}" y="${coord(cy - bandH / 2 + 2)}" width="${coord(Math.max(1, x(q3) - x(q1)))}" height="${bandH - 4}" class="box"/>`
-          + `<line x1="${coord(x(med))}" y1="${coord(cy - bandH / 2 + 2)}" x2="${coord(x(med))}" y2="${coord(cy + bandH / 2 - 2)}" class="median"/>`;
+        out +=
+          `<rect x="${coord(x(q1))}" y="${coord(cy - bandH / 2 + 2)}" width="${coord(Math.max(1, x(q3) - x(q1)))}" height="${bandH - 4}" class="box"/>` +
+          `<line x1="${coord(x(med))}" y1="${coord(cy - bandH / 2 + 2)}" x2="${coord(x(med))}" y2="${coord(cy + bandH / 2 - 2)}" class="median"/>`;
       }
       points.forEach((p, i) => {
         out += `<circle cx="${coord(x(p.value) + jitter(i + 3) * 10)}" cy="${coord(cy + jitter(i) * (bandH - 8))}" r="3.5" fill="${escapeHtml(p.color)}" fill-opacity="0.8"><title>${escapeHtml(p.title)}</title></circle>`;

@@ -148,20 +148,34 @@ export function strftime(date: Date, format: string): string {
   const pad = (n: number, width = 2) => String(n).padStart(width, '0');
   return format.replace(/%(.)/g, (directive, code: string) => {
     switch (code) {
-      case 'd': return pad(date.getUTCDate());
-      case 'e': return String(date.getUTCDate()).padStart(2, ' ');
-      case 'm': return pad(date.getUTCMonth() + 1);
-      case 'b': return MONTHS[date.getUTCMonth()]!.slice(0, 3);
-      case 'B': return MONTHS[date.getUTCMonth()]!;
-      case 'y': return pad(date.getUTCFullYear() % 100);
-      case 'Y': return String(date.getUTCFullYear());
-      case 'a': return WEEKDAYS[date.getUTCDay()]!.slice(0, 3);
-      case 'A': return WEEKDAYS[date.getUTCDay()]!;
-      case 'H': return pad(date.getUTCHours());
-      case 'M': return pad(date.getUTCMinutes());
-      case 'S': return pad(date.getUTCSeconds());
-      case '%': return '%';
-      default: throw new ChatTemplateError(`strftime_now: unsupported directive ${directive}`);
+      case 'd':
+        return pad(date.getUTCDate());
+      case 'e':
+        return String(date.getUTCDate()).padStart(2, ' ');
+      case 'm':
+        return pad(date.getUTCMonth() + 1);
+      case 'b':
+        return MONTHS[date.getUTCMonth()]!.slice(0, 3);
+      case 'B':
+        return MONTHS[date.getUTCMonth()]!;
+      case 'y':
+        return pad(date.getUTCFullYear() % 100);
+      case 'Y':
+        return String(date.getUTCFullYear());
+      case 'a':
+        return WEEKDAYS[date.getUTCDay()]!.slice(0, 3);
+      case 'A':
+        return WEEKDAYS[date.getUTCDay()]!;
+      case 'H':
+        return pad(date.getUTCHours());
+      case 'M':
+        return pad(date.getUTCMinutes());
+      case 'S':
+        return pad(date.getUTCSeconds());
+      case '%':
+        return '%';
+      default:
+        throw new ChatTemplateError(`strftime_now: unsupported directive ${directive}`);
     }
   });
 }

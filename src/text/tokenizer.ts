@@ -48,10 +48,7 @@ export interface SpecialToken {
 }
 
 /** Parse files read by `read` into a TextTokenizer; `read` returns the file's text, or null/undefined when it is missing. */
-export async function loadTextTokenizer(
-  read: (fileName: string) => Promise<string | null | undefined>,
-  where = 'the model directory',
-): Promise<TextTokenizer> {
+export async function loadTextTokenizer(read: (fileName: string) => Promise<string | null | undefined>, where = 'the model directory'): Promise<TextTokenizer> {
   const tokenizer = await readJson(read, 'tokenizer.json', where);
   if (tokenizer === undefined) throw new TokenizerLoadError(`tokenizer.json is missing in ${where}: it is required to tokenize text`);
   const tokenizerConfig = await readJson(read, 'tokenizer_config.json', where);
@@ -119,7 +116,7 @@ export class TextTokenizer {
     // BOS: the configured token, else whatever the post-processor puts in front of the text.
     const withSpecials = this.hf.encode('a', { add_special_tokens: true }).ids;
     const without = this.hf.encode('a', { add_special_tokens: false }).ids;
-    const postProcessorBos = withSpecials.length > without.length && withSpecials[0] !== without[0] ? withSpecials[0] : null;
+    const postProcessorBos = withSpecials.length > without.length && withSpecials[0] !== without[0] ? (withSpecials[0] ?? null) : null;
     this.bosToken = specialTokenText(this.config, 'bos_token');
     this.bosId = this.bosToken !== null ? this.requireId(this.bosToken, 'bos_token') : postProcessorBos;
     const addBosSetting = this.config.add_bos_token;

@@ -45,7 +45,11 @@ export interface PackedTrainBatch {
 
 /** Packs whole sequences into one batch with shifted targets (position t learns labels[t + 1]). */
 export function packTrainingSequences(sequences: readonly TrainSequence[]): PackedTrainBatch {
-  const ids: number[] = [], targets: number[] = [], weights: number[] = [], positions: number[] = [], seqStart: number[] = [];
+  const ids: number[] = [],
+    targets: number[] = [],
+    weights: number[] = [],
+    positions: number[] = [],
+    seqStart: number[] = [];
   const adapters: number[] = [];
   sequences.forEach((seq, s) => {
     const labels = seq.labels ?? seq.ids;
@@ -97,12 +101,22 @@ export function prepareBatch(batch: TrainBatch, vocab: number, adapterCount = 1)
   };
   const T = batch.ids.length;
   if (T < 1) fail('no tokens');
-  for (const [name, a] of [['targets', batch.targets], ['weights', batch.weights], ['positions', batch.positions], ['seqStart', batch.seqStart], ['adapters', batch.adapters]] as const) {
+  for (const [name, a] of [
+    ['targets', batch.targets],
+    ['weights', batch.weights],
+    ['positions', batch.positions],
+    ['seqStart', batch.seqStart],
+    ['adapters', batch.adapters],
+  ] as const) {
     if (a && a.length !== T) fail(`${T} ids but ${a.length} ${name}`);
   }
   if (!batch.targets) fail('targets are required');
-  const ids = new Uint32Array(T), positions = new Uint32Array(T), seqStart = new Uint32Array(T), targets = new Uint32Array(T);
-  const weights = new Float32Array(T), adapters = new Uint32Array(T);
+  const ids = new Uint32Array(T),
+    positions = new Uint32Array(T),
+    seqStart = new Uint32Array(T),
+    targets = new Uint32Array(T);
+  const weights = new Float32Array(T),
+    adapters = new Uint32Array(T);
   let weightSum = 0;
   for (let t = 0; t < T; t++) {
     const id = batch.ids[t]!;
@@ -111,7 +125,8 @@ export function prepareBatch(batch: TrainBatch, vocab: number, adapterCount = 1)
 
     const start = batch.seqStart ? batch.seqStart[t]! : 0;
     // The attention kernels rely on back-to-back packing: a sequence starts here or continues the previous one.
-    if (!(start === t || (t > 0 && start === seqStart[t - 1]))) fail(`seqStart[${t}] = ${start}: sequences must be packed back to back (seqStart[t] is t or seqStart[t - 1])`);
+    if (!(start === t || (t > 0 && start === seqStart[t - 1])))
+      fail(`seqStart[${t}] = ${start}: sequences must be packed back to back (seqStart[t] is t or seqStart[t - 1])`);
     seqStart[t] = start;
     const pos = batch.positions ? batch.positions[t]! : t - start;
     if (!Number.isInteger(pos) || pos < 0 || pos > 0xffffffff) fail(`positions[${t}] = ${pos} is not a non-negative integer`);
@@ -119,14 +134,16 @@ export function prepareBatch(batch: TrainBatch, vocab: number, adapterCount = 1)
 
     const g = batch.adapters ? batch.adapters[t]! : 0;
     if (!Number.isInteger(g) || g < 0 || g >= adapterCount) fail(`adapters[${t}] = ${g} is outside [0, ${adapterCount}) (one index per adapter of the model)`);
-    if (start !== t && g !== adapters[t - 1]) fail(`adapters[${t}] = ${g} but the sequence starting at ${start} has adapter ${adapters[t - 1]} (one adapter per sequence)`);
+    if (start !== t && g !== adapters[t - 1])
+      fail(`adapters[${t}] = ${g} but the sequence starting at ${start} has adapter ${adapters[t - 1]} (one adapter per sequence)`);
     adapters[t] = g;
 
     const w = batch.weights ? batch.weights[t]! : 1;
     if (!(w >= 0) || !Number.isFinite(w)) fail(`weights[${t}] = ${w}; weights must be finite and >= 0`);
     const target = batch.targets[t]!;
     if (target === IGNORE_INDEX) continue; // weight 0, target 0
-    if (!Number.isInteger(target) || target < 0 || target >= vocab) fail(`targets[${t}] = ${target} is outside [0, ${vocab}) (use ${IGNORE_INDEX} to ignore a position)`);
+    if (!Number.isInteger(target) || target < 0 || target >= vocab)
+      fail(`targets[${t}] = ${target} is outside [0, ${vocab}) (use ${IGNORE_INDEX} to ignore a position)`);
     targets[t] = target;
     weights[t] = w;
     weightSum += weights[t]!;

@@ -47,12 +47,19 @@ export interface LayerInputs {
 
 /** Activations of one layer's forward that its backward reads. */
 export interface LayerActivations {
-  n1: Tensor; rstd1: Tensor; // input rmsnorm output [T, H] and 1/rms [T]
-  q: Tensor; k: Tensor; v: Tensor; // after RoPE: [T, Hq·D], [T, Hkv·D], [T, Hkv·D]
-  attn: Tensor; lse: Tensor; // attention output [T, Hq·D], logsumexp [Hq, T]
+  n1: Tensor;
+  rstd1: Tensor; // input rmsnorm output [T, H] and 1/rms [T]
+  q: Tensor;
+  k: Tensor;
+  v: Tensor; // after RoPE: [T, Hq·D], [T, Hkv·D], [T, Hkv·D]
+  attn: Tensor;
+  lse: Tensor; // attention output [T, Hq·D], logsumexp [Hq, T]
   xMid: Tensor; // residual after attention [T, H]
-  n2: Tensor; rstd2: Tensor;
-  gate: Tensor; up: Tensor; act: Tensor; // [T, F]
+  n2: Tensor;
+  rstd2: Tensor;
+  gate: Tensor;
+  up: Tensor;
+  act: Tensor; // [T, F]
   /** x·Aᵀ of each adapted projection: every adapter's rows at its own rank (grouped-lora.ts layout). */
   u: Partial<Record<LoraTarget, Tensor>>;
   /** [2]: the scale of the projections' current input (mixed precision), shared by the products that read it. */
@@ -74,12 +81,21 @@ export function allocLayerActivations(arena: Arena, inp: LayerInputs, label: str
   const u: Partial<Record<LoraTarget, Tensor>> = {};
   for (const [t, size] of Object.entries(loraBufferSizes(inp)) as [LoraTarget, number][]) u[t] = e([size], `u ${t}`);
   return {
-    n1: e([T, H], 'n1'), rstd1: e([T], 'rstd1'),
-    q: e([T, Hq * D], 'q'), k: e([T, Hkv * D], 'k'), v: e([T, Hkv * D], 'v'),
-    attn: e([T, Hq * D], 'attn'), lse: e([Hq, T], 'lse'),
-    xMid: e([T, H], 'xMid'), n2: e([T, H], 'n2'), rstd2: e([T], 'rstd2'),
-    gate: e([T, F], 'gate'), up: e([T, F], 'up'), act: e([T, F], 'act'),
-    u, xScale: e([2], 'input scale'),
+    n1: e([T, H], 'n1'),
+    rstd1: e([T], 'rstd1'),
+    q: e([T, Hq * D], 'q'),
+    k: e([T, Hkv * D], 'k'),
+    v: e([T, Hkv * D], 'v'),
+    attn: e([T, Hq * D], 'attn'),
+    lse: e([Hq, T], 'lse'),
+    xMid: e([T, H], 'xMid'),
+    n2: e([T, H], 'n2'),
+    rstd2: e([T], 'rstd2'),
+    gate: e([T, F], 'gate'),
+    up: e([T, F], 'up'),
+    act: e([T, F], 'act'),
+    u,
+    xScale: e([2], 'input scale'),
   };
 }
 
@@ -88,9 +104,13 @@ export interface BackwardScratch {
   g: Tensor; // [T, H]
   dNormIn: Tensor; // [T, H]: dL/d(rmsnorm input), added to g
   dn: Tensor; // [T, H]: dL/d(rmsnorm output)
-  dAct: Tensor; dGate: Tensor; dUp: Tensor; // [T, F]
-  dAttn: Tensor; dq: Tensor; // [T, Hq·D]
-  dk: Tensor; dv: Tensor; // [T, Hkv·D]
+  dAct: Tensor;
+  dGate: Tensor;
+  dUp: Tensor; // [T, F]
+  dAttn: Tensor;
+  dq: Tensor; // [T, Hq·D]
+  dk: Tensor;
+  dv: Tensor; // [T, Hkv·D]
   e: Tensor | null; // e = dy·B of the largest adapted projection's segments (grouped-lora.ts layout)
   dyScale: Tensor; // [2]: the scale of a projection's dy (mixed precision)
   attention: AttentionScratch;
@@ -102,9 +122,16 @@ export function allocBackwardScratch(arena: Arena, inp: LayerInputs): BackwardSc
   const e = (shape: number[], name: string) => arena.empty('f32', shape, `grad ${name}`);
   const loraScratch = Math.max(0, ...Object.values(loraBufferSizes(inp)));
   return {
-    g: e([T, H], 'residual'), dNormIn: e([T, H], 'norm input'), dn: e([T, H], 'normed'),
-    dAct: e([T, F], 'act'), dGate: e([T, F], 'gate'), dUp: e([T, F], 'up'),
-    dAttn: e([T, Hq * D], 'attn'), dq: e([T, Hq * D], 'q'), dk: e([T, Hkv * D], 'k'), dv: e([T, Hkv * D], 'v'),
+    g: e([T, H], 'residual'),
+    dNormIn: e([T, H], 'norm input'),
+    dn: e([T, H], 'normed'),
+    dAct: e([T, F], 'act'),
+    dGate: e([T, F], 'gate'),
+    dUp: e([T, F], 'up'),
+    dAttn: e([T, Hq * D], 'attn'),
+    dq: e([T, Hq * D], 'q'),
+    dk: e([T, Hkv * D], 'k'),
+    dv: e([T, Hkv * D], 'v'),
     e: loraScratch > 0 ? e([loraScratch], 'lora e') : null,
     dyScale: e([2], 'dy scale'),
     attention: { di: e([Hq, T], 'attention di') },
@@ -138,7 +165,14 @@ export interface LayerForwardOptions {
 }
 
 /** Records layer `layer`'s forward from xIn, writing every activation of `acts` (and xOut unless null). */
-export function recordLayerForward(rec: CommandRecorder, inp: LayerInputs, layer: number, xIn: Tensor, acts: LayerActivations, opts: LayerForwardOptions): void {
+export function recordLayerForward(
+  rec: CommandRecorder,
+  inp: LayerInputs,
+  layer: number,
+  xIn: Tensor,
+  acts: LayerActivations,
+  opts: LayerForwardOptions,
+): void {
   const { hiddenSize: H, intermediateSize: F, numHeads: Hq, numKvHeads: Hkv, headDim: D, rmsNormEps: eps } = inp.config;
   const T = inp.tokens;
   const p = `model.layers.${layer}`;
@@ -198,7 +232,16 @@ export function recordLayerBackward(
   const grads = (target: LoraTarget) => opts.grads.map((g) => g?.get(layer, target));
   const back = (target: LoraTarget, dy: Tensor, x: Tensor, dx: Tensor | null, dxMode: 'write' | 'add' | 'none') =>
     loraLinearBackward(rec, lin[target], {
-      dy, x, u: acts.u[target], dx, dxMode, grads: grads(target), accumulateGrads: opts.accumulateGrads, e: s.e ?? undefined, dyScale: s.dyScale, tokens: T,
+      dy,
+      x,
+      u: acts.u[target],
+      dx,
+      dxMode,
+      grads: grads(target),
+      accumulateGrads: opts.accumulateGrads,
+      e: s.e ?? undefined,
+      dyScale: s.dyScale,
+      tokens: T,
     });
 
   // MLP: y = m + down(silu(gate(n2)) * up(n2)), n2 = rmsnorm(m).
@@ -206,7 +249,15 @@ export function recordLayerBackward(
   swigluBackward(rec, { gate: acts.gate, up: acts.up, dh: s.dAct, dgate: s.dGate, dup: s.dUp, tokens: T, ffn: F });
   back('gate_proj', s.dGate, acts.n2, s.dn, 'write');
   back('up_proj', s.dUp, acts.n2, s.dn, 'add');
-  rmsnormBackward(rec, { x: acts.xMid, weight: inp.weights.get(`${p}.post_attention_layernorm.weight`), rstd: acts.rstd2, dy: s.dn, dx: s.dNormIn, rows: T, dim: H });
+  rmsnormBackward(rec, {
+    x: acts.xMid,
+    weight: inp.weights.get(`${p}.post_attention_layernorm.weight`),
+    rstd: acts.rstd2,
+    dy: s.dn,
+    dx: s.dNormIn,
+    rows: T,
+    dim: H,
+  });
   residualAdd(rec, { a: s.g, b: s.dNormIn }); // g = dL/dm
 
   // Attention: m = x + o_proj(attention(rope(q(n1)), rope(k(n1)), v(n1))), n1 = rmsnorm(x).
@@ -218,8 +269,21 @@ export function recordLayerBackward(
   }
   back('o_proj', s.g, acts.attn, s.dAttn, 'write');
   attentionBackward(rec, {
-    q: acts.q, k: acts.k, v: acts.v, out: acts.attn, lse: acts.lse, seqStart: inp.seqStart,
-    dOut: s.dAttn, dq: s.dq, dk: s.dk, dv: s.dv, scratch: s.attention, T, Hq, Hkv, D,
+    q: acts.q,
+    k: acts.k,
+    v: acts.v,
+    out: acts.attn,
+    lse: acts.lse,
+    seqStart: inp.seqStart,
+    dOut: s.dAttn,
+    dq: s.dq,
+    dk: s.dk,
+    dv: s.dv,
+    scratch: s.attention,
+    T,
+    Hq,
+    Hkv,
+    D,
   });
   ropeBackward(rec, { dy: s.dq, positions: inp.positions, invFreq: inp.invFreq, tokens: T, heads: Hq, headDim: D });
   ropeBackward(rec, { dy: s.dk, positions: inp.positions, invFreq: inp.invFreq, tokens: T, heads: Hkv, headDim: D });

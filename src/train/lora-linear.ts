@@ -38,7 +38,14 @@ export const TRAINING_PRECISIONS: readonly TrainingPrecision[] = ['f32', 'mixed'
  * With precision 'mixed', records the scale of the [rows, cols] operand `x` into `scale` (absMaxScaleOf) and
  * returns it, for every product that reads x to share; otherwise (or without a scratch tensor) undefined.
  */
-export function inputScale(rec: CommandRecorder, precision: TrainingPrecision, x: Tensor, rows: number, cols: number, scale: Tensor | undefined): Tensor | undefined {
+export function inputScale(
+  rec: CommandRecorder,
+  precision: TrainingPrecision,
+  x: Tensor,
+  rows: number,
+  cols: number,
+  scale: Tensor | undefined,
+): Tensor | undefined {
   // Only the kernels that round A use a scale ('auto' picks the exact skinny one for few rows, or no f16 kernel exists).
   const kernel = matmulVariant(rec.ctx, { M: rows, N: cols, K: cols, variant: 'auto' });
   if (precision !== 'mixed' || !scale || kernel === 'skinny' || kernel === 'portable') return undefined;
@@ -89,8 +96,16 @@ export function linearInputGrad(rec: CommandRecorder, a: LinearInputGrad): void 
   blocks.forEach((block, j) => {
     const slice = blocks.length > 1 ? { aOffset: block.rowStart, aRowStride: N } : {};
     matmul(rec, {
-      a: a.dy, ...slice, b: block.tensor, c: a.dx, M: a.M, N: K, K: block.rows, accumulate: a.accumulate || j > 0,
-      ...trainingProduct(a.precision, a.M), aScale: a.dyScale,
+      a: a.dy,
+      ...slice,
+      b: block.tensor,
+      c: a.dx,
+      M: a.M,
+      N: K,
+      K: block.rows,
+      accumulate: a.accumulate || j > 0,
+      ...trainingProduct(a.precision, a.M),
+      aScale: a.dyScale,
     });
   });
 }
@@ -142,5 +157,15 @@ export function loraLinearBackward(rec: CommandRecorder, lin: LoraLinear, a: Lor
   if (wantDx) linearInputGrad(rec, { dy: a.dy, weight: lin.w, dx: a.dx!, M: a.tokens, accumulate: a.dxMode === 'add', precision: lin.precision, dyScale });
   if (!lin.lora) return;
   if (!a.u || !a.e) throw new Error('loraLinearBackward: an adapted projection needs u and the e scratch');
-  groupedLoraBackward(rec, lin.lora, { dy: a.dy, x: a.x, u: a.u, e: a.e, dx: wantDx ? a.dx : null, grads: a.grads, accumulate: a.accumulateGrads, product: (M) => trainingProduct(lin.precision, M), dyScale });
+  groupedLoraBackward(rec, lin.lora, {
+    dy: a.dy,
+    x: a.x,
+    u: a.u,
+    e: a.e,
+    dx: wantDx ? a.dx : null,
+    grads: a.grads,
+    accumulate: a.accumulateGrads,
+    product: (M) => trainingProduct(lin.precision, M),
+    dyScale,
+  });
 }

@@ -30,8 +30,13 @@ import { ropeInverseFrequencies } from '../ops/rope.ts';
 import { Arena } from './arena.ts';
 import { prepareBatch, type PreparedBatch, type TrainBatch } from './batch.ts';
 import {
-  allocBackwardScratch, allocLayerActivations, recordLayerBackward, recordLayerForward,
-  type BaseWeights, type LayerActivations, type LayerInputs,
+  allocBackwardScratch,
+  allocLayerActivations,
+  recordLayerBackward,
+  recordLayerForward,
+  type BaseWeights,
+  type LayerActivations,
+  type LayerInputs,
 } from './decoder-layer.ts';
 import { headChunkRows, recordHeadLoss, recordLogits, type HeadLoss } from './lm-head-loss.ts';
 import { TRAINING_PRECISIONS, type TrainingPrecision } from './lora-linear.ts';
@@ -125,7 +130,9 @@ export class LoraModel {
     const single = grads instanceof LoraTensors;
     const list = single ? [grads] : [...grads];
     if (list.length !== K) {
-      throw new Error(`LoraModel.lossAndGradients: ${single ? 'one gradient set' : `${list.length} gradient sets`} for ${K} adapters (pass one per adapter, in adapter order)`);
+      throw new Error(
+        `LoraModel.lossAndGradients: ${single ? 'one gradient set' : `${list.length} gradient sets`} for ${K} adapters (pass one per adapter, in adapter order)`,
+      );
     }
     list.forEach((g, i) => {
       const adapter = this.adapters[i]!;
@@ -350,7 +357,9 @@ function checkAdapterFits(config: ModelConfig, adapter: LoraAdapter, index: numb
   for (const m of adapter.modules) {
     const want = projectionShape(config, m.target);
     if (m.layer >= config.numLayers || m.inFeatures !== want.inFeatures || m.outFeatures !== want.outFeatures) {
-      throw new RangeError(`LoraModel: adapter ${index} has ${m.path} [${m.outFeatures}, ${m.inFeatures}], which this model (${config.numLayers} layers, [${want.outFeatures}, ${want.inFeatures}]) does not`);
+      throw new RangeError(
+        `LoraModel: adapter ${index} has ${m.path} [${m.outFeatures}, ${m.inFeatures}], which this model (${config.numLayers} layers, [${want.outFeatures}, ${want.inFeatures}]) does not`,
+      );
     }
   }
 }

@@ -47,7 +47,8 @@ export class LoraOptimizer {
   ) {
     this.hyper = { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, maxGradNorm: 1.0, ...config };
     const max = this.hyper.maxGradNorm;
-    if (max !== null && !(max > 0 && Number.isFinite(max))) throw new RangeError(`LoraOptimizer: maxGradNorm must be a finite positive number or null, got ${max}`);
+    if (max !== null && !(max > 0 && Number.isFinite(max)))
+      throw new RangeError(`LoraOptimizer: maxGradNorm must be a finite positive number or null, got ${max}`);
     this.m = adapter.zerosLike('adamw m');
     this.v = adapter.zerosLike('adamw v');
     this.partials = ctx.empty('f32', [gradNormPartials(this.m.chunks())], 'grad-norm partials');
@@ -73,13 +74,26 @@ export class LoraOptimizer {
     const gradList = grads.chunks();
     const step = this.steps + 1;
     const { beta1, beta2, eps, weightDecay, maxGradNorm } = this.hyper;
-    const ms = this.m.chunks(), vs = this.v.chunks();
+    const ms = this.m.chunks(),
+      vs = this.v.chunks();
     const rec = this.ctx.recorder();
     try {
       const clip = maxGradNorm !== null;
       gradNorm(rec, { grads: gradList, partials: this.partials, norm: this.norm, ...(clip ? { clipScale: this.clipScale, maxNorm: maxGradNorm } : {}) });
       params.forEach((param, i) => {
-        adamwStep(rec, { lr, beta1, beta2, eps, weightDecay, step, param, grad: gradList[i]!, m: ms[i]!, v: vs[i]!, clipScale: clip ? this.clipScale : undefined });
+        adamwStep(rec, {
+          lr,
+          beta1,
+          beta2,
+          eps,
+          weightDecay,
+          step,
+          param,
+          grad: gradList[i]!,
+          m: ms[i]!,
+          v: vs[i]!,
+          clipScale: clip ? this.clipScale : undefined,
+        });
       });
       rec.submit();
     } finally {

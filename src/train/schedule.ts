@@ -39,9 +39,12 @@ export function lrMultiplier(c: ScheduleConfig, step: number): number {
   if (step < warmup) return step / Math.max(1, warmup);
   const progress = (step - warmup) / Math.max(1, c.totalSteps - warmup);
   switch (c.schedule) {
-    case 'constant': return 1;
-    case 'linear': return Math.max(0, (c.totalSteps - step) / Math.max(1, c.totalSteps - warmup));
-    case 'cosine': return Math.max(0, 0.5 * (1 + Math.cos(Math.PI * progress)));
+    case 'constant':
+      return 1;
+    case 'linear':
+      return Math.max(0, (c.totalSteps - step) / Math.max(1, c.totalSteps - warmup));
+    case 'cosine':
+      return Math.max(0, 0.5 * (1 + Math.cos(Math.PI * progress)));
   }
 }
 

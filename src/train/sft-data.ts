@@ -54,7 +54,8 @@ export function parseSftJsonl(text: string, source = 'data'): SftDataRow[] {
     }
     rows.push({ ...parseSftRow(value, `${source} line ${line}`), line });
   });
-  if (rows.length === 0) throw new SftDataError(`${source}: no training examples (the file is empty or has only blank lines); expected one JSON object per line: ${SHAPES}`);
+  if (rows.length === 0)
+    throw new SftDataError(`${source}: no training examples (the file is empty or has only blank lines); expected one JSON object per line: ${SHAPES}`);
   return rows;
 }
 
@@ -131,7 +132,8 @@ export interface TokenizeSftOptions {
 export function tokenizeSftRows(rows: readonly SftDataRow[], options: TokenizeSftOptions): SftExample[] {
   const { tokenizer, lossMode, maxLength } = options;
   const source = options.source ?? 'data';
-  if (!(LOSS_MODES as readonly string[]).includes(lossMode)) throw new SftDataError(`unknown loss mode ${JSON.stringify(lossMode)}; expected ${LOSS_MODES.join(', ')}`);
+  if (!(LOSS_MODES as readonly string[]).includes(lossMode))
+    throw new SftDataError(`unknown loss mode ${JSON.stringify(lossMode)}; expected ${LOSS_MODES.join(', ')}`);
   if (!Number.isSafeInteger(maxLength) || maxLength < 2) throw new SftDataError(`maxLength must be an integer >= 2, got ${maxLength}`);
   if (rows.length === 0) throw new SftDataError(`${source}: no training examples`);
   const eos = eosId(tokenizer);
@@ -147,7 +149,9 @@ export function tokenizeSftRows(rows: readonly SftDataRow[], options: TokenizeSf
       );
     }
     if (trainedTokens === 0) {
-      throw new SftDataError(`${where}: nothing to train on with loss mode '${lossMode}' (${ids.length} tokens, none of them a target)${lossMode === 'output' ? '; the chat has no assistant message' : ''}`);
+      throw new SftDataError(
+        `${where}: nothing to train on with loss mode '${lossMode}' (${ids.length} tokens, none of them a target)${lossMode === 'output' ? '; the chat has no assistant message' : ''}`,
+      );
     }
     return { ids, labels, line: row.line, trainedTokens };
   });
@@ -180,7 +184,9 @@ function tokenizeRow(row: SftRow, o: TokenizeSftOptions, eos: number | null, whe
   const wrongShape = (): never => {
     const want = lossMode === 'output' ? 'messages rows (it trains on assistant turns)' : 'prompt/completion rows (it trains on the completion)';
     const got = row.kind === 'text' ? '{"text"}' : row.kind === 'messages' ? '{"messages"}' : '{"prompt", "completion"}';
-    throw new SftDataError(`${where}: loss mode '${lossMode}' needs ${want}, but this row is ${got}; use loss mode 'all' or ${lossMode === 'output' ? "'completion'" : "'output'"} for such rows`);
+    throw new SftDataError(
+      `${where}: loss mode '${lossMode}' needs ${want}, but this row is ${got}; use loss mode 'all' or ${lossMode === 'output' ? "'completion'" : "'output'"} for such rows`,
+    );
   };
   switch (row.kind) {
     case 'text': {
@@ -212,7 +218,10 @@ function tokenizeRow(row: SftRow, o: TokenizeSftOptions, eos: number | null, whe
  */
 function chatTokens(messages: readonly ChatMessage[], o: TokenizeSftOptions, where: string): { ids: number[]; trained: boolean[] } {
   const template = o.chatTemplate;
-  if (!template) throw new SftDataError(`${where}: a {"messages"} row needs the model's chat template, and this model has none (a base model?); use {"text"} or {"prompt", "completion"} rows`);
+  if (!template)
+    throw new SftDataError(
+      `${where}: a {"messages"} row needs the model's chat template, and this model has none (a base model?); use {"text"} or {"prompt", "completion"} rows`,
+    );
   const render = (upTo: number, addGenerationPrompt: boolean): string => {
     try {
       return template.render(messages.slice(0, upTo), { addGenerationPrompt, ...(o.chatDate ? { date: o.chatDate } : {}) });

@@ -142,10 +142,20 @@ export function resolveSftHyperparameters(h: SftHyperparameters, where = 'SFT'):
     throw new RangeError(`${where}: ${what}`);
   };
   const r: ResolvedSftHyperparameters = {
-    lr: h.lr, epochs: h.epochs ?? 1, maxSteps: h.maxSteps ?? null, batchSize: h.batchSize ?? 1, gradAccum: h.gradAccum ?? 1,
-    schedule: h.schedule ?? 'linear', warmupSteps: h.warmupSteps ?? 0, weightDecay: h.weightDecay ?? 0,
-    gradClip: h.gradClip === undefined ? 1.0 : h.gradClip, beta1: h.beta1 ?? 0.9, beta2: h.beta2 ?? 0.999, eps: h.eps ?? 1e-8,
-    seed: h.seed ?? 0, shuffle: h.shuffle ?? true,
+    lr: h.lr,
+    epochs: h.epochs ?? 1,
+    maxSteps: h.maxSteps ?? null,
+    batchSize: h.batchSize ?? 1,
+    gradAccum: h.gradAccum ?? 1,
+    schedule: h.schedule ?? 'linear',
+    warmupSteps: h.warmupSteps ?? 0,
+    weightDecay: h.weightDecay ?? 0,
+    gradClip: h.gradClip === undefined ? 1.0 : h.gradClip,
+    beta1: h.beta1 ?? 0.9,
+    beta2: h.beta2 ?? 0.999,
+    eps: h.eps ?? 1e-8,
+    seed: h.seed ?? 0,
+    shuffle: h.shuffle ?? true,
   };
   const int = (v: number, min: number) => Number.isSafeInteger(v) && v >= min;
   if (!(typeof r.lr === 'number' && r.lr >= 0 && Number.isFinite(r.lr))) fail(`lr must be a finite number >= 0, got ${r.lr}`);
@@ -156,7 +166,8 @@ export function resolveSftHyperparameters(h: SftHyperparameters, where = 'SFT'):
   if (!(LR_SCHEDULES as readonly string[]).includes(r.schedule)) fail(`schedule must be one of ${LR_SCHEDULES.join(', ')}, got ${JSON.stringify(r.schedule)}`);
   if (!int(r.warmupSteps, 0)) fail(`warmupSteps must be an integer >= 0, got ${r.warmupSteps}`);
   if (!(r.weightDecay >= 0 && Number.isFinite(r.weightDecay))) fail(`weightDecay must be a finite number >= 0, got ${r.weightDecay}`);
-  if (r.gradClip !== null && !(r.gradClip > 0 && Number.isFinite(r.gradClip))) fail(`gradClip must be a finite number > 0 (or null: no clipping), got ${r.gradClip}`);
+  if (r.gradClip !== null && !(r.gradClip > 0 && Number.isFinite(r.gradClip)))
+    fail(`gradClip must be a finite number > 0 (or null: no clipping), got ${r.gradClip}`);
   if (!(r.beta1 >= 0 && r.beta1 < 1) || !(r.beta2 >= 0 && r.beta2 < 1)) fail(`betas must be in [0, 1), got (${r.beta1}, ${r.beta2})`);
   if (!(r.eps > 0 && Number.isFinite(r.eps))) fail(`eps must be a finite number > 0, got ${r.eps}`);
   if (!int(r.seed, 0)) fail(`seed must be a non-negative integer, got ${r.seed}`);
@@ -253,8 +264,21 @@ interface PassWork {
  * keep every job's step its own. Adapters of jobs not in `work` (finished) keep their gradients (accumulate).
  * Each job's share of the pass time goes by its share of the tokens.
  */
-async function runPasses(model: LoraModel, grads: readonly LoraTensors[], work: readonly PassWork[], timings: number[], now: () => number): Promise<LossResult[]> {
-  const merged = { ids: [] as number[], targets: [] as number[], weights: [] as number[], positions: [] as number[], seqStart: [] as number[], adapters: [] as number[] };
+async function runPasses(
+  model: LoraModel,
+  grads: readonly LoraTensors[],
+  work: readonly PassWork[],
+  timings: number[],
+  now: () => number,
+): Promise<LossResult[]> {
+  const merged = {
+    ids: [] as number[],
+    targets: [] as number[],
+    weights: [] as number[],
+    positions: [] as number[],
+    seqStart: [] as number[],
+    adapters: [] as number[],
+  };
   const denominator = grads.map(() => 1);
   const accumulate = grads.map(() => true);
   for (const w of work) {
@@ -332,7 +356,9 @@ class JobRun {
     const { passes, epoch } = this.step;
     if (++this.passIndex < passes.length) return null;
     if (!Number.isFinite(this.stepLoss)) {
-      throw new SftDivergedError(`SFT job ${this.index}: the loss is ${this.stepLoss} at step ${this.stepIndex + 1} of ${this.steps.length} (lr ${this.hyper.lr}); training diverged, try a lower learning rate`);
+      throw new SftDivergedError(
+        `SFT job ${this.index}: the loss is ${this.stepLoss} at step ${this.stepIndex + 1} of ${this.steps.length} (lr ${this.hyper.lr}); training diverged, try a lower learning rate`,
+      );
     }
     const t0 = now();
     const lr = learningRate(this.schedule, this.stepIndex);
@@ -340,8 +366,16 @@ class JobRun {
     this.stepSeconds += (now() - t0) / 1000;
     const tokens = this.sum(this.lengths, passes);
     const info: SftStepInfo = {
-      job: this.index, step: this.stepIndex + 1, totalSteps: this.steps.length, epoch, loss: this.stepLoss, lr, gradNorm,
-      tokens, trainedTokens: this.sum(this.trained, passes), tokensPerSecond: this.stepSeconds > 0 ? tokens / this.stepSeconds : 0,
+      job: this.index,
+      step: this.stepIndex + 1,
+      totalSteps: this.steps.length,
+      epoch,
+      loss: this.stepLoss,
+      lr,
+      gradNorm,
+      tokens,
+      trainedTokens: this.sum(this.trained, passes),
+      tokensPerSecond: this.stepSeconds > 0 ? tokens / this.stepSeconds : 0,
     };
     this.result.steps = info.step;
     this.result.epochs = epoch;
@@ -363,10 +397,12 @@ function checkJob(job: SftJob, config: ModelConfig, where: string): void {
   job.examples.forEach((e, i) => {
     const n = e.ids.length;
     if (n < 2) throw new RangeError(`${where}: example ${i} has ${n} token(s); at least 2 are needed to learn anything`);
-    if (n > config.maxPositionEmbeddings) throw new RangeError(`${where}: example ${i} is ${n} tokens, over the model's ${config.maxPositionEmbeddings} positions`);
+    if (n > config.maxPositionEmbeddings)
+      throw new RangeError(`${where}: example ${i} is ${n} tokens, over the model's ${config.maxPositionEmbeddings} positions`);
     const labels = e.labels ?? e.ids;
     if (labels.length !== n) throw new RangeError(`${where}: example ${i} has ${n} ids but ${labels.length} labels`);
-    if (!labels.some((l, t) => t > 0 && l !== IGNORE_INDEX)) throw new RangeError(`${where}: example ${i} has no trained token (every label after the first is -100)`);
+    if (!labels.some((l, t) => t > 0 && l !== IGNORE_INDEX))
+      throw new RangeError(`${where}: example ${i} has no trained token (every label after the first is -100)`);
   });
 }
 
@@ -392,32 +428,49 @@ export async function trainSft(
   });
   // The most tokens one pass can hold: the batchSize longest examples, cut to maxPassTokens (but never below
   // the longest example, which always runs whole).
-  const longestPass = Math.max(...jobs.map((j, i) => {
-    const lengths = j.examples.map((e) => e.ids.length).sort((a, b) => b - a);
-    const batch = lengths.slice(0, hypers[i]!.batchSize).reduce((a, b) => a + b, 0);
-    return Math.min(batch, Math.max(maxPassTokens, lengths[0]!));
-  }));
-  const recompute = options.recompute === 'auto' || options.recompute === undefined
-    ? activationBytes(config, longestPass) > RECOMPUTE_ABOVE_BYTES
-    : options.recompute;
+  const longestPass = Math.max(
+    ...jobs.map((j, i) => {
+      const lengths = j.examples.map((e) => e.ids.length).sort((a, b) => b - a);
+      const batch = lengths.slice(0, hypers[i]!.batchSize).reduce((a, b) => a + b, 0);
+      return Math.min(batch, Math.max(maxPassTokens, lengths[0]!));
+    }),
+  );
+  const recompute =
+    options.recompute === 'auto' || options.recompute === undefined ? activationBytes(config, longestPass) > RECOMPUTE_ABOVE_BYTES : options.recompute;
   const now = () => performance.now();
 
   const runs: JobRun[] = [];
   const owned: { dispose(): void }[] = [];
   try {
-    const model = new LoraModel(ctx, config, weights, jobs.length === 1 ? jobs[0]!.adapter : jobs.map((j) => j.adapter), { recompute, headChunkBytes: options.headChunkBytes, precision: options.precision });
+    const model = new LoraModel(ctx, config, weights, jobs.length === 1 ? jobs[0]!.adapter : jobs.map((j) => j.adapter), {
+      recompute,
+      headChunkBytes: options.headChunkBytes,
+      precision: options.precision,
+    });
     owned.push(model);
     jobs.forEach((job, i) => {
       const h = hypers[i]!;
       const grads = job.adapter.zerosLike('sft grads');
       owned.push(grads);
-      const optimizer = new LoraOptimizer(ctx, job.adapter, { beta1: h.beta1, beta2: h.beta2, eps: h.eps, weightDecay: h.weightDecay, maxGradNorm: h.gradClip });
+      const optimizer = new LoraOptimizer(ctx, job.adapter, {
+        beta1: h.beta1,
+        beta2: h.beta2,
+        eps: h.eps,
+        weightDecay: h.weightDecay,
+        maxGradNorm: h.gradClip,
+      });
       owned.push(optimizer);
       runs.push(new JobRun(i, job, h, grads, optimizer, maxPassTokens));
     });
     const timings: number[] = [];
     for (let active = runs.filter((r) => !r.done); active.length > 0; active = active.filter((r) => !r.done)) {
-      const losses = await runPasses(model, runs.map((r) => r.grads), active.map((r) => r.nextPass()), timings, now);
+      const losses = await runPasses(
+        model,
+        runs.map((r) => r.grads),
+        active.map((r) => r.nextPass()),
+        timings,
+        now,
+      );
       for (const [i, run] of active.entries()) {
         const info = await run.passDone(losses[i]!, timings[i]! / 1000, now);
         if (info && options.onStep) await options.onStep(info);

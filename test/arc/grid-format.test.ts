@@ -1,20 +1,44 @@
 import { describe, expect, it } from 'vitest';
-import { formatGrid, formatGridRows, GridFormatError, parseGrid, readGridAnswer, type Grid } from '../../src/domains/arc/index.ts';
+import { formatGrid, formatGridRows, GridFormatError, parseGrid, readGridAnswer, } from '../../src/domains/arc/index.ts';
 import { freshSeed, rng } from '../harness/numerics.ts';
 import { randomGrid } from './helpers.ts';
 
 describe('grid text format (numpy str, byte for byte)', () => {
   it('writes the grids of docs/seal-reference.md §1.4 exactly', () => {
-    expect(formatGrid([[3, 3, 8], [3, 7, 0], [5, 0, 0]])).toBe('[[3 3 8]\n [3 7 0]\n [5 0 0]]');
-    expect(formatGrid([[0, 0, 5], [0, 7, 3], [8, 3, 3]])).toBe('[[0 0 5]\n [0 7 3]\n [8 3 3]]');
-    expect(formatGrid([[6, 3, 5], [6, 8, 0], [4, 0, 0]])).toBe('[[6 3 5]\n [6 8 0]\n [4 0 0]]');
+    expect(
+      formatGrid([
+        [3, 3, 8],
+        [3, 7, 0],
+        [5, 0, 0],
+      ]),
+    ).toBe('[[3 3 8]\n [3 7 0]\n [5 0 0]]');
+    expect(
+      formatGrid([
+        [0, 0, 5],
+        [0, 7, 3],
+        [8, 3, 3],
+      ]),
+    ).toBe('[[0 0 5]\n [0 7 3]\n [8 3 3]]');
+    expect(
+      formatGrid([
+        [6, 3, 5],
+        [6, 8, 0],
+        [4, 0, 0],
+      ]),
+    ).toBe('[[6 3 5]\n [6 8 0]\n [4 0 0]]');
   });
 
   it('writes single rows, single columns and single cells as numpy does', () => {
     expect(formatGrid([[1, 2, 3]])).toBe('[[1 2 3]]');
     expect(formatGrid([[1], [2]])).toBe('[[1]\n [2]]');
     expect(formatGrid([[5]])).toBe('[[5]]');
-    expect(formatGrid([[9, 0], [0, 9], [4, 4]])).toBe('[[9 0]\n [0 9]\n [4 4]]');
+    expect(
+      formatGrid([
+        [9, 0],
+        [0, 9],
+        [4, 4],
+      ]),
+    ).toBe('[[9 0]\n [0 9]\n [4 4]]');
   });
 
   it('keeps a 30x30 grid on 30 lines of at most 63 characters (numpy does not wrap)', () => {
@@ -52,8 +76,19 @@ describe('grid text format (numpy str, byte for byte)', () => {
   });
 
   it('the tolerant reader accepts the variants a model writes', () => {
-    const g = [[1, 2], [3, 4]];
-    for (const text of ['[[1 2]\n [3 4]]#', '[[1 2]\n [3 4]]', '  [[1  2]\n  [3 4]] #<|eot_id|>', '[[1, 2], [3, 4]]#', '[[1 2] [3 4]]#', '1 2\n3 4\n#', '[[1 2]\r\n [3 4]]#']) {
+    const g = [
+      [1, 2],
+      [3, 4],
+    ];
+    for (const text of [
+      '[[1 2]\n [3 4]]#',
+      '[[1 2]\n [3 4]]',
+      '  [[1  2]\n  [3 4]] #<|eot_id|>',
+      '[[1, 2], [3, 4]]#',
+      '[[1 2] [3 4]]#',
+      '1 2\n3 4\n#',
+      '[[1 2]\r\n [3 4]]#',
+    ]) {
       const r = readGridAnswer(text);
       expect(r.ok && r.grid, JSON.stringify(text)).toEqual(g);
     }
@@ -79,6 +114,11 @@ describe('grid text format (numpy str, byte for byte)', () => {
   });
 
   it('writes the self-edit prompt rows as space-separated colours', () => {
-    expect(formatGridRows([[3, 3, 8], [3, 7, 0]])).toBe('3 3 8\n3 7 0');
+    expect(
+      formatGridRows([
+        [3, 3, 8],
+        [3, 7, 0],
+      ]),
+    ).toBe('3 3 8\n3 7 0');
   });
 });

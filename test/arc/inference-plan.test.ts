@@ -18,7 +18,8 @@ import { arcFile, FILES, TASK_6150A2BD } from './helpers.ts';
 
 const task = { name: '6150a2bd-0', ...TASK_6150A2BD };
 /** The text a perfect model writes for a query: the solution under the query's transform. */
-const perfectAnswer = (q: InferenceQuery, solution = TASK_6150A2BD.testOutput) => answerText(q.transform ? applyGridAugmentation(q.transform, solution) : solution);
+const perfectAnswer = (q: InferenceQuery, solution = TASK_6150A2BD.testOutput) =>
+  answerText(q.transform ? applyGridAugmentation(q.transform, solution) : solution);
 
 describe('augmented inference plan', () => {
   it('queries leave-one-out subsets, their example orders and five transforms (7 for a 2-example task)', () => {
@@ -27,8 +28,13 @@ describe('augmented inference plan', () => {
     expect(plan.includeN).toEqual([1]);
     // Two subsets of one demo (a single order each), then Transpose, Flip(0), Flip(1), Rotate(90), Rotate(180).
     expect(plan.queries.map((q) => [q.inverter, q.demoIndices])).toEqual([
-      [IDENTITY, [1]], [IDENTITY, [0]], ['Transpose()', expect.any(Array)], ['Flip(0)', expect.any(Array)],
-      ['Flip(1)', expect.any(Array)], ['Rotate(270)', expect.any(Array)], ['Rotate(180)', expect.any(Array)],
+      [IDENTITY, [1]],
+      [IDENTITY, [0]],
+      ['Transpose()', expect.any(Array)],
+      ['Flip(0)', expect.any(Array)],
+      ['Flip(1)', expect.any(Array)],
+      ['Rotate(270)', expect.any(Array)],
+      ['Rotate(180)', expect.any(Array)],
     ]);
     expect(plan.queries.map((q) => q.index)).toEqual([0, 1, 2, 3, 4, 5, 6]);
     const rot = plan.queries[5]!;
@@ -58,7 +64,10 @@ describe('augmented inference plan', () => {
 
   it('maps every answer back through the inverse transform, so a perfect model votes for the solution', () => {
     const plan = buildInferencePlan(task);
-    const { predictions, failures } = collectPredictions(plan, plan.queries.map((q) => perfectAnswer(q)));
+    const { predictions, failures } = collectPredictions(
+      plan,
+      plan.queries.map((q) => perfectAnswer(q)),
+    );
     expect(failures).toEqual([]);
     expect(predictions.every((p) => gridKey(p.grid) === gridKey(TASK_6150A2BD.testOutput))).toBe(true);
     expect(vote(predictions).attempts[0]).toEqual(TASK_6150A2BD.testOutput);

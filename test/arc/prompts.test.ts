@@ -31,9 +31,22 @@ describe('ARC prompts', () => {
     const [system, user] = selfEditPrompt(TASK_6150A2BD.train);
     expect(system!.role).toBe('system');
     expect(user!.role).toBe('user');
-    expect(user!.content.startsWith('Input:\n3 3 8\n3 7 0\n5 0 0\n\nOutput:\n0 0 5\n0 7 3\n8 3 3\n\nInput:\n5 5 2\n1 0 0\n0 0 0\n\nOutput:\n0 0 0\n0 0 1\n2 5 5\n\n------\n\n')).toBe(true);
+    expect(
+      user!.content.startsWith(
+        'Input:\n3 3 8\n3 7 0\n5 0 0\n\nOutput:\n0 0 5\n0 7 3\n8 3 3\n\nInput:\n5 5 2\n1 0 0\n0 0 0\n\nOutput:\n0 0 0\n0 0 1\n2 5 5\n\n------\n\n',
+      ),
+    ).toBe(true);
     expect(user!.content).not.toContain('6 3 5');
-    for (const key of ['use_basic_augmentations', 'use_size_augmentations', 'use_chain_augmentations', 'use_repeat_augmentations', 'train_using_all_tokens', 'train_using_output_tokens', 'learning_rate', 'num_train_epochs']) {
+    for (const key of [
+      'use_basic_augmentations',
+      'use_size_augmentations',
+      'use_chain_augmentations',
+      'use_repeat_augmentations',
+      'train_using_all_tokens',
+      'train_using_output_tokens',
+      'learning_rate',
+      'num_train_epochs',
+    ]) {
       expect(user!.content).toContain(key);
     }
     expect(user!.content).not.toMatch(/You are configuring a model training pipeline/);

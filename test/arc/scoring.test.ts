@@ -19,10 +19,19 @@ describe('scoring', () => {
   it('a multi-test task is solved only when all its test inputs are right (b1fc8b8e)', () => {
     const tasks = data.tasks.filter((t) => t.taskId === 'b1fc8b8e' || t.taskId === 'c7d4e6ad');
     const both = scoreTasks(tasks, { 'b1fc8b8e-0': [WRONG, solution('b1fc8b8e-0')], 'b1fc8b8e-1': [solution('b1fc8b8e-1')], 'c7d4e6ad-0': [WRONG, WRONG] });
-    expect(both.tasks.map((t) => [t.taskId, t.correct])).toEqual([['b1fc8b8e', true], ['c7d4e6ad', false]]);
+    expect(both.tasks.map((t) => [t.taskId, t.correct])).toEqual([
+      ['b1fc8b8e', true],
+      ['c7d4e6ad', false],
+    ]);
     expect([both.solved, both.taskCount, both.testsCorrect, both.testCount, both.accuracy]).toEqual([1, 2, 2, 3, 0.5]);
 
-    const oneWrong = scoreTasks(tasks, new Map([['b1fc8b8e-0', [solution('b1fc8b8e-0')]], ['b1fc8b8e-1', [WRONG, WRONG]]]));
+    const oneWrong = scoreTasks(
+      tasks,
+      new Map([
+        ['b1fc8b8e-0', [solution('b1fc8b8e-0')]],
+        ['b1fc8b8e-1', [WRONG, WRONG]],
+      ]),
+    );
     expect(oneWrong.tasks[0]).toEqual({
       taskId: 'b1fc8b8e',
       correct: false,
@@ -39,7 +48,12 @@ describe('scoring', () => {
   it('scores the whole 1B evaluation set and refuses what it cannot score', () => {
     const all = Object.fromEntries(data.tasks.map((t) => [t.name, [t.testOutput!]]));
     expect(scoreTasks(data.tasks, all)).toMatchObject({ solved: 10, taskCount: 10, testsCorrect: 11, testCount: 11, accuracy: 1 });
-    expect(() => scoreTasks(data.tasks.filter((t) => t.name !== 'b1fc8b8e-1'), all)).toThrow(/b1fc8b8e has 2 test inputs but 1 are in the list/);
+    expect(() =>
+      scoreTasks(
+        data.tasks.filter((t) => t.name !== 'b1fc8b8e-1'),
+        all,
+      ),
+    ).toThrow(/b1fc8b8e has 2 test inputs but 1 are in the list/);
     const unsolved = loadArcDataset({ challenges: arcFile(FILES.eval1BChallenges), taskIds: ['59341089'] });
     expect(() => scoreTasks(unsolved.tasks, {})).toThrow(/59341089-0 has no solution to score against/);
   });
@@ -47,7 +61,10 @@ describe('scoring', () => {
   it('writes the Kaggle submission format', () => {
     const tasks = data.tasks.filter((t) => t.taskId === 'b1fc8b8e');
     expect(kaggleSubmission(tasks, { 'b1fc8b8e-1': [[[1]], [[2]]] })).toEqual({
-      b1fc8b8e: [{ attempt_1: [[0]], attempt_2: [[0]] }, { attempt_1: [[1]], attempt_2: [[2]] }],
+      b1fc8b8e: [
+        { attempt_1: [[0]], attempt_2: [[0]] },
+        { attempt_1: [[1]], attempt_2: [[2]] },
+      ],
     });
   });
 });

@@ -3,17 +3,76 @@
  * compact instruction to a small context) with a note; what the user set is kept (a warning, or an error).
  */
 import { describe, expect, it } from 'vitest';
-import { loadArcDataset, resolveArcSettings, SELF_EDIT_INSTRUCTION, SELF_EDIT_INSTRUCTION_COMPACT, selfEditPrompt } from '../../src/domains/arc/index.ts';
+import { loadArcDataset, resolveArcSettings, SELF_EDIT_INSTRUCTION_COMPACT, selfEditPrompt } from '../../src/domains/arc/index.ts';
 import type { ArcSealSettings } from '../../src/domains/arc/seal-domain.ts';
 import { fitSelfEditToModel, SelfEditFitError } from '../../src/domains/arc/self-edit-fit.ts';
 import type { ChatMessage } from '../../src/text/chat-template.ts';
 
 const dataset = loadArcDataset({
   challenges: {
-    t1: { train: [{ input: [[1, 2], [3, 4]], output: [[2, 1], [4, 3]] }], test: [{ input: [[5, 6], [7, 8]] }] },
-    t2: { train: [{ input: [[1, 2, 3], [4, 5, 6], [7, 8, 9]], output: [[3, 2, 1], [6, 5, 4], [9, 8, 7]] }], test: [{ input: [[1, 1, 1], [2, 2, 2], [3, 3, 3]] }] },
+    t1: {
+      train: [
+        {
+          input: [
+            [1, 2],
+            [3, 4],
+          ],
+          output: [
+            [2, 1],
+            [4, 3],
+          ],
+        },
+      ],
+      test: [
+        {
+          input: [
+            [5, 6],
+            [7, 8],
+          ],
+        },
+      ],
+    },
+    t2: {
+      train: [
+        {
+          input: [
+            [1, 2, 3],
+            [4, 5, 6],
+            [7, 8, 9],
+          ],
+          output: [
+            [3, 2, 1],
+            [6, 5, 4],
+            [9, 8, 7],
+          ],
+        },
+      ],
+      test: [
+        {
+          input: [
+            [1, 1, 1],
+            [2, 2, 2],
+            [3, 3, 3],
+          ],
+        },
+      ],
+    },
   },
-  solutions: { t1: [[[6, 5], [8, 7]]], t2: [[[1, 1, 1], [2, 2, 2], [3, 3, 3]]] },
+  solutions: {
+    t1: [
+      [
+        [6, 5],
+        [8, 7],
+      ],
+    ],
+    t2: [
+      [
+        [1, 1, 1],
+        [2, 2, 2],
+        [3, 3, 3],
+      ],
+    ],
+  },
 });
 const settings: ArcSealSettings = { arc: resolveArcSettings(), tttMaxSteps: null, answerMaxNewTokens: null, prompts: { selfEdit: {}, solve: {} } };
 /** A character-level tokenizer (as stories260K's nearly is): one token per character. */
@@ -49,15 +108,18 @@ describe('fitSelfEditToModel', () => {
     expect(fit.settings).toBe(small);
     expect(fit.warnings).toEqual([expect.stringMatching(/more than --max-new-tokens 40: most samples will be cut/)]);
     const mine = { ...settings, prompts: { selfEdit: { instruction: 'x'.repeat(2000) }, solve: {} } };
-    expect(() => fitSelfEditToModel(dataset, mine, { context: 2000, countTokens: chars, given: { instruction: true, maxNewTokens: false } }))
-      .toThrow(SelfEditFitError);
-    expect(() => fitSelfEditToModel(dataset, mine, { context: 2000, countTokens: chars, given: { instruction: true, maxNewTokens: false } }))
-      .toThrow(/task t1 is \d+ tokens: with \d+ new tokens it does not fit the model's 2000-token context; use smaller tasks, a shorter --self-edit-instruction FILE, or a model/);
+    expect(() => fitSelfEditToModel(dataset, mine, { context: 2000, countTokens: chars, given: { instruction: true, maxNewTokens: false } })).toThrow(
+      SelfEditFitError,
+    );
+    expect(() => fitSelfEditToModel(dataset, mine, { context: 2000, countTokens: chars, given: { instruction: true, maxNewTokens: false } })).toThrow(
+      /task t1 is \d+ tokens: with \d+ new tokens it does not fit the model's 2000-token context; use smaller tasks, a shorter --self-edit-instruction FILE, or a model/,
+    );
   });
 
   it('a task too big for even the compact instruction is an error', () => {
     const context = budget() + promptChars(SELF_EDIT_INSTRUCTION_COMPACT, 0); // t1 fits with the compact instruction, t2 does not
-    expect(() => fitSelfEditToModel(dataset, settings, { context, countTokens: chars, given: none }))
-      .toThrow(/task t2 is \d+ tokens even with the compact instruction: .* does not fit the model's \d+-token context; use smaller tasks/);
+    expect(() => fitSelfEditToModel(dataset, settings, { context, countTokens: chars, given: none })).toThrow(
+      /task t2 is \d+ tokens even with the compact instruction: .* does not fit the model's \d+-token context; use smaller tasks/,
+    );
   });
 });

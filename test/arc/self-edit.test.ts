@@ -63,7 +63,12 @@ describe('self-edit schema and parsing', () => {
       ok: true,
       edit: { ...EDIT, learningRate: 0.01, epochs: 1 },
       adjustments: [
-        { field: 'training.learning_rate', from: 0.5, to: 0.01, reason: '0.5 is outside the allowed range [0.000001, 0.01]; clamped to 0.01'.replace('0.000001', String(1e-6)) },
+        {
+          field: 'training.learning_rate',
+          from: 0.5,
+          to: 0.01,
+          reason: '0.5 is outside the allowed range [0.000001, 0.01]; clamped to 0.01'.replace('0.000001', String(1e-6)),
+        },
         { field: 'training.num_train_epochs', from: 0, to: 1, reason: '0 is outside the allowed range [1, 100]; clamped to 1' },
       ],
     });
@@ -96,8 +101,15 @@ describe('self-edit schema and parsing', () => {
       return Array.from({ length: n }, () => texts[next++ % texts.length]!);
     };
     const got = await collectSelfEdits({ count: 2, maxAttempts: 10, sample, skipDuplicates: true });
-    expect(got.accepted.map((a) => [a.attempt, a.edit.epochs])).toEqual([[1, 3], [4, 2]]);
-    expect(got.rejected.map((r) => [r.attempt, r.reason.slice(0, 20)])).toEqual([[0, 'not valid JSON (Unex'], [2, 'training.strategy mu'], [3, 'repeats an accepted ']]);
+    expect(got.accepted.map((a) => [a.attempt, a.edit.epochs])).toEqual([
+      [1, 3],
+      [4, 2],
+    ]);
+    expect(got.rejected.map((r) => [r.attempt, r.reason.slice(0, 20)])).toEqual([
+      [0, 'not valid JSON (Unex'],
+      [2, 'training.strategy mu'],
+      [3, 'repeats an accepted '],
+    ]);
     expect(got.complete).toBe(true);
     expect(asked).toEqual([2, 1, 1, 1]);
 
@@ -113,10 +125,26 @@ describe('TTT run plan', () => {
     const plan = planTttRun(EDIT, 250);
     const hyper: SftHyperparameters = plan.hyper;
     expect(hyper).toEqual({
-      lr: 0.0001, epochs: 3, batchSize: 2, gradAccum: 1, schedule: 'cosine', warmupSteps: 11, weightDecay: 0, gradClip: 1,
-      beta1: 0.9, beta2: 0.999, eps: 1e-8, seed: 42, shuffle: true,
+      lr: 0.0001,
+      epochs: 3,
+      batchSize: 2,
+      gradAccum: 1,
+      schedule: 'cosine',
+      warmupSteps: 11,
+      weightDecay: 0,
+      gradClip: 1,
+      beta1: 0.9,
+      beta2: 0.999,
+      eps: 1e-8,
+      seed: 42,
+      shuffle: true,
     });
-    expect(resolveLoraConfig(plan.lora)).toMatchObject({ rank: 128, alpha: 16, scale: 0.125, targets: ['q_proj', 'v_proj', 'gate_proj', 'up_proj', 'down_proj'] });
+    expect(resolveLoraConfig(plan.lora)).toMatchObject({
+      rank: 128,
+      alpha: 16,
+      scale: 0.125,
+      targets: ['q_proj', 'v_proj', 'gate_proj', 'up_proj', 'down_proj'],
+    });
     expect([plan.skip, plan.train, plan.lossMode, plan.steps, plan.budgetSteps, plan.reasons]).toEqual([false, true, 'output', 375, 375, []]);
     expect(lossModeOf('train_using_all_tokens')).toBe('all');
     expect(augmentationsFor(EDIT.augmentations)).toHaveLength(17);
@@ -125,7 +153,9 @@ describe('TTT run plan', () => {
   it('applies the step budget: floor(epochs * examples / 2) > 375 trains no epochs, or skips', () => {
     const over = planTttRun({ ...EDIT, epochs: 4 }, 250);
     expect([over.skip, over.train, over.epochs, over.requestedEpochs, over.budgetSteps, over.steps]).toEqual([false, false, 0, 4, 500, 0]);
-    expect(over.reasons).toEqual(['4 epochs x 250 examples / batch 2 = 500 steps is over the budget of 375: trained for 0 epochs (the adapter stays untrained)']);
+    expect(over.reasons).toEqual([
+      '4 epochs x 250 examples / batch 2 = 500 steps is over the budget of 375: trained for 0 epochs (the adapter stays untrained)',
+    ]);
     // Small datasets allow many epochs: 4 examples x 187 epochs / 2 = 374 steps; 188 epochs = 376.
     expect(planTttRun({ ...EDIT, epochs: 187 }, 4).train).toBe(true);
     expect(planTttRun({ ...EDIT, epochs: 188 }, 4).train).toBe(false);

@@ -28,12 +28,19 @@ describe('the ARC files in ../shared/data/arc', () => {
       expect(data.tasks, c).toHaveLength(tests);
       expect(data.excluded, c).toEqual([]);
       expect(data.hasSolutions).toBe(true);
-      expect([...groupByTaskId(data.tasks).values()].reduce((n, t) => n + t[0]!.train.length, 0), c).toBe(trainExamples);
+      expect(
+        [...groupByTaskId(data.tasks).values()].reduce((n, t) => n + t[0]!.train.length, 0),
+        c,
+      ).toBe(trainExamples);
     }
   });
 
   it('resolve the SEAL 1B subsets in the full files and the filtered files, in file order', () => {
-    const training = loadArcDataset({ challenges: arcFile(FILES.trainingChallenges), solutions: arcFile(FILES.trainingSolutions), taskIds: SEAL_1B_TRAINING_TASK_IDS });
+    const training = loadArcDataset({
+      challenges: arcFile(FILES.trainingChallenges),
+      solutions: arcFile(FILES.trainingSolutions),
+      taskIds: SEAL_1B_TRAINING_TASK_IDS,
+    });
     expect(training.taskIds).toEqual(SEAL_1B_TRAINING_TASK_IDS);
     expect(training.tasks.map((t) => t.name).slice(0, 3)).toEqual(['44f52bb0-0', '44f52bb0-1', '4be741c5-0']);
     const filtered = loadArcDataset({ challenges: arcFile(FILES.training1BChallenges), solutions: arcFile(FILES.training1BSolutions) });
@@ -44,7 +51,11 @@ describe('the ARC files in ../shared/data/arc', () => {
     const evalSet = loadArcDataset({ challenges: arcFile(FILES.eval1BChallenges), solutions: arcFile(FILES.eval1BSolutions) });
     expect(evalSet.taskIds).toEqual(SEAL_1B_EVAL_TASK_IDS);
     expect(Object.keys(JSON.parse(arcFile(FILES.eval1BChallenges)))[0]).toBe('59341089');
-    const evalFull = loadArcDataset({ challenges: arcFile(FILES.evaluationChallenges), solutions: arcFile(FILES.evaluationSolutions), taskIds: SEAL_1B_EVAL_TASK_IDS });
+    const evalFull = loadArcDataset({
+      challenges: arcFile(FILES.evaluationChallenges),
+      solutions: arcFile(FILES.evaluationSolutions),
+      taskIds: SEAL_1B_EVAL_TASK_IDS,
+    });
     expect(evalFull.tasks).toEqual(evalSet.tasks);
     expect(evalSet.tasks.filter((t) => t.testCount === 2).map((t) => t.name)).toEqual(['b1fc8b8e-0', 'b1fc8b8e-1']);
 
@@ -79,9 +90,13 @@ describe('malformed files and task lists', () => {
     expect(err(() => parseArcChallenges({ t1: { ...base, train: [pair(1), { input: [[1, 2], [3]], output: [[1]] }] } }))).toBe(
       'challenges: task "t1" train[1].input: row 1 has 1 cells but row 0 has 2 (grids are rectangular)',
     );
-    expect(err(() => parseArcChallenges({ t1: { ...base, train: [{ input: [[1]], output: [[1, 10]] }] } }))).toBe('challenges: task "t1" train[0].output: cell [0][1] is 10, not a colour 0-9');
+    expect(err(() => parseArcChallenges({ t1: { ...base, train: [{ input: [[1]], output: [[1, 10]] }] } }))).toBe(
+      'challenges: task "t1" train[0].output: cell [0][1] is 10, not a colour 0-9',
+    );
     expect(err(() => parseArcChallenges({ t1: { ...base, train: [{ input: [[1]] }] } }))).toBe('challenges: task "t1" train[0].output: missing');
-    expect(err(() => parseArcChallenges({ t1: { ...base, test: [{ input: Array(31).fill([1]) }] } }))).toMatch(/test\[0\]\.input: the grid has 31 rows; ARC grids have at most 30/);
+    expect(err(() => parseArcChallenges({ t1: { ...base, test: [{ input: Array(31).fill([1]) }] } }))).toMatch(
+      /test\[0\]\.input: the grid has 31 rows; ARC grids have at most 30/,
+    );
     expect(err(() => parseArcChallenges({ t1: { ...base, test: [{ input: [] }] } }))).toMatch(/test\[0\]\.input: the grid has no rows/);
     expect(err(() => parseArcChallenges({ t1: { ...base, test: ['x'] } }))).toMatch(/test\[0\]: expected \{"input": grid\}/);
     expect(err(() => parseArcSolutions({ t1: [[[1]], [[1, 'a']]] }, 's.json'))).toBe('s.json: task "t1" [1]: cell [0][1] is "a", not a colour 0-9');
@@ -110,13 +125,18 @@ describe('malformed files and task lists', () => {
       { taskId: 'c', reason: 's.json has no entry for this task, so it cannot be scored' },
     ]);
     const noSolutions = loadArcDataset({ challenges, taskIds: ['c', 'a'] });
-    expect(noSolutions.tasks.map((t) => [t.name, t.testOutput])).toEqual([['c-0', null], ['a-0', null]]);
+    expect(noSolutions.tasks.map((t) => [t.name, t.testOutput])).toEqual([
+      ['c-0', null],
+      ['a-0', null],
+    ]);
     expect(noSolutions.hasSolutions).toBe(false);
   });
 
   it('reads test outputs written in the challenges file (the original ARC format)', () => {
     const data = loadArcDataset({ challenges: JSON.stringify({ a: { train: [pair(1)], test: [{ input: [[1]], output: [[1, 1]] }] } }) });
     expect(data.tasks[0]!.testOutput).toEqual([[1, 1]]);
-    expect(err(() => parseArcChallenges({ a: { train: [pair(1)], test: [{ input: [[1]], output: [[1]] }, { input: [[2]] }] } }))).toMatch(/some test entries have an "output"/);
+    expect(err(() => parseArcChallenges({ a: { train: [pair(1)], test: [{ input: [[1]], output: [[1]] }, { input: [[2]] }] } }))).toMatch(
+      /some test entries have an "output"/,
+    );
   });
 });

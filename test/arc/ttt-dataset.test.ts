@@ -64,10 +64,24 @@ describe('TTT dataset construction', () => {
     // leave-1: 4 problems of 3 demos; leave-2: 4 x 3 problems of 2 demos, the others in their original order.
     expect(d.lists.map((l) => l.initial)).toEqual([4, 12]);
     expect(d.examples.filter((e) => e.leaveN === 1 && e.recipe.length === 0).map((e) => [e.testIndex, e.demoIndices])).toEqual([
-      [0, [1, 2, 3]], [1, [0, 2, 3]], [2, [0, 1, 3]], [3, [0, 1, 2]],
+      [0, [1, 2, 3]],
+      [1, [0, 2, 3]],
+      [2, [0, 1, 3]],
+      [3, [0, 1, 2]],
     ]);
     expect(d.examples.filter((e) => e.leaveN === 2 && e.recipe.length === 0).map((e) => `${e.testIndex}:${e.demoIndices.join('')}`)).toEqual([
-      '0:23', '0:13', '0:12', '1:23', '1:03', '1:02', '2:13', '2:03', '2:01', '3:12', '3:02', '3:01',
+      '0:23',
+      '0:13',
+      '0:12',
+      '1:23',
+      '1:03',
+      '1:02',
+      '2:13',
+      '2:03',
+      '2:01',
+      '3:12',
+      '3:02',
+      '3:01',
     ]);
     // Example-permuted copies equal to their original (identity order) are dropped: 4..8 and 12..24 survive.
     const [l1, l2] = d.lists;
@@ -78,7 +92,14 @@ describe('TTT dataset construction', () => {
     expect(l1!.permuted).toBe(4);
     expect(l2!.permuted).toBe(12);
     expect(d.examples.filter((e) => e.recipe.length === 1).every((e) => /^PermuteExamples\([0-9,]+\)$/.test(e.recipe[0]!))).toBe(true);
-    expect(combinations([0, 1, 2, 3], 2)).toEqual([[0, 1], [0, 2], [0, 3], [1, 2], [1, 3], [2, 3]]);
+    expect(combinations([0, 1, 2, 3], 2)).toEqual([
+      [0, 1],
+      [0, 2],
+      [0, 3],
+      [1, 2],
+      [1, 3],
+      [2, 3],
+    ]);
   });
 
   it('drops augmented problems with a side over 30', () => {
@@ -86,7 +107,10 @@ describe('TTT dataset construction', () => {
     const d = buildTttDataset([big, { input: [[3]], output: [[4]] }], augmentationsFor(choice('size')));
     // IncreaseResolution(2) and IncreaseHeight(2) / IncreaseWidth(2) make a 32-wide or 32-high grid of any problem
     // that contains the 16x16 input: in each list both problems contain it.
-    expect(d.lists.map((l) => [l.augmented, l.oversize])).toEqual([[6, 6], [6, 3]]);
+    expect(d.lists.map((l) => [l.augmented, l.oversize])).toEqual([
+      [6, 6],
+      [6, 3],
+    ]);
   });
 
   it('is deterministic for a seed, and the seed matters', () => {
@@ -100,7 +124,10 @@ describe('TTT dataset construction', () => {
 
   it('caps 44f52bb0 with all four groups at 250 of 1728 examples (the reference count)', () => {
     const d = buildTttDataset(trainOf('44f52bb0'), augmentationsFor(choice('basic+size+chain+repeat')));
-    expect(d.lists.map((l) => [l.initial, l.total])).toEqual([[6, 288], [30, 1440]]);
+    expect(d.lists.map((l) => [l.initial, l.total])).toEqual([
+      [6, 288],
+      [30, 1440],
+    ]);
     expect(d.beforeCap).toBe(1728);
     expect(d.capped).toBe(true);
     expect(d.examples).toHaveLength(250);
@@ -112,7 +139,10 @@ describe('TTT dataset construction', () => {
     // 100 tokens per demo line ("... ]]#") plus 100: problems with a demo reach 200 and are dropped at maxTokens 200.
     const count: ChatTokenCounter = (messages) => 100 * (1 + messages[0]!.content.split('\n').filter((l) => l.endsWith(']]#')).length);
     const d = buildTttDataset(TASK_6150A2BD.train, [], { countTokens: count, maxTokens: 200 });
-    expect(d.lists.map((l) => [l.total, l.overTokenLimit, l.kept])).toEqual([[2, 2, 0], [2, 0, 2]]);
+    expect(d.lists.map((l) => [l.total, l.overTokenLimit, l.kept])).toEqual([
+      [2, 2, 0],
+      [2, 0, 2],
+    ]);
     expect(d.examples.every((e) => e.tokens === 100)).toBe(true);
     expect(buildTttDataset(TASK_6150A2BD.train, [], { countTokens: count, maxTokens: 201 }).examples).toHaveLength(4);
   });

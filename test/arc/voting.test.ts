@@ -46,18 +46,63 @@ describe('voting into two attempts (the reference rule)', () => {
 
   it('majority grids combine the most common row of each index among outputs of the modal shape', () => {
     const outputs: Grid[] = [
-      [[1, 2], [3, 3]],
-      [[1, 2], [4, 4]],
-      [[7, 7], [6, 6]],
-      [[8, 8], [6, 6]],
-      [[1, 2], [6, 6], [9, 9]],
+      [
+        [1, 2],
+        [3, 3],
+      ],
+      [
+        [1, 2],
+        [4, 4],
+      ],
+      [
+        [7, 7],
+        [6, 6],
+      ],
+      [
+        [8, 8],
+        [6, 6],
+      ],
+      [
+        [1, 2],
+        [6, 6],
+        [9, 9],
+      ],
     ];
-    expect(majorityGrid(outputs, false)).toEqual([[1, 2], [6, 6]]);
+    expect(majorityGrid(outputs, false)).toEqual([
+      [1, 2],
+      [6, 6],
+    ]);
     // Column-wise: transposed, the modal shape is 2x2 and the columns are voted as rows.
-    expect(majorityGrid([[[1, 5], [2, 5]], [[1, 6], [2, 6]], [[0, 6], [0, 6]]], true)).toEqual([[1, 6], [2, 6]]);
+    expect(
+      majorityGrid(
+        [
+          [
+            [1, 5],
+            [2, 5],
+          ],
+          [
+            [1, 6],
+            [2, 6],
+          ],
+          [
+            [0, 6],
+            [0, 6],
+          ],
+        ],
+        true,
+      ),
+    ).toEqual([
+      [1, 6],
+      [2, 6],
+    ]);
   });
 
   it('no prediction gives the flagged [[0]] placeholders', () => {
-    expect(vote([])).toEqual({ attempts: [[[0]], [[0]]], fallback: true, reason: 'no prediction to vote on (no query was answered with a readable grid)', candidates: [] });
+    expect(vote([])).toEqual({
+      attempts: [[[0]], [[0]]],
+      fallback: true,
+      reason: 'no prediction to vote on (no query was answered with a readable grid)',
+      candidates: [],
+    });
   });
 });

@@ -13,8 +13,21 @@ import { NODE } from '../harness/cli.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 // A tiny model of the Llama-3.2-1B architecture: cases take a second or two on lavapipe.
-const ARGS = ['sft', '--models', 'Llama-3.2-1B', '--layers', '1', '--shape', 'hidden_size=64,intermediate_size=128,num_attention_heads=2,num_key_value_heads=1,head_dim=32,vocab_size=512',
-  '--seq', '40', '--steps', '1', '--precision', 'f32'];
+const ARGS = [
+  'sft',
+  '--models',
+  'Llama-3.2-1B',
+  '--layers',
+  '1',
+  '--shape',
+  'hidden_size=64,intermediate_size=128,num_attention_heads=2,num_key_value_heads=1,head_dim=32,vocab_size=512',
+  '--seq',
+  '40',
+  '--steps',
+  '1',
+  '--precision',
+  'f32',
+];
 
 interface Report {
   complete: boolean;

@@ -47,7 +47,11 @@ function causalPairs(count: number, length: number): number {
   return pairs;
 }
 
-async function checkCase(hf: Record<string, unknown>, setup: keyof typeof SFT_SETUPS, c: Pick<SftCase, 'adapters' | 'mode' | 'recompute' | 'seqLen' | 'sequencesPerAdapter'> & { precision?: SftCase['precision'] }) {
+async function checkCase(
+  hf: Record<string, unknown>,
+  setup: keyof typeof SFT_SETUPS,
+  c: Pick<SftCase, 'adapters' | 'mode' | 'recompute' | 'seqLen' | 'sequencesPerAdapter'> & { precision?: SftCase['precision'] },
+) {
   const ctx = await testContext();
   const config: ModelConfig = parseModelConfig(hf);
   const { source, header } = await syntheticCheckpoint(config, { dtype: 'BF16', seed: 7 });
@@ -92,10 +96,20 @@ describe('bench sft FLOP formula', () => {
     expect(() => parseShape('hidden=256')).toThrow(/--shape: 'hidden=256' is not KEY=positive integer/);
     expect(() => parseShape('hidden_size=0')).toThrow(/--shape/);
     expect(parseShape('hidden_size=256, vocab_size=4096')).toEqual({ hidden_size: 256, vocab_size: 4096 });
-    const o = { sequencesPerAdapter: 1, adapterCounts: [1, 8], adapterModes: ['fused', 'sequential'] as ('fused' | 'sequential')[], recompute: false, steps: 1, precisions: ['f32'] as SftCase['precision'][] };
+    const o = {
+      sequencesPerAdapter: 1,
+      adapterCounts: [1, 8],
+      adapterModes: ['fused', 'sequential'] as ('fused' | 'sequential')[],
+      recompute: false,
+      steps: 1,
+      precisions: ['f32'] as SftCase['precision'][],
+    };
     expect(sftCases({ ...o, models: ['Qwen2.5-7B'] }).map((c) => `${c.adapters} ${c.mode}`)).toEqual(['1 single', '8 fused', '8 sequential']);
-    expect(sftCases({ ...o, models: ['Qwen2.5-7B'], adapterCounts: [1, 8], adapterModes: ['fused'], precisions: ['f32', 'mixed'] }).map((c) => `${c.adapters} ${c.mode} ${c.precision}`))
-      .toEqual(['1 single f32', '1 single mixed', '8 fused f32', '8 fused mixed']);
+    expect(
+      sftCases({ ...o, models: ['Qwen2.5-7B'], adapterCounts: [1, 8], adapterModes: ['fused'], precisions: ['f32', 'mixed'] }).map(
+        (c) => `${c.adapters} ${c.mode} ${c.precision}`,
+      ),
+    ).toEqual(['1 single f32', '1 single mixed', '8 fused f32', '8 fused mixed']);
     expect(() => sftCases({ ...o, models: ['Llama-7B'] })).toThrow(/unknown model 'Llama-7B'/);
     expect(() => sftCases({ ...o, models: ['Qwen2.5-7B'], shape: { num_attention_heads: 5 } })).toThrow(/model config/);
   });

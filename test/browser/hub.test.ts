@@ -102,7 +102,12 @@ describe.each(PERSISTENT)('browser Hub source, cache: %s', (cache) => {
     await deleteCachedModel(env.repo, { cache });
     const before = (await requests(env.endpoint)).count;
     const progress: HubProgress[] = [];
-    const model = await loadHubModel(ctx, env.repo, { endpoint: env.endpoint, cache, onProgress: (p) => progress.push({ ...p }), transformer: { matmul: 'f32' } });
+    const model = await loadHubModel(ctx, env.repo, {
+      endpoint: env.endpoint,
+      cache,
+      onProgress: (p) => progress.push({ ...p }),
+      transformer: { matmul: 'f32' },
+    });
     try {
       expect(model.fromCache).toBe(false);
       expect(model.commit).toBe(env.commit);
@@ -114,9 +119,17 @@ describe.each(PERSISTENT)('browser Hub source, cache: %s', (cache) => {
     const first = await requests(env.endpoint);
     expect(first.count).toBeGreaterThan(before);
     console.log(`cache ${cache}: first load ${first.count - before} requests, ${progress.at(-1)!.overallLoaded} bytes in ${progress.length} progress events`);
-    expect(first.log.slice(before).some((r) => /pytorch_model\.bin|original/.test(r.url)), 'only needed files are fetched').toBe(false);
+    expect(
+      first.log.slice(before).some((r) => /pytorch_model\.bin|original/.test(r.url)),
+      'only needed files are fetched',
+    ).toBe(false);
 
-    const again = await loadHubModel(ctx, env.repo, { endpoint: env.endpoint, cache, onProgress: () => expect.unreachable('no download'), transformer: { matmul: 'f32' } });
+    const again = await loadHubModel(ctx, env.repo, {
+      endpoint: env.endpoint,
+      cache,
+      onProgress: () => expect.unreachable('no download'),
+      transformer: { matmul: 'f32' },
+    });
     try {
       expect(again.fromCache).toBe(true);
       await expectReferenceLogits(again);
@@ -136,7 +149,12 @@ describe('browser Hub source, cache: none', () => {
     for (let round = 0; round < 2; round++) {
       const before = (await requests(env.endpoint)).count;
       const progress: HubProgress[] = [];
-      const model = await loadHubModel(ctx, env.repo, { endpoint: env.endpoint, cache: 'none', onProgress: (p) => progress.push({ ...p }), transformer: { matmul: 'f32' } });
+      const model = await loadHubModel(ctx, env.repo, {
+        endpoint: env.endpoint,
+        cache: 'none',
+        onProgress: (p) => progress.push({ ...p }),
+        transformer: { matmul: 'f32' },
+      });
       try {
         expect(model.fromCache).toBe(false);
         expectProgress(progress);
@@ -178,7 +196,10 @@ describe('browser Hub source, a sharded checkpoint', () => {
     const index = 'model.safetensors.index.json';
     const expected = [...Object.keys(env.files).filter((n) => n !== MODEL), index, ...shards];
     expect([...files.blobs.keys()].sort()).toEqual(expected.sort());
-    expect((await requests(env.shardedEndpoint)).log.some((r) => r.url.includes('consolidated')), 'a consolidated copy is never fetched').toBe(false);
+    expect(
+      (await requests(env.shardedEndpoint)).log.some((r) => r.url.includes('consolidated')),
+      'a consolidated copy is never fetched',
+    ).toBe(false);
     // The index was read before the progress started: it counts as done from the first event on.
     const total = [...files.blobs.values()].reduce((sum, b) => sum + b.size, 0);
     expect(progress[0]!.overallLoaded).toBe(files.blobs.get(index)!.size);
@@ -198,7 +219,9 @@ describe('Hub model errors', () => {
   it('401 on a gated model says to pass a token, and the token then works', async () => {
     const gated = fetchHubFiles(env.repo, { endpoint: env.gatedEndpoint, cache: 'none' });
     await expect(gated).rejects.toThrow(HubError);
-    await expect(gated).rejects.toThrow(/seal-test\/stories260K is a gated or private model \(HTTP 401 for the model info\): accept its licence on the hub .* pass an access token: loadHubModel\(ctx, id, \{ token \}\)/);
+    await expect(gated).rejects.toThrow(
+      /seal-test\/stories260K is a gated or private model \(HTTP 401 for the model info\): accept its licence on the hub .* pass an access token: loadHubModel\(ctx, id, \{ token \}\)/,
+    );
     const before = (await requests(env.gatedEndpoint)).count;
     const files = await fetchHubFiles(env.repo, { endpoint: env.gatedEndpoint, cache: 'none', token: env.token });
     expect(await sha256(files.blobs.get(MODEL)!)).toBe(env.files[MODEL]!.sha256);
@@ -208,8 +231,9 @@ describe('Hub model errors', () => {
   });
 
   it('404 names a wrong id or revision; an unreachable hub says no network', async () => {
-    await expect(fetchHubFiles('seal-test/missing', { endpoint: env.endpoint, cache: 'none' }))
-      .rejects.toThrow(/^seal-test\/missing@main not found on http:\/\/127\.0\.0\.1:\d+ \(HTTP 404 for the model info\): check the model id and revision/);
+    await expect(fetchHubFiles('seal-test/missing', { endpoint: env.endpoint, cache: 'none' })).rejects.toThrow(
+      /^seal-test\/missing@main not found on http:\/\/127\.0\.0\.1:\d+ \(HTTP 404 for the model info\): check the model id and revision/,
+    );
     await expect(fetchHubFiles(`${env.repo}@no-such-branch`, { endpoint: env.endpoint, cache: 'none' })).rejects.toThrow(/@no-such-branch not found/);
     await expect(fetchHubFiles('not an id', { cache: 'none' })).rejects.toThrow(/is not a Hugging Face model id/);
     const unreachable = fetchHubFiles(env.repo, { endpoint: 'http://127.0.0.1:9', cache: 'none' });
@@ -225,13 +249,19 @@ describe.each(QUOTA_MODES)('Hub model storage, cache: %s', (cache) => {
     const before = (await requests(env.endpoint)).count;
     Object.defineProperty(storage, 'estimate', { value: async () => ({ quota: 1_000_000, usage: 400_000 }), configurable: true });
     try {
-      await expect(fetchHubFiles(env.repo, { endpoint: env.endpoint, cache }))
-        .rejects.toThrow(new RegExp(`needs ${(totalBytes() / 1e6).toFixed(1)} MB more of browser storage \\(cache: '${cache}'\\) but only 0\\.6 MB is free \\(quota 1\\.0 MB, used 0\\.4 MB\\)`));
+      await expect(fetchHubFiles(env.repo, { endpoint: env.endpoint, cache })).rejects.toThrow(
+        new RegExp(
+          `needs ${(totalBytes() / 1e6).toFixed(1)} MB more of browser storage \\(cache: '${cache}'\\) but only 0\\.6 MB is free \\(quota 1\\.0 MB, used 0\\.4 MB\\)`,
+        ),
+      );
     } finally {
       delete (storage as unknown as Record<string, unknown>).estimate;
     }
     const log = (await requests(env.endpoint)).log.slice(before);
-    expect(log.filter((r) => r.method === 'GET' && !r.url.startsWith('/api/')), 'no file was downloaded').toEqual([]);
+    expect(
+      log.filter((r) => r.method === 'GET' && !r.url.startsWith('/api/')),
+      'no file was downloaded',
+    ).toEqual([]);
   });
 });
 
@@ -242,7 +272,9 @@ describe.each(PERSISTENT.filter((m) => m === 'opfs'))('Hub model download resume
     const before = (await requests(env.slowEndpoint)).count;
     const abort = new AbortController();
     const aborted = fetchHubFiles(env.repo, {
-      endpoint: env.slowEndpoint, cache, signal: abort.signal,
+      endpoint: env.slowEndpoint,
+      cache,
+      signal: abort.signal,
       onProgress: (p) => {
         if (p.file === MODEL && p.loaded > 300_000) abort.abort();
       },

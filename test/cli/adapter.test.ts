@@ -57,13 +57,15 @@ describe('seal with LoRA adapters (stories260K)', () => {
 
   afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-  it('the adapter directory holds PEFT\'s file names and tensor keys', async () => {
+  it("the adapter directory holds PEFT's file names and tensor keys", async () => {
     expect(readdirSync(adapterDir).sort()).toEqual(['adapter_config.json', 'adapter_model.safetensors']);
     const header = await parseSafetensorsHeader(memorySource(readFileSync(join(adapterDir, 'adapter_model.safetensors'))));
     const want: string[] = [];
     for (let l = 0; l < config.numLayers; l++) {
-      for (const t of ['q_proj', 'k_proj', 'v_proj', 'o_proj']) for (const m of ['A', 'B']) want.push(`base_model.model.model.layers.${l}.self_attn.${t}.lora_${m}.weight`);
-      for (const t of ['gate_proj', 'up_proj', 'down_proj']) for (const m of ['A', 'B']) want.push(`base_model.model.model.layers.${l}.mlp.${t}.lora_${m}.weight`);
+      for (const t of ['q_proj', 'k_proj', 'v_proj', 'o_proj'])
+        for (const m of ['A', 'B']) want.push(`base_model.model.model.layers.${l}.self_attn.${t}.lora_${m}.weight`);
+      for (const t of ['gate_proj', 'up_proj', 'down_proj'])
+        for (const m of ['A', 'B']) want.push(`base_model.model.model.layers.${l}.mlp.${t}.lora_${m}.weight`);
     }
     expect([...header.tensors.keys()].sort()).toEqual(want.sort());
     expect(header.tensors.get('base_model.model.model.layers.2.mlp.down_proj.lora_A.weight')?.shape).toEqual([4, 172]);
@@ -123,20 +125,32 @@ describe('seal with LoRA adapters (stories260K)', () => {
     // An adapter for another base: a Llama with a different hidden size.
     const other = join(tmp, 'other-base');
     writeAdapter(other, { ...config, hiddenSize: 48, headDim: 6 }, { targets: ['q_proj', 'v_proj'], rank: 2, alpha: 4 }, 1);
-    expectCleanFailure(seal('logits', '--model', model, '--ids', '1,2', '--adapter', other), 1, /adapter .*other-base: PEFT adapter_model\.safetensors does not match .*q_proj\.lora_A\.weight: shape \[2, 48\], expected \[2, 64\]/);
+    expectCleanFailure(
+      seal('logits', '--model', model, '--ids', '1,2', '--adapter', other),
+      1,
+      /adapter .*other-base: PEFT adapter_model\.safetensors does not match .*q_proj\.lora_A\.weight: shape \[2, 48\], expected \[2, 64\]/,
+    );
     // Targets that do not match the tensors: the config names o_proj, the file has v_proj.
     const wrong = join(tmp, 'wrong-targets');
     writeAdapter(wrong, config, { targets: ['q_proj', 'v_proj'], rank: 2, alpha: 4 }, 2);
     const cfg = JSON.parse(readFileSync(join(wrong, 'adapter_config.json'), 'utf8'));
     writeFileSync(join(wrong, 'adapter_config.json'), JSON.stringify({ ...cfg, target_modules: ['q_proj', 'o_proj'] }));
-    expectCleanFailure(seal('merge', '--model', model, '--adapter', wrong, '--out', join(tmp, 'never')), 1, /does not match adapter_config\.json and the model \(20 problems\): missing base_model\.model\.model\.layers\.0\.self_attn\.o_proj\.lora_A\.weight \[2, 64\]; .*; … and 17 more$/);
+    expectCleanFailure(
+      seal('merge', '--model', model, '--adapter', wrong, '--out', join(tmp, 'never')),
+      1,
+      /does not match adapter_config\.json and the model \(20 problems\): missing base_model\.model\.model\.layers\.0\.self_attn\.o_proj\.lora_A\.weight \[2, 64\]; .*; … and 17 more$/,
+    );
     expect(existsSync(join(tmp, 'never'))).toBe(false);
     const busy = join(tmp, 'busy');
     mkdirSync(busy);
     writeFileSync(join(busy, 'keep.txt'), 'mine');
     expectCleanFailure(seal('merge', '--model', model, '--adapter', adapterDir, '--out', busy), 1, /busy already exists and is not empty/);
     expect(readdirSync(busy)).toEqual(['keep.txt']);
-    expectCleanFailure(seal('merge', '--model', model, '--adapter', adapterDir, '--out', join(tmp, 'x'), '--dtype', 'f64'), 2, /--dtype must be bf16, f16 or f32, got 'f64'/);
+    expectCleanFailure(
+      seal('merge', '--model', model, '--adapter', adapterDir, '--out', join(tmp, 'x'), '--dtype', 'f64'),
+      2,
+      /--dtype must be bf16, f16 or f32, got 'f64'/,
+    );
     expectCleanFailure(seal('merge', '--model', model, '--out', join(tmp, 'x')), 2, /--adapter is required/);
   });
 });

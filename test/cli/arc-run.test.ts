@@ -24,10 +24,85 @@ const ENV = { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/
 
 /** Two tasks of 2x2 grids: mirror left-right, and flip upside down. */
 const CHALLENGES = {
-  aa000001: { train: [{ input: [[1, 2], [3, 4]], output: [[2, 1], [4, 3]] }, { input: [[5, 0], [0, 6]], output: [[0, 5], [6, 0]] }], test: [{ input: [[7, 8], [9, 1]] }] },
-  bb000002: { train: [{ input: [[1, 1], [0, 0]], output: [[0, 0], [1, 1]] }, { input: [[2, 0], [2, 0]], output: [[2, 0], [2, 0]] }], test: [{ input: [[3, 3], [0, 3]] }] },
+  aa000001: {
+    train: [
+      {
+        input: [
+          [1, 2],
+          [3, 4],
+        ],
+        output: [
+          [2, 1],
+          [4, 3],
+        ],
+      },
+      {
+        input: [
+          [5, 0],
+          [0, 6],
+        ],
+        output: [
+          [0, 5],
+          [6, 0],
+        ],
+      },
+    ],
+    test: [
+      {
+        input: [
+          [7, 8],
+          [9, 1],
+        ],
+      },
+    ],
+  },
+  bb000002: {
+    train: [
+      {
+        input: [
+          [1, 1],
+          [0, 0],
+        ],
+        output: [
+          [0, 0],
+          [1, 1],
+        ],
+      },
+      {
+        input: [
+          [2, 0],
+          [2, 0],
+        ],
+        output: [
+          [2, 0],
+          [2, 0],
+        ],
+      },
+    ],
+    test: [
+      {
+        input: [
+          [3, 3],
+          [0, 3],
+        ],
+      },
+    ],
+  },
 };
-const SOLUTIONS = { aa000001: [[[8, 7], [1, 9]]], bb000002: [[[0, 3], [3, 3]]] };
+const SOLUTIONS = {
+  aa000001: [
+    [
+      [8, 7],
+      [1, 9],
+    ],
+  ],
+  bb000002: [
+    [
+      [0, 3],
+      [3, 3],
+    ],
+  ],
+};
 
 const events = (run: string): RunEvent[] => parseEventLog(new Uint8Array(readFileSync(join(run, 'events.jsonl')))).events;
 const slot = (e: { task: string; candidate: number }) => `${e.task}/${e.candidate}`;
@@ -47,10 +122,39 @@ describe('seal arc train (stories260K, tiny tasks)', () => {
     // No --self-edit-instruction or --max-new-tokens: the run fits them to stories260K (the compact instruction, a
     // budget for its ~230-token self-edits), with a note for each.
     args = [
-      '--model', model, '--tasks', tasks, '--self-edits', '2', '--seed', '1',
-      '--ttt-max-epochs', '2', '--ttt-max-steps', '1', '--ttt-max-examples', '4', '--ttt-batch-size', '1', '--ttt-warmup', '0',
-      '--ttt-rank', '2', '--ttt-alpha', '4', '--ttt-targets', 'q,v', '--answer-max-tokens', '4',
-      '--policy-rank', '2', '--policy-max-steps', '1', '--policy-batch-size', '2', '--winner-threshold=-1',
+      '--model',
+      model,
+      '--tasks',
+      tasks,
+      '--self-edits',
+      '2',
+      '--seed',
+      '1',
+      '--ttt-max-epochs',
+      '2',
+      '--ttt-max-steps',
+      '1',
+      '--ttt-max-examples',
+      '4',
+      '--ttt-batch-size',
+      '1',
+      '--ttt-warmup',
+      '0',
+      '--ttt-rank',
+      '2',
+      '--ttt-alpha',
+      '4',
+      '--ttt-targets',
+      'q,v',
+      '--answer-max-tokens',
+      '4',
+      '--policy-rank',
+      '2',
+      '--policy-max-steps',
+      '1',
+      '--policy-batch-size',
+      '2',
+      '--winner-threshold=-1',
     ];
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -74,8 +178,12 @@ describe('seal arc train (stories260K, tiny tasks)', () => {
       });
     });
     expect(killed.signal, killed.stderr).toBe('SIGKILL');
-    expect(killed.stderr).toMatch(/seal: note: a self-edit takes about \d+ tokens with this tokenizer: the self-edit budget is raised from 128 to \d+ new tokens/);
-    expect(killed.stderr).toMatch(/seal: note: the self-edit prompt of task aa000001 is \d+ tokens with the full instruction, too long .* using the compact instruction/);
+    expect(killed.stderr).toMatch(
+      /seal: note: a self-edit takes about \d+ tokens with this tokenizer: the self-edit budget is raised from 128 to \d+ new tokens/,
+    );
+    expect(killed.stderr).toMatch(
+      /seal: note: the self-edit prompt of task aa000001 is \d+ tokens with the full instruction, too long .* using the compact instruction/,
+    );
     const before = events(run);
     const scoredBefore = new Set(before.filter((e) => e.type === 'candidate-scored').map((e) => slot(e as never)));
     expect(scoredBefore.size).toBeGreaterThanOrEqual(1);
@@ -103,7 +211,8 @@ describe('seal arc train (stories260K, tiny tasks)', () => {
 
     // Nothing scored before the kill is started, trained or scored again; every slot is scored exactly once.
     for (const e of after) {
-      if (e.type === 'candidate-started' || e.type === 'ttt-step' || e.type === 'candidate-scored') expect(scoredBefore.has(slot(e)), `${e.type} of ${slot(e)}`).toBe(false);
+      if (e.type === 'candidate-started' || e.type === 'ttt-step' || e.type === 'candidate-scored')
+        expect(scoredBefore.has(slot(e)), `${e.type} of ${slot(e)}`).toBe(false);
     }
     const scored = all.filter((e): e is RunEvent & { type: 'candidate-scored' } => e.type === 'candidate-scored');
     expect(scored.map(slot).sort()).toEqual(['aa000001/0', 'aa000001/1', 'bb000002/0', 'bb000002/1']);
@@ -165,7 +274,11 @@ describe('seal arc train (stories260K, tiny tasks)', () => {
     bad(['eval', ...args.map((a) => (a === tasks ? `${tasks}:aa000001,zz999999` : a)), '--run', run], 1, /has no task "zz999999"/);
     bad(['train', ...args.map((a) => (a === tasks ? join(dir, 'nothing_challenges.json') : a)), '--run', run], 2, /challenges file .* does not exist/);
     // An instruction the user chose is kept: one that cannot fit stories260K's 512-token context is an error.
-    bad(['train', ...args, '--self-edit-instruction', longInstruction, '--run', run], 1, /self-edit prompt of task aa000001 is \d+ tokens: with \d+ new tokens it does not fit the model's 512-token context; use smaller tasks, a shorter --self-edit-instruction FILE/);
+    bad(
+      ['train', ...args, '--self-edit-instruction', longInstruction, '--run', run],
+      1,
+      /self-edit prompt of task aa000001 is \d+ tokens: with \d+ new tokens it does not fit the model's 512-token context; use smaller tasks, a shorter --self-edit-instruction FILE/,
+    );
     expect(existsSync(run)).toBe(false);
   });
 });

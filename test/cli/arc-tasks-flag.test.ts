@@ -4,14 +4,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ArcRunUsageError, parseTasksFlag } from '../../runtime-node/arc-run.ts';
-import { SEAL_1B_EVAL_TASK_IDS, SEAL_1B_REFERENCE_SCORED_EVAL_TASK_IDS, SEAL_1B_REFERENCE_SCORED_TRAINING_TASK_IDS, SEAL_1B_TRAINING_TASK_IDS } from '../../src/domains/arc/index.ts';
+import {
+  SEAL_1B_EVAL_TASK_IDS,
+  SEAL_1B_REFERENCE_SCORED_TRAINING_TASK_IDS,
+  SEAL_1B_TRAINING_TASK_IDS,
+} from '../../src/domains/arc/index.ts';
 import { sharedPath } from '../harness/shared.ts';
 
 describe('--tasks', () => {
   const evalFile = sharedPath('data/arc/arc-agi_evaluation_challenges.json');
   const trainFile = sharedPath('data/arc/arc-agi_training_challenges.json');
 
-  it('names the paper\'s lists and the ones its reference scored', () => {
+  it("names the paper's lists and the ones its reference scored", () => {
     expect(parseTasksFlag(`${trainFile}:seal-1b-training`).ids).toEqual(SEAL_1B_TRAINING_TASK_IDS);
     expect(parseTasksFlag(`${evalFile}:seal-1b-eval`).ids).toEqual(SEAL_1B_EVAL_TASK_IDS);
     expect(parseTasksFlag(`${trainFile}:seal-1b-training-scored`).ids).toEqual(SEAL_1B_REFERENCE_SCORED_TRAINING_TASK_IDS);

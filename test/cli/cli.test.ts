@@ -61,7 +61,10 @@ describe('seal CLI (stories260K)', () => {
     expect(one.code, one.stderr).toBe(0);
     const r = seal('generate', '--model', model, '--prompt', PROMPT, ...sampled, '--n', '4', '--json');
     expect(r.code, r.stderr).toBe(0);
-    const rows = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { index: number; text: string; finish_reason: string; tokens: number });
+    const rows = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { index: number; text: string; finish_reason: string; tokens: number });
     expect(rows.map((x) => x.index).sort()).toEqual([0, 1, 2, 3]);
     const first = rows.find((x) => x.index === 0)!;
     expect(one.stdout).toBe(`${PROMPT}${first.text}\n`);
@@ -76,13 +79,37 @@ describe('seal CLI (stories260K)', () => {
     try {
       const schema = {
         type: 'object',
-        properties: { name: { type: 'string', maxLength: 8 }, friends: { type: 'array', items: { enum: ['Tom', 'Lily', 'Max'] }, maxItems: 3 }, happy: { type: 'boolean' } },
+        properties: {
+          name: { type: 'string', maxLength: 8 },
+          friends: { type: 'array', items: { enum: ['Tom', 'Lily', 'Max'] }, maxItems: 3 },
+          happy: { type: 'boolean' },
+        },
         required: ['name', 'friends', 'happy'],
       };
       writeFileSync(join(dir, 'schema.json'), JSON.stringify(schema));
-      const r = seal('generate', '--model', model, '--prompt', PROMPT, '--json-schema', join(dir, 'schema.json'), '--temperature', '1', '--seed', '4', '--n', '5', '--json', '--max-new-tokens', '80');
+      const r = seal(
+        'generate',
+        '--model',
+        model,
+        '--prompt',
+        PROMPT,
+        '--json-schema',
+        join(dir, 'schema.json'),
+        '--temperature',
+        '1',
+        '--seed',
+        '4',
+        '--n',
+        '5',
+        '--json',
+        '--max-new-tokens',
+        '80',
+      );
       expect(r.code, r.stderr).toBe(0);
-      const rows = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { text: string; finish_reason: string });
+      const rows = r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { text: string; finish_reason: string });
       expect(rows.length).toBe(5);
       for (const row of rows) {
         expect(row.finish_reason, row.text).toBe('stop');
@@ -93,10 +120,18 @@ describe('seal CLI (stories260K)', () => {
         expect(typeof doc.happy).toBe('boolean');
       }
       writeFileSync(join(dir, 'bad.json'), JSON.stringify({ type: 'string', pattern: '^a' }));
-      expectCleanFailure(seal('generate', '--model', model, '--prompt', 'hi', '--json-schema', join(dir, 'bad.json')), 2, /--json-schema .*bad.json: .*pattern/);
+      expectCleanFailure(
+        seal('generate', '--model', model, '--prompt', 'hi', '--json-schema', join(dir, 'bad.json')),
+        2,
+        /--json-schema .*bad.json: .*pattern/,
+      );
       writeFileSync(join(dir, 'broken.json'), '{"type": ');
       expectCleanFailure(seal('generate', '--model', model, '--prompt', 'hi', '--json-schema', join(dir, 'broken.json')), 2, /is not valid JSON/);
-      expectCleanFailure(seal('generate', '--model', model, '--prompt', 'hi', '--json-schema', join(dir, 'missing.json')), 2, /cannot read .*missing.json: ENOENT/);
+      expectCleanFailure(
+        seal('generate', '--model', model, '--prompt', 'hi', '--json-schema', join(dir, 'missing.json')),
+        2,
+        /cannot read .*missing.json: ENOENT/,
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -124,7 +159,11 @@ describe('seal CLI (stories260K)', () => {
     const cache = mkdtempSync(join(tmpdir(), 'seal-cli-hub-'));
     try {
       const offlineHub = { HF_ENDPOINT: 'http://127.0.0.1:9', HF_HUB_CACHE: cache, HF_TOKEN: '', HF_HUB_OFFLINE: '' };
-      expectCleanFailure(sealWithEnv(offlineHub, 'tokenize', '--model', 'some-org/some-model', '--text', 'hi'), 1, /cannot reach http:\/\/127\.0\.0\.1:9 .*no network\?/);
+      expectCleanFailure(
+        sealWithEnv(offlineHub, 'tokenize', '--model', 'some-org/some-model', '--text', 'hi'),
+        1,
+        /cannot reach http:\/\/127\.0\.0\.1:9 .*no network\?/,
+      );
     } finally {
       rmSync(cache, { recursive: true, force: true });
     }
@@ -151,21 +190,33 @@ describe('seal CLI (stories260K)', () => {
       const header = JSON.parse(weights.subarray(8, 8 + headerLen).toString('utf8')) as Record<string, { shape: number[] }>;
       const first = Object.keys(header).find((k) => k !== '__metadata__')!;
       const cases: [string, (dir: string) => void, RegExp][] = [
-        ['truncated', (d) => writeFileSync(join(d, 'model.safetensors'), weights.subarray(0, weights.length - 1000)), /model\.safetensors.*(truncated|past the end|beyond|shorter)/i],
-        ['lying-header', (d) => {
-          // Same JSON length, but the first tensor claims one more row than its bytes hold.
-          const lie = { ...header, [first]: { ...header[first]!, shape: [header[first]!.shape[0]! + 1, ...header[first]!.shape.slice(1)] } };
-          let text = JSON.stringify(lie);
-          text = text.padEnd(headerLen, ' ');
-          const out = Buffer.from(weights);
-          out.writeBigUInt64LE(BigInt(Buffer.byteLength(text)), 0);
-          writeFileSync(join(d, 'model.safetensors'), Buffer.concat([out.subarray(0, 8), Buffer.from(text), weights.subarray(8 + headerLen)]));
-        }, new RegExp(`${first.replace(/\./g, '\\.')}`)],
+        [
+          'truncated',
+          (d) => writeFileSync(join(d, 'model.safetensors'), weights.subarray(0, weights.length - 1000)),
+          /model\.safetensors.*(truncated|past the end|beyond|shorter)/i,
+        ],
+        [
+          'lying-header',
+          (d) => {
+            // Same JSON length, but the first tensor claims one more row than its bytes hold.
+            const lie = { ...header, [first]: { ...header[first]!, shape: [header[first]!.shape[0]! + 1, ...header[first]!.shape.slice(1)] } };
+            let text = JSON.stringify(lie);
+            text = text.padEnd(headerLen, ' ');
+            const out = Buffer.from(weights);
+            out.writeBigUInt64LE(BigInt(Buffer.byteLength(text)), 0);
+            writeFileSync(join(d, 'model.safetensors'), Buffer.concat([out.subarray(0, 8), Buffer.from(text), weights.subarray(8 + headerLen)]));
+          },
+          new RegExp(`${first.replace(/\./g, '\\.')}`),
+        ],
         ['no-tokenizer', (d) => rmSync(join(d, 'tokenizer.json')), /tokenizer\.json/],
-        ['mistral', (d) => {
-          const cfg = JSON.parse(readFileSync(join(d, 'config.json'), 'utf8')) as Record<string, unknown>;
-          writeFileSync(join(d, 'config.json'), JSON.stringify({ ...cfg, architectures: ['MistralForCausalLM'] }));
-        }, /unsupported architecture 'MistralForCausalLM'; supported architectures: LlamaForCausalLM, Qwen2ForCausalLM/],
+        [
+          'mistral',
+          (d) => {
+            const cfg = JSON.parse(readFileSync(join(d, 'config.json'), 'utf8')) as Record<string, unknown>;
+            writeFileSync(join(d, 'config.json'), JSON.stringify({ ...cfg, architectures: ['MistralForCausalLM'] }));
+          },
+          /unsupported architecture 'MistralForCausalLM'; supported architectures: LlamaForCausalLM, Qwen2ForCausalLM/,
+        ],
       ];
       for (const [name, change, message] of cases) {
         const dir = broken(name, change);

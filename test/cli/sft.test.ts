@@ -36,13 +36,38 @@ describe('seal sft (stories260K)', () => {
   it('trains, logs every step and saves the initial and trained adapters; seal logits --adapter reproduces the story greedily', async () => {
     const out = join(dir, 'adapter');
     const { rank, alpha, lr, maxSteps, schedule } = STORY_TRAINING;
-    const r = seal('sft', '--model', model, '--data', data, '--out', out, '--targets', 'all', '--rank', String(rank), '--alpha', String(alpha),
-      '--lr', String(lr), '--max-steps', String(maxSteps), '--schedule', schedule, '--seed', '7', '--save-init');
+    const r = seal(
+      'sft',
+      '--model',
+      model,
+      '--data',
+      data,
+      '--out',
+      out,
+      '--targets',
+      'all',
+      '--rank',
+      String(rank),
+      '--alpha',
+      String(alpha),
+      '--lr',
+      String(lr),
+      '--max-steps',
+      String(maxSteps),
+      '--schedule',
+      schedule,
+      '--seed',
+      '7',
+      '--save-init',
+    );
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/saved adapter to .*adapter \(12 steps, 12\.00 epochs, final loss 0\.0\d+/);
     expect(r.stderr).toMatch(/step 12\/12 .*loss 0\.0\d+ .* tok\/s/);
     expect(readdirSync(out).sort()).toEqual(['adapter_config.json', 'adapter_model.safetensors', 'init', 'loss.jsonl']);
-    const log = readFileSync(join(out, 'loss.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, number>);
+    const log = readFileSync(join(out, 'loss.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, number>);
     expect(log.map((l) => l.step)).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
     expect(Object.keys(log[0]!)).toEqual(['step', 'epoch', 'loss', 'lr', 'grad_norm', 'tokens', 'trained_tokens', 'tokens_per_second', 'elapsed_s']);
     expect(log.every((l) => l.lr === lr && l.tokens === 102 && l.trained_tokens === 101)).toBe(true);
@@ -68,7 +93,9 @@ describe('seal sft (stories260K)', () => {
     const logitsFile = join(dir, 'logits.json');
     const fd = openSync(logitsFile, 'w');
     const cli = spawnSync(NODE, [join(ROOT, 'bin/seal.mjs'), 'logits', '--model', model, '--ids', ids.join(','), '--adapter', out], {
-      stdio: ['ignore', fd, 'pipe'], encoding: 'utf8', env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' },
+      stdio: ['ignore', fd, 'pipe'],
+      encoding: 'utf8',
+      env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' },
     });
     closeSync(fd);
     expect(cli.status, cli.stderr).toBe(0);
@@ -80,14 +107,40 @@ describe('seal sft (stories260K)', () => {
     expect(tokenizer.decode([...ids.slice(0, prompt), ...greedy], { skipSpecialTokens: true })).toBe(STORY);
   });
 
-  it('--precision mixed (the base\'s products on 16-bit operands) learns the story as well: loss below 0.1 in 12 steps', () => {
+  it("--precision mixed (the base's products on 16-bit operands) learns the story as well: loss below 0.1 in 12 steps", () => {
     const out = join(dir, 'mixed');
     const { rank, alpha, lr, maxSteps, schedule } = STORY_TRAINING;
-    const r = seal('sft', '--model', model, '--data', data, '--out', out, '--targets', 'all', '--rank', String(rank), '--alpha', String(alpha),
-      '--lr', String(lr), '--max-steps', String(maxSteps), '--schedule', schedule, '--seed', '7', '--precision', 'mixed');
+    const r = seal(
+      'sft',
+      '--model',
+      model,
+      '--data',
+      data,
+      '--out',
+      out,
+      '--targets',
+      'all',
+      '--rank',
+      String(rank),
+      '--alpha',
+      String(alpha),
+      '--lr',
+      String(lr),
+      '--max-steps',
+      String(maxSteps),
+      '--schedule',
+      schedule,
+      '--seed',
+      '7',
+      '--precision',
+      'mixed',
+    );
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/LoRA r=\d+ alpha=\d+ on .*, mixed precision/);
-    const log = readFileSync(join(out, 'loss.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, number>);
+    const log = readFileSync(join(out, 'loss.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, number>);
     expect(log.length).toBe(12);
     expect(log[0]!.loss).toBeGreaterThan(1);
     expect(log[11]!.loss).toBeLessThan(0.1);
@@ -101,7 +154,11 @@ describe('seal sft (stories260K)', () => {
     expectCleanFailure(seal('sft', '--model', model, '--data', empty, '--out', out), 1, /^seal: .*empty\.jsonl: no training examples/);
     const long = join(dir, 'long.jsonl');
     writeFileSync(long, `${JSON.stringify({ text: 'short' })}\n${JSON.stringify({ text: STORY.repeat(6) })}\n`);
-    expectCleanFailure(seal('sft', '--model', model, '--data', long, '--out', out), 1, /^seal: .*long\.jsonl line 2: the example is \d+ tokens long, over the maximum of 512 \(the model's max_position_embeddings\)/);
+    expectCleanFailure(
+      seal('sft', '--model', model, '--data', long, '--out', out),
+      1,
+      /^seal: .*long\.jsonl line 2: the example is \d+ tokens long, over the maximum of 512 \(the model's max_position_embeddings\)/,
+    );
     expectCleanFailure(run('--lr=-1'), 2, /^seal: --lr must be a number in \(0, 10\], got '-1'/);
     expectCleanFailure(run('--targets', 'q,foo'), 2, /^seal: --targets: unknown target 'foo'; use q, k, v, o, gate, up, down/);
     expectCleanFailure(run('--rank', '0'), 2, /^seal: --rank must be an integer in \[1, 65536\], got '0'/);
@@ -110,7 +167,11 @@ describe('seal sft (stories260K)', () => {
     const mine = join(dir, 'mine');
     mkdirSync(mine);
     writeFileSync(join(mine, 'notes.txt'), 'keep');
-    expectCleanFailure(seal('sft', '--model', model, '--data', data, '--out', mine), 1, /^seal: .*mine is not empty and is not an adapter directory .*refusing to overwrite it/);
+    expectCleanFailure(
+      seal('sft', '--model', model, '--data', data, '--out', mine),
+      1,
+      /^seal: .*mine is not empty and is not an adapter directory .*refusing to overwrite it/,
+    );
     expect(readdirSync(mine)).toEqual(['notes.txt']);
   });
 });

@@ -19,7 +19,11 @@ const PROMPT = 'Once upon a time, there was a dog named';
 const SCHEMAS: [string, unknown, number][] = [
   [
     'an object with a string array',
-    { type: 'object', properties: { names: { type: 'array', items: { type: 'string', minLength: 1, maxLength: 4 }, minItems: 1, maxItems: 3 } }, required: ['names'] },
+    {
+      type: 'object',
+      properties: { names: { type: 'array', items: { type: 'string', minLength: 1, maxLength: 4 }, minItems: 1, maxItems: 3 } },
+      required: ['names'],
+    },
     // {"names":[ + 3 strings of 4 code points, each at most a 12-byte surrogate-pair escape + quotes, 2 commas + ]}
     10 + 3 * (2 + 4 * 12) + 2 + 2,
   ],
@@ -86,7 +90,11 @@ describe('JSON-schema constrained generation (stories260K on the GPU)', () => {
     let steps = 0;
     for (const [name, schema, longest] of SCHEMAS) {
       const constraint = JsonSchemaConstraint.fromTokenizer(schema, tokenizer, { vocabSize: model.transformer.config.vocabSize });
-      for (const [seed, settings] of [[1, {}], [2, {}], [3, { topK: 20, topP: 0.9 }]] as const) {
+      for (const [seed, settings] of [
+        [1, {}],
+        [2, {}],
+        [3, { topK: 20, topP: 0.9 }],
+      ] as const) {
         const ids = await generate(constraint, seed, longest + 1, settings);
         steps += ids.length;
         const what = `${name}, seed ${seed}: ids ${ids.join(',')}`;

@@ -102,7 +102,7 @@ export class DocumentGenerator {
     for (let attempt = 0; ; attempt++) {
       const x = this.r() < 0.2 ? this.pick([lo, hi, 0]) : lo + (hi - lo) * this.r();
       let text = integer ? String(Math.round(x)) : x.toFixed(this.int(0, 6));
-      if (text === '-0' || text.startsWith('-0.') && Number(text) === 0) text = this.pick(['0', '-0']);
+      if (text === '-0' || (text.startsWith('-0.') && Number(text) === 0)) text = this.pick(['0', '-0']);
       if (!integer && !bounded && this.r() < 0.3) text = `${this.int(1, 9)}${this.pick(['e', 'E'])}${this.pick(['', '+', '-'])}${this.int(0, 99)}`;
       const ok =
         ('minimum' in s ? Number(text) >= (s.minimum as number) : true) &&
@@ -114,7 +114,9 @@ export class DocumentGenerator {
   }
 }
 
-const INTERESTING = Array.from('"\\,:{}[] \n0123456789.eE-+tfnaZu/').map((c) => c.charCodeAt(0)).concat([0x01, 0x1f, 0x09, 0xc3, 0xa9, 0x80, 0xe6, 0xf0, 0x9f, 0xed, 0xa0, 0xff]);
+const INTERESTING = Array.from('"\\,:{}[] \n0123456789.eE-+tfnaZu/')
+  .map((c) => c.charCodeAt(0))
+  .concat([0x01, 0x1f, 0x09, 0xc3, 0xa9, 0x80, 0xe6, 0xf0, 0x9f, 0xed, 0xa0, 0xff]);
 
 /** A random small edit of `bytes`: delete, insert, replace, truncate, duplicate or swap a span. */
 export function mutate(bytes: Uint8Array, r: () => number): Uint8Array {

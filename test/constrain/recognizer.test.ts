@@ -15,23 +15,70 @@ function agree(r: Recognizer, schema: unknown, doc: string | Uint8Array, maxWs: 
   const want = referenceAccepts(schema, bytes, maxWs);
   const got = r.accepts(bytes);
   if (got !== want) {
-    throw new Error(`${context}: recognizer says ${got}, reference ${want} for ${JSON.stringify(new TextDecoder().decode(bytes))} (bytes ${Array.from(bytes).join(',')})`);
+    throw new Error(
+      `${context}: recognizer says ${got}, reference ${want} for ${JSON.stringify(new TextDecoder().decode(bytes))} (bytes ${Array.from(bytes).join(',')})`,
+    );
   }
   return got;
 }
 
 /** Hand-written documents per keyword: [schema, valid documents, invalid documents]. */
 const CASES: [string, unknown, string[], string[]][] = [
-  ['string', { type: 'string' }, ['""', '"a b"', '"\\"\\\\\\/\\b\\f\\n\\r\\t"', '"\\u00e9\\u00E9"', '"é日😀"', '"\\ud83d\\ude00"', '"\\udbff\\udfff"', '"\u007f\\u0000"'], ['', '"', '"a', 'a"', '"\\x"', '"\\u12"', '"\u0001"', '"\\ude00"', '"\\udc00"', '"\\uDFFF"', '"\\ud83d"', '"\u001f"', '"\u0010"', '"\t"', '"\\ud83dx"', '"\\ud83d\\u0041"', '"a" ', ' "a"', '"a""']],
-  ['minLength/maxLength (code points)', { type: 'string', minLength: 2, maxLength: 3 }, ['"ab"', '"abc"', '"é😀"', '"\\ud83d\\ude00\\n"', '"日本語"'], ['"a"', '"abcd"', '"😀"', '"\\ud83d\\ude00"', '"日本語!"']],
+  [
+    'string',
+    { type: 'string' },
+    ['""', '"a b"', '"\\"\\\\\\/\\b\\f\\n\\r\\t"', '"\\u00e9\\u00E9"', '"é日😀"', '"\\ud83d\\ude00"', '"\\udbff\\udfff"', '"\u007f\\u0000"'],
+    [
+      '',
+      '"',
+      '"a',
+      'a"',
+      '"\\x"',
+      '"\\u12"',
+      '"\u0001"',
+      '"\\ude00"',
+      '"\\udc00"',
+      '"\\uDFFF"',
+      '"\\ud83d"',
+      '"\u001f"',
+      '"\u0010"',
+      '"\t"',
+      '"\\ud83dx"',
+      '"\\ud83d\\u0041"',
+      '"a" ',
+      ' "a"',
+      '"a""',
+    ],
+  ],
+  [
+    'minLength/maxLength (code points)',
+    { type: 'string', minLength: 2, maxLength: 3 },
+    ['"ab"', '"abc"', '"é😀"', '"\\ud83d\\ude00\\n"', '"日本語"'],
+    ['"a"', '"abcd"', '"😀"', '"\\ud83d\\ude00"', '"日本語!"'],
+  ],
   ['maxLength 0', { type: 'string', maxLength: 0 }, ['""'], ['"a"', '"\\n"']],
   ['integer', { type: 'integer' }, ['0', '-0', '7', '-12', '123456789012345'], ['01', '1.0', '1e2', '+1', '-', '1234567890123456', '.5', '1.', 'NaN']],
-  ['number', { type: 'number' }, ['0', '-0.5', '1.25', '1e5', '1E+05', '2.5e-12', '123456789012345.123456789012345'], ['01.5', '1.', '.5', '1e', '1e+', '1e123', '1.1234567890123456', '--1', '0x1']],
+  [
+    'number',
+    { type: 'number' },
+    ['0', '-0.5', '1.25', '1e5', '1E+05', '2.5e-12', '123456789012345.123456789012345'],
+    ['01.5', '1.', '.5', '1e', '1e+', '1e123', '1.1234567890123456', '--1', '0x1'],
+  ],
   ['minimum/maximum', { type: 'integer', minimum: -3, maximum: 120 }, ['-3', '-0', '0', '99', '120'], ['-4', '121', '999', '-30', '1000']],
-  ['exclusive bounds on number', { type: 'number', exclusiveMinimum: 0.1, exclusiveMaximum: 2 }, ['0.11', '1', '1.999999999999999', '0.100000000000001'], ['0.1', '0.10', '2', '2.0', '0', '-1', '1e0', '0.05']],
+  [
+    'exclusive bounds on number',
+    { type: 'number', exclusiveMinimum: 0.1, exclusiveMaximum: 2 },
+    ['0.11', '1', '1.999999999999999', '0.100000000000001'],
+    ['0.1', '0.10', '2', '2.0', '0', '-1', '1e0', '0.05'],
+  ],
   ['fractional bounds on integer', { type: 'integer', minimum: 0.5, maximum: 2.5 }, ['1', '2'], ['0', '3', '-0']],
   ['boolean and null', { type: ['boolean', 'null'] }, ['true', 'false', 'null'], ['True', 'nul', 'nulll', '0', '"true"']],
-  ['enum', { enum: ['a', 1, 12, null, { x: [true] }, [1.5]] }, ['"a"', '1', '12', 'null', '{"x":[true]}', '[1.5]'], ['"b"', '2', '123', '{"x": [true]}', '[1.50]', '1.0']],
+  [
+    'enum',
+    { enum: ['a', 1, 12, null, { x: [true] }, [1.5]] },
+    ['"a"', '1', '12', 'null', '{"x":[true]}', '[1.5]'],
+    ['"b"', '2', '123', '{"x": [true]}', '[1.50]', '1.0'],
+  ],
   ['const', { const: 'yes' }, ['"yes"'], ['"no"', '"yes" ', 'yes']],
   ['enum with type', { type: 'string', maxLength: 2, enum: ['ab', 'abc', 5] }, ['"ab"'], ['"abc"', '5']],
   ['enum with untyped keywords', { minLength: 2, enum: ['a', 'ab', 5] }, ['"ab"', '5'], ['"a"']],
@@ -45,9 +92,24 @@ const CASES: [string, unknown, string[], string[]][] = [
   ],
   ['object without required', { type: 'object', properties: { a: { type: 'null' } } }, ['{}', '{"a":null}'], ['{"a":null,}', '{,}']],
   ['untyped properties', { properties: { a: { const: 1 } }, required: ['a'] }, ['{"a":1}'], ['1', '{}']],
-  ['anyOf', { anyOf: [{ type: 'string', maxLength: 1 }, { type: 'integer', minimum: 5 }, { const: 'long' }] }, ['"a"', '""', '5', '77', '"long"'], ['"ab"', '4', '"lon"']],
-  ['$ref to #/definitions', { definitions: { s: { type: 'string', maxLength: 1 } }, type: 'array', items: { $ref: '#/definitions/s' } }, ['[]', '["a","b"]'], ['["ab"]']],
-  ['keys with escapes', { type: 'object', properties: { 'a"b': { type: 'null' }, 'é/~': { type: 'null' } } }, ['{"a\\"b":null}', '{"é/~":null}'], ['{"a\\u0022b":null}']],
+  [
+    'anyOf',
+    { anyOf: [{ type: 'string', maxLength: 1 }, { type: 'integer', minimum: 5 }, { const: 'long' }] },
+    ['"a"', '""', '5', '77', '"long"'],
+    ['"ab"', '4', '"lon"'],
+  ],
+  [
+    '$ref to #/definitions',
+    { definitions: { s: { type: 'string', maxLength: 1 } }, type: 'array', items: { $ref: '#/definitions/s' } },
+    ['[]', '["a","b"]'],
+    ['["ab"]'],
+  ],
+  [
+    'keys with escapes',
+    { type: 'object', properties: { 'a"b': { type: 'null' }, 'é/~': { type: 'null' } } },
+    ['{"a\\"b":null}', '{"é/~":null}'],
+    ['{"a\\u0022b":null}'],
+  ],
 ];
 
 describe('JSON-schema recognizer', () => {
@@ -63,7 +125,8 @@ describe('JSON-schema recognizer', () => {
     const schema = { type: 'object', properties: { a: { type: 'array', items: { type: 'integer' } } } };
     const r2 = recognizer(schema, 2);
     for (const doc of ['{"a":[1,2]}', '  { "a" : [ 1 ,\n2 ] }', '{\n\t"a":[]}', '\r\n{"a":[\t\t1]}']) expect(agree(r2, schema, doc, 2, 'ws 2'), doc).toBe(true);
-    for (const doc of ['{"a":[1,2]} ', '{   "a":[]}', '   {}', '{"a":[1 , 2]\n\n\n}', '{"a":[1,\u000b2]}']) expect(agree(r2, schema, doc, 2, 'ws 2'), doc).toBe(false);
+    for (const doc of ['{"a":[1,2]} ', '{   "a":[]}', '   {}', '{"a":[1 , 2]\n\n\n}', '{"a":[1,\u000b2]}'])
+      expect(agree(r2, schema, doc, 2, 'ws 2'), doc).toBe(false);
     const r0 = recognizer(schema);
     expect(agree(r0, schema, '{ "a":[]}', 0, 'ws 0')).toBe(false);
   });
@@ -71,8 +134,23 @@ describe('JSON-schema recognizer', () => {
   it('refuses malformed UTF-8 inside strings (overlong, surrogates, truncated, past U+10FFFF)', () => {
     const r = recognizer({ type: 'string' });
     const q = 0x22;
-    const ok = [[q, 0xc3, 0xa9, q], [q, 0xe2, 0x82, 0xac, q], [q, 0xf0, 0x9f, 0x98, 0x80, q], [q, 0xf4, 0x8f, 0xbf, 0xbf, q], [q, 0xed, 0x9f, 0xbf, q]];
-    const bad = [[q, 0xc0, 0xaf, q], [q, 0xc3, q], [q, 0xe0, 0x80, 0xaf, q], [q, 0xed, 0xa0, 0x80, q], [q, 0xf4, 0x90, 0x80, 0x80, q], [q, 0xf5, 0x80, 0x80, 0x80, q], [q, 0x80, q], [q, 0xff, q]];
+    const ok = [
+      [q, 0xc3, 0xa9, q],
+      [q, 0xe2, 0x82, 0xac, q],
+      [q, 0xf0, 0x9f, 0x98, 0x80, q],
+      [q, 0xf4, 0x8f, 0xbf, 0xbf, q],
+      [q, 0xed, 0x9f, 0xbf, q],
+    ];
+    const bad = [
+      [q, 0xc0, 0xaf, q],
+      [q, 0xc3, q],
+      [q, 0xe0, 0x80, 0xaf, q],
+      [q, 0xed, 0xa0, 0x80, q],
+      [q, 0xf4, 0x90, 0x80, 0x80, q],
+      [q, 0xf5, 0x80, 0x80, 0x80, q],
+      [q, 0x80, q],
+      [q, 0xff, q],
+    ];
     for (const b of ok) expect(agree(r, { type: 'string' }, Uint8Array.from(b), 0, 'utf8'), b.join()).toBe(true);
     for (const b of bad) expect(agree(r, { type: 'string' }, Uint8Array.from(b), 0, 'utf8'), b.join()).toBe(false);
   });
@@ -84,7 +162,8 @@ describe('JSON-schema recognizer', () => {
         const r = rng(seed);
         const rec = recognizer(schema, maxWs);
         const gen = new DocumentGenerator(schema, r, maxWs);
-        let accepted = 0, refused = 0;
+        let accepted = 0,
+          refused = 0;
         for (let k = 0; k < 150; k++) {
           const doc = utf8.encode(gen.document());
           expect(agree(rec, schema, doc, maxWs, `seed ${seed}`), `seed ${seed}: generated document refused`).toBe(true);

@@ -14,7 +14,9 @@ export type JsonNode =
   | { type: 'boolean'; raw: string }
   | { type: 'null'; raw: string };
 
-const MAX_INT_DIGITS = 15, MAX_FRAC_DIGITS = 15, MAX_EXP_DIGITS = 2;
+const MAX_INT_DIGITS = 15,
+  MAX_FRAC_DIGITS = 15,
+  MAX_EXP_DIGITS = 2;
 
 class ParseError extends Error {}
 
@@ -87,7 +89,8 @@ export function parseDocument(text: string, maxWs: number): JsonNode | null {
     const m = /^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?/.exec(text.slice(at));
     if (!m) fail('value expected');
     const [raw, int, frac, exp] = m!;
-    if (int!.length > MAX_INT_DIGITS || (frac && frac.length - 1 > MAX_FRAC_DIGITS) || (exp && exp.replace(/^[eE][+-]?/, '').length > MAX_EXP_DIGITS)) fail('too many digits');
+    if (int!.length > MAX_INT_DIGITS || (frac && frac.length - 1 > MAX_FRAC_DIGITS) || (exp && exp.replace(/^[eE][+-]?/, '').length > MAX_EXP_DIGITS))
+      fail('too many digits');
     at += raw!.length;
     return { type: 'number', raw: raw! };
   };
@@ -157,9 +160,11 @@ function exactDecimal(text: string): [bigint, number] {
 
 /** Exact comparison of two decimal texts: <0, 0, >0. */
 export function compareDecimal(a: string, b: string): number {
-  const [da, ea] = exactDecimal(a), [db, eb] = exactDecimal(b);
+  const [da, ea] = exactDecimal(a),
+    [db, eb] = exactDecimal(b);
   const e = Math.min(ea, eb);
-  const x = da * 10n ** BigInt(ea - e), y = db * 10n ** BigInt(eb - e);
+  const x = da * 10n ** BigInt(ea - e),
+    y = db * 10n ** BigInt(eb - e);
   return x < y ? -1 : x > y ? 1 : 0;
 }
 

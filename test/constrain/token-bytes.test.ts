@@ -59,7 +59,7 @@ describe.each([
     expect(tokenBytes(tokenizer, { verifySample: Infinity }).bytes).toEqual(table.bytes);
   });
 
-  it('special and added tokens (also non-special ones such as Qwen\'s <tool_call>) have no bytes; every single byte has a token', () => {
+  it("special and added tokens (also non-special ones such as Qwen's <tool_call>) have no bytes; every single byte has a token", () => {
     for (const t of tokenizer.specialTokens) expect(table.bytes[t.id], t.content).toBeNull();
     const added = Object.keys((tokenizer.config.added_tokens_decoder ?? {}) as object).map(Number);
     expect(added.length).toBeGreaterThan(0);
@@ -81,7 +81,13 @@ describe('token bytes: other tokenizers', () => {
         pre_tokenizer: { type: 'Whitespace' },
         post_processor: null,
         decoder: { type: 'WordPiece', prefix: '##', cleanup: true },
-        model: { type: 'WordPiece', unk_token: '[UNK]', continuing_subword_prefix: '##', max_input_chars_per_word: 100, vocab: Object.fromEntries(vocab.map((t, i) => [t, i])) },
+        model: {
+          type: 'WordPiece',
+          unk_token: '[UNK]',
+          continuing_subword_prefix: '##',
+          max_input_chars_per_word: 100,
+          vocab: Object.fromEntries(vocab.map((t, i) => [t, i])),
+        },
       },
     });
   }

@@ -25,7 +25,11 @@ describe('generateBatch (stories260K)', () => {
     const pieces: string[][] = prompts.map(() => []);
     const finished: number[] = [];
     const batch = await generateBatch(transformer, tokenizer, {
-      ...opts, prompts, maxBatch, onText: (i, p) => pieces[i]!.push(p), onDone: (i) => finished.push(i),
+      ...opts,
+      prompts,
+      maxBatch,
+      onText: (i, p) => pieces[i]!.push(p),
+      onDone: (i) => finished.push(i),
     });
     for (const [i, promptIds] of prompts.entries()) {
       const { streams, ...sampling } = opts;
@@ -114,7 +118,14 @@ describe('generateBatch (stories260K)', () => {
     const same = Array.from({ length: 6 }, () => prompts[0]!);
     const out = await generateBatch(transformer, tokenizer, { prompts: same, maxNewTokens: 16, temperature: 1, seed, stopIds: [] });
     expect(new Set(out.map((o) => o.text)).size, `seed ${seed}`).toBeGreaterThan(1);
-    const again = await generateBatch(transformer, tokenizer, { prompts: same, maxNewTokens: 16, temperature: 1, seed, stopIds: [], streams: [0, 0, 1, 1, 2, 2] });
+    const again = await generateBatch(transformer, tokenizer, {
+      prompts: same,
+      maxNewTokens: 16,
+      temperature: 1,
+      seed,
+      stopIds: [],
+      streams: [0, 0, 1, 1, 2, 2],
+    });
     expect(again[0]).toEqual(out[0]);
     expect(again[1]).toEqual(out[0]);
     expect(again[3]).toEqual(out[1]);
@@ -135,7 +146,15 @@ describe('generateBatch with JSON-schema constraints (stories260K)', () => {
     const model = await loadModelDir(await testContext(), sharedPath('models/stories260K'), { matmul: 'f32' });
     try {
       const { transformer, tokenizer } = model;
-      const schema = { type: 'object', properties: { who: { enum: ['Tom', 'Lily'] }, age: { type: 'integer', minimum: 1, maximum: 9 }, toys: { type: 'array', items: { type: 'string', maxLength: 4 }, maxItems: 2 } }, required: ['who', 'age', 'toys'] };
+      const schema = {
+        type: 'object',
+        properties: {
+          who: { enum: ['Tom', 'Lily'] },
+          age: { type: 'integer', minimum: 1, maximum: 9 },
+          toys: { type: 'array', items: { type: 'string', maxLength: 4 }, maxItems: 2 },
+        },
+        required: ['who', 'age', 'toys'],
+      };
       const constraint = JsonSchemaConstraint.fromTokenizer(schema, tokenizer, { vocabSize: transformer.config.vocabSize });
       const prompts = ['Once upon a time', 'Tom had a', 'Lily'].map((p) => tokenizer.encode(p));
       const seed = freshSeed();

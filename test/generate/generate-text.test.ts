@@ -33,7 +33,10 @@ describe('generateText (stories260K)', () => {
     const b = await run(11);
     expect(b.ids).toEqual(a.ids);
     const others = [await run(12), await run(13)];
-    expect(others.some((o) => o.ids.join() !== a.ids.join()), 'two other seeds both gave the same ids as seed 11').toBe(true);
+    expect(
+      others.some((o) => o.ids.join() !== a.ids.join()),
+      'two other seeds both gave the same ids as seed 11',
+    ).toBe(true);
     const greedy = await generateText(model.transformer, model.tokenizer, { promptIds, maxNewTokens: 16, stopIds: [] });
     expect((await run(5, { topK: 1 })).ids).toEqual(greedy.ids);
   });
@@ -50,7 +53,12 @@ describe('generateText (stories260K)', () => {
 
   it('a stop string cuts the text before it', async () => {
     const streamed: string[] = [];
-    const out = await generateText(model.transformer, model.tokenizer, { promptIds, maxNewTokens: 20, stopStrings: ['loved'], onText: (p) => streamed.push(p) });
+    const out = await generateText(model.transformer, model.tokenizer, {
+      promptIds,
+      maxNewTokens: 20,
+      stopStrings: ['loved'],
+      onText: (p) => streamed.push(p),
+    });
     expect(out.finishReason).toBe('stop-string');
     expect(out.text).toBe(' Max. Max ');
     expect(streamed.join('')).toBe(out.text);

@@ -52,10 +52,12 @@ describe('GPU context', () => {
     expect(fx).toBeLessThanOrEqual(65535);
     expect(fx * fy).toBeGreaterThanOrEqual(200_000);
     const ctx = await testContext();
-    const rows = 70_000, dim = 2;
+    const rows = 70_000,
+      dim = 2;
     const t = ctx.upload('f32', [rows, dim], new Float32Array(rows * dim).fill(3));
     const w = ctx.upload('f32', [dim], [1, 2]);
-    const out = ctx.empty('f32', [rows, dim]), rs = ctx.empty('f32', [rows]);
+    const out = ctx.empty('f32', [rows, dim]),
+      rs = ctx.empty('f32', [rows]);
     ctx.fill(out);
     const rec = ctx.recorder();
     rmsnormForward(rec, { x: t, weight: w, y: out, rstd: rs, rows, dim, eps: 0 });
@@ -85,7 +87,8 @@ describe('GPU context', () => {
     }
     const x = ctx.upload('f32', [4, 8], new Float32Array(32).fill(1));
     const w = ctx.upload('f32', [8], new Float32Array(8).fill(1));
-    const y = ctx.empty('f32', [4, 8]), rs = ctx.empty('f32', [4]);
+    const y = ctx.empty('f32', [4, 8]),
+      rs = ctx.empty('f32', [4]);
     rmsnormForward(rec, { x, weight: w, y, rstd: rs, rows: 4, dim: 8, eps: 1e-5 });
     rmsnormForward(rec, { x, weight: w, y, rstd: rs, rows: 4, dim: 8, eps: 1e-5 });
     rec.submit();

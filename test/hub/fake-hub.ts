@@ -66,7 +66,10 @@ export function shardedRepoFiles(): Map<string, Buffer> {
   const whole = files.get('model.safetensors')!;
   files.delete('model.safetensors');
   const headerLength = Number(whole.readBigUInt64LE(0));
-  const header = JSON.parse(whole.subarray(8, 8 + headerLength).toString('utf8')) as Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
+  const header = JSON.parse(whole.subarray(8, 8 + headerLength).toString('utf8')) as Record<
+    string,
+    { dtype: string; shape: number[]; data_offsets: [number, number] }
+  >;
   const names = Object.keys(header).filter((n) => n !== '__metadata__');
   const shardNames = ['model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors'];
   const weightMap: Record<string, string> = {};
@@ -77,7 +80,11 @@ export function shardedRepoFiles(): Map<string, Buffer> {
     const parts: Buffer[] = [];
     let offset = 0;
     for (const name of own) {
-      const { dtype, shape, data_offsets: [begin, end] } = header[name]!;
+      const {
+        dtype,
+        shape,
+        data_offsets: [begin, end],
+      } = header[name]!;
       parts.push(whole.subarray(8 + headerLength + begin, 8 + headerLength + end));
       shardHeader[name] = { dtype, shape, data_offsets: [offset, offset + end - begin] };
       offset += end - begin;
@@ -107,7 +114,10 @@ export class FakeHub {
   private dropped = false;
   endpoint = '';
 
-  constructor(readonly files: Map<string, Buffer>, readonly options: ServerOptions = {}) {}
+  constructor(
+    readonly files: Map<string, Buffer>,
+    readonly options: ServerOptions = {},
+  ) {}
 
   async start(): Promise<this> {
     this.server = createServer((req, res) => this.handle(req, res));
@@ -139,12 +149,21 @@ export class FakeHub {
     }
     if (req.url === STATS_PATH) {
       res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
-      return void res.end(JSON.stringify({ count: this.log.length, log: this.log.map((r) => ({ method: r.method, url: r.url, range: r.headers.range ?? null, authorization: r.headers.authorization ?? null })) }));
+      return void res.end(
+        JSON.stringify({
+          count: this.log.length,
+          log: this.log.map((r) => ({ method: r.method, url: r.url, range: r.headers.range ?? null, authorization: r.headers.authorization ?? null })),
+        }),
+      );
     }
     this.log.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });
     if (this.log.length > (this.options.maxRequests ?? 200)) return void res.writeHead(500).end('too many requests'); // bounded: a loop fails fast
     if (req.method === 'OPTIONS' && this.options.cors) {
-      res.writeHead(204, { 'access-control-allow-headers': 'authorization, range', 'access-control-allow-methods': 'GET, HEAD', 'access-control-max-age': '0' });
+      res.writeHead(204, {
+        'access-control-allow-headers': 'authorization, range',
+        'access-control-allow-methods': 'GET, HEAD',
+        'access-control-max-age': '0',
+      });
       return void res.end();
     }
     if (this.options.requireToken && req.headers.authorization !== `Bearer ${TOKEN}`) return void res.writeHead(401).end('{"error":"gated"}');
@@ -154,9 +173,9 @@ export class FakeHub {
       if (api[1] !== REPO || !['main', SHA].includes(decodeURIComponent(api[2]!))) return void res.writeHead(404).end('{"error":"Repository not found"}');
       // Like the hub: sizes (and LFS sha256) only when asked for with ?blobs=true.
       const blobs = url.searchParams.get('blobs') === 'true' && !this.options.noSizes;
-      const siblings = [...this.files].map(([rfilename, body]) => blobs
-        ? { rfilename, size: body.length, ...(LFS(rfilename) ? { lfs: { sha256: sha256(body), size: body.length } } : {}) }
-        : { rfilename });
+      const siblings = [...this.files].map(([rfilename, body]) =>
+        blobs ? { rfilename, size: body.length, ...(LFS(rfilename) ? { lfs: { sha256: sha256(body), size: body.length } } : {}) } : { rfilename },
+      );
       res.writeHead(200, { 'content-type': 'application/json' });
       return void res.end(JSON.stringify({ id: REPO, sha: SHA, siblings }));
     }

@@ -3,7 +3,7 @@
  * /api/models/{repo}/revision/{rev}, /{repo}/resolve/{sha}/{file} (LFS files redirect to a /cdn/ URL with X-Linked-Etag),
  * ETags and Range requests, serving the real files of ../shared/models/stories260K.
  */
-import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../../runtime-node/cli.ts';
@@ -12,7 +12,7 @@ import { loadModelDir, resolveModel } from '../../runtime-node/model-dir.ts';
 import { createProgressBar, formatBytes, formatDuration } from '../../runtime-node/progress.ts';
 import { testContext } from '../harness/context.ts';
 import { sharedPath } from '../harness/shared.ts';
-import { FakeHub, REPO, SHA, sha256, TOKEN } from './fake-hub.ts';
+import { type FakeHub, REPO, SHA, sha256, TOKEN } from './fake-hub.ts';
 import { hubFixtures } from './fixtures.ts';
 
 const { tempCache, fakeHub } = hubFixtures('seal-hub-');
@@ -51,8 +51,14 @@ describe('Hugging Face Hub model source', () => {
     const progress: DownloadProgress[] = [];
     const snapshot = await resolveHubModel(REPO, hubOptions(hub, { cacheDir: cache, onProgress: (p) => progress.push({ ...p }) }));
     expectHfLayout(cache, hub, snapshot);
-    expect(hub.log.some((r) => /pytorch_model\.bin|original/.test(r.url)), 'only needed files are fetched').toBe(false);
-    expect(hub.log.every((r) => r.headers.authorization === undefined), 'no token, no Authorization header').toBe(true);
+    expect(
+      hub.log.some((r) => /pytorch_model\.bin|original/.test(r.url)),
+      'only needed files are fetched',
+    ).toBe(false);
+    expect(
+      hub.log.every((r) => r.headers.authorization === undefined),
+      'no token, no Authorization header',
+    ).toBe(true);
 
     // Progress: monotonic bytes over an exact total (the sum of the needed files' sizes).
     const total = NEEDED.reduce((sum, n) => sum + hub.files.get(n)!.length, 0);
@@ -202,7 +208,13 @@ describe('Hugging Face Hub model source', () => {
   });
 
   it('draws a byte-accurate progress bar: \\r on a TTY, occasional lines otherwise', () => {
-    expect([formatBytes(999), formatBytes(1_044_992), formatDuration(42), formatDuration(185), formatDuration(NaN)]).toEqual(['999 B', '1.0 MB', '42s', '3m05s', '?']);
+    expect([formatBytes(999), formatBytes(1_044_992), formatDuration(42), formatDuration(185), formatDuration(NaN)]).toEqual([
+      '999 B',
+      '1.0 MB',
+      '42s',
+      '3m05s',
+      '?',
+    ]);
     let clock = 0;
     const out: string[] = [];
     const tty = createProgressBar({ stream: { write: (t: string) => out.push(t), isTTY: true, columns: 200 }, now: () => clock, label: REPO });

@@ -33,7 +33,10 @@ interface ChildResult {
 /** Runs test/hub/resolve-child.ts in its own node process; resolves with its JSON line (rejects on a non-zero exit). */
 function resolveInChild(endpoint: string, cache: string, staleMs: number): Promise<ChildResult> {
   return new Promise((ok, fail) => {
-    const child = spawn(NODE, ['--import', 'tsx', 'test/hub/resolve-child.ts', endpoint, cache, String(staleMs)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(NODE, ['--import', 'tsx', 'test/hub/resolve-child.ts', endpoint, cache, String(staleMs)], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -73,7 +76,11 @@ describe('Hub download lock', () => {
     expect(a.snapshot).toBe(join(cache, 'models--seal-test--stories260K', 'snapshots', SHA));
     expect(b.snapshot).toBe(a.snapshot);
     const model = hub.files.get(MODEL)!;
-    expect(createHash('sha256').update(readFileSync(join(a.snapshot, MODEL))).digest('hex')).toBe(sha256(model));
+    expect(
+      createHash('sha256')
+        .update(readFileSync(join(a.snapshot, MODEL)))
+        .digest('hex'),
+    ).toBe(sha256(model));
     // Exactly one full download of the weights: one GET, no Range, every byte sent once.
     expect(hub.contentGets(MODEL).map((r) => r.headers.range)).toEqual([undefined]);
     expect(hub.bytesServed.get(MODEL)).toBe(model.length);
@@ -116,7 +123,11 @@ describe('Hub download lock', () => {
     const warnings: string[] = [];
     const notes: string[] = [];
     const options = {
-      endpoint: hub.endpoint, cacheDir: cache, token: '', offline: false, lockStaleMs: 600,
+      endpoint: hub.endpoint,
+      cacheDir: cache,
+      token: '',
+      offline: false,
+      lockStaleMs: 600,
       onWarning: (m: string) => warnings.push(m),
       onProgress: (p: { file: string }) => notes.push(p.file),
     };

@@ -27,9 +27,20 @@ describe('Hub cache, sharded checkpoint', () => {
     dirs.push(cache);
     try {
       const progress: DownloadProgress[] = [];
-      const snapshot = await resolveHubModel(REPO, { endpoint: hub.endpoint, cacheDir: cache, token: '', offline: false, onProgress: (p) => progress.push({ ...p }) });
-      expect(readdirSync(snapshot).sort()).toEqual(['config.json', 'generation_config.json', INDEX, ...SHARDS, 'special_tokens_map.json', 'tokenizer.json', 'tokenizer_config.json'].sort());
-      expect(hub.log.some((r) => r.url.includes('consolidated')), 'a consolidated copy is never fetched').toBe(false);
+      const snapshot = await resolveHubModel(REPO, {
+        endpoint: hub.endpoint,
+        cacheDir: cache,
+        token: '',
+        offline: false,
+        onProgress: (p) => progress.push({ ...p }),
+      });
+      expect(readdirSync(snapshot).sort()).toEqual(
+        ['config.json', 'generation_config.json', INDEX, ...SHARDS, 'special_tokens_map.json', 'tokenizer.json', 'tokenizer_config.json'].sort(),
+      );
+      expect(
+        hub.log.some((r) => r.url.includes('consolidated')),
+        'a consolidated copy is never fetched',
+      ).toBe(false);
       // The index was read before the progress started: it counts as done from the first event on.
       const total = readdirSync(snapshot).reduce((sum, name) => sum + hub.files.get(name)!.length, 0);
       expect(progress.every((p) => p.total === total)).toBe(true);

@@ -10,7 +10,14 @@ import { LLAMA_GQA } from '../train/tiny-model.ts';
 
 /** Llama-3.2-1B's shapes (the SEAL ARC base model). */
 const LLAMA_1B: ModelConfig = {
-  ...LLAMA_GQA, hiddenSize: 2048, intermediateSize: 8192, numLayers: 16, numHeads: 32, numKvHeads: 8, headDim: 64, vocabSize: 128256,
+  ...LLAMA_GQA,
+  hiddenSize: 2048,
+  intermediateSize: 8192,
+  numLayers: 16,
+  numHeads: 32,
+  numKvHeads: 8,
+  headDim: 64,
+  vocabSize: 128256,
 };
 
 describe('LoRA config', () => {
@@ -26,20 +33,24 @@ describe('LoRA config', () => {
     const ok: LoraConfig = { targets: ['q_proj'], rank: 8, alpha: 16 };
     expect(() => resolveLoraConfig({ ...ok, rank: 0 })).toThrow(/LoRA config: rank must be a positive integer, got 0/);
     expect(() => resolveLoraConfig({ ...ok, rank: 2.5 })).toThrow(/rank must be a positive integer, got 2.5/);
-    expect(() => resolveLoraConfig({ ...ok, targets: ['q_proj', 'qkv_proj'] })).toThrow(/unknown target module "qkv_proj"; supported: q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj/);
+    expect(() => resolveLoraConfig({ ...ok, targets: ['q_proj', 'qkv_proj'] })).toThrow(
+      /unknown target module "qkv_proj"; supported: q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj/,
+    );
     expect(() => resolveLoraConfig({ ...ok, targets: [] })).toThrow(/targets must be a non-empty list/);
     expect(() => resolveLoraConfig({ ...ok, alpha: 0 })).toThrow(/alpha must be a finite positive number, got 0/);
     expect(() => resolveLoraConfig({ ...ok, alpha: NaN })).toThrow(/alpha must be a finite positive number/);
     expect(() => resolveLoraConfig({ ...ok, dropout: 0.05 })).toThrow(/dropout 0.05 is not supported: .* dropout must be 0/);
   });
 
-  it('lists the adapted projections with their [out, in] sizes; Llama-3.2-1B at SEAL\'s ARC settings has 76.5M parameters', () => {
+  it("lists the adapted projections with their [out, in] sizes; Llama-3.2-1B at SEAL's ARC settings has 76.5M parameters", () => {
     const mods = loraModules(LLAMA_GQA, ['down_proj', 'k_proj', 'o_proj']);
-    expect(mods.map((m) => [m.path, m.outFeatures, m.inFeatures])).toEqual([0, 1].flatMap((l) => [
-      [`model.layers.${l}.self_attn.k_proj`, 18, 34],
-      [`model.layers.${l}.self_attn.o_proj`, 34, 54],
-      [`model.layers.${l}.mlp.down_proj`, 34, 50],
-    ]));
+    expect(mods.map((m) => [m.path, m.outFeatures, m.inFeatures])).toEqual(
+      [0, 1].flatMap((l) => [
+        [`model.layers.${l}.self_attn.k_proj`, 18, 34],
+        [`model.layers.${l}.self_attn.o_proj`, 34, 54],
+        [`model.layers.${l}.mlp.down_proj`, 34, 50],
+      ]),
+    );
     const arc = resolveLoraConfig({ targets: ['q_proj', 'v_proj', 'gate_proj', 'down_proj', 'up_proj'], rank: 128, alpha: 16 });
     expect(loraParameterCount(LLAMA_1B, arc)).toBe(76_546_048);
   });
@@ -50,13 +61,16 @@ describe('LoRA initialisation', () => {
     const seed = freshSeed();
     const config = resolveLoraConfig({ targets: ['q_proj', 'down_proj'], rank: 16, alpha: 16 });
     const w = initLoraWeights(LLAMA_1B, config, { seed });
-    const q = w.modules[0]!, down = w.modules[1]!;
+    const q = w.modules[0]!,
+      down = w.modules[1]!;
     expect([q.path, down.path]).toEqual(['model.layers.0.self_attn.q_proj', 'model.layers.0.mlp.down_proj']);
     for (const m of [q, down]) {
       const bound = 1 / Math.sqrt(m.inFeatures);
       expect(m.a.length).toBe(16 * m.inFeatures);
       expect(m.b.every((v) => v === 0)).toBe(true);
-      let max = 0, sum = 0, sq = 0;
+      let max = 0,
+        sum = 0,
+        sq = 0;
       for (const v of m.a) {
         max = Math.max(max, Math.abs(v));
         sum += v;
@@ -66,7 +80,7 @@ describe('LoRA initialisation', () => {
       expect(max, `seed ${seed}`).toBeLessThanOrEqual(Math.fround(bound));
       expect(max, `seed ${seed}`).toBeGreaterThan(0.99 * bound);
       expect(Math.abs(sum / n), `mean (seed ${seed})`).toBeLessThan((4 * bound) / Math.sqrt(3 * n)); // 4 sigma
-      expect(sq / n / (bound * bound / 3), `variance ratio (seed ${seed})`).toBeCloseTo(1, 1);
+      expect(sq / n / ((bound * bound) / 3), `variance ratio (seed ${seed})`).toBeCloseTo(1, 1);
     }
     const again = initLoraWeights(LLAMA_1B, config, { seed });
     expect(again.modules[1]!.a).toEqual(down.a);
@@ -149,7 +163,8 @@ describe('LoRA adapter on the GPU', () => {
     const host = await adapter.download();
     const want = initLoraWeights(LLAMA_GQA, resolveLoraConfig(config), { seed, b: 'random' });
     expect(host.modules.map((m) => [...m.a, ...m.b])).toEqual(want.modules.map((m) => [...m.a, ...m.b]));
-    let inViews = 0, nonZero = 0;
+    let inViews = 0,
+      nonZero = 0;
     for (const c of chunks) for (const x of await ctx.readF32(c)) nonZero += x !== 0 ? 1 : 0;
     for (const m of want.modules) for (const x of [...m.a, ...m.b]) inViews += x !== 0 ? 1 : 0;
     expect(nonZero).toBe(inViews);

@@ -86,7 +86,13 @@ describe('LoRA inference (unmerged adapter)', () => {
       const worst = expectRowsClose(got, want, TOL.f32, `${name} with adapter (seed ${seed})`);
       // The adapter changes the model: its logits are far from the base model's.
       const base = referenceRows(config, ref, sequences);
-      expect(nmse(got.flatMap((r) => Array.from(r)), base.flatMap((r) => Array.from(r))), 'adapter changes the logits').toBeGreaterThan(1e-3);
+      expect(
+        nmse(
+          got.flatMap((r) => Array.from(r)),
+          base.flatMap((r) => Array.from(r)),
+        ),
+        'adapter changes the logits',
+      ).toBeGreaterThan(1e-3);
       // The reference applying the adapter unmerged agrees too (a check of the reference pair).
       expectRowsClose(referenceRows(config, ref, sequences, refLora(host)), want, 1e-20, 'unmerged vs merged reference');
 
@@ -95,7 +101,9 @@ describe('LoRA inference (unmerged adapter)', () => {
       const fromMerged = await mergedModel.logits(packSequences(sequences));
       const worstMerged = expectRowsClose(fromMerged, got, TOL.f32, `${name}: merged-weight transformer vs adapter (seed ${seed})`);
       expectRowsClose(fromMerged, want, TOL.f32, `${name}: merged-weight transformer vs reference (seed ${seed})`);
-      console.log(`${name}: adapter vs merged f64 reference worst row NMSE ${worst.toExponential(2)}; vs GPU-merged transformer ${worstMerged.toExponential(2)}`);
+      console.log(
+        `${name}: adapter vs merged f64 reference worst row NMSE ${worst.toExponential(2)}; vs GPU-merged transformer ${worstMerged.toExponential(2)}`,
+      );
 
       // matmul 'auto' (f16 tiles on shader-f16 devices for Llama's 40 rows) stays within the 16-bit tolerance.
       const fast = new Transformer(ctx, config, weights, { adapter });
@@ -120,7 +128,11 @@ describe('LoRA inference (unmerged adapter)', () => {
       const V = config.vocabSize;
       const prompts = [9, 37, 4]; // 37 > prefillChunk 16: chunked; 9 and 4 packed into one pass
       const decodeSteps = 3;
-      const sequences = randomSequences(rng(seed + 2), prompts.map((n) => n + decodeSteps), V);
+      const sequences = randomSequences(
+        rng(seed + 2),
+        prompts.map((n) => n + decodeSteps),
+        V,
+      );
       const want = referenceRows(config, mergeLoraRef(ref, refLora(host)), sequences);
       const starts = sequences.map((_, i) => sequences.slice(0, i).reduce((s, q) => s + q.length, 0));
       const model = new Transformer(ctx, config, weights, { matmul: 'f32', prefillChunk: 16, adapter });
@@ -133,7 +145,7 @@ describe('LoRA inference (unmerged adapter)', () => {
         const tokens = await model.stepBatch(cache, entries, choose);
         const rows = await ctx.readF32(captured.t!);
         ctx.free(captured.t!);
-        sequences.forEach((seq, e) => {
+        sequences.forEach((_seq, e) => {
           const pos = prompts[e]! + step - 1;
           const row = rows.subarray(e * V, (e + 1) * V);
           worst = Math.max(worst, expectClose(row, want[starts[e]! + pos]!, TOL.f32, `${name} step ${step} sequence ${e} (seed ${seed})`));
@@ -169,22 +181,38 @@ describe('LoRA inference (unmerged adapter)', () => {
     const ctx = await testContext();
     const config = LLAMA_GQA;
     const { weights, ref } = await loadTinyModel(ctx, config, 'F32', rng(seed));
-    const r = 2, alpha = 3;
+    const r = 2,
+      alpha = 3;
     // adapter_config.json as PEFT 0.15 saves it (abridged to the fields that matter, target order as the user wrote it).
     const adapterConfig = JSON.stringify({
-      base_model_name_or_path: 'tiny-llama', bias: 'none', fan_in_fan_out: false, inference_mode: true, init_lora_weights: true,
-      lora_alpha: alpha, lora_dropout: 0.0, modules_to_save: null, peft_type: 'LORA', r, target_modules: ['up_proj', 'o_proj', 'v_proj'],
-      task_type: 'CAUSAL_LM', use_dora: false, use_rslora: true,
+      base_model_name_or_path: 'tiny-llama',
+      bias: 'none',
+      fan_in_fan_out: false,
+      inference_mode: true,
+      init_lora_weights: true,
+      lora_alpha: alpha,
+      lora_dropout: 0.0,
+      modules_to_save: null,
+      peft_type: 'LORA',
+      r,
+      target_modules: ['up_proj', 'o_proj', 'v_proj'],
+      task_type: 'CAUSAL_LM',
+      use_dora: false,
+      use_rslora: true,
     });
     // Known values, exact in bf16: A[k, i] = ((3k + i) mod 7 - 3) / 8, B[o, k] = ((o + 5k) mod 5 - 2) / 4, negated on layer 1.
-    const shapes = { v_proj: ['self_attn', config.numKvHeads * config.headDim, config.hiddenSize], o_proj: ['self_attn', config.hiddenSize, config.numHeads * config.headDim], up_proj: ['mlp', config.intermediateSize, config.hiddenSize] } as const;
+    const shapes = {
+      v_proj: ['self_attn', config.numKvHeads * config.headDim, config.hiddenSize],
+      o_proj: ['self_attn', config.hiddenSize, config.numHeads * config.headDim],
+      up_proj: ['mlp', config.intermediateSize, config.hiddenSize],
+    } as const;
     const entries = [];
     const lora: RefLora = { rank: r, scale: alpha / Math.sqrt(r), modules: new Map() };
     for (let layer = 0; layer < config.numLayers; layer++) {
       for (const [target, [block, out, inF]] of Object.entries(shapes)) {
         const sign = layer === 0 ? 1 : -1;
         const a = Float64Array.from({ length: r * inF }, (_, j) => (sign * (((3 * Math.floor(j / inF) + (j % inF)) % 7) - 3)) / 8);
-        const b = Float64Array.from({ length: out * r }, (_, j) => ((((Math.floor(j / r) + 5 * (j % r)) % 5) - 2)) / 4);
+        const b = Float64Array.from({ length: out * r }, (_, j) => (((Math.floor(j / r) + 5 * (j % r)) % 5) - 2) / 4);
         const path = `model.layers.${layer}.${block}.${target}`;
         lora.modules.set(path, { a, b });
         entries.push({ name: `base_model.model.${path}.lora_A.weight`, dtype: 'BF16' as const, shape: [r, inF], data: a });
@@ -208,9 +236,15 @@ describe('LoRA inference (unmerged adapter)', () => {
   it('refuses an adapter made for another model with a clear error', async () => {
     const ctx = await testContext();
     const { weights } = await loadTinyModel(ctx, LLAMA_GQA, 'F32', rng(1));
-    const other = LoraAdapter.upload(ctx, QWEN2, initLoraWeights(QWEN2, resolveLoraConfig({ targets: ['q_proj', 'down_proj'], rank: 2, alpha: 2 }), { seed: 1 }));
+    const other = LoraAdapter.upload(
+      ctx,
+      QWEN2,
+      initLoraWeights(QWEN2, resolveLoraConfig({ targets: ['q_proj', 'down_proj'], rank: 2, alpha: 2 }), { seed: 1 }),
+    );
     const model = new Transformer(ctx, LLAMA_GQA, weights, { matmul: 'f32' });
-    expect(() => model.setAdapter(other)).toThrow(/LoRA adapter does not fit this llama model \(4 problems\): model\.layers\.0\.self_attn\.q_proj is \[out, in\] = \[32, 32\] in the adapter, \[54, 34\] in the model/);
+    expect(() => model.setAdapter(other)).toThrow(
+      /LoRA adapter does not fit this llama model \(4 problems\): model\.layers\.0\.self_attn\.q_proj is \[out, in\] = \[32, 32\] in the adapter, \[54, 34\] in the model/,
+    );
     expect(model.adapter).toBeNull();
     expect(() => new Transformer(ctx, LLAMA_GQA, weights, { adapter: other })).toThrow(/does not fit/);
     expect(() => mergeAdapterWeights(ctx, LLAMA_GQA, weights, other)).toThrow(/does not fit/);
@@ -219,4 +253,3 @@ describe('LoRA inference (unmerged adapter)', () => {
     weights.dispose();
   });
 });
-

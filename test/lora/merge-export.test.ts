@@ -39,7 +39,8 @@ describe('exportMergedModel (Node writer)', () => {
 
   afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-  const hostAdapter = (seed: number): LoraHostWeights => initLoraWeights(config, resolveLoraConfig({ targets: ['q_proj', 'o_proj', 'up_proj'], rank: 3, alpha: 6 }), { seed, b: 'random' });
+  const hostAdapter = (seed: number): LoraHostWeights =>
+    initLoraWeights(config, resolveLoraConfig({ targets: ['q_proj', 'o_proj', 'up_proj'], rank: 3, alpha: 6 }), { seed, b: 'random' });
 
   it('writes a sharded merged model: index, merged tensors, copied support files, one rename into place', async () => {
     const ctx = await testContext();
@@ -64,10 +65,18 @@ describe('exportMergedModel (Node writer)', () => {
     }
     expect(files).not.toContain('original');
 
-    const index = JSON.parse(readFileSync(join(out, 'model.safetensors.index.json'), 'utf8')) as { metadata: { total_size: number }; weight_map: Record<string, string> };
-    expect(Object.keys(index.weight_map)).toEqual(expectedWeights(config).map((w) => w.name).sort());
+    const index = JSON.parse(readFileSync(join(out, 'model.safetensors.index.json'), 'utf8')) as {
+      metadata: { total_size: number };
+      weight_map: Record<string, string>;
+    };
+    expect(Object.keys(index.weight_map)).toEqual(
+      expectedWeights(config)
+        .map((w) => w.name)
+        .sort(),
+    );
     const want = mergeLoraRef(base, refLora(host));
-    let total = 0, worst = 0;
+    let total = 0,
+      worst = 0;
     for (const shard of shards) {
       const source = fileSource(join(out, shard));
       const header = await parseSafetensorsHeader(source);
@@ -76,7 +85,8 @@ describe('exportMergedModel (Node writer)', () => {
         expect(info.dtype).toBe('F32');
         total += info.end - info.begin;
         const got = await readTensorF32(source, header, name);
-        if (host.modules.some((m) => `${m.path}.weight` === name)) worst = Math.max(worst, expectClose(got, want.get(name)!, TOL.f32, `${name} (seed ${seed})`));
+        if (host.modules.some((m) => `${m.path}.weight` === name))
+          worst = Math.max(worst, expectClose(got, want.get(name)!, TOL.f32, `${name} (seed ${seed})`));
         else expect(got, name).toEqual(base.get(name));
       }
     }
@@ -114,7 +124,9 @@ describe('exportMergedModel (Node writer)', () => {
     mkdirSync(busy);
     writeFileSync(join(busy, 'notes.txt'), 'mine');
     await expect(exportMergedModel(ctx, model, adapter, busy)).rejects.toThrow(ExportError);
-    await expect(exportMergedModel(ctx, model, adapter, busy)).rejects.toThrow(/busy already exists and is not empty: choose a new output directory or remove it/);
+    await expect(exportMergedModel(ctx, model, adapter, busy)).rejects.toThrow(
+      /busy already exists and is not empty: choose a new output directory or remove it/,
+    );
     expect(readdirSync(busy)).toEqual(['notes.txt']);
     await expect(exportMergedModel(ctx, model, adapter, model)).rejects.toThrow(/is the model directory/);
     // An existing empty directory is fine: it is replaced by the complete model.

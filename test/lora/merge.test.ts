@@ -11,11 +11,9 @@ import { LoraAdapter } from '../../src/lora/adapter.ts';
 import { LORA_TARGETS, resolveLoraConfig, type LoraConfig } from '../../src/lora/config.ts';
 import { initLoraWeights } from '../../src/lora/host-weights.ts';
 import { mergeAdapterWeights } from '../../src/lora/merge.ts';
-import {
-  DEFAULT_MAX_SHARD_BYTES, mergedCheckpointTensors, mergedConfigJson, planCheckpoint, type CheckpointFile,
-} from '../../src/lora/merged-checkpoint.ts';
+import { DEFAULT_MAX_SHARD_BYTES, mergedCheckpointTensors, mergedConfigJson, planCheckpoint, type CheckpointFile } from '../../src/lora/merged-checkpoint.ts';
 import { memorySource } from '../../src/model/byte-source.ts';
-import { expectedWeights, type ModelConfig } from '../../src/model/config.ts';
+import { expectedWeights, } from '../../src/model/config.ts';
 import { parseSafetensorsHeader, readTensorF32 } from '../../src/model/safetensors.ts';
 import { writeSafetensors } from '../../src/model/safetensors-writer.ts';
 import { SplitTensor, weightBlocks } from '../../src/model/split-weight.ts';
@@ -65,7 +63,10 @@ function expectSpecLayout(bytes: Uint8Array, what: string): Record<string, { dty
   expect(/^ *$/.test(text.slice(trimmed.length)), `${what}: padded with spaces`).toBe(true);
   const json = JSON.parse(text) as Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
   expect(json.__metadata__, `${what}: metadata`).toEqual({ format: 'pt' });
-  const entries = Object.entries(json).filter(([k]) => k !== '__metadata__').map(([, v]) => v).sort((a, b) => a.data_offsets[0] - b.data_offsets[0]);
+  const entries = Object.entries(json)
+    .filter(([k]) => k !== '__metadata__')
+    .map(([, v]) => v)
+    .sort((a, b) => a.data_offsets[0] - b.data_offsets[0]);
   let end = 0;
   for (const e of entries) {
     expect(e.data_offsets[0], `${what}: offsets contiguous from 0`).toBe(end);
@@ -99,7 +100,8 @@ describe('LoRA merge', () => {
       for (const b of weightBlocks(t)) values.set(await ctx.readF32(b.tensor), b.rowStart * m.inFeatures);
       worst = Math.max(worst, expectClose(values, want.get(name)!, TOL.f32, `${name} merged (seed ${seed})`));
     }
-    for (const { name } of expectedWeights(config)) if (!adapter.modules.some((m) => name === `${m.path}.weight`)) expect(mergedWeights.ref(name), name).toBe(weights.ref(name));
+    for (const { name } of expectedWeights(config))
+      if (!adapter.modules.some((m) => name === `${m.path}.weight`)) expect(mergedWeights.ref(name), name).toBe(weights.ref(name));
     console.log(`GPU merge (bf16 base in row blocks): worst NMSE of W + s·B·A vs f64 ${worst.toExponential(2)}`);
 
     const ids = packSequences([Array.from({ length: 21 }, (_, i) => (i * 7 + seed) % config.vocabSize)]);
@@ -131,7 +133,9 @@ describe('LoRA merge', () => {
     const plan = planCheckpoint(tensors, maxShard);
     const n = plan.files.length;
     expect(n).toBeGreaterThan(2);
-    expect(plan.files.map((f) => f.name)).toEqual(Array.from({ length: n }, (_, i) => `model-${String(i + 1).padStart(5, '0')}-of-${String(n).padStart(5, '0')}.safetensors`));
+    expect(plan.files.map((f) => f.name)).toEqual(
+      Array.from({ length: n }, (_, i) => `model-${String(i + 1).padStart(5, '0')}-of-${String(n).padStart(5, '0')}.safetensors`),
+    );
 
     const want = merged(ref, host);
     const adaptedNames = new Set(adapter.modules.map((m) => `${m.path}.weight`));
@@ -142,11 +146,20 @@ describe('LoRA merge', () => {
       const dataBytes = file.tensors.reduce((s, t) => s + t.byteLength, 0);
       expect(dataBytes <= maxShard || file.tensors.length === 1, `${file.name} within the shard size`).toBe(true);
       // The same bytes writeSafetensors produces for these tensors: the streamed layout is the writer's.
-      const values = await Promise.all(file.tensors.map(async (t) => readTensorF32(memorySource(bytes), await parseSafetensorsHeader(memorySource(bytes)), t.name)));
-      expect(writeSafetensors(file.tensors.map((t, i) => ({ name: t.name, dtype: t.dtype, shape: t.shape, data: values[i]! }))), `${file.name} equals writeSafetensors`).toEqual(bytes);
+      const values = await Promise.all(
+        file.tensors.map(async (t) => readTensorF32(memorySource(bytes), await parseSafetensorsHeader(memorySource(bytes)), t.name)),
+      );
+      expect(
+        writeSafetensors(file.tensors.map((t, i) => ({ name: t.name, dtype: t.dtype, shape: t.shape, data: values[i]! }))),
+        `${file.name} equals writeSafetensors`,
+      ).toEqual(bytes);
       const source = memorySource(bytes, file.name);
       const header = await parseSafetensorsHeader(source);
-      expect([...header.tensors.keys()].sort()).toEqual(Object.keys(json).filter((k) => k !== '__metadata__').sort());
+      expect([...header.tensors.keys()].sort()).toEqual(
+        Object.keys(json)
+          .filter((k) => k !== '__metadata__')
+          .sort(),
+      );
       for (const t of file.tensors) {
         const got = await readTensorF32(source, header, t.name);
         if (adaptedNames.has(t.name)) expectClose(got, want.get(t.name)!, TOL.f32, `${t.name} merged (seed ${seed})`);
@@ -159,7 +172,11 @@ describe('LoRA merge', () => {
     }
     const index = JSON.parse(plan.index!) as { metadata: { total_size: number }; weight_map: Record<string, string> };
     expect(index.metadata.total_size).toBe(tensors.reduce((s, t) => s + t.byteLength, 0));
-    expect(Object.keys(index.weight_map)).toEqual(expectedWeights(config).map((w) => w.name).sort());
+    expect(Object.keys(index.weight_map)).toEqual(
+      expectedWeights(config)
+        .map((w) => w.name)
+        .sort(),
+    );
     for (const f of plan.files) for (const t of f.tensors) expect(index.weight_map[t.name]).toBe(f.name);
 
     const weights = await loadWeights(ctx, config, shards);
@@ -168,7 +185,9 @@ describe('LoRA merge', () => {
     const flat = loraLogitsRef(config, want, null, batch);
     const V = config.vocabSize;
     let worst = 0;
-    (await model.logits(batch)).forEach((row, t) => (worst = Math.max(worst, expectClose(row, flat.subarray(t * V, (t + 1) * V), TOL.f32, `sharded merged checkpoint row ${t} (seed ${seed})`))));
+    (await model.logits(batch)).forEach(
+      (row, t) => (worst = Math.max(worst, expectClose(row, flat.subarray(t * V, (t + 1) * V), TOL.f32, `sharded merged checkpoint row ${t} (seed ${seed})`))),
+    );
     console.log(`merged checkpoint in ${n} shards: worst logits row NMSE vs f64 merged reference ${worst.toExponential(2)}`);
     model.dispose();
     weights.dispose();
@@ -185,7 +204,10 @@ describe('LoRA merge', () => {
     const seed = freshSeed();
     const { shard, ref, host, adapter } = await setup(ctx, 'F32', seed, { targets: ['k_proj', 'gate_proj'], rank: 2, alpha: 2 });
     const want = merged(ref, host);
-    for (const [dtype, gpu] of [['BF16', 'bf16'], ['F16', 'f16']] as const) {
+    for (const [dtype, gpu] of [
+      ['BF16', 'bf16'],
+      ['F16', 'f16'],
+    ] as const) {
       const plan = planCheckpoint(mergedCheckpointTensors(ctx, config, [shard], adapter, { dtype }));
       const bytes = await fileBytes(plan.files[0]!);
       const source = memorySource(bytes);
@@ -195,7 +217,12 @@ describe('LoRA merge', () => {
         const got = await readTensorF32(source, header, name);
         const exact = roundTo(want.get(name)!, gpu);
         if (!adapter.modules.some((m) => `${m.path}.weight` === name)) expect(got, `${name} rounded copy`).toEqual(exact);
-        else got.forEach((v, i) => expect(Math.abs(v - exact[i]!), `${name}[${i}] within one ${dtype} step`).toBeLessThanOrEqual(Math.abs(exact[i]!) * (dtype === 'BF16' ? 2 ** -7 : 2 ** -10) + 1e-7));
+        else
+          got.forEach((v, i) =>
+            expect(Math.abs(v - exact[i]!), `${name}[${i}] within one ${dtype} step`).toBeLessThanOrEqual(
+              Math.abs(exact[i]!) * (dtype === 'BF16' ? 2 ** -7 : 2 ** -10) + 1e-7,
+            ),
+          );
       }
     }
     const configText = JSON.stringify({ architectures: ['LlamaForCausalLM'], torch_dtype: 'float32', hidden_size: 34 }, null, 2);

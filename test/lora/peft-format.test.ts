@@ -25,16 +25,23 @@ function hostAdapter(model: ModelConfig, lora: LoraConfig, seed: number): LoraHo
 }
 
 /** Replaces, adds or drops tensors of a serialized adapter. */
-async function editWeights(files: PeftAdapterFiles, edit: (tensors: Map<string, { dtype: 'F32' | 'I32' | 'BF16'; shape: number[]; data: Float32Array | Uint8Array }>) => void): Promise<PeftAdapterFiles> {
+async function editWeights(
+  files: PeftAdapterFiles,
+  edit: (tensors: Map<string, { dtype: 'F32' | 'I32' | 'BF16'; shape: number[]; data: Float32Array | Uint8Array }>) => void,
+): Promise<PeftAdapterFiles> {
   const source = memorySource(files.weights);
   const header = await parseSafetensorsHeader(source);
   const tensors = new Map<string, { dtype: 'F32' | 'I32' | 'BF16'; shape: number[]; data: Float32Array | Uint8Array }>();
-  for (const [name, info] of header.tensors) tensors.set(name, { dtype: info.dtype as 'F32', shape: info.shape, data: files.weights.slice(info.begin, info.end) });
+  for (const [name, info] of header.tensors)
+    tensors.set(name, { dtype: info.dtype as 'F32', shape: info.shape, data: files.weights.slice(info.begin, info.end) });
   edit(tensors);
   return { config: files.config, weights: writeSafetensors([...tensors].map(([name, t]) => ({ name, ...t }))) };
 }
 
-const editConfig = (files: PeftAdapterFiles, patch: Record<string, unknown>): PeftAdapterFiles => ({ ...files, config: JSON.stringify({ ...JSON.parse(files.config), ...patch }) });
+const editConfig = (files: PeftAdapterFiles, patch: Record<string, unknown>): PeftAdapterFiles => ({
+  ...files,
+  config: JSON.stringify({ ...JSON.parse(files.config), ...patch }),
+});
 
 describe('PEFT adapter format', () => {
   it('writes the adapter_config.json PEFT writes for a plain LoRA, keys sorted', () => {
@@ -42,16 +49,32 @@ describe('PEFT adapter format', () => {
     const { config } = serializePeftAdapter(host, { baseModel: 'meta-llama/Llama-3.2-1B-Instruct' });
     const json = JSON.parse(config);
     expect(json).toMatchObject({
-      peft_type: 'LORA', task_type: 'CAUSAL_LM', r: 4, lora_alpha: 16, use_rslora: true, lora_dropout: 0, bias: 'none',
-      target_modules: ['q_proj', 'v_proj', 'down_proj'], base_model_name_or_path: 'meta-llama/Llama-3.2-1B-Instruct',
-      fan_in_fan_out: false, use_dora: false, modules_to_save: null, layers_to_transform: null, rank_pattern: {}, alpha_pattern: {},
-      init_lora_weights: true, inference_mode: true,
+      peft_type: 'LORA',
+      task_type: 'CAUSAL_LM',
+      r: 4,
+      lora_alpha: 16,
+      use_rslora: true,
+      lora_dropout: 0,
+      bias: 'none',
+      target_modules: ['q_proj', 'v_proj', 'down_proj'],
+      base_model_name_or_path: 'meta-llama/Llama-3.2-1B-Instruct',
+      fan_in_fan_out: false,
+      use_dora: false,
+      modules_to_save: null,
+      layers_to_transform: null,
+      rank_pattern: {},
+      alpha_pattern: {},
+      init_lora_weights: true,
+      inference_mode: true,
     });
     expect(Object.keys(json)).toEqual([...Object.keys(json)].sort());
-    expect(parsePeftConfig(config)).toEqual({ lora: resolveLoraConfig({ targets: ['q_proj', 'v_proj', 'down_proj'], rank: 4, alpha: 16, rsLora: true }), baseModel: 'meta-llama/Llama-3.2-1B-Instruct' });
+    expect(parsePeftConfig(config)).toEqual({
+      lora: resolveLoraConfig({ targets: ['q_proj', 'v_proj', 'down_proj'], rank: 4, alpha: 16, rsLora: true }),
+      baseModel: 'meta-llama/Llama-3.2-1B-Instruct',
+    });
   });
 
-  it('stores A [r, in] and B [out, r] under PEFT\'s keys in a safetensors file our reader accepts', async () => {
+  it("stores A [r, in] and B [out, r] under PEFT's keys in a safetensors file our reader accepts", async () => {
     const host = hostAdapter(QWEN2, { targets: ['q_proj', 'down_proj'], rank: 3, alpha: 6 }, 2);
     const { weights } = serializePeftAdapter(host, { baseModel: null, dtype: 'BF16' });
     const header = await parseSafetensorsHeader(memorySource(weights, 'adapter_model.safetensors'));
@@ -105,7 +128,10 @@ describe('PEFT adapter format', () => {
     let worst = 0;
     got.forEach((row, i) => {
       worst = Math.max(worst, expectClose(row, want[i]!, TOL.f32, `row ${i} (seed ${seed})`));
-      expect(row.some((v, j) => Math.abs(v - base[i]![j]!) > 1e-2), `row ${i} differs from the base model`).toBe(true);
+      expect(
+        row.some((v, j) => Math.abs(v - base[i]![j]!) > 1e-2),
+        `row ${i} differs from the base model`,
+      ).toBe(true);
     });
     console.log(`hand-built PEFT adapter: worst row NMSE vs merged-weight reference ${worst.toExponential(2)}`);
     model.dispose();
@@ -144,7 +170,9 @@ describe('PEFT adapter format', () => {
     const qA0 = 'base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight';
     const vB1 = 'base_model.model.model.layers.1.self_attn.v_proj.lora_B.weight';
     const missing = await editWeights(files, (t) => t.delete(qA0));
-    await expect(parsePeftAdapter(LLAMA_GQA, missing)).rejects.toThrow(/1 problem\):\n {2}missing base_model\.model\.model\.layers\.0\.self_attn\.q_proj\.lora_A\.weight \[3, 34\]/);
+    await expect(parsePeftAdapter(LLAMA_GQA, missing)).rejects.toThrow(
+      /1 problem\):\n {2}missing base_model\.model\.model\.layers\.0\.self_attn\.q_proj\.lora_A\.weight \[3, 34\]/,
+    );
     const reshaped = await editWeights(files, (t) => t.set(vB1, { dtype: 'F32', shape: [3, 18], data: t.get(vB1)!.data }));
     await expect(parsePeftAdapter(LLAMA_GQA, reshaped)).rejects.toThrow(/lora_B\.weight: shape \[3, 18\], expected \[18, 3\]/);
     const ints = await editWeights(files, (t) => t.set(vB1, { ...t.get(vB1)!, dtype: 'I32' }));
@@ -161,6 +189,8 @@ describe('PEFT adapter format', () => {
     expect(err).toMatch(/unexpected tensor base_model\.model\.lm_head\.weight \(not a LoRA A\/B key/);
     const wrongRank = editConfig(files, { r: 4 });
     await expect(parsePeftAdapter(LLAMA_GQA, wrongRank)).rejects.toThrow(/shape \[3, 34\], expected \[4, 34\] \(r = 4/);
-    await expect(parsePeftAdapter(LLAMA_GQA, { ...files, weights: files.weights.subarray(0, 100) })).rejects.toThrow(/safetensors adapter_model\.safetensors: header length/);
+    await expect(parsePeftAdapter(LLAMA_GQA, { ...files, weights: files.weights.subarray(0, 100) })).rejects.toThrow(
+      /safetensors adapter_model\.safetensors: header length/,
+    );
   });
 });

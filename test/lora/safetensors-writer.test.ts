@@ -10,7 +10,9 @@ describe('safetensors writer', () => {
   it('writes the spec layout: u64 header length, JSON padded with spaces to 8 bytes, __metadata__, contiguous tensors', async () => {
     const seed = freshSeed();
     const r = rng(seed);
-    const a = randn(7, r), b = randn(6, r), c = randn(5, r);
+    const a = randn(7, r),
+      b = randn(6, r),
+      c = randn(5, r);
     const bytes = writeSafetensors([
       { name: 'half', dtype: 'BF16', shape: [7], data: a },
       { name: 'single', dtype: 'F32', shape: [2, 3], data: b },
@@ -49,8 +51,15 @@ describe('safetensors writer', () => {
   });
 
   it('rejects bad entries with clear errors', () => {
-    expect(() => writeSafetensors([{ name: 'x', dtype: 'F32', shape: [2, 2], data: [1, 2, 3] }])).toThrow(/tensor 'x': 3 values for shape \[2, 2\] \(4 elements\)/);
-    expect(() => writeSafetensors([{ name: 'x', dtype: 'F32', shape: [1], data: [1] }, { name: 'x', dtype: 'F32', shape: [1], data: [2] }])).toThrow(/duplicate tensor name 'x'/);
+    expect(() => writeSafetensors([{ name: 'x', dtype: 'F32', shape: [2, 2], data: [1, 2, 3] }])).toThrow(
+      /tensor 'x': 3 values for shape \[2, 2\] \(4 elements\)/,
+    );
+    expect(() =>
+      writeSafetensors([
+        { name: 'x', dtype: 'F32', shape: [1], data: [1] },
+        { name: 'x', dtype: 'F32', shape: [1], data: [2] },
+      ]),
+    ).toThrow(/duplicate tensor name 'x'/);
     expect(() => writeSafetensors([{ name: '__metadata__', dtype: 'F32', shape: [1], data: [1] }])).toThrow(/invalid tensor name "__metadata__"/);
     expect(() => writeSafetensors([{ name: 'x', dtype: 'I32', shape: [1], data: [1] }])).toThrow(/cannot encode float values as I32; pass raw bytes/);
     expect(() => writeSafetensors([{ name: 'x', dtype: 'I32', shape: [2], data: new Uint8Array(4) }])).toThrow(/4 raw bytes, but I32 \[2\] needs 8/);

@@ -29,13 +29,26 @@ describe('KV cache with many sequences (stories260K)', () => {
     const seqs: number[][] = [[], [], [], []];
     const steps: ((last: number[]) => SequenceChunk[])[] = [
       // packed (3 + 1), packed (4), chunked 12 = 5 + 5 + 2
-      () => [{ slot: 0, ids: randomIds(3) }, { slot: 1, ids: randomIds(12) }, { slot: 2, ids: randomIds(1) }, { slot: 3, ids: randomIds(4) }],
+      () => [
+        { slot: 0, ids: randomIds(3) },
+        { slot: 1, ids: randomIds(12) },
+        { slot: 2, ids: randomIds(1) },
+        { slot: 3, ids: randomIds(4) },
+      ],
       (last) => last.map((id, slot) => ({ slot, ids: [id] })),
       // slot 2 starts over with a 6-token prompt (chunked) while the others decode; slot 3 appends 3 tokens (chunk with a past)
-      (last) => [{ slot: 0, ids: [last[0]!] }, { slot: 1, ids: [last[1]!] }, { slot: 2, ids: randomIds(6) }, { slot: 3, ids: [last[3]!, 7, 9] }],
+      (last) => [
+        { slot: 0, ids: [last[0]!] },
+        { slot: 1, ids: [last[1]!] },
+        { slot: 2, ids: randomIds(6) },
+        { slot: 3, ids: [last[3]!, 7, 9] },
+      ],
       (last) => last.map((id, slot) => ({ slot, ids: [id] })),
       // a subset of slots, not in slot order
-      (last) => [{ slot: 3, ids: [last[3]!] }, { slot: 1, ids: [last[1]!] }],
+      (last) => [
+        { slot: 3, ids: [last[3]!] },
+        { slot: 1, ids: [last[1]!] },
+      ],
     ];
     let last: number[] = [];
     for (const [n, plan] of steps.entries()) {
@@ -63,7 +76,15 @@ describe('KV cache with many sequences (stories260K)', () => {
   it('plans packed, chunked and decode passes', () => {
     const cache = model.transformer.createCache(16, 3);
     cache.lengths[2] = 4;
-    const passes = planPasses(cache, [{ slot: 0, ids: [1, 2] }, { slot: 1, ids: [1, 2, 3, 4, 5, 6, 7] }, { slot: 2, ids: [9] }], 5);
+    const passes = planPasses(
+      cache,
+      [
+        { slot: 0, ids: [1, 2] },
+        { slot: 1, ids: [1, 2, 3, 4, 5, 6, 7] },
+        { slot: 2, ids: [9] },
+      ],
+      5,
+    );
     expect(passes.map((p) => p.kind)).toEqual(['packed', 'chunk', 'chunk', 'decode']);
     const [packed, c1, c2, decode] = passes;
     expect(packed!.rowsTo).toEqual([cache.row(0, 0), cache.row(0, 1)]);
@@ -79,7 +100,16 @@ describe('KV cache with many sequences (stories260K)', () => {
     const t = model.transformer;
     const cache = t.createCache(4, 2);
     const greedy: TokenChooser = (rec, logits, tokens) => argmax(rec, { logits, tokens, rows: tokens.numel, vocab: t.config.vocabSize });
-    await expect(t.stepBatch(cache, [{ slot: 0, ids: [1] }, { slot: 0, ids: [1] }], greedy)).rejects.toThrow(/slot 0 appears twice/);
+    await expect(
+      t.stepBatch(
+        cache,
+        [
+          { slot: 0, ids: [1] },
+          { slot: 0, ids: [1] },
+        ],
+        greedy,
+      ),
+    ).rejects.toThrow(/slot 0 appears twice/);
     await expect(t.stepBatch(cache, [{ slot: 2, ids: [1] }], greedy)).rejects.toThrow(/slot 2 outside \[0, 2\)/);
     await expect(t.stepBatch(cache, [{ slot: 1, ids: [1, 2, 3, 4, 5] }], greedy)).rejects.toThrow(/5 more token\(s\) after 0 exceed the cache's 4 positions/);
     await expect(t.stepBatch(cache, [], greedy)).rejects.toThrow(/no sequences/);
@@ -91,7 +121,8 @@ describe('KV cache with many sequences (stories260K)', () => {
 
 /** positions and seqStart of sequences of these lengths packed back to back. */
 function packedLayout(lengths: number[]) {
-  const positions: number[] = [], seqStart: number[] = [];
+  const positions: number[] = [],
+    seqStart: number[] = [];
   let start = 0;
   for (const n of lengths) {
     for (let i = 0; i < n; i++) {

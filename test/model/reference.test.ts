@@ -64,9 +64,22 @@ describe('f64 reference transformer', () => {
     const seed = freshSeed();
     const r = rng(seed);
     const llama: ModelConfig = {
-      architecture: 'llama', hiddenSize: 30, intermediateSize: 17, numLayers: 2, numHeads: 5, numKvHeads: 1, headDim: 6,
-      vocabSize: 23, rmsNormEps: 1e-6, ropeTheta: 1e6, ropeScaling: null, tieWordEmbeddings: true, attentionBias: false,
-      maxPositionEmbeddings: 64, bosTokenId: null, eosTokenIds: [],
+      architecture: 'llama',
+      hiddenSize: 30,
+      intermediateSize: 17,
+      numLayers: 2,
+      numHeads: 5,
+      numKvHeads: 1,
+      headDim: 6,
+      vocabSize: 23,
+      rmsNormEps: 1e-6,
+      ropeTheta: 1e6,
+      ropeScaling: null,
+      tieWordEmbeddings: true,
+      attentionBias: false,
+      maxPositionEmbeddings: 64,
+      bosTokenId: null,
+      eosTokenIds: [],
     };
     const weights: Weights = new Map();
     const add = (name: string, n: number, scale = 0.3) => weights.set(name, randn(n, r, scale));

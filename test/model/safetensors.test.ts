@@ -70,11 +70,17 @@ describe('safetensors: stories260K', () => {
 
     const assembled = new Uint8Array(info.end - info.begin);
     const offsets: number[] = [];
-    await readTensor(src, header, info.name, (bytes, offset) => {
-      expect(bytes.byteLength % 4).toBe(0);
-      assembled.set(bytes, offset);
-      offsets.push(offset);
-    }, { chunkBytes: 1001 }); // rounded down to 1000: whole f32 elements
+    await readTensor(
+      src,
+      header,
+      info.name,
+      (bytes, offset) => {
+        expect(bytes.byteLength % 4).toBe(0);
+        assembled.set(bytes, offset);
+        offsets.push(offset);
+      },
+      { chunkBytes: 1001 },
+    ); // rounded down to 1000: whole f32 elements
     expect(offsets.slice(0, 3)).toEqual([0, 1000, 2000]);
     expect(offsets.length).toBe(Math.ceil(assembled.length / 1000));
     expect(assembled).toEqual(raw);
@@ -114,7 +120,10 @@ describe('safetensors: broken files are rejected with the file, tensor and probl
 
   async function expectRejected(bytes: Uint8Array, message: RegExp) {
     const path = writeTemp(bytes);
-    const err = await parseSafetensorsHeader(fileSource(path)).then(() => null, (e: Error) => e);
+    const err = await parseSafetensorsHeader(fileSource(path)).then(
+      () => null,
+      (e: Error) => e,
+    );
     expect(err, `expected ${message} for ${path}`).toBeInstanceOf(Error);
     expect(err!.message).toContain(path);
     expect(err!.message).toMatch(message);
@@ -158,7 +167,10 @@ describe('safetensors: broken files are rejected with the file, tensor and probl
   it('offsets out of range and reversed', async () => {
     await expectRejected(safetensorsBytes({ a: f32Tensor(0, 40) }, new Uint8Array(16)), /tensor 'a'.*\[0, 40\] run past/);
     await expectRejected(safetensorsBytes({ a: { dtype: 'F32', shape: [0], data_offsets: [8, 4] } }, new Uint8Array(16)), /tensor 'a'.*end before begin/);
-    await expectRejected(safetensorsBytes({ a: { dtype: 'F32', shape: [1], data_offsets: [0] } }, new Uint8Array(4)), /tensor 'a'.*data_offsets must be \[begin, end\]/);
+    await expectRejected(
+      safetensorsBytes({ a: { dtype: 'F32', shape: [1], data_offsets: [0] } }, new Uint8Array(4)),
+      /tensor 'a'.*data_offsets must be \[begin, end\]/,
+    );
   });
 
   it('unknown dtype', async () => {
@@ -166,7 +178,10 @@ describe('safetensors: broken files are rejected with the file, tensor and probl
   });
 
   it('bad shape', async () => {
-    await expectRejected(safetensorsBytes({ a: { dtype: 'F32', shape: [2, -1], data_offsets: [0, 4] } }, new Uint8Array(4)), /tensor 'a'.*non-negative integers/);
+    await expectRejected(
+      safetensorsBytes({ a: { dtype: 'F32', shape: [2, -1], data_offsets: [0, 4] } }, new Uint8Array(4)),
+      /tensor 'a'.*non-negative integers/,
+    );
     await expectRejected(safetensorsBytes({ a: { dtype: 'F32', shape: [1.5], data_offsets: [0, 4] } }, new Uint8Array(4)), /tensor 'a'.*non-negative integers/);
   });
 
@@ -184,7 +199,9 @@ describe('safetensors: broken files are rejected with the file, tensor and probl
   });
 
   it('scalars and empty tensors are fine', async () => {
-    const src = memorySource(safetensorsBytes({ s: { dtype: 'I64', shape: [], data_offsets: [0, 8] }, e: { dtype: 'F16', shape: [0, 3], data_offsets: [8, 8] } }, new Uint8Array(8)));
+    const src = memorySource(
+      safetensorsBytes({ s: { dtype: 'I64', shape: [], data_offsets: [0, 8] }, e: { dtype: 'F16', shape: [0, 3], data_offsets: [8, 8] } }, new Uint8Array(8)),
+    );
     const h = await parseSafetensorsHeader(src);
     expect(h.tensors.get('s')!.numel).toBe(1);
     expect(h.tensors.get('e')!.numel).toBe(0);

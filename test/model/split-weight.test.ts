@@ -5,9 +5,7 @@ import { memorySource } from '../../src/model/byte-source.ts';
 import { parseModelConfig, type ModelConfig } from '../../src/model/config.ts';
 import { parseSafetensorsHeader, readTensorF32 } from '../../src/model/safetensors.ts';
 import { encodeFloats, writeSafetensors } from '../../src/model/safetensors-writer.ts';
-import {
-  allocateBlocks, BlockUploader, deviceBindingLimit, planRowBlocks, SplitTensor, weightBlocks, type WeightRef,
-} from '../../src/model/split-weight.ts';
+import { allocateBlocks, BlockUploader, deviceBindingLimit, planRowBlocks, SplitTensor, weightBlocks, type WeightRef } from '../../src/model/split-weight.ts';
 import { packSequences, Transformer } from '../../src/model/transformer.ts';
 import { embed, linear } from '../../src/model/weight-ops.ts';
 import { loadWeights, type ModelWeights } from '../../src/model/weights.ts';
@@ -59,7 +57,12 @@ describe('row-block planner', () => {
     const tight = planRowBlocks('w', 'bf16', [37, 33], 199);
     expectValidPlan(tight, 'bf16', [37, 33], 199);
     expect(Math.max(...tight.map((b) => b.rows))).toBe(2);
-    for (const [dtype, shape, limit] of [['f16', [101, 7], 30], ['bf16', [9, 1], 6], ['f32', [1000, 3], 4096], ['bf16', [7, 5, 3], 64]] as [DType, number[], number][]) {
+    for (const [dtype, shape, limit] of [
+      ['f16', [101, 7], 30],
+      ['bf16', [9, 1], 6],
+      ['f32', [1000, 3], 4096],
+      ['bf16', [7, 5, 3], 64],
+    ] as [DType, number[], number][]) {
       expectValidPlan(planRowBlocks('w', dtype, shape, limit), dtype, shape, limit);
     }
   });
@@ -95,7 +98,7 @@ async function uploadInChunks(ctx: GpuContext, dtype: DType, shape: number[], li
   const plan = planRowBlocks('w', dtype, shape, limit);
   const blocks = allocateBlocks(ctx, 'w', dtype, shape, plan);
   for (const b of blocks) ctx.fill(b.tensor);
-  const uploader = new BlockUploader(ctx, blocks, (bytes.byteLength / shape[0]!));
+  const uploader = new BlockUploader(ctx, blocks, bytes.byteLength / shape[0]!);
   for (let at = 0, i = 0; at < bytes.byteLength; i++) {
     const n = Math.min(chunkSizes[i % chunkSizes.length]!, bytes.byteLength - at);
     uploader.write(bytes.subarray(at, at + n), at);
@@ -145,14 +148,21 @@ describe('ops over split weights', () => {
     const seed = freshSeed();
     const r = rng(seed);
     const [N, K] = [75, 33];
-    const w = roundTo(randn(N * K, r, 0.5), 'bf16'), bias = randn(N, r);
+    const w = roundTo(randn(N * K, r, 0.5), 'bf16'),
+      bias = randn(N, r);
     // 66-byte rows; 13 rows per block: boundaries at 13, 26, ... (not multiples of the skinny kernel's 8 columns or the tiles).
     const split = await uploadInChunks(ctx, 'bf16', [N, K], 13 * 66 + 2, rawBytes(w, 'bf16'), [1 << 20]);
     expect(split.blocks.map((b) => b.rows)).toEqual([13, 13, 13, 12, 12, 12]);
-    const whole = ctx.upload('bf16', [N, K], w), tbias = ctx.upload('f32', [N], bias);
-    for (const [M, variant] of [[5, 'skinny'], [40, 'portable']] as const) {
+    const whole = ctx.upload('bf16', [N, K], w),
+      tbias = ctx.upload('f32', [N], bias);
+    for (const [M, variant] of [
+      [5, 'skinny'],
+      [40, 'portable'],
+    ] as const) {
       const x = randn(M * K, r);
-      const tx = ctx.upload('f32', [M, K], x), ySplit = ctx.empty('f32', [M, N]), yWhole = ctx.empty('f32', [M, N]);
+      const tx = ctx.upload('f32', [M, K], x),
+        ySplit = ctx.empty('f32', [M, N]),
+        yWhole = ctx.empty('f32', [M, N]);
       ctx.fill(ySplit);
       const rec = ctx.recorder();
       linear(rec, { x: tx, weight: split, y: ySplit, M, bias: tbias, variant });
@@ -176,7 +186,8 @@ describe('ops over split weights', () => {
     expect(split.blocks.length).toBe(9);
     const ids = randint(tokens, r, vocab);
     ids[7] = vocab;
-    const tids = ctx.upload('u32', [tokens], ids), out = ctx.empty('f32', [tokens, dim]);
+    const tids = ctx.upload('u32', [tokens], ids),
+      out = ctx.empty('f32', [tokens, dim]);
     ctx.fill(out, 0);
     const rec = ctx.recorder();
     embed(rec, { table: split, ids: tids, out, tokens, dim });
@@ -253,9 +264,22 @@ describe('a model with split weights', () => {
     const ctx = await testContext();
     const seed = freshSeed();
     const config: ModelConfig = {
-      architecture: 'qwen2', hiddenSize: 33, intermediateSize: 45, numLayers: 2, numHeads: 3, numKvHeads: 1, headDim: 10,
-      vocabSize: 37, rmsNormEps: 1e-6, ropeTheta: 1e6, ropeScaling: null, tieWordEmbeddings: false, attentionBias: true,
-      maxPositionEmbeddings: 256, bosTokenId: null, eosTokenIds: [],
+      architecture: 'qwen2',
+      hiddenSize: 33,
+      intermediateSize: 45,
+      numLayers: 2,
+      numHeads: 3,
+      numKvHeads: 1,
+      headDim: 10,
+      vocabSize: 37,
+      rmsNormEps: 1e-6,
+      ropeTheta: 1e6,
+      ropeScaling: null,
+      tieWordEmbeddings: false,
+      attentionBias: true,
+      maxPositionEmbeddings: 256,
+      bosTokenId: null,
+      eosTokenIds: [],
     };
     const bytes = randomBf16Checkpoint(config, rng(seed));
     const source = memorySource(bytes, 'tiny.safetensors');
@@ -301,16 +325,31 @@ function randomBf16Checkpoint(config: ModelConfig, r: () => number): Uint8Array 
   for (let l = 0; l < config.numLayers; l++) {
     const p = `model.layers.${l}`;
     tensors.push(
-      [`${p}.input_layernorm.weight`, [h], 0.2, 1], [`${p}.post_attention_layernorm.weight`, [h], 0.2, 1],
-      [`${p}.self_attn.q_proj.weight`, [nh * d, h], 0.3, 0], [`${p}.self_attn.k_proj.weight`, [nkv * d, h], 0.3, 0],
-      [`${p}.self_attn.v_proj.weight`, [nkv * d, h], 0.3, 0], [`${p}.self_attn.q_proj.bias`, [nh * d], 0.5, 0],
-      [`${p}.self_attn.k_proj.bias`, [nkv * d], 0.5, 0], [`${p}.self_attn.v_proj.bias`, [nkv * d], 0.5, 0],
-      [`${p}.self_attn.o_proj.weight`, [h, nh * d], 0.3, 0], [`${p}.mlp.gate_proj.weight`, [ff, h], 0.3, 0],
-      [`${p}.mlp.up_proj.weight`, [ff, h], 0.3, 0], [`${p}.mlp.down_proj.weight`, [h, ff], 0.3, 0],
+      [`${p}.input_layernorm.weight`, [h], 0.2, 1],
+      [`${p}.post_attention_layernorm.weight`, [h], 0.2, 1],
+      [`${p}.self_attn.q_proj.weight`, [nh * d, h], 0.3, 0],
+      [`${p}.self_attn.k_proj.weight`, [nkv * d, h], 0.3, 0],
+      [`${p}.self_attn.v_proj.weight`, [nkv * d, h], 0.3, 0],
+      [`${p}.self_attn.q_proj.bias`, [nh * d], 0.5, 0],
+      [`${p}.self_attn.k_proj.bias`, [nkv * d], 0.5, 0],
+      [`${p}.self_attn.v_proj.bias`, [nkv * d], 0.5, 0],
+      [`${p}.self_attn.o_proj.weight`, [h, nh * d], 0.3, 0],
+      [`${p}.mlp.gate_proj.weight`, [ff, h], 0.3, 0],
+      [`${p}.mlp.up_proj.weight`, [ff, h], 0.3, 0],
+      [`${p}.mlp.down_proj.weight`, [h, ff], 0.3, 0],
     );
   }
   tensors.push(['model.norm.weight', [h], 0.2, 1], ['lm_head.weight', [v, h], 0.5, 0]);
-  return writeSafetensors(tensors.map(([name, shape, scale, shift]) => ({
-    name, dtype: 'BF16', shape, data: randn(shape.reduce((x, y) => x * y, 1), r, scale).map((x) => x + shift),
-  })));
+  return writeSafetensors(
+    tensors.map(([name, shape, scale, shift]) => ({
+      name,
+      dtype: 'BF16',
+      shape,
+      data: randn(
+        shape.reduce((x, y) => x * y, 1),
+        r,
+        scale,
+      ).map((x) => x + shift),
+    })),
+  );
 }

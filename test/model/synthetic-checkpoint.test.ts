@@ -7,8 +7,17 @@ import { loadWeights } from '../../src/model/weights.ts';
 import { testContext } from '../harness/context.ts';
 
 const config = parseModelConfig({
-  architectures: ['Qwen2ForCausalLM'], hidden_size: 24, intermediate_size: 40, num_hidden_layers: 2, num_attention_heads: 6,
-  num_key_value_heads: 2, vocab_size: 301, rms_norm_eps: 1e-6, rope_theta: 10000, tie_word_embeddings: false, max_position_embeddings: 64,
+  architectures: ['Qwen2ForCausalLM'],
+  hidden_size: 24,
+  intermediate_size: 40,
+  num_hidden_layers: 2,
+  num_attention_heads: 6,
+  num_key_value_heads: 2,
+  vocab_size: 301,
+  rms_norm_eps: 1e-6,
+  rope_theta: 10000,
+  tie_word_embeddings: false,
+  max_position_embeddings: 64,
 });
 
 describe('synthetic checkpoint', () => {
@@ -20,7 +29,12 @@ describe('synthetic checkpoint', () => {
     const whole = await a.source.read(0, size);
     expect(Array.from(await b.source.read(0, size))).toEqual(Array.from(whole));
     expect(Array.from(await c.source.read(a.header.dataOffset, 64))).not.toEqual(Array.from(whole.subarray(a.header.dataOffset, a.header.dataOffset + 64)));
-    for (const [at, n] of [[3, 17], [a.header.dataOffset - 5, 900], [size - 33, 33], [1001, 4097]] as const) {
+    for (const [at, n] of [
+      [3, 17],
+      [a.header.dataOffset - 5, 900],
+      [size - 33, 33],
+      [1001, 4097],
+    ] as const) {
       expect(Array.from(await a.source.read(at, n)), `read ${n} at ${at}`).toEqual(Array.from(whole.subarray(at, at + n)));
     }
     await expect(a.source.read(size - 1, 2)).rejects.toThrow(/cannot read 2 bytes/);

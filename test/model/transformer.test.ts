@@ -38,7 +38,11 @@ function randomModel(config: ModelConfig, dtype: StDType, r: () => number) {
   const { hiddenSize: h, intermediateSize: ff, headDim: d, numHeads: nh, numKvHeads: nkv, vocabSize: v } = config;
   const tensors = new Map<string, { dtype: StDType; shape: number[]; data: Float32Array }>();
   const add = (name: string, shape: number[], scale: number, offset = 0) => {
-    const data = randn(shape.reduce((a, b) => a * b, 1), r, scale).map((x) => x + offset);
+    const data = randn(
+      shape.reduce((a, b) => a * b, 1),
+      r,
+      scale,
+    ).map((x) => x + offset);
     tensors.set(name, { dtype, shape, data });
   };
   add('model.embed_tokens.weight', [v, h], 1);
@@ -78,15 +82,34 @@ async function tinyModel(config: ModelConfig, dtype: StDType, seed: number) {
 }
 
 const baseTiny: ModelConfig = {
-  architecture: 'llama', hiddenSize: 30, intermediateSize: 45, numLayers: 2, numHeads: 5, numKvHeads: 1, headDim: 6,
-  vocabSize: 37, rmsNormEps: 1e-6, ropeTheta: 10000, ropeScaling: null, tieWordEmbeddings: true, attentionBias: false,
-  maxPositionEmbeddings: 256, bosTokenId: null, eosTokenIds: [],
+  architecture: 'llama',
+  hiddenSize: 30,
+  intermediateSize: 45,
+  numLayers: 2,
+  numHeads: 5,
+  numKvHeads: 1,
+  headDim: 6,
+  vocabSize: 37,
+  rmsNormEps: 1e-6,
+  ropeTheta: 10000,
+  ropeScaling: null,
+  tieWordEmbeddings: true,
+  attentionBias: false,
+  maxPositionEmbeddings: 256,
+  bosTokenId: null,
+  eosTokenIds: [],
 };
 
 const QWEN2: ModelConfig = { ...baseTiny, architecture: 'qwen2', attentionBias: true, hiddenSize: 36, numHeads: 6, numKvHeads: 2, headDim: 6, ropeTheta: 1e6 };
 /** rope_scaling llama3, untied head, head_dim (10) != hidden / heads (33 / 3). */
 const LLAMA3: ModelConfig = {
-  ...baseTiny, hiddenSize: 33, numHeads: 3, numKvHeads: 1, headDim: 10, tieWordEmbeddings: false, ropeTheta: 500000,
+  ...baseTiny,
+  hiddenSize: 33,
+  numHeads: 3,
+  numKvHeads: 1,
+  headDim: 10,
+  tieWordEmbeddings: false,
+  ropeTheta: 500000,
   ropeScaling: { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 16 },
 };
 
@@ -121,7 +144,8 @@ describe('GPU transformer', () => {
 
   it('a packed batch of two prompts equals each prompt alone', async () => {
     const { config, ref, weights, model } = await loadStories();
-    const a = PROMPT, b = [1, 403, 407, 261, 378, 9, 17];
+    const a = PROMPT,
+      b = [1, 403, 407, 261, 378, 9, 17];
     const packed = await model.logits(packSequences([a, b]));
     const alone = [...(await model.logits({ ids: a })), ...(await model.logits({ ids: b }))];
     packed.forEach((row, i) => expectClose(row, alone[i]!, TOL.f32, `packed row ${i} vs alone`));
@@ -147,7 +171,11 @@ describe('GPU transformer', () => {
     weights.dispose();
   });
 
-  for (const [name, config, dtype] of [['Qwen2 with q/k/v biases, bf16', QWEN2, 'BF16'], ['Llama rope_scaling llama3, untied head, head_dim != hidden/heads, f16', LLAMA3, 'F16'], ['Llama llama3, f32', LLAMA3, 'F32']] as const) {
+  for (const [name, config, dtype] of [
+    ['Qwen2 with q/k/v biases, bf16', QWEN2, 'BF16'],
+    ['Llama rope_scaling llama3, untied head, head_dim != hidden/heads, f16', LLAMA3, 'F16'],
+    ['Llama llama3, f32', LLAMA3, 'F32'],
+  ] as const) {
     it(`tiny random ${name}: logits equal the reference, KV decode equals the full forward`, async () => {
       const seed = freshSeed();
       const { ref, weights, model } = await tinyModel(config, dtype, seed);

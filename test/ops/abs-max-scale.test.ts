@@ -31,7 +31,13 @@ async function runScale(ctx: GpuContext, data: Float32Array, region: Region): Pr
 describe('abs_max_scale', () => {
   // [rows, cols, offset, stride]: one element, odd sizes, a column slice, and more elements than
   // ABS_MAX_PARTIALS minimum-size chunks (so each workgroup takes a larger chunk).
-  const regions: [number, number, number, number][] = [[1, 1, 0, 1], [7, 13, 0, 13], [33, 17, 5, 40], [301, 129, 3, 300], [1100, 2000, 0, 2000]];
+  const regions: [number, number, number, number][] = [
+    [1, 1, 0, 1],
+    [7, 13, 0, 13],
+    [33, 17, 5, 40],
+    [301, 129, 3, 300],
+    [1100, 2000, 0, 2000],
+  ];
   for (const [rows, cols, offset, stride] of regions) {
     it(`the power of two of max|A| over ${rows}x${cols} at offset ${offset}, stride ${stride}; elements outside ignored`, async () => {
       const ctx = await testContext();
@@ -78,7 +84,9 @@ describe('abs_max_scale', () => {
 
   it('rejects bad arguments with clear errors', async () => {
     const ctx = await testContext();
-    const a = ctx.empty('f32', [100]), partials = ctx.empty('u32', [ABS_MAX_PARTIALS]), scale = ctx.empty('f32', [2]);
+    const a = ctx.empty('f32', [100]),
+      partials = ctx.empty('u32', [ABS_MAX_PARTIALS]),
+      scale = ctx.empty('f32', [2]);
     const rec = ctx.recorder();
     expect(() => absMaxScale(rec, { a, partials, scale, rows: 11, cols: 10 })).toThrow(/reaches element 110, past the 100/);
     expect(() => absMaxScale(rec, { a, partials, scale, rows: 2, cols: 10, stride: 5 })).toThrow(/stride must be >= cols/);

@@ -22,9 +22,13 @@ describe('adamw', () => {
         const seed = freshSeed();
         const r = rng(seed);
         const p0 = randn(n, r);
-        const param = ctx.upload('f32', [n], p0), grad = ctx.empty('f32', [n]);
-        const m = ctx.upload('f32', [n], new Float32Array(n)), v = ctx.upload('f32', [n], new Float32Array(n));
-        const refP = f64(p0), refM = new Float64Array(n), refV = new Float64Array(n);
+        const param = ctx.upload('f32', [n], p0),
+          grad = ctx.empty('f32', [n]);
+        const m = ctx.upload('f32', [n], new Float32Array(n)),
+          v = ctx.upload('f32', [n], new Float32Array(n));
+        const refP = f64(p0),
+          refM = new Float64Array(n),
+          refV = new Float64Array(n);
         for (let step = 1; step <= 5; step++) {
           const g = randn(n, r, step === 3 ? 1e-4 : 1); // one step with tiny gradients, where eps matters
           ctx.write(grad, g);
@@ -45,7 +49,12 @@ describe('adamw', () => {
           rounding += (5 * Math.max(Math.abs(x), Math.abs(p0[i]!)) * 2 ** -24) ** 2;
           deltaSq += refDelta[i]! ** 2;
         });
-        expectClose(gotP.map((x, i) => x - p0[i]!), refDelta, TOL.f32 + rounding / deltaSq, `param - param0 (seed ${seed})`);
+        expectClose(
+          gotP.map((x, i) => x - p0[i]!),
+          refDelta,
+          TOL.f32 + rounding / deltaSq,
+          `param - param0 (seed ${seed})`,
+        );
         expectClose(await ctx.read(m), refM, TOL.f32, `m (seed ${seed})`);
         expectClose(await ctx.read(v), refV, TOL.f32, `v (seed ${seed})`);
         ctx.free(param, grad, m, v);
@@ -64,8 +73,12 @@ describe('adamw', () => {
     const grads = sizes.map((n) => ctx.empty('f32', [n]));
     const ms = sizes.map((n) => ctx.upload('f32', [n], new Float32Array(n)));
     const vs = sizes.map((n) => ctx.upload('f32', [n], new Float32Array(n)));
-    const partials = ctx.empty('f32', [gradNormPartials(grads)]), norm = ctx.empty('f32', [1]), clipScale = ctx.empty('f32', [1]);
-    const refP = p0.map(f64), refM = sizes.map((n) => new Float64Array(n)), refV = sizes.map((n) => new Float64Array(n));
+    const partials = ctx.empty('f32', [gradNormPartials(grads)]),
+      norm = ctx.empty('f32', [1]),
+      clipScale = ctx.empty('f32', [1]);
+    const refP = p0.map(f64),
+      refM = sizes.map((n) => new Float64Array(n)),
+      refV = sizes.map((n) => new Float64Array(n));
     const maxNorm = 1;
     for (let step = 1; step <= 3; step++) {
       const g = sizes.map((n) => randn(n, r, step === 2 ? 0.001 : 2)); // step 2 is not clipped
@@ -80,7 +93,12 @@ describe('adamw', () => {
     }
     for (let i = 0; i < sizes.length; i++) {
       const gotP = await ctx.read(params[i]!);
-      expectClose(gotP.map((x, j) => x - p0[i]![j]!), refP[i]!.map((x, j) => x - p0[i]![j]!), TOL.f32, `param[${i}] update (seed ${seed})`);
+      expectClose(
+        gotP.map((x, j) => x - p0[i]![j]!),
+        refP[i]!.map((x, j) => x - p0[i]![j]!),
+        TOL.f32,
+        `param[${i}] update (seed ${seed})`,
+      );
       expectClose(await ctx.read(ms[i]!), refM[i]!, TOL.f32, `m[${i}] (seed ${seed})`);
       expectClose(await ctx.read(vs[i]!), refV[i]!, TOL.f32, `v[${i}] (seed ${seed})`);
     }
@@ -89,7 +107,10 @@ describe('adamw', () => {
 
   it('rejects bad arguments with clear errors', async () => {
     const ctx = await testContext();
-    const p = ctx.empty('f32', [8]), g = ctx.empty('f32', [7]), m = ctx.empty('f32', [8]), v = ctx.empty('f32', [8]);
+    const p = ctx.empty('f32', [8]),
+      g = ctx.empty('f32', [7]),
+      m = ctx.empty('f32', [8]),
+      v = ctx.empty('f32', [8]);
     const h = { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, step: 1 };
     const rec = ctx.recorder();
     expect(() => adamwStep(rec, { ...h, param: p, grad: g, m, v })).toThrow(/adamw.grad: expected 8 elements/);

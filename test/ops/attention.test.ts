@@ -1,13 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { GpuContext } from '../../src/gpu/context.ts';
 import { Tensor } from '../../src/gpu/tensor.ts';
-import {
-  attentionBackward,
-  attentionFlops,
-  attentionForward,
-  attentionScratch,
-  seqStartFromLengths,
-} from '../../src/ops/attention.ts';
+import { attentionBackward, attentionFlops, attentionForward, attentionScratch, seqStartFromLengths } from '../../src/ops/attention.ts';
 import { testContext } from '../harness/context.ts';
 import { checkGradient, expectClose, f64, freshSeed, randn, rng, sampleCoords, TOL } from '../harness/numerics.ts';
 import { attentionBackwardRef, attentionRef, packedSeqStart, type AttentionShape } from '../ref/attention.ts';
@@ -36,9 +30,12 @@ const shapeOf = (T: number, Hq: number, Hkv: number, D: number, scale = 1 / Math
 /** Runs forward (and backward unless forwardOnly) on the GPU with poisoned outputs; returns what was read back. */
 async function runGpu(ctx: GpuContext, s: AttentionShape, x: Inputs, forwardOnly = false) {
   const { T, Hq, Hkv, D, scale } = s;
-  const q = ctx.upload('f32', [T, Hq, D], x.q), k = ctx.upload('f32', [T, Hkv, D], x.k), v = ctx.upload('f32', [T, Hkv, D], x.v);
+  const q = ctx.upload('f32', [T, Hq, D], x.q),
+    k = ctx.upload('f32', [T, Hkv, D], x.k),
+    v = ctx.upload('f32', [T, Hkv, D], x.v);
   const seqStart = ctx.upload('u32', [T], x.seqStart);
-  const out = ctx.empty('f32', [T, Hq, D]), lse = ctx.empty('f32', [Hq, T]);
+  const out = ctx.empty('f32', [T, Hq, D]),
+    lse = ctx.empty('f32', [Hq, T]);
   const rec = ctx.recorder();
   for (const t of [out, lse]) ctx.fill(t);
   attentionForward(rec, { q, k, v, out, lse, seqStart, T, Hq, Hkv, D, scale });
@@ -85,10 +82,16 @@ describe('attention', () => {
     const lengths = [3, 1, 4];
     const s = shapeOf(8, 4, 2, 5);
     const x = randomInputs(s, lengths, r);
-    const q = f64(x.q), k = f64(x.k), v = f64(x.v);
+    const q = f64(x.q),
+      k = f64(x.k),
+      v = f64(x.v);
     const loss = () => attentionRef(q, k, v, x.seqStart, s).out.reduce((acc, o, i) => acc + o * x.dOut[i]!, 0);
     const g = attentionBackwardRef(q, k, v, x.dOut, x.seqStart, s);
-    for (const [name, t, an] of [['dq', q, g.dq], ['dk', k, g.dk], ['dv', v, g.dv]] as const) {
+    for (const [name, t, an] of [
+      ['dq', q, g.dq],
+      ['dk', k, g.dk],
+      ['dv', v, g.dv],
+    ] as const) {
       checkGradient(loss, t, an, { what: `attention ${name} (seed ${seed})`, coords: sampleCoords(t.length, 40, r) });
     }
   });
@@ -99,7 +102,11 @@ describe('attention', () => {
   });
 
   for (const D of [8, 64, 80, 128]) {
-    for (const [Hq, Hkv] of [[3, 1], [6, 2], [4, 4]] as const) {
+    for (const [Hq, Hkv] of [
+      [3, 1],
+      [6, 2],
+      [4, 4],
+    ] as const) {
       for (const T of [1, 7, 65]) {
         it(`forward and backward, T=${T} Hq=${Hq} Hkv=${Hkv} D=${D}`, async () => {
           const ctx = await testContext();
@@ -113,7 +120,11 @@ describe('attention', () => {
   }
 
   // D=6: a head dim that is not a multiple of 4; the last case also takes a non-default scale.
-  for (const [lengths, D, scale] of [[[5, 17, 43], 24, undefined], [[64, 1, 2], 6, undefined], [[30, 70], 64, 0.3]] as const) {
+  for (const [lengths, D, scale] of [
+    [[5, 17, 43], 24, undefined],
+    [[64, 1, 2], 6, undefined],
+    [[30, 70], 64, 0.3],
+  ] as const) {
     it(`packed batch ${lengths.join('+')} (D=${D}, scale ${scale ?? 'default'}) matches the reference and each sequence run alone`, async () => {
       const ctx = await testContext();
       const seed = freshSeed();
@@ -165,7 +176,8 @@ describe('attention', () => {
     const rows = [0, 1, 63, 64, 4095, 8191, ...sampleCoords(s.T, 10, r)];
     const ref = attentionRef(x.q, x.k, x.v, x.seqStart, s, rows);
     const { Hq, D, T } = s;
-    const out = new Float32Array(rows.length * Hq * D), lse = new Float32Array(Hq * rows.length);
+    const out = new Float32Array(rows.length * Hq * D),
+      lse = new Float32Array(Hq * rows.length);
     rows.forEach((i, n) => {
       out.set(got.out.subarray(i * Hq * D, (i + 1) * Hq * D), n * Hq * D);
       for (let h = 0; h < Hq; h++) lse[h * rows.length + n] = got.lse[h * T + i]!;
@@ -184,7 +196,12 @@ describe('attention', () => {
 
   // KV-cache decode: T new queries at key positions queryOffset.. attend to Tk = past + new keys. The keys live in a
   // larger cache buffer (poisoned past Tk) bound through a view, as the model's KV cache binds them.
-  for (const [Tq, Tk, Hq, Hkv, D] of [[1, 1, 2, 1, 8], [1, 37, 6, 2, 64], [3, 70, 3, 1, 6], [65, 130, 4, 4, 24]] as const) {
+  for (const [Tq, Tk, Hq, Hkv, D] of [
+    [1, 1, 2, 1, 8],
+    [1, 37, 6, 2, 64],
+    [3, 70, 3, 1, 6],
+    [65, 130, 4, 4, 24],
+  ] as const) {
     it(`query length ${Tq} != key length ${Tk} (queryOffset ${Tk - Tq}, Hq=${Hq} Hkv=${Hkv} D=${D}) matches the full-sequence rows`, async () => {
       const ctx = await testContext();
       const seed = freshSeed();
@@ -194,7 +211,8 @@ describe('attention', () => {
       const queryOffset = Tk - Tq;
       const maxT = Tk + 5;
       const q = ctx.upload('f32', [Tq, Hq, D], x.q.subarray(queryOffset * Hq * D));
-      const kCache = ctx.empty('f32', [maxT, Hkv, D]), vCache = ctx.empty('f32', [maxT, Hkv, D]);
+      const kCache = ctx.empty('f32', [maxT, Hkv, D]),
+        vCache = ctx.empty('f32', [maxT, Hkv, D]);
       ctx.fill(kCache);
       ctx.fill(vCache);
       const k = new Tensor(kCache.buffer, 'f32', [Tk, Hkv, D], kCache.byteOffset);
@@ -202,7 +220,8 @@ describe('attention', () => {
       ctx.write(k, x.k);
       ctx.write(v, x.v);
       const seqStart = ctx.upload('u32', [Tq], new Uint32Array(Tq));
-      const out = ctx.empty('f32', [Tq, Hq, D]), lse = ctx.empty('f32', [Hq, Tq]);
+      const out = ctx.empty('f32', [Tq, Hq, D]),
+        lse = ctx.empty('f32', [Hq, Tq]);
       ctx.fill(out);
       ctx.fill(lse);
       const rec = ctx.recorder();
@@ -222,8 +241,16 @@ describe('attention', () => {
     const T = 4;
     const mk = (n: number) => ctx.empty('f32', [n]);
     const args = (Hq: number, Hkv: number, D: number) => ({
-      q: mk(T * Hq * D), k: mk(T * Hkv * D), v: mk(T * Hkv * D), out: mk(T * Hq * D), lse: mk(Hq * T),
-      seqStart: ctx.empty('u32', [T]), T, Hq, Hkv, D,
+      q: mk(T * Hq * D),
+      k: mk(T * Hkv * D),
+      v: mk(T * Hkv * D),
+      out: mk(T * Hq * D),
+      lse: mk(Hq * T),
+      seqStart: ctx.empty('u32', [T]),
+      T,
+      Hq,
+      Hkv,
+      D,
     });
     const rec = ctx.recorder();
     const a = args(3, 2, 8);
@@ -235,7 +262,9 @@ describe('attention', () => {
     const f32SeqStart = mk(T);
     expect(() => attentionForward(rec, { ...c, seqStart: f32SeqStart })).toThrow(/attentionForward.seqStart: dtype f32 not supported here; expected u32/);
     expect(() => attentionForward(rec, { ...c, out: c.q })).toThrow(/attentionForward: out shares a buffer with q/);
-    expect(() => attentionForward(rec, { ...c, Tk: 4, queryOffset: 1 })).toThrow(/queryOffset \(1\) must be a non-negative integer with queryOffset \+ T \(4\) <= Tk \(4\)/);
+    expect(() => attentionForward(rec, { ...c, Tk: 4, queryOffset: 1 })).toThrow(
+      /queryOffset \(1\) must be a non-negative integer with queryOffset \+ T \(4\) <= Tk \(4\)/,
+    );
     const di = mk(T);
     expect(() => attentionBackward(rec, { ...c, dOut: c.q, dq: c.out, dk: c.k, dv: c.v, scratch: { di } })).toThrow(
       /attentionBackward.scratch.di: expected 8 elements, got 4/,

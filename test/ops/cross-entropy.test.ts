@@ -48,11 +48,17 @@ async function checkAll(ctx: GpuContext, rows: number, vocab: number, x: Inputs,
   const what = `rows=${rows} vocab=${vocab} seed ${seed}`;
   const ref = crossEntropyRef(x.logits, x.targets, x.mask, rows, vocab);
   const t = uploadInputs(ctx, rows, vocab, x);
-  const losses = poisoned(ctx, [rows]), stats = poisoned(ctx, [rows, 2]), loss = poisoned(ctx, [1]);
-  const dlogits = poisoned(ctx, [rows, vocab]), dLoss = ctx.upload('f32', [1], [0.7]);
-  const fusedLosses = poisoned(ctx, [rows]), fusedLoss = poisoned(ctx, [1]), fusedDx = poisoned(ctx, [rows, vocab]);
+  const losses = poisoned(ctx, [rows]),
+    stats = poisoned(ctx, [rows, 2]),
+    loss = poisoned(ctx, [1]);
+  const dlogits = poisoned(ctx, [rows, vocab]),
+    dLoss = ctx.upload('f32', [1], [0.7]);
+  const fusedLosses = poisoned(ctx, [rows]),
+    fusedLoss = poisoned(ctx, [1]),
+    fusedDx = poisoned(ctx, [rows, vocab]);
   const inPlace = ctx.upload('f32', [rows, vocab], x.logits);
-  const inPlaceLosses = poisoned(ctx, [rows]), inPlaceLoss = poisoned(ctx, [1]);
+  const inPlaceLosses = poisoned(ctx, [rows]),
+    inPlaceLoss = poisoned(ctx, [1]);
   const rec = ctx.recorder();
   crossEntropyForward(rec, { ...t, rows, vocab, losses, stats, loss });
   crossEntropyBackward(rec, { ...t, rows, vocab, stats, dlogits, dLoss });
@@ -85,7 +91,8 @@ describe('cross_entropy', () => {
   it('reference backward matches finite differences (weights, ignored token, dLoss)', () => {
     const seed = freshSeed();
     const r = rng(seed);
-    const rows = 4, vocab = 9;
+    const rows = 4,
+      vocab = 9;
     const x = makeInputs(rows, vocab, r);
     x.targets[1] = IGNORE;
     x.mask.set([1, 1, 0.5, 2]);
@@ -95,7 +102,15 @@ describe('cross_entropy', () => {
     checkGradient(loss, logits, an, { what: `cross-entropy dlogits (seed ${seed})`, coords: sampleCoords(logits.length, 36, r) });
   });
 
-  const shapes: [number, number][] = [[1, 1], [3, 1], [1, 7], [5, 7], [6, 255], [7, 1000], [3, 2049]];
+  const shapes: [number, number][] = [
+    [1, 1],
+    [3, 1],
+    [1, 7],
+    [5, 7],
+    [6, 255],
+    [7, 1000],
+    [3, 2049],
+  ];
   for (const [rows, vocab] of shapes) {
     it(`loss, stats, backward, fused and in place: rows=${rows} vocab=${vocab}`, async () => {
       const ctx = await testContext();
@@ -114,7 +129,8 @@ describe('cross_entropy', () => {
     const ctx = await testContext();
     const seed = freshSeed();
     const r = rng(seed);
-    const rows = 5, vocab = 301;
+    const rows = 5,
+      vocab = 301;
     const x = makeInputs(rows, vocab, r);
     x.mask.fill(1);
     x.targets.set(randint(rows, r, vocab));
@@ -130,32 +146,52 @@ describe('cross_entropy', () => {
   it('all tokens masked or ignored: loss 0 and zero gradients, not NaN', async () => {
     const ctx = await testContext();
     const seed = freshSeed();
-    const rows = 4, vocab = 33;
+    const rows = 4,
+      vocab = 33;
     const x = makeInputs(rows, vocab, rng(seed));
     x.mask.set([0, 0, 1, 2]);
     x.targets.set([1, 2, IGNORE, vocab]); // the weighted tokens have out-of-range targets
     const t = uploadInputs(ctx, rows, vocab, x);
-    const losses = poisoned(ctx, [rows]), loss = poisoned(ctx, [1]), dx = poisoned(ctx, [rows, vocab]);
+    const losses = poisoned(ctx, [rows]),
+      loss = poisoned(ctx, [1]),
+      dx = poisoned(ctx, [rows, vocab]);
     const rec = ctx.recorder();
     crossEntropyFused(rec, { ...t, rows, vocab, losses, loss, dlogits: dx });
     crossEntropyFused(rec, { ...t, rows, vocab, losses, loss, dlogits: 'in-place' });
     rec.submit();
     expect(Array.from(await ctx.read(losses)), `seed ${seed}`).toEqual([0, 0, 0, 0]);
     expect(Array.from(await ctx.read(loss))).toEqual([0]);
-    expect((await ctx.read(dx)).every((v) => v === 0), 'dlogits all zero').toBe(true);
-    expect((await ctx.read(t.logits)).every((v) => v === 0), 'in-place dlogits all zero').toBe(true);
+    expect(
+      (await ctx.read(dx)).every((v) => v === 0),
+      'dlogits all zero',
+    ).toBe(true);
+    expect(
+      (await ctx.read(t.logits)).every((v) => v === 0),
+      'in-place dlogits all zero',
+    ).toBe(true);
     ctx.free(t.logits, t.targets, t.mask, losses, loss, dx);
   });
 
   it('rejects bad arguments with clear errors', async () => {
     const ctx = await testContext();
-    const logits = ctx.empty('f32', [2, 5]), targetsF = ctx.empty('f32', [2]), targets = ctx.empty('u32', [2]), mask = ctx.empty('f32', [2]);
-    const losses = ctx.empty('f32', [2]), loss = ctx.empty('f32', [1]), stats = ctx.empty('f32', [2, 2]);
+    const logits = ctx.empty('f32', [2, 5]),
+      targetsF = ctx.empty('f32', [2]),
+      targets = ctx.empty('u32', [2]),
+      mask = ctx.empty('f32', [2]);
+    const losses = ctx.empty('f32', [2]),
+      loss = ctx.empty('f32', [1]),
+      stats = ctx.empty('f32', [2, 2]);
     const rec = ctx.recorder();
-    expect(() => crossEntropyForward(rec, { logits, targets: targetsF, mask, losses, stats, loss, rows: 2, vocab: 5 })).toThrow(/cross_entropy.targets: dtype f32/);
-    expect(() => crossEntropyForward(rec, { logits, targets, mask, losses, stats, loss, rows: 2, vocab: 4 })).toThrow(/cross_entropy.logits: expected 8 elements/);
+    expect(() => crossEntropyForward(rec, { logits, targets: targetsF, mask, losses, stats, loss, rows: 2, vocab: 5 })).toThrow(
+      /cross_entropy.targets: dtype f32/,
+    );
+    expect(() => crossEntropyForward(rec, { logits, targets, mask, losses, stats, loss, rows: 2, vocab: 4 })).toThrow(
+      /cross_entropy.logits: expected 8 elements/,
+    );
     expect(() => crossEntropyFused(rec, { logits, targets, mask, losses, loss, dlogits: logits, rows: 2, vocab: 5 })).toThrow(/in-place/);
-    expect(() => crossEntropyBackward(rec, { logits, targets, mask, stats, dlogits: 'in-place', dLoss: losses, rows: 2, vocab: 5 })).toThrow(/dLoss: expected 1 elements/);
+    expect(() => crossEntropyBackward(rec, { logits, targets, mask, stats, dlogits: 'in-place', dLoss: losses, rows: 2, vocab: 5 })).toThrow(
+      /dLoss: expected 1 elements/,
+    );
     ctx.free(logits, targetsF, targets, mask, losses, loss, stats);
   });
 });

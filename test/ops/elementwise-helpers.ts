@@ -16,7 +16,8 @@ export function expectSameBits(actual: Float32Array, expected: Float32Array, wha
   const a = new Uint32Array(actual.buffer, actual.byteOffset, actual.length);
   const e = new Uint32Array(expected.buffer, expected.byteOffset, expected.length);
   for (let i = 0; i < a.length; i++) {
-    if (a[i] !== e[i]) throw new Error(`${what}: element ${i} differs: got ${actual[i]} (0x${a[i]!.toString(16)}), want ${expected[i]} (0x${e[i]!.toString(16)})`);
+    if (a[i] !== e[i])
+      throw new Error(`${what}: element ${i} differs: got ${actual[i]} (0x${a[i]!.toString(16)}), want ${expected[i]} (0x${e[i]!.toString(16)})`);
   }
 }
 

@@ -7,7 +7,14 @@ import { embeddingBackwardRef, embeddingBlockRef, embeddingRef } from '../ref/em
 import { dot, expectSameBits, poisoned } from './elementwise-helpers.ts';
 
 // [vocab, dim, tokens]: all size-1, odd dim (16-bit rows start mid-word), T = 1, more tokens than ids (repeats).
-const shapes: [number, number, number][] = [[1, 1, 1], [5, 3, 7], [100, 17, 33], [1000, 64, 1], [50, 129, 200], [7, 300, 5]];
+const shapes: [number, number, number][] = [
+  [1, 1, 1],
+  [5, 3, 7],
+  [100, 17, 33],
+  [1000, 64, 1],
+  [50, 129, 200],
+  [7, 300, 5],
+];
 
 describe('embedding gradient plan', () => {
   it('groups tokens by id in ascending order (CSR)', () => {
@@ -27,7 +34,9 @@ describe('embedding', () => {
   it('reference backward matches finite differences', () => {
     const r = rng(freshSeed());
     const [vocab, dim, tokens] = [6, 3, 9];
-    const table = f64(randn(vocab * dim, r)), ids = randint(tokens, r, vocab), dout = f64(randn(tokens * dim, r));
+    const table = f64(randn(vocab * dim, r)),
+      ids = randint(tokens, r, vocab),
+      dout = f64(randn(tokens * dim, r));
     checkGradient(() => dot(embeddingRef(table, ids, vocab, dim), dout), table, embeddingBackwardRef(dout, ids, vocab, dim), { what: 'dtable' });
   });
 
@@ -37,9 +46,12 @@ describe('embedding', () => {
         const ctx = await testContext();
         const seed = freshSeed();
         const r = rng(seed);
-        const table = roundTo(randn(vocab * dim, r), td), ids = randint(tokens, r, vocab);
+        const table = roundTo(randn(vocab * dim, r), td),
+          ids = randint(tokens, r, vocab);
         ids[tokens - 1] = vocab - 1;
-        const tt = ctx.upload(td, [vocab, dim], table), tids = ctx.upload('u32', [tokens], ids), tout = poisoned(ctx, 'f32', [tokens, dim]);
+        const tt = ctx.upload(td, [vocab, dim], table),
+          tids = ctx.upload('u32', [tokens], ids),
+          tout = poisoned(ctx, 'f32', [tokens, dim]);
         const rec = ctx.recorder();
         embeddingForward(rec, { table: tt, ids: tids, out: tout, tokens, dim, vocab });
         rec.submit();
@@ -56,7 +68,8 @@ describe('embedding', () => {
     const [vocab, dim] = [10, 5];
     const table = roundTo(randn(vocab * dim, r), 'bf16');
     const ids = Uint32Array.from([3, vocab, 9, 0xffffffff, 0]);
-    const tt = ctx.upload('bf16', [vocab, dim], table), tids = ctx.upload('u32', [ids.length], ids);
+    const tt = ctx.upload('bf16', [vocab, dim], table),
+      tids = ctx.upload('u32', [ids.length], ids);
     const tout = ctx.empty('f32', [ids.length, dim]);
     ctx.fill(tout, 0); // zeros, so the NaN rows can only come from the kernel
     const rec = ctx.recorder();
@@ -74,7 +87,12 @@ describe('embedding', () => {
 
   // [vocab, dim, tokens, rowStart, rows]: a middle block at an odd row (odd dim: 16-bit rows start mid-word in the
   // full table), the last single row, the first rows, a block of one row in the middle.
-  const blockShapes: [number, number, number, number, number][] = [[100, 17, 33, 37, 29], [5, 3, 7, 4, 1], [50, 129, 200, 0, 13], [1000, 64, 40, 500, 1]];
+  const blockShapes: [number, number, number, number, number][] = [
+    [100, 17, 33, 37, 29],
+    [5, 3, 7, 4, 1],
+    [50, 129, 200, 0, 13],
+    [1000, 64, 40, 500, 1],
+  ];
   for (const td of ['f32', 'bf16', 'f16'] as DType[]) {
     it(`a ${td} row block writes only the tokens whose ids fall in its rows; out-of-vocab ids get NaN rows`, async () => {
       const ctx = await testContext();
@@ -86,7 +104,9 @@ describe('embedding', () => {
         const ids = randint(tokens, r, vocab);
         ids.set([rowStart, rowStart + rows - 1, rowStart + rows, vocab + 3].slice(0, tokens), 0);
         const initial = randn(tokens * dim, r);
-        const tt = ctx.upload(td, [rows, dim], block), tids = ctx.upload('u32', [tokens], ids), tout = ctx.upload('f32', [tokens, dim], initial);
+        const tt = ctx.upload(td, [rows, dim], block),
+          tids = ctx.upload('u32', [tokens], ids),
+          tout = ctx.upload('f32', [tokens, dim], initial);
         const rec = ctx.recorder();
         embeddingForward(rec, { table: tt, ids: tids, out: tout, tokens, dim, vocab, rowStart, tableRows: rows });
         rec.submit();
@@ -97,7 +117,11 @@ describe('embedding', () => {
           Float32Array.from(Array.from(ids).flatMap((id, t) => (keep(id) ? Array.from({ length: dim }, (_, d) => a[t * dim + d]!) : [])));
         const inBlock = (id: number) => id >= rowStart && id < rowStart + rows;
         expectClose(rowsWhere(out, inBlock), rowsWhere(want, inBlock), TOL.f32, `${what}: rows of ids in the block`);
-        expectSameBits(rowsWhere(out, (id) => id < vocab && !inBlock(id)), rowsWhere(initial, (id) => id < vocab && !inBlock(id)), `${what}: other rows untouched`);
+        expectSameBits(
+          rowsWhere(out, (id) => id < vocab && !inBlock(id)),
+          rowsWhere(initial, (id) => id < vocab && !inBlock(id)),
+          `${what}: other rows untouched`,
+        );
         expect(rowsWhere(out, (id) => id >= vocab).every(Number.isNaN), `${what}: out-of-vocab rows are NaN`).toBe(true);
         ctx.free(tt, tids, tout);
       }
@@ -109,10 +133,18 @@ describe('embedding', () => {
     const seed = freshSeed();
     const r = rng(seed);
     const [vocab, dim, tokens] = [61, 19, 50];
-    const table = roundTo(randn(vocab * dim, r), 'bf16'), ids = randint(tokens, r, vocab);
-    const tids = ctx.upload('u32', [tokens], ids), tout = poisoned(ctx, 'f32', [tokens, dim]);
-    const blocks = [[0, 21], [21, 1], [22, 39]].map(([rowStart, rows]) => ({
-      rowStart: rowStart!, rows: rows!, tensor: ctx.upload('bf16', [rows!, dim], table.subarray(rowStart! * dim, (rowStart! + rows!) * dim)),
+    const table = roundTo(randn(vocab * dim, r), 'bf16'),
+      ids = randint(tokens, r, vocab);
+    const tids = ctx.upload('u32', [tokens], ids),
+      tout = poisoned(ctx, 'f32', [tokens, dim]);
+    const blocks = [
+      [0, 21],
+      [21, 1],
+      [22, 39],
+    ].map(([rowStart, rows]) => ({
+      rowStart: rowStart!,
+      rows: rows!,
+      tensor: ctx.upload('bf16', [rows!, dim], table.subarray(rowStart! * dim, (rowStart! + rows!) * dim)),
     }));
     const rec = ctx.recorder();
     for (const b of blocks) embeddingForward(rec, { table: b.tensor, ids: tids, out: tout, tokens, dim, vocab, rowStart: b.rowStart, tableRows: b.rows });
@@ -131,7 +163,8 @@ describe('embedding', () => {
       const dout = randn(tokens * dim, r);
       const plan = uploadEmbeddingGradPlan(ctx, embeddingGradPlan(ids, vocab));
       const tdout = ctx.upload('f32', [tokens, dim], dout);
-      const first = poisoned(ctx, 'f32', [vocab, dim]), second = poisoned(ctx, 'f32', [vocab, dim]);
+      const first = poisoned(ctx, 'f32', [vocab, dim]),
+        second = poisoned(ctx, 'f32', [vocab, dim]);
       const rec = ctx.recorder();
       embeddingBackward(rec, { dout: tdout, plan, dtable: first, tokens, dim, vocab });
       embeddingBackward(rec, { dout: tdout, plan, dtable: second, tokens, dim, vocab });
@@ -140,8 +173,15 @@ describe('embedding', () => {
       const want = embeddingBackwardRef(dout, ids, vocab, dim);
       const present = new Set(ids);
       const rows = (a: ArrayLike<number>, keep: (v: number) => boolean) =>
-        Array.from({ length: vocab }, (_, v) => v).filter(keep).flatMap((v) => Array.from({ length: dim }, (_, d) => a[v * dim + d]!));
-      expectClose(rows(got, (v) => present.has(v)), rows(want, (v) => present.has(v)), TOL.f32, `dtable rows of present ids (seed ${seed})`);
+        Array.from({ length: vocab }, (_, v) => v)
+          .filter(keep)
+          .flatMap((v) => Array.from({ length: dim }, (_, d) => a[v * dim + d]!));
+      expectClose(
+        rows(got, (v) => present.has(v)),
+        rows(want, (v) => present.has(v)),
+        TOL.f32,
+        `dtable rows of present ids (seed ${seed})`,
+      );
       expect(rows(got, (v) => !present.has(v)).every(Number.isNaN), `rows of absent ids keep their poison (seed ${seed})`).toBe(true);
       expectSameBits(await ctx.readF32(second), got, `dtable, second run (seed ${seed})`);
       ctx.free(tdout, first, second, plan.uniqueIds, plan.offsets, plan.tokenOrder);
@@ -154,9 +194,11 @@ describe('embedding', () => {
     const r = rng(seed);
     const [vocab, dim, tokens] = [30, 19, 45];
     const ids = randint(tokens, r, vocab / 2); // ids >= 15 never occur
-    const dout = randn(tokens * dim, r), initial = randn(vocab * dim, r);
+    const dout = randn(tokens * dim, r),
+      initial = randn(vocab * dim, r);
     const plan = uploadEmbeddingGradPlan(ctx, embeddingGradPlan(ids, vocab));
-    const tdout = ctx.upload('f32', [tokens, dim], dout), tdt = ctx.upload('f32', [vocab, dim], initial);
+    const tdout = ctx.upload('f32', [tokens, dim], dout),
+      tdt = ctx.upload('f32', [vocab, dim], initial);
     const rec = ctx.recorder();
     embeddingBackward(rec, { dout: tdout, plan, dtable: tdt, tokens, dim, vocab, accumulate: true });
     rec.submit();
@@ -174,7 +216,8 @@ describe('embedding', () => {
     const ids = Uint32Array.from({ length: tokens }, (_, t) => (t * 7919 + 1) % vocab); // all distinct, shuffled
     const dout = randn(tokens * dim, r);
     const plan = uploadEmbeddingGradPlan(ctx, embeddingGradPlan(ids, vocab));
-    const tdout = ctx.upload('f32', [tokens, dim], dout), tdt = ctx.empty('f32', [vocab, dim]);
+    const tdout = ctx.upload('f32', [tokens, dim], dout),
+      tdt = ctx.empty('f32', [vocab, dim]);
     ctx.fill(tdt, 0);
     const rec = ctx.recorder();
     embeddingBackward(rec, { dout: tdout, plan, dtable: tdt, tokens, dim, vocab });
@@ -185,15 +228,24 @@ describe('embedding', () => {
 
   it('rejects bad arguments with clear errors', async () => {
     const ctx = await testContext();
-    const table = ctx.empty('bf16', [10, 4]), ids = ctx.empty('u32', [3]), idsF = ctx.empty('f32', [3]), out = ctx.empty('f32', [3, 4]);
+    const table = ctx.empty('bf16', [10, 4]),
+      ids = ctx.empty('u32', [3]),
+      idsF = ctx.empty('f32', [3]),
+      out = ctx.empty('f32', [3, 4]);
     const rec = ctx.recorder();
     expect(() => embeddingForward(rec, { table, ids, out, tokens: 3, dim: 4, vocab: 11 })).toThrow(/embedding.table: expected 44 elements/);
     expect(() => embeddingForward(rec, { table, ids: idsF, out, tokens: 3, dim: 4, vocab: 10 })).toThrow(/embedding.ids: dtype f32 not supported/);
-    expect(() => embeddingForward(rec, { table, ids, out, tokens: 3, dim: 4, vocab: 15, rowStart: 6, tableRows: 10 })).toThrow(/table rows \[6, 16\) must be a non-empty integer range within \[0, 15\)/);
-    expect(() => embeddingForward(rec, { table, ids, out, tokens: 3, dim: 4, vocab: 20, rowStart: 5, tableRows: 9 })).toThrow(/embedding.table: expected 36 elements/);
+    expect(() => embeddingForward(rec, { table, ids, out, tokens: 3, dim: 4, vocab: 15, rowStart: 6, tableRows: 10 })).toThrow(
+      /table rows \[6, 16\) must be a non-empty integer range within \[0, 15\)/,
+    );
+    expect(() => embeddingForward(rec, { table, ids, out, tokens: 3, dim: 4, vocab: 20, rowStart: 5, tableRows: 9 })).toThrow(
+      /embedding.table: expected 36 elements/,
+    );
     const plan = uploadEmbeddingGradPlan(ctx, embeddingGradPlan([1, 2, 1], 10));
     const dtable16 = ctx.empty('bf16', [10, 4]);
-    expect(() => embeddingBackward(rec, { dout: out, plan, dtable: dtable16, tokens: 3, dim: 4, vocab: 10 })).toThrow(/embedding.dtable: dtype bf16 not supported/);
+    expect(() => embeddingBackward(rec, { dout: out, plan, dtable: dtable16, tokens: 3, dim: 4, vocab: 10 })).toThrow(
+      /embedding.dtable: dtype bf16 not supported/,
+    );
     expect(() => embeddingBackward(rec, { dout: out, plan, dtable: out, tokens: 2, dim: 4, vocab: 10 })).toThrow(/embedding.dout: expected 8 elements/);
     ctx.free(table, ids, idsF, out, dtable16, plan.uniqueIds, plan.offsets, plan.tokenOrder);
   });

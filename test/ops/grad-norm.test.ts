@@ -9,7 +9,8 @@ import { gradNormRef } from '../ref/grad-norm.ts';
 async function runGradNorm(ctx: GpuContext, grads: Float32Array[], maxNorm: number) {
   const tensors = grads.map((g) => ctx.upload('f32', [g.length], g));
   const partials = ctx.empty('f32', [gradNormPartials(tensors)]);
-  const norm = ctx.empty('f32', [1]), clipScale = ctx.empty('f32', [1]);
+  const norm = ctx.empty('f32', [1]),
+    clipScale = ctx.empty('f32', [1]);
   for (const t of [partials, norm, clipScale]) ctx.fill(t);
   const rec = ctx.recorder();
   gradNorm(rec, { grads: tensors, partials, norm, clipScale, maxNorm });
@@ -61,7 +62,10 @@ describe('grad_norm', () => {
 
   it('rejects bad arguments with clear errors', async () => {
     const ctx = await testContext();
-    const g = ctx.empty('f32', [10000]), partials = ctx.empty('f32', [1]), norm = ctx.empty('f32', [1]), clip = ctx.empty('f32', [1]);
+    const g = ctx.empty('f32', [10000]),
+      partials = ctx.empty('f32', [1]),
+      norm = ctx.empty('f32', [1]),
+      clip = ctx.empty('f32', [1]);
     const gi = ctx.empty('i32', [4]);
     const rec = ctx.recorder();
     expect(() => gradNorm(rec, { grads: [g], partials, norm })).toThrow(/partials: needs at least 3 elements/);

@@ -12,7 +12,12 @@ import { expectSameBits } from './elementwise-helpers.ts';
 // combination on unaligned shapes; every kernel runs each transpose combination with the weight and bias dtypes
 // rotating over them (their dtype handling is the shared loader and epilogue), with alpha, bias and accumulate on
 // aligned shapes. Later tests reuse those pipelines.
-const TRANS: [boolean, boolean][] = [[false, false], [false, true], [true, false], [true, true]];
+const TRANS: [boolean, boolean][] = [
+  [false, false],
+  [false, true],
+  [true, false],
+  [true, true],
+];
 const WEIGHT_DTYPES: DType[] = ['f32', 'bf16', 'f16'];
 const ROTATED: Record<string, { bDtype: DType; biasDtype: DType }> = {
   'false,false': { bDtype: 'f32', biasDtype: 'f16' },
@@ -22,8 +27,19 @@ const ROTATED: Record<string, { bDtype: DType; biasDtype: DType }> = {
 };
 // [M, N, K]. Unaligned: every dimension odd, so no storage row is a whole vector (scalar loads): size-1 edges, primes,
 // one past tile sizes, a decode shape. Aligned: every dimension a multiple of 8 (vector loads of A and B).
-const UNALIGNED: [number, number, number][] = [[1, 1, 1], [1, 7, 13], [3, 5, 301], [33, 65, 17], [129, 71, 257], [5, 999, 301]];
-const ALIGNED: [number, number, number][] = [[8, 1000, 304], [40, 48, 136], [72, 200, 64]];
+const UNALIGNED: [number, number, number][] = [
+  [1, 1, 1],
+  [1, 7, 13],
+  [3, 5, 301],
+  [33, 65, 17],
+  [129, 71, 257],
+  [5, 999, 301],
+];
+const ALIGNED: [number, number, number][] = [
+  [8, 1000, 304],
+  [40, 48, 136],
+  [72, 200, 64],
+];
 
 interface Problem extends MatmulRefOptions {
   a: Float32Array;
@@ -59,7 +75,22 @@ async function runMatmul(ctx: GpuContext, p: Problem, variant: MatmulArgs['varia
   else ctx.fill(c);
   try {
     const rec = ctx.recorder();
-    matmul(rec, { a, b, c, M: p.M, N: p.N, K: p.K, transA: p.transA, transB: p.transB, alpha: p.alpha, accumulate: Boolean(p.c0), bias, variant, tile, scaleA });
+    matmul(rec, {
+      a,
+      b,
+      c,
+      M: p.M,
+      N: p.N,
+      K: p.K,
+      transA: p.transA,
+      transB: p.transB,
+      alpha: p.alpha,
+      accumulate: Boolean(p.c0),
+      bias,
+      variant,
+      tile,
+      scaleA,
+    });
     rec.submit();
     return await ctx.readF32(c);
   } finally {
@@ -93,7 +124,9 @@ describe('matmul reference', () => {
       const seed = freshSeed();
       const r = rng(seed);
       const o = { M: 3, N: 4, K: 5, transA, transB };
-      const a = f64(randn(15, r)), b = f64(randn(20, r)), g = f64(randn(12, r));
+      const a = f64(randn(15, r)),
+        b = f64(randn(20, r)),
+        g = f64(randn(12, r));
       const loss = () => matmulRef(a, b, o).reduce((s, v, i) => s + v * g[i]!, 0);
       const { dA, dB } = matmulGradRef(a, b, g, o);
       checkGradient(loss, a, dA, { what: `dA (seed ${seed})` });
@@ -134,10 +167,20 @@ describe('matmul', () => {
     const ctx = await testContext();
     const seed = freshSeed();
     const r = rng(seed);
-    const T = 48, inF = 96, outF = 80, rank = 8, s = 2;
-    const x = randn(T * inF, r), loraA = randn(rank * inF, r, 0.1), loraB = randn(outF * rank, r, 0.1), y0 = randn(T * outF, r);
-    const tx = ctx.upload('f32', [T, inF], x), tA = ctx.upload('f32', [rank, inF], loraA), tB = ctx.upload('f32', [outF, rank], loraB);
-    const h = ctx.empty('f32', [T, rank]), y = ctx.upload('f32', [T, outF], y0);
+    const T = 48,
+      inF = 96,
+      outF = 80,
+      rank = 8,
+      s = 2;
+    const x = randn(T * inF, r),
+      loraA = randn(rank * inF, r, 0.1),
+      loraB = randn(outF * rank, r, 0.1),
+      y0 = randn(T * outF, r);
+    const tx = ctx.upload('f32', [T, inF], x),
+      tA = ctx.upload('f32', [rank, inF], loraA),
+      tB = ctx.upload('f32', [outF, rank], loraB);
+    const h = ctx.empty('f32', [T, rank]),
+      y = ctx.upload('f32', [T, outF], y0);
     ctx.fill(h);
     const rec = ctx.recorder();
     matmul(rec, { a: tx, b: tA, c: h, M: T, N: rank, K: inF, transB: true });
@@ -162,10 +205,18 @@ describe('matmul', () => {
       const pick = (c: Float32Array) => Float32Array.from(rows.flatMap((m) => Array.from(c.subarray(m * p.N, (m + 1) * p.N))));
       const auto = matmulVariant(ctx, p);
       expect(auto).not.toBe('skinny');
-      const runs: [MatmulKernel, MatmulArgs['tile'], number][] = [['portable', 'auto', TOL.f32], [auto, 'auto', auto === 'portable' ? TOL.f32 : TOL.half]];
+      const runs: [MatmulKernel, MatmulArgs['tile'], number][] = [
+        ['portable', 'auto', TOL.f32],
+        [auto, 'auto', auto === 'portable' ? TOL.f32 : TOL.half],
+      ];
       if (p === forward) runs.push(['portable', 'large', TOL.f32], [auto, 'large', auto === 'portable' ? TOL.f32 : TOL.half]);
       for (const [kernel, tile, tol] of runs) {
-        expectClose(pick(await runMatmul(ctx, p, kernel, tile)), ref, tol, `${describeProblem(p)} ${kernel} ${tile} tiles, rows ${rows.join(',')} (seed ${seed})`);
+        expectClose(
+          pick(await runMatmul(ctx, p, kernel, tile)),
+          ref,
+          tol,
+          `${describeProblem(p)} ${kernel} ${tile} tiles, rows ${rows.join(',')} (seed ${seed})`,
+        );
       }
     }
   });
@@ -213,7 +264,9 @@ describe('matmul', () => {
     expect(matmulVariant(ctx, p)).toBe('portable');
     expectClose(await runMatmul(ctx, p, 'auto'), matmulRef(p.a, p.b, p), TOL.f32, `auto without f16 (seed ${seed})`);
     expect(() => matmulVariant(ctx, { ...p, variant: 'f16' })).toThrow(/'f16' is not supported by this device \(no shader-f16/);
-    const a = ctx.empty('f32', [72, 40]), b = ctx.empty('bf16', [48, 40]), c = ctx.empty('f32', [72, 48]);
+    const a = ctx.empty('f32', [72, 40]),
+      b = ctx.empty('bf16', [48, 40]),
+      c = ctx.empty('f32', [72, 48]);
     expect(() => matmul(ctx.recorder(), { a, b, c, M: 72, N: 48, K: 40, transB: true, variant: 'f16' })).toThrow(/not supported by this device/);
     ctx.free(a, b, c);
   });
@@ -223,7 +276,10 @@ describe('matmul', () => {
     const seed = freshSeed();
     const r = rng(seed);
     const plan = subgroupMatrixPlan(ctx);
-    const shapes: [number, number, number][] = [[200, 136, 104], [129, 71, 257]];
+    const shapes: [number, number, number][] = [
+      [200, 136, 104],
+      [129, 71, 257],
+    ];
     if (typeof plan !== 'string') {
       for (const shape of shapes) {
         for (const [transA, transB] of TRANS) {
@@ -239,13 +295,15 @@ describe('matmul', () => {
       expect(ctx.features.subgroupMatrix && ctx.features.shaderF16 && ctx.features.subgroups && f16Config).toBe(false);
       for (const [M, N, K] of shapes) expect(matmulVariant(ctx, { M, N, K })).not.toBe('subgroup-matrix');
       expect(() => matmulVariant(ctx, { M: 200, N: 136, K: 104, variant: 'subgroup-matrix' })).toThrow(/'subgroup-matrix' is not supported by this device/);
-      const a = ctx.empty('f32', [200, 104]), b = ctx.empty('f16', [104, 136]), c = ctx.empty('f32', [200, 136]);
+      const a = ctx.empty('f32', [200, 104]),
+        b = ctx.empty('f16', [104, 136]),
+        c = ctx.empty('f32', [200, 136]);
       expect(() => matmul(ctx.recorder(), { a, b, c, M: 200, N: 136, K: 104, variant: 'subgroup-matrix' })).toThrow(/not supported by this device/);
       ctx.free(a, b, c);
     }
   });
 
-  it('scaleA: A far outside f16\'s range (1e-7, 1e6) keeps f16 precision in the kernels that round A; exact kernels ignore it', async () => {
+  it("scaleA: A far outside f16's range (1e-7, 1e6) keeps f16 precision in the kernels that round A; exact kernels ignore it", async () => {
     const ctx = await testContext();
     const seed = freshSeed();
     const r = rng(seed);
@@ -287,14 +345,17 @@ describe('matmul', () => {
       [epilogueProblem(r, [40, 48, 136], false, true), otherKernels(ctx)],
     ];
     for (const [p, kernels] of cases) {
-      const stride = p.N + 11, col = 5;
+      const stride = p.N + 11,
+        col = 5;
       const accumulate = Boolean(p.c0);
       const wide = randn(p.M * stride, r);
       const biasWide = p.bias ? roundTo(randn(stride, r), p.biasDtype ?? 'f32') : undefined;
       const want = matmulColumnsRef(p.a, p.b, { ...p, bias: biasWide, wide, stride, col, accumulate });
       const outside = (c: Float32Array) => c.filter((_, i) => i % stride < col || i % stride >= col + p.N);
       for (const [kernel, tol] of [['portable', TOL.f32], ...kernels] as [MatmulKernel, number][]) {
-        const a = ctx.upload('f32', [p.M, p.K], p.a), b = ctx.upload(p.bDtype, [p.N, p.K], p.b), c = ctx.upload('f32', [p.M, stride], wide);
+        const a = ctx.upload('f32', [p.M, p.K], p.a),
+          b = ctx.upload(p.bDtype, [p.N, p.K], p.b),
+          c = ctx.upload('f32', [p.M, stride], wide);
         const bias = biasWide ? ctx.upload(p.biasDtype ?? 'f32', [stride], biasWide) : undefined;
         const rec = ctx.recorder();
         matmul(rec, { a, b, c, M: p.M, N: p.N, K: p.K, transB: true, alpha: p.alpha, bias, accumulate, cRowStride: stride, cColumn: col, variant: kernel });
@@ -316,16 +377,36 @@ describe('matmul', () => {
     // multiples of 8 where they are vectors): unaligned plain products (skinny, portable), with and without
     // transA (the LoRA dW forms: a row range of the reduction), and an aligned full epilogue (every kernel).
     const cases: [Problem, [MatmulKernel, number][], MatmulLayout][] = [
-      [problem(r, [33, 65, 17], { transB: true, bDtype: 'bf16' }), [['skinny', TOL.f32]], { aOffset: 3 * 29 + 5, aRowStride: 29, bOffset: 7, cOffset: 2 * 70 + 1, cRowStride: 70, cColumn: 3 }],
-      [problem(r, [33, 65, 17], { transA: true, bDtype: 'f16' }), [['skinny', TOL.f32]], { aOffset: 41, aRowStride: 33, bOffset: 65 * 3 + 1, cOffset: 33 * 65, cRowStride: 65, cColumn: 0 }],
-      [epilogueProblem(r, [40, 48, 136], false, true), otherKernels(ctx), { aOffset: 5 * 152 + 8, aRowStride: 152, bOffset: 24, cOffset: 3 * 53, cRowStride: 53, cColumn: 4 }],
-      [epilogueProblem(r, [72, 200, 64], true, false), [['skinny', TOL.f32]], { aOffset: 9 * 72, aRowStride: 72, bOffset: 200 * 8, cOffset: 200 * 5, cRowStride: 200, cColumn: 0 }],
+      [
+        problem(r, [33, 65, 17], { transB: true, bDtype: 'bf16' }),
+        [['skinny', TOL.f32]],
+        { aOffset: 3 * 29 + 5, aRowStride: 29, bOffset: 7, cOffset: 2 * 70 + 1, cRowStride: 70, cColumn: 3 },
+      ],
+      [
+        problem(r, [33, 65, 17], { transA: true, bDtype: 'f16' }),
+        [['skinny', TOL.f32]],
+        { aOffset: 41, aRowStride: 33, bOffset: 65 * 3 + 1, cOffset: 33 * 65, cRowStride: 65, cColumn: 0 },
+      ],
+      [
+        epilogueProblem(r, [40, 48, 136], false, true),
+        otherKernels(ctx),
+        { aOffset: 5 * 152 + 8, aRowStride: 152, bOffset: 24, cOffset: 3 * 53, cRowStride: 53, cColumn: 4 },
+      ],
+      [
+        epilogueProblem(r, [72, 200, 64], true, false),
+        [['skinny', TOL.f32]],
+        { aOffset: 9 * 72, aRowStride: 72, bOffset: 200 * 8, cOffset: 200 * 5, cRowStride: 200, cColumn: 0 },
+      ],
     ];
     for (const [p, kernels, at] of cases) {
       const { M, N, K } = p;
       const [aRows, aCols] = p.transA ? [K, M] : [M, K];
-      const aLen = at.aOffset + (aRows - 1) * at.aRowStride + aCols + 6, bLen = at.bOffset + N * K + 10, cLen = at.cOffset + (M - 1) * at.cRowStride + at.cColumn + N + 9;
-      const aAll = randn(aLen, r), bAll = roundTo(randn(bLen, r, 0.5), p.bDtype), cAll = randn(cLen, r);
+      const aLen = at.aOffset + (aRows - 1) * at.aRowStride + aCols + 6,
+        bLen = at.bOffset + N * K + 10,
+        cLen = at.cOffset + (M - 1) * at.cRowStride + at.cColumn + N + 9;
+      const aAll = randn(aLen, r),
+        bAll = roundTo(randn(bLen, r, 0.5), p.bDtype),
+        cAll = randn(cLen, r);
       const bias = p.bias ? roundTo(randn(at.cRowStride, r), p.biasDtype ?? 'f32') : undefined;
       const accumulate = Boolean(p.c0);
       const want = matmulLayoutRef(aAll, bAll, cAll, { ...p, ...at, bias, accumulate });
@@ -333,7 +414,9 @@ describe('matmul', () => {
       for (let m = 0; m < M; m++) for (let n = 0; n < N; n++) addressed.add(at.cOffset + m * at.cRowStride + at.cColumn + n);
       const outside = (c: Float32Array) => c.filter((_, i) => !addressed.has(i));
       for (const [kernel, tol] of [['portable', TOL.f32], ...kernels] as [MatmulKernel, number][]) {
-        const a = ctx.upload('f32', [aLen], aAll), b = ctx.upload(p.bDtype, [bLen], bAll), c = ctx.upload('f32', [cLen], cAll);
+        const a = ctx.upload('f32', [aLen], aAll),
+          b = ctx.upload(p.bDtype, [bLen], bAll),
+          c = ctx.upload('f32', [cLen], cAll);
         const biasT = bias ? ctx.upload(p.biasDtype ?? 'f32', [at.cRowStride], bias) : undefined;
         const rec = ctx.recorder();
         matmul(rec, { a, b, c, M, N, K, transA: p.transA, transB: p.transB, alpha: p.alpha, bias: biasT, accumulate, variant: kernel, ...at });
@@ -349,8 +432,13 @@ describe('matmul', () => {
 
   it('rejects bad arguments with clear errors', async () => {
     const ctx = await testContext();
-    const a = ctx.empty('f32', [4, 6]), b = ctx.empty('bf16', [5, 6]), c = ctx.empty('f32', [4, 5]);
-    const c44 = ctx.empty('f32', [4, 4]), u = ctx.empty('u32', [5, 6]), abf = ctx.empty('bf16', [4, 6]), bias = ctx.empty('f32', [4]);
+    const a = ctx.empty('f32', [4, 6]),
+      b = ctx.empty('bf16', [5, 6]),
+      c = ctx.empty('f32', [4, 5]);
+    const c44 = ctx.empty('f32', [4, 4]),
+      u = ctx.empty('u32', [5, 6]),
+      abf = ctx.empty('bf16', [4, 6]),
+      bias = ctx.empty('f32', [4]);
     const b66 = ctx.empty('f32', [6, 6]);
     const rec = ctx.recorder();
     const ok = { a, b, c, M: 4, N: 5, K: 6, transB: true };
@@ -369,7 +457,9 @@ describe('matmul', () => {
     expect(() => matmul(rec, { ...ok, M: 3, aOffset: 7 })).toThrow(/matmul.a: \[3, 6\] at element offset 7 with row stride 6 reaches element 25, past the 24/);
     expect(() => matmul(rec, { ...ok, M: 2, aRowStride: 5 })).toThrow(/aRowStride must be >= A's row length 6, got 5/);
     expect(() => matmul(rec, { ...ok, bOffset: -2 })).toThrow(/bOffset must be a non-negative integer/);
-    expect(() => matmul(rec, { ...ok, M: 1, aOffset: 0, cOffset: 16 })).toThrow(/matmul.c: \[1, 5\] at element offset 16 with row stride 5 reaches element 21, past the 20/);
+    expect(() => matmul(rec, { ...ok, M: 1, aOffset: 0, cOffset: 16 })).toThrow(
+      /matmul.c: \[1, 5\] at element offset 16 with row stride 5 reaches element 21, past the 20/,
+    );
     expect(rec.pending).toBe(0);
     ctx.free(a, b, c, c44, u, abf, bias, b66);
   });

@@ -14,8 +14,11 @@ describe('residual add', () => {
       const ctx = await testContext();
       const seed = freshSeed();
       const r = rng(seed);
-      const a = randn(n, r), b = randn(n, r);
-      const ta = ctx.upload('f32', [n], a), tb = ctx.upload('f32', [n], b), tacc = ctx.upload('f32', [n], a);
+      const a = randn(n, r),
+        b = randn(n, r);
+      const ta = ctx.upload('f32', [n], a),
+        tb = ctx.upload('f32', [n], b),
+        tacc = ctx.upload('f32', [n], a);
       const tout = poisoned(ctx, 'f32', [n]);
       const rec = ctx.recorder();
       residualAdd(rec, { a: ta, b: tb, out: tout });
@@ -34,8 +37,11 @@ describe('residual add', () => {
     const seed = freshSeed();
     const r = rng(seed);
     const n = 65535 * 256 + 3;
-    const a = randu(n, r), b = randu(n, r);
-    const ta = ctx.upload('f32', [n], a), tb = ctx.upload('f32', [n], b), tout = poisoned(ctx, 'f32', [n]);
+    const a = randu(n, r),
+      b = randu(n, r);
+    const ta = ctx.upload('f32', [n], a),
+      tb = ctx.upload('f32', [n], b),
+      tout = poisoned(ctx, 'f32', [n]);
     const rec = ctx.recorder();
     residualAdd(rec, { a: ta, b: tb, out: tout });
     rec.submit();
@@ -43,13 +49,20 @@ describe('residual add', () => {
     // Every element must be written; the values are checked on a sample plus the tail.
     for (let i = 0; i < n; i++) if (Number.isNaN(out[i])) throw new Error(`out[${i}] not written (seed ${seed})`);
     const coords = [...sampleCoords(n, 4096, r), n - 3, n - 2, n - 1];
-    expectClose(coords.map((i) => out[i]!), coords.map((i) => a[i]! + b[i]!), TOL.f32, `sampled out (seed ${seed})`);
+    expectClose(
+      coords.map((i) => out[i]!),
+      coords.map((i) => a[i]! + b[i]!),
+      TOL.f32,
+      `sampled out (seed ${seed})`,
+    );
     ctx.free(ta, tb, tout);
   });
 
   it('rejects bad arguments with clear errors', async () => {
     const ctx = await testContext();
-    const a = ctx.empty('f32', [2, 8]), b = ctx.empty('f32', [15]), h = ctx.empty('bf16', [16]);
+    const a = ctx.empty('f32', [2, 8]),
+      b = ctx.empty('f32', [15]),
+      h = ctx.empty('bf16', [16]);
     const rec = ctx.recorder();
     expect(() => residualAdd(rec, { a, b })).toThrow(/residual.b: expected 16 elements/);
     expect(() => residualAdd(rec, { a, b: h })).toThrow(/residual.b: dtype bf16 not supported/);

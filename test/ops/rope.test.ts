@@ -5,8 +5,16 @@ import { checkGradient, expectClose, f64, freshSeed, randint, randn, rng, sample
 import { ropeBackwardRef, ropeInvFreqRef, ropeRef } from '../ref/rope.ts';
 import { dot, poisoned } from './elementwise-helpers.ts';
 
-const LLAMA32_1B = { headDim: 64, ropeTheta: 500000, ropeScaling: { rope_type: 'llama3', factor: 32, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 } };
-const LLAMA31_8B = { headDim: 128, ropeTheta: 500000, ropeScaling: { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 } };
+const LLAMA32_1B = {
+  headDim: 64,
+  ropeTheta: 500000,
+  ropeScaling: { rope_type: 'llama3', factor: 32, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 },
+};
+const LLAMA31_8B = {
+  headDim: 128,
+  ropeTheta: 500000,
+  ropeScaling: { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 },
+};
 
 /** Largest relative difference; the host function rounds to f32 after every op as PyTorch does. */
 function maxRelError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
@@ -33,19 +41,27 @@ describe('rope inverse frequencies', () => {
     expect(got[0]).toBe(1);
   });
 
-  it('Llama-3.2-1B values are bit-exact f32 results of transformers\' f32 operations', () => {
+  it("Llama-3.2-1B values are bit-exact f32 results of transformers' f32 operations", () => {
     // From an independent NumPy float32 transcription of _compute_llama3_parameters (pow correctly rounded;
     // PyTorch's own f32 pow may differ in the last bit). Indices 15..17 are the interpolated band.
     const golden: Record<number, number> = {
-      0: 1, 1: 0.663601279258728, 14: 0.0032114461064338684, 15: 0.0012905480107292533, 16: 0.000429556705057621,
-      17: 9.708286233944818e-5, 18: 1.9461638657958247e-5, 31: 9.418306490260875e-8,
+      0: 1,
+      1: 0.663601279258728,
+      14: 0.0032114461064338684,
+      15: 0.0012905480107292533,
+      16: 0.000429556705057621,
+      17: 9.708286233944818e-5,
+      18: 1.9461638657958247e-5,
+      31: 9.418306490260875e-8,
     };
     const got = ropeInverseFrequencies(LLAMA32_1B);
     for (const [i, v] of Object.entries(golden)) expect(got[Number(i)], `inv_freq[${i}]`).toBe(v);
   });
 
   it('Llama-3.1-8B (factor 8, head_dim 128) and plain rope_theta match the f64 formula', () => {
-    expect(maxRelError(ropeInverseFrequencies(LLAMA31_8B), ropeInvFreqRef(128, 500000, { factor: 8, low: 1, high: 4, originalMax: 8192 }))).toBeLessThan(INV_FREQ_TOL);
+    expect(maxRelError(ropeInverseFrequencies(LLAMA31_8B), ropeInvFreqRef(128, 500000, { factor: 8, low: 1, high: 4, originalMax: 8192 }))).toBeLessThan(
+      INV_FREQ_TOL,
+    );
     // Qwen2 style: no rope_scaling; the legacy `type` key and an explicit 'default' mean the same.
     const qwen = ropeInverseFrequencies({ headDim: 64, ropeTheta: 1e6 });
     expect(maxRelError(qwen, ropeInvFreqRef(64, 1e6))).toBeLessThan(INV_FREQ_TOL);
@@ -57,12 +73,21 @@ describe('rope inverse frequencies', () => {
   it('rejects bad configs with clear errors', () => {
     expect(() => ropeInverseFrequencies({ headDim: 63, ropeTheta: 10000 })).toThrow(/headDim must be an even integer/);
     expect(() => ropeInverseFrequencies({ headDim: 64, ropeTheta: 10000, ropeScaling: { rope_type: 'yarn', factor: 4 } })).toThrow(/'yarn' is not supported/);
-    expect(() => ropeInverseFrequencies({ headDim: 64, ropeTheta: 10000, ropeScaling: { rope_type: 'llama3', factor: 8 } })).toThrow(/needs a numeric 'low_freq_factor'/);
+    expect(() => ropeInverseFrequencies({ headDim: 64, ropeTheta: 10000, ropeScaling: { rope_type: 'llama3', factor: 8 } })).toThrow(
+      /needs a numeric 'low_freq_factor'/,
+    );
   });
 });
 
 // [tokens, heads, headDim]: T = 1, one pair, odd head counts, head dims of real models, awkward sizes.
-const shapes: [number, number, number][] = [[1, 1, 2], [1, 3, 64], [5, 3, 6], [17, 7, 64], [33, 2, 128], [9, 5, 34]];
+const shapes: [number, number, number][] = [
+  [1, 1, 2],
+  [1, 3, 64],
+  [5, 3, 6],
+  [17, 7, 64],
+  [33, 2, 128],
+  [9, 5, 34],
+];
 const configs: Record<string, Omit<RopeConfig, 'headDim'>> = { 'llama3 (Llama-3.2-1B)': LLAMA32_1B, 'default (theta 10000)': { ropeTheta: 10000 } };
 const MAX_POSITION = 8192;
 
@@ -112,8 +137,10 @@ describe('rope', () => {
   it('reference backward matches finite differences', () => {
     const r = rng(freshSeed());
     const [tokens, heads, dim] = [3, 2, 8];
-    const x = f64(randn(tokens * heads * dim, r)), dy = f64(randn(tokens * heads * dim, r));
-    const pos = randint(tokens, r, MAX_POSITION), inv = ropeInvFreqRef(dim, 10000);
+    const x = f64(randn(tokens * heads * dim, r)),
+      dy = f64(randn(tokens * heads * dim, r));
+    const pos = randint(tokens, r, MAX_POSITION),
+      inv = ropeInvFreqRef(dim, 10000);
     const loss = () => dot(ropeRef(x, pos, inv, tokens, heads, dim), dy);
     checkGradient(loss, x, ropeBackwardRef(dy, pos, inv, tokens, heads, dim), { what: 'rope dx', coords: sampleCoords(x.length, 48, r) });
   });
@@ -126,12 +153,17 @@ describe('rope', () => {
         const r = rng(seed);
         const invFreq = ropeInverseFrequencies({ ...cfg, headDim: dim });
         const pos = packedPositions(tokens, r);
-        const x = randn(tokens * heads * dim, r), dy = randn(tokens * heads * dim, r);
+        const x = randn(tokens * heads * dim, r),
+          dy = randn(tokens * heads * dim, r);
         const shape = [tokens, heads, dim];
-        const tPos = ctx.upload('u32', [tokens], pos), tInv = ctx.upload('f32', [dim / 2], invFreq);
-        const tx = ctx.upload('f32', shape, x), tdy = ctx.upload('f32', shape, dy);
-        const tInPlace = ctx.upload('f32', shape, x), tdyInPlace = ctx.upload('f32', shape, dy);
-        const ty = poisoned(ctx, 'f32', shape), tdx = poisoned(ctx, 'f32', shape);
+        const tPos = ctx.upload('u32', [tokens], pos),
+          tInv = ctx.upload('f32', [dim / 2], invFreq);
+        const tx = ctx.upload('f32', shape, x),
+          tdy = ctx.upload('f32', shape, dy);
+        const tInPlace = ctx.upload('f32', shape, x),
+          tdyInPlace = ctx.upload('f32', shape, dy);
+        const ty = poisoned(ctx, 'f32', shape),
+          tdx = poisoned(ctx, 'f32', shape);
         const common = { positions: tPos, invFreq: tInv, tokens, heads, headDim: dim };
         const rec = ctx.recorder();
         ropeForward(rec, { x: tx, out: ty, ...common });
@@ -141,7 +173,8 @@ describe('rope', () => {
         rec.submit();
 
         const what = (s: string) => `${s} (${name}, seed ${seed})`;
-        const y = await ctx.read(ty), dx = await ctx.read(tdx);
+        const y = await ctx.read(ty),
+          dx = await ctx.read(tdx);
         // What PyTorch computes: an f32 angle, then exact cos/sin. The GPU must match it to f32 accuracy.
         expectClose(y, ropeRef(x, pos, invFreq, tokens, heads, dim, 'f32'), TOL.f32, what('y vs f32-angle reference'));
         expectClose(dx, ropeBackwardRef(dy, pos, invFreq, tokens, heads, dim, 'f32'), TOL.f32, what('dx vs f32-angle reference'));
@@ -165,8 +198,10 @@ describe('rope', () => {
     const tokens = pos.length;
     const x = new Float32Array(tokens * dim);
     for (let t = 0; t < tokens; t++) x.fill(1, t * dim, t * dim + dim / 2);
-    const tPos = ctx.upload('u32', [tokens], pos), tInv = ctx.upload('f32', [dim / 2], invFreq);
-    const tx = ctx.upload('f32', [tokens, 1, dim], x), ty = poisoned(ctx, 'f32', [tokens, 1, dim]);
+    const tPos = ctx.upload('u32', [tokens], pos),
+      tInv = ctx.upload('f32', [dim / 2], invFreq);
+    const tx = ctx.upload('f32', [tokens, 1, dim], x),
+      ty = poisoned(ctx, 'f32', [tokens, 1, dim]);
     const rec = ctx.recorder();
     ropeForward(rec, { x: tx, out: ty, positions: tPos, invFreq: tInv, tokens, heads: 1, headDim: dim });
     rec.submit();
@@ -182,11 +217,16 @@ describe('rope', () => {
 
   it('rejects bad arguments with clear errors', async () => {
     const ctx = await testContext();
-    const x = ctx.empty('f32', [2, 3, 5]), pos = ctx.empty('u32', [2]), inv = ctx.empty('f32', [2]);
+    const x = ctx.empty('f32', [2, 3, 5]),
+      pos = ctx.empty('u32', [2]),
+      inv = ctx.empty('f32', [2]);
     const rec = ctx.recorder();
     expect(() => ropeForward(rec, { x, positions: pos, invFreq: inv, tokens: 2, heads: 3, headDim: 5 })).toThrow(/headDim must be even/);
-    const x4 = ctx.empty('f32', [2, 3, 4]), posF = ctx.empty('f32', [2]);
-    expect(() => ropeForward(rec, { x: x4, positions: posF, invFreq: inv, tokens: 2, heads: 3, headDim: 4 })).toThrow(/rope.positions: dtype f32 not supported/);
+    const x4 = ctx.empty('f32', [2, 3, 4]),
+      posF = ctx.empty('f32', [2]);
+    expect(() => ropeForward(rec, { x: x4, positions: posF, invFreq: inv, tokens: 2, heads: 3, headDim: 4 })).toThrow(
+      /rope.positions: dtype f32 not supported/,
+    );
     expect(() => ropeForward(rec, { x: x4, out: x4, positions: pos, invFreq: inv, tokens: 2, heads: 3, headDim: 4 })).toThrow(/omit out to work in place/);
     expect(() => ropeBackward(rec, { dy: x4, positions: pos, invFreq: inv, tokens: 2, heads: 2, headDim: 4 })).toThrow(/rope.dy: expected 16 elements/);
     ctx.free(x, pos, inv, x4, posF);

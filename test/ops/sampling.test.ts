@@ -8,7 +8,8 @@ import { allowedRef, argmaxRef, filteredProbsRef, gumbelRef, sampleRef, type Row
 const QWEN_VOCAB = 152064;
 
 async function runArgmax(ctx: GpuContext, logits: Float32Array, rows: number, vocab: number, mask?: Uint32Array): Promise<Uint32Array> {
-  const tl = ctx.upload('f32', [rows, vocab], logits), tokens = ctx.empty('u32', [rows]);
+  const tl = ctx.upload('f32', [rows, vocab], logits),
+    tokens = ctx.empty('u32', [rows]);
   const tm = mask && ctx.upload('u32', [rows, maskWords(vocab)], mask);
   ctx.fill(tokens, 0xdeadbeef);
   const rec = ctx.recorder();
@@ -20,7 +21,8 @@ async function runArgmax(ctx: GpuContext, logits: Float32Array, rows: number, vo
 }
 
 async function runSample(ctx: GpuContext, logits: Float32Array, rows: number, vocab: number, s: SamplingSettings, o: RowOptions = {}): Promise<Uint32Array> {
-  const tl = ctx.upload('f32', [rows, vocab], logits), tokens = ctx.empty('u32', [rows]);
+  const tl = ctx.upload('f32', [rows, vocab], logits),
+    tokens = ctx.empty('u32', [rows]);
   const mask = o.mask && ctx.upload('u32', [rows, maskWords(vocab)], o.mask);
   const streams = o.streams && ctx.upload('u32', [rows], o.streams);
   const steps = o.steps && ctx.upload('u32', [rows], o.steps);
@@ -58,7 +60,13 @@ function gridLogits(n: number, r: () => number): Float32Array {
 }
 
 describe('argmax', () => {
-  for (const [rows, vocab] of [[1, 1], [3, 7], [5, 1000], [4, 4099], [2, QWEN_VOCAB]] as const) {
+  for (const [rows, vocab] of [
+    [1, 1],
+    [3, 7],
+    [5, 1000],
+    [4, 4099],
+    [2, QWEN_VOCAB],
+  ] as const) {
     it(`matches torch.argmax, ties to the lowest index: rows=${rows} vocab=${vocab}`, async () => {
       const ctx = await testContext();
       const seed = freshSeed();
@@ -85,13 +93,15 @@ describe('argmax', () => {
 describe('sample', () => {
   it('the reference Gumbel noise is standard Gumbel (mean 0.5772, variance pi^2/6)', () => {
     const n = 200000;
-    let sum = 0, sq = 0;
+    let sum = 0,
+      sq = 0;
     for (let i = 0; i < n; i++) {
       const g = gumbelRef(i, 3, 1, 12345);
       sum += g;
       sq += g * g;
     }
-    const mean = sum / n, variance = sq / n - mean * mean;
+    const mean = sum / n,
+      variance = sq / n - mean * mean;
     expect(Math.abs(mean - 0.5772156649)).toBeLessThan(0.01);
     expect(Math.abs(variance - Math.PI ** 2 / 6)).toBeLessThan(0.03);
   });
@@ -106,12 +116,20 @@ describe('sample', () => {
     { temperature: 0.05, topP: 0.99, seed: 31337 },
     { temperature: 0.9, topK: 300, topP: 0.95, seed: 77, step: 1 }, // more survivors than fit in workgroup memory
   ];
-  for (const [rows, vocab] of [[1, 1], [16, 7], [24, 1000], [5, 4097]] as const) {
+  for (const [rows, vocab] of [
+    [1, 1],
+    [16, 7],
+    [24, 1000],
+    [5, 4097],
+  ] as const) {
     it(`GPU token equals the reference token: rows=${rows} vocab=${vocab}, random and tied logits`, async () => {
       const ctx = await testContext();
       const seed = freshSeed();
       const r = rng(seed);
-      for (const [kind, logits] of [['random', randn(rows * vocab, r, 2)], ['tied', gridLogits(rows * vocab, r)]] as const) {
+      for (const [kind, logits] of [
+        ['random', randn(rows * vocab, r, 2)],
+        ['tied', gridLogits(rows * vocab, r)],
+      ] as const) {
         for (const s of settings) {
           const got = await runSample(ctx, logits, rows, vocab, s);
           expectSameTokens(got, logits, rows, vocab, full(s), `${kind} logits, seed ${seed}`);
@@ -134,14 +152,18 @@ describe('sample', () => {
   it('top-k = 1 and temperature 0 both give the argmax', async () => {
     const ctx = await testContext();
     const seed = freshSeed();
-    const rows = 9, vocab = 777;
+    const rows = 9,
+      vocab = 777;
     const logits = randn(rows * vocab, rng(seed));
     const want = Array.from(argmaxRef(logits, rows, vocab));
     // Greedy takes the first of equal maxima; top-k = 1 keeps every token tied at the max (random f32 logits do tie:
     // seed 3065108058 has two at 2.5710952 in one row) and samples among them, so it is checked by the chosen logit.
     expect(Array.from(await runSample(ctx, logits, rows, vocab, { temperature: 0, seed: 0 })), `greedy, seed ${seed}`).toEqual(want);
     const logitOf = (tokens: ArrayLike<number>) => Array.from(tokens, (t, r) => logits[r * vocab + t]!);
-    for (const s of [{ temperature: 1, topK: 1, seed: 3 }, { temperature: 5, topK: 1, topP: 0.5, seed: 4, step: 9 }]) {
+    for (const s of [
+      { temperature: 1, topK: 1, seed: 3 },
+      { temperature: 5, topK: 1, topP: 0.5, seed: 4, step: 9 },
+    ]) {
       expect(logitOf(await runSample(ctx, logits, rows, vocab, s)), `${JSON.stringify(s)} seed ${seed}`).toEqual(logitOf(want));
     }
   });
@@ -149,7 +171,8 @@ describe('sample', () => {
   it('same seed and step give the same tokens; another step gives others', async () => {
     const ctx = await testContext();
     const seed = freshSeed();
-    const rows = 64, vocab = 50;
+    const rows = 64,
+      vocab = 50;
     const logits = randn(rows * vocab, rng(seed), 0.5);
     const s = { temperature: 1, seed: seed, step: 1 };
     const a = await runSample(ctx, logits, rows, vocab, s);
@@ -177,7 +200,8 @@ describe('sample', () => {
       const probs = filteredProbsRef(Float32Array.from(row), full(s));
       const counts = new Array<number>(vocab).fill(0);
       for (const t of got) counts[t]!++;
-      let chi2 = 0, df = -1;
+      let chi2 = 0,
+        df = -1;
       for (let i = 0; i < vocab; i++) {
         if (probs[i] === 0) {
           expect(counts[i], `token ${i} is filtered out but was drawn`).toBe(0);
@@ -194,7 +218,9 @@ describe('sample', () => {
 
   it('rejects bad arguments with clear errors', async () => {
     const ctx = await testContext();
-    const logits = ctx.empty('f32', [2, 5]), tokens = ctx.empty('u32', [2]), tokensF = ctx.empty('f32', [2]);
+    const logits = ctx.empty('f32', [2, 5]),
+      tokens = ctx.empty('u32', [2]),
+      tokensF = ctx.empty('f32', [2]);
     const rec = ctx.recorder();
     const a = { logits, tokens, rows: 2, vocab: 5, seed: 1 };
     expect(() => sample(rec, { ...a, temperature: -1 })).toThrow(/temperature must be 0 \(greedy\) or in/);
@@ -235,7 +261,13 @@ describe('token masks', () => {
     { temperature: 0.9, topP: 0.5, seed: 0xfffffffe },
     { temperature: 0, seed: 0 },
   ];
-  for (const [rows, vocab] of [[1, 1], [5, 31], [6, 33], [12, 1000], [2, QWEN_VOCAB]] as const) {
+  for (const [rows, vocab] of [
+    [1, 1],
+    [5, 31],
+    [6, 33],
+    [12, 1000],
+    [2, QWEN_VOCAB],
+  ] as const) {
     it(`argmax and sample see only allowed tokens: rows=${rows} vocab=${vocab}`, async () => {
       const ctx = await testContext();
       const seed = freshSeed();
@@ -256,21 +288,27 @@ describe('token masks', () => {
     const ctx = await testContext();
     const seed = freshSeed();
     const r = rng(seed);
-    const rows = 6, vocab = 700, words = maskWords(vocab);
+    const rows = 6,
+      vocab = 700,
+      words = maskWords(vocab);
     const logits = randn(rows * vocab, r, 4);
     const mask = new Uint32Array(rows * words);
     const only = [0, 699, 31, 32, 345, -1]; // the last row allows nothing
     only.forEach((j, row) => j >= 0 && (mask[row * words + (j >>> 5)] = 1 << (j & 31)));
     const want = only.map((j) => (j < 0 ? NO_TOKEN : j));
     expect(Array.from(await runArgmax(ctx, logits, rows, vocab, mask))).toEqual(want);
-    for (const s of [{ temperature: 1, seed: 5 }, { temperature: 2, topK: 3, topP: 0.2, seed: 6, step: 4 }]) {
+    for (const s of [
+      { temperature: 1, seed: 5 },
+      { temperature: 2, topK: 3, topP: 0.2, seed: 6, step: 4 },
+    ]) {
       expect(Array.from(await runSample(ctx, logits, rows, vocab, s, { mask })), `seed ${seed}`).toEqual(want);
     }
   });
 
   it('masked tokens are removed before top-k and top-p (a constraint processor ahead of the warpers)', async () => {
     const ctx = await testContext();
-    const vocab = 40, rows = 64;
+    const vocab = 40,
+      rows = 64;
     // The 5 largest logits are masked out: top-k = 5 applied first would leave nothing allowed.
     const row = Array.from({ length: vocab }, (_, i) => (i < 5 ? 10 + i : i / 10));
     const logits = new Float32Array(rows * vocab);
@@ -290,7 +328,8 @@ describe('token masks', () => {
   ]) {
     it(`masked frequencies match the masked filtered distribution: ${JSON.stringify(s)}`, async () => {
       const ctx = await testContext();
-      const vocab = 8, rows = 20000;
+      const vocab = 8,
+        rows = 20000;
       const row = [1.2, 0.4, -0.3, 0.4, 2.0, -1.0, 0.9, -2.5];
       const allowedTokens = [0, 1, 2, 3, 6, 7]; // not the most likely token (4), nor 5
       const logits = new Float32Array(rows * vocab);
@@ -303,7 +342,8 @@ describe('token masks', () => {
       const probs = filteredProbsRef(Float32Array.from(row), full(s), allowedRef(mask, 0, vocab));
       const counts = new Array<number>(vocab).fill(0);
       for (const t of got) counts[t]!++;
-      let chi2 = 0, df = -1;
+      let chi2 = 0,
+        df = -1;
       for (let i = 0; i < vocab; i++) {
         if (probs[i] === 0) {
           expect(counts[i], `token ${i} is masked or filtered out but was drawn`).toBe(0);
@@ -319,8 +359,10 @@ describe('token masks', () => {
 
   it('rejects a mask of the wrong size or dtype', async () => {
     const ctx = await testContext();
-    const logits = ctx.empty('f32', [2, 40]), tokens = ctx.empty('u32', [2]);
-    const short = ctx.empty('u32', [2, 1]), f32Mask = ctx.empty('f32', [2, 2]);
+    const logits = ctx.empty('f32', [2, 40]),
+      tokens = ctx.empty('u32', [2]);
+    const short = ctx.empty('u32', [2, 1]),
+      f32Mask = ctx.empty('f32', [2, 2]);
     const rec = ctx.recorder();
     expect(() => argmax(rec, { logits, tokens, rows: 2, vocab: 40, mask: short })).toThrow(/argmax.mask: expected 4 elements/);
     expect(() => sample(rec, { logits, tokens, rows: 2, vocab: 40, temperature: 1, seed: 1, mask: f32Mask })).toThrow(/sample.mask: dtype f32/);
@@ -333,7 +375,8 @@ describe('per-row streams and steps', () => {
     const ctx = await testContext();
     const seed = freshSeed();
     const r = rng(seed);
-    const rows = 13, vocab = 1000;
+    const rows = 13,
+      vocab = 1000;
     const logits = randn(rows * vocab, r, 1.5);
     const mask = randomMask(rows, vocab, r);
     const streams = Array.from({ length: rows }, () => Math.floor(r() * 2 ** 32));
@@ -344,7 +387,10 @@ describe('per-row streams and steps', () => {
       perm.forEach((from, to) => out.set(a.subarray(from * width, (from + 1) * width), to * width));
       return out;
     };
-    for (const s of [{ temperature: 1, seed: 9 }, { temperature: 0.6, topK: 40, topP: 0.9, seed: 10 }]) {
+    for (const s of [
+      { temperature: 1, seed: 9 },
+      { temperature: 0.6, topK: 40, topP: 0.9, seed: 10 },
+    ]) {
       for (const withMask of [false, true]) {
         const o = { streams, steps, mask: withMask ? mask : undefined };
         const a = await runSample(ctx, logits, rows, vocab, s, o);
@@ -362,7 +408,8 @@ describe('per-row streams and steps', () => {
   it('streams[r] = r and steps[r] = step give exactly the default draws', async () => {
     const ctx = await testContext();
     const seed = freshSeed();
-    const rows = 20, vocab = 333;
+    const rows = 20,
+      vocab = 333;
     const logits = randn(rows * vocab, rng(seed), 2);
     const s = { temperature: 1.1, topK: 50, topP: 0.97, seed: 123, step: 6 };
     const plain = await runSample(ctx, logits, rows, vocab, s);
@@ -373,8 +420,10 @@ describe('per-row streams and steps', () => {
 
   it('rejects streams and steps of the wrong size or dtype', async () => {
     const ctx = await testContext();
-    const logits = ctx.empty('f32', [3, 10]), tokens = ctx.empty('u32', [3]);
-    const short = ctx.empty('u32', [2]), f32 = ctx.empty('f32', [3]);
+    const logits = ctx.empty('f32', [3, 10]),
+      tokens = ctx.empty('u32', [3]);
+    const short = ctx.empty('u32', [2]),
+      f32 = ctx.empty('f32', [3]);
     const rec = ctx.recorder();
     const a = { logits, tokens, rows: 3, vocab: 10, temperature: 1, seed: 1 };
     expect(() => sample(rec, { ...a, streams: short })).toThrow(/sample.streams: expected 3 elements/);

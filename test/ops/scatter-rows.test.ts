@@ -4,7 +4,12 @@ import { testContext } from '../harness/context.ts';
 import { freshSeed, randn, rng } from '../harness/numerics.ts';
 
 describe('scatterRows', () => {
-  for (const [rows, width, dstRows] of [[1, 1, 1], [3, 129, 40], [37, 64, 1000], [1100, 67, 1200]] as const) {
+  for (const [rows, width, dstRows] of [
+    [1, 1, 1],
+    [3, 129, 40],
+    [37, 64, 1000],
+    [1100, 67, 1200],
+  ] as const) {
     it(`writes each source row to its destination and nothing else (${rows} rows of ${width} into ${dstRows})`, async () => {
       const ctx = await testContext();
       const seed = freshSeed();
@@ -19,7 +24,9 @@ describe('scatterRows', () => {
       const to = order.slice(0, rows);
       checkScatterRows(to, dstRows);
       const before = randn(dstRows * width, r);
-      const srcT = ctx.upload('f32', [rows, width], src), toT = ctx.upload('u32', [rows], to), dst = ctx.upload('f32', [dstRows, width], before);
+      const srcT = ctx.upload('f32', [rows, width], src),
+        toT = ctx.upload('u32', [rows], to),
+        dst = ctx.upload('f32', [dstRows, width], before);
       const rec = ctx.recorder();
       scatterRows(rec, { src: srcT, rowsTo: toT, dst, rows, width, dstRows });
       rec.submit();

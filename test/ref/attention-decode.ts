@@ -13,7 +13,8 @@ export function attentionDecodeRef(
   const { rows, Hq, Hkv, D, scale } = s;
   const out = new Float64Array(rows * Hq * D);
   for (let r = 0; r < rows; r++) {
-    const start = ranges[2 * r]!, end = ranges[2 * r + 1]!;
+    const start = ranges[2 * r]!,
+      end = ranges[2 * r + 1]!;
     for (let h = 0; h < Hq; h++) {
       const kvh = Math.floor(h / (Hq / Hkv));
       const scores = new Float64Array(end - start);
@@ -24,10 +25,10 @@ export function attentionDecodeRef(
       }
       const max = Math.max(...scores);
       let sum = 0;
-      for (let n = 0; n < scores.length; n++) sum += (scores[n] = Math.exp(scores[n]! - max));
+      for (let n = 0; n < scores.length; n++) sum += scores[n] = Math.exp(scores[n]! - max);
       for (let j = start; j < end; j++) {
         const w = scores[j - start]! / sum;
-        for (let d = 0; d < D; d++) out[(r * Hq + h) * D + d] += w * v[(j * Hkv + kvh) * D + d]!;
+        for (let d = 0; d < D; d++) out[(r * Hq + h) * D + d]! += w * v[(j * Hkv + kvh) * D + d]!;
       }
     }
   }

@@ -36,7 +36,7 @@ function softmaxRow(q: ArrayLike<number>, k: ArrayLike<number>, seqStart: ArrayL
   }
   const max = scores.reduce((a, b) => Math.max(a, b), -Infinity);
   let sum = 0;
-  for (let n = 0; n < scores.length; n++) sum += (scores[n] = Math.exp(scores[n]! - max));
+  for (let n = 0; n < scores.length; n++) sum += scores[n] = Math.exp(scores[n]! - max);
   for (let n = 0; n < scores.length; n++) scores[n]! /= sum;
   return { lo, kvh, p: scores, lse: max + Math.log(sum) };
 }

@@ -104,15 +104,26 @@ interface Projection {
 function projections(cfg: ModelConfig, weights: Weights, lora: RefLora | null, layer: number): Record<Target, Projection> {
   const { hiddenSize: H, intermediateSize: F, numHeads: Hq, numKvHeads: Hkv, headDim: D } = cfg;
   const dims: Record<Target, [number, number]> = {
-    q_proj: [Hq * D, H], k_proj: [Hkv * D, H], v_proj: [Hkv * D, H], o_proj: [H, Hq * D],
-    gate_proj: [F, H], up_proj: [F, H], down_proj: [H, F],
+    q_proj: [Hq * D, H],
+    k_proj: [Hkv * D, H],
+    v_proj: [Hkv * D, H],
+    o_proj: [H, Hq * D],
+    gate_proj: [F, H],
+    up_proj: [F, H],
+    down_proj: [H, F],
   };
   const out = {} as Record<Target, Projection>;
   for (const t of REF_TARGETS) {
     const [outF, inF] = dims[t];
     const path = modulePath(layer, t);
     const biased = cfg.attentionBias && (t === 'q_proj' || t === 'k_proj' || t === 'v_proj');
-    out[t] = { w: weight(weights, `${path}.weight`, outF * inF), bias: biased ? weight(weights, `${path}.bias`, outF) : undefined, inF, outF, lora: lora?.modules.get(path) };
+    out[t] = {
+      w: weight(weights, `${path}.weight`, outF * inF),
+      bias: biased ? weight(weights, `${path}.bias`, outF) : undefined,
+      inF,
+      outF,
+      lora: lora?.modules.get(path),
+    };
   }
   return out;
 }
@@ -129,7 +140,8 @@ function projForward(p: Projection, x: ArrayLike<number>, T: number, lora: RefLo
 function projBackward(p: Projection, x: ArrayLike<number>, dy: Float64Array, T: number, lora: RefLora | null, grads: RefLoraModule | undefined): Float64Array {
   const dx = mulNN(dy, p.w, T, p.inF, p.outF);
   if (p.lora && lora && grads) {
-    const r = lora.rank, s = lora.scale;
+    const r = lora.rank,
+      s = lora.scale;
     const u = mulNT(x, p.lora.a, T, r, p.inF); // [T, r]
     add(grads.b, mulTN(dy, u, p.outF, r, T), s); // dB = s·dyᵀ·u
     const e = mulNN(dy, p.lora.b, T, r, p.outF); // e = dy·B [T, r]
@@ -140,8 +152,17 @@ function projBackward(p: Projection, x: ArrayLike<number>, dy: Float64Array, T: 
 }
 
 interface LayerCache {
-  x: Float64Array; n1: Float64Array; q: Float64Array; k: Float64Array; v: Float64Array; attn: Float64Array;
-  xMid: Float64Array; n2: Float64Array; gate: Float64Array; up: Float64Array; act: Float64Array;
+  x: Float64Array;
+  n1: Float64Array;
+  q: Float64Array;
+  k: Float64Array;
+  v: Float64Array;
+  attn: Float64Array;
+  xMid: Float64Array;
+  n2: Float64Array;
+  gate: Float64Array;
+  up: Float64Array;
+  act: Float64Array;
 }
 
 function forward(cfg: ModelConfig, weights: Weights, lora: RefLora | null, batch: Omit<RefBatch, 'targets' | 'weights'>) {
@@ -192,13 +213,14 @@ const tokenWeight = (b: RefBatch, t: number, V: number) => {
 /** sum_t w_t·(logsumexp(logits_t) − logits_t[target_t]) / denominator (default sum_t w_t), and each row's softmax. */
 function lossOf(logits: Float64Array, b: RefBatch, V: number, denominator?: number) {
   const T = b.ids.length;
-  let num = 0, den = 0;
+  let num = 0,
+    den = 0;
   const softmax = new Float64Array(T * V);
   for (let t = 0; t < T; t++) {
     let max = -Infinity;
     for (let i = 0; i < V; i++) max = Math.max(max, logits[t * V + i]!);
     let sum = 0;
-    for (let i = 0; i < V; i++) sum += (softmax[t * V + i] = Math.exp(logits[t * V + i]! - max));
+    for (let i = 0; i < V; i++) sum += softmax[t * V + i] = Math.exp(logits[t * V + i]! - max);
     for (let i = 0; i < V; i++) softmax[t * V + i]! /= sum;
     const w = tokenWeight(b, t, V);
     den += w;
@@ -263,7 +285,8 @@ export function mergeLoraRef(weights: Weights, lora: RefLora): Weights {
   for (const [path, m] of lora.modules) {
     const w = weights.get(`${path}.weight`);
     if (!w) throw new Error(`LoRA reference: no base weight for ${path}`);
-    const inF = m.a.length / lora.rank, outF = m.b.length / lora.rank;
+    const inF = m.a.length / lora.rank,
+      outF = m.b.length / lora.rank;
     merged.set(`${path}.weight`, add(Float64Array.from(w), mulNN(m.b, m.a, outF, inF, lora.rank), lora.scale));
   }
   return merged;

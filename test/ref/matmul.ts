@@ -32,7 +32,12 @@ export function matmulRefRows(a: ArrayLike<number>, b: ArrayLike<number>, o: Mat
 }
 
 export function matmulRef(a: ArrayLike<number>, b: ArrayLike<number>, o: MatmulRefOptions): Float64Array {
-  return matmulRefRows(a, b, o, Array.from({ length: o.M }, (_, m) => m));
+  return matmulRefRows(
+    a,
+    b,
+    o,
+    Array.from({ length: o.M }, (_, m) => m),
+  );
 }
 
 /**
@@ -41,15 +46,12 @@ export function matmulRef(a: ArrayLike<number>, b: ArrayLike<number>, o: MatmulR
  */
 export function matmulGradRef(a: ArrayLike<number>, b: ArrayLike<number>, g: ArrayLike<number>, o: MatmulRefOptions) {
   const { M, N, K } = o;
-  const transA = Boolean(o.transA), transB = Boolean(o.transB);
+  const transA = Boolean(o.transA),
+    transB = Boolean(o.transB);
   // d op(A) = G·op(B)ᵀ [M,K]; stored transposed when transA: op(B)·Gᵀ [K,M].
-  const dA = transA
-    ? matmulRef(b, g, { M: K, N: M, K: N, transA: transB, transB: true })
-    : matmulRef(g, b, { M, N: K, K: N, transB: !transB });
+  const dA = transA ? matmulRef(b, g, { M: K, N: M, K: N, transA: transB, transB: true }) : matmulRef(g, b, { M, N: K, K: N, transB: !transB });
   // d op(B) = op(A)ᵀ·G [K,N]; stored transposed when transB: Gᵀ·op(A) [N,K].
-  const dB = transB
-    ? matmulRef(g, a, { M: N, N: K, K: M, transA: true, transB: transA })
-    : matmulRef(a, g, { M: K, N, K: M, transA: !transA });
+  const dB = transB ? matmulRef(g, a, { M: N, N: K, K: M, transA: true, transB: transA }) : matmulRef(a, g, { M: K, N, K: M, transA: !transA });
   return { dA, dB };
 }
 

@@ -1,11 +1,7 @@
 /** f64 CPU reference for RoPE (HF rotate_half convention) and its inverse frequencies. */
 
 /** inv_freq[i] = theta^(-2i/dim), then Llama-3 scaling if given, all in f64 straight from the formula. */
-export function ropeInvFreqRef(
-  dim: number,
-  theta: number,
-  llama3?: { factor: number; low: number; high: number; originalMax: number },
-): Float64Array {
+export function ropeInvFreqRef(dim: number, theta: number, llama3?: { factor: number; low: number; high: number; originalMax: number }): Float64Array {
   const out = new Float64Array(dim / 2);
   for (let i = 0; i < dim / 2; i++) {
     const base = 1 / theta ** ((2 * i) / dim);
@@ -15,8 +11,10 @@ export function ropeInvFreqRef(
     }
     const { factor, low, high, originalMax } = llama3;
     const wavelen = (2 * Math.PI) / base;
-    if (wavelen < originalMax / high) out[i] = base; // high frequency: unchanged
-    else if (wavelen > originalMax / low) out[i] = base / factor; // low frequency: scaled down
+    if (wavelen < originalMax / high)
+      out[i] = base; // high frequency: unchanged
+    else if (wavelen > originalMax / low)
+      out[i] = base / factor; // low frequency: scaled down
     else {
       // In between: blend the scaled and unscaled frequency by how many turns fit in the original context.
       const smooth = (originalMax / wavelen - low) / (high - low);

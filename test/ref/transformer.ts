@@ -41,8 +41,10 @@ function rope(x: Float64Array, heads: number, headDim: number, pos: number, invF
     const base = h * headDim;
     for (let i = 0; i < half; i++) {
       const angle = pos * invFreq[i]!;
-      const c = Math.cos(angle), s = Math.sin(angle);
-      const a = x[base + i]!, b = x[base + i + half]!;
+      const c = Math.cos(angle),
+        s = Math.sin(angle);
+      const a = x[base + i]!,
+        b = x[base + i + half]!;
       x[base + i] = a * c - b * s;
       x[base + i + half] = b * c + a * s;
     }
@@ -54,7 +56,8 @@ const silu = (v: number) => v / (1 + Math.exp(-v));
 /** Logits [vocab] for every position of `ids` (one sequence, positions 0..n-1). */
 export function referenceLogits(cfg: ModelConfig, weights: Weights, ids: number[]): Float64Array[] {
   const { hiddenSize: hid, intermediateSize: ff, numHeads, numKvHeads, headDim: d, vocabSize, rmsNormEps: eps } = cfg;
-  const qDim = numHeads * d, kvDim = numKvHeads * d;
+  const qDim = numHeads * d,
+    kvDim = numKvHeads * d;
   const group = numHeads / numKvHeads; // query heads per KV head (repeat_kv)
   const invFreq = ropeInverseFrequencies(cfg);
   const embed = weight(weights, 'model.embed_tokens.weight', vocabSize * hid);
@@ -96,7 +99,7 @@ export function referenceLogits(cfg: ModelConfig, weights: Weights, ids: number[
         }
         const max = Math.max(...scores);
         let sum = 0;
-        for (let j = 0; j <= i; j++) sum += (scores[j] = Math.exp(scores[j]! - max));
+        for (let j = 0; j <= i; j++) sum += scores[j] = Math.exp(scores[j]! - max);
         for (let j = 0; j <= i; j++) {
           const pj = scores[j]! / sum;
           for (let e = 0; e < d; e++) out[h * d + e]! += pj * vv[j]![kvh * d + e]!;

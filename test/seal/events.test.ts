@@ -32,13 +32,19 @@ describe('event records', () => {
     expect(() => stampEvent({ ...SCORED, candidate: -1 } as RunEventInput, 1, T0)).toThrow(/"candidate" must be an integer >= 0/);
     expect(() => stampEvent({ ...SCORED, tests: [{ id: 'x' }] } as unknown as RunEventInput, 1, T0)).toThrow(/"tests"/);
     expect(() => stampEvent({ ...ROUND, policy: { kind: 'mystery' } } as unknown as RunEventInput, 1, T0)).toThrow(/"policy"/);
-    expect(() => stampEvent({ type: 'self-edit-sampled', round: 0, task: 'a', candidate: 0, attempt: 0, text: 'x', edit: null }, 1, T0)).toThrow(/either valid/);
-    expect(() => stampEvent({ type: 'self-edit-sampled', round: 0, task: 'a', candidate: 0, attempt: 0, text: 'x', edit: { a: 1 }, invalid: 'bad' }, 1, T0)).toThrow(/either valid/);
+    expect(() => stampEvent({ type: 'self-edit-sampled', round: 0, task: 'a', candidate: 0, attempt: 0, text: 'x', edit: null }, 1, T0)).toThrow(
+      /either valid/,
+    );
+    expect(() =>
+      stampEvent({ type: 'self-edit-sampled', round: 0, task: 'a', candidate: 0, attempt: 0, text: 'x', edit: { a: 1 }, invalid: 'bad' }, 1, T0),
+    ).toThrow(/either valid/);
   });
 
   it('allows a diverged loss (null) but not a missing one', () => {
     expect(stampEvent({ type: 'ttt-step', round: 0, task: 'a', candidate: 0, step: 1, loss: null, lr: 1e-4, tokens: 5 }, 1, T0).type).toBe('ttt-step');
-    expect(() => stampEvent({ type: 'ttt-step', round: 0, task: 'a', candidate: 0, step: 1, lr: 1e-4, tokens: 5 } as unknown as RunEventInput, 1, T0)).toThrow(/"loss"/);
+    expect(() => stampEvent({ type: 'ttt-step', round: 0, task: 'a', candidate: 0, step: 1, lr: 1e-4, tokens: 5 } as unknown as RunEventInput, 1, T0)).toThrow(
+      /"loss"/,
+    );
   });
 });
 
@@ -59,7 +65,8 @@ describe('parseEventLog', () => {
   });
 
   it('refuses a log from a newer format version', () => {
-    const text = eventLine(stampEvent(START, 1, T0)) + `${JSON.stringify({ v: EVENT_FORMAT_VERSION + 1, seq: 2, time: T0.toISOString(), type: 'round-started' })}\n`;
+    const text =
+      eventLine(stampEvent(START, 1, T0)) + `${JSON.stringify({ v: EVENT_FORMAT_VERSION + 1, seq: 2, time: T0.toISOString(), type: 'round-started' })}\n`;
     expect(() => parseEventLog(enc(text))).toThrow(EventLogError);
     expect(() => parseEventLog(enc(text))).toThrow(/line 2: event format v2 is newer .* upgrade/);
   });
@@ -109,7 +116,7 @@ describe('parseEventLog', () => {
   });
 });
 
-describe('the ARC domain\'s objects go into records as they are', () => {
+describe("the ARC domain's objects go into records as they are", () => {
   it('a parsed (clamped) self-edit, its adjustments, the attempt grids and the settings', () => {
     const text = JSON.stringify({
       data_generation: { use_basic_augmentations: true, use_size_augmentations: false, use_chain_augmentations: false, use_repeat_augmentations: false },
@@ -117,12 +124,31 @@ describe('the ARC domain\'s objects go into records as they are', () => {
     });
     const parsed = parseSelfEdit(text);
     if (!parsed.ok) throw new Error(parsed.reason);
-    const sampled = stampEvent({ type: 'self-edit-sampled', round: 0, task: 'a', candidate: 0, attempt: 0, text, edit: parsed.edit, adjustments: [...parsed.adjustments] }, 1, T0);
+    const sampled = stampEvent(
+      { type: 'self-edit-sampled', round: 0, task: 'a', candidate: 0, attempt: 0, text, edit: parsed.edit, adjustments: [...parsed.adjustments] },
+      1,
+      T0,
+    );
     const back = parseEventLog(enc(eventLine(sampled))).events[0]!;
-    expect(back).toMatchObject({ edit: { learningRate: ARC_DEFAULTS.selfEdit.limits.learningRate.max, epochs: 2 }, adjustments: [{ field: 'training.learning_rate', from: 5 }] });
+    expect(back).toMatchObject({
+      edit: { learningRate: ARC_DEFAULTS.selfEdit.limits.learningRate.max, epochs: 2 },
+      adjustments: [{ field: 'training.learning_rate', from: 5 }],
+    });
 
     const attempts: Grid[] = [[[1, 2]], [[3, 4]]];
-    const scored = stampEvent({ type: 'candidate-scored', round: 0, task: 'a', candidate: 0, reward: 1, solved: true, tests: [{ id: 'a-0', correct: passAt2(attempts, [[3, 4]]), prediction: attempts }] }, 2, T0);
+    const scored = stampEvent(
+      {
+        type: 'candidate-scored',
+        round: 0,
+        task: 'a',
+        candidate: 0,
+        reward: 1,
+        solved: true,
+        tests: [{ id: 'a-0', correct: passAt2(attempts, [[3, 4]]), prediction: attempts }],
+      },
+      2,
+      T0,
+    );
     expect(parseEventLog(enc(eventLine(scored))).events[0]).toMatchObject({ tests: [{ correct: true, prediction: [[[1, 2]], [[3, 4]]] }] });
 
     const config = checkRunConfig(testConfig({ settings: ARC_DEFAULTS }));

@@ -11,12 +11,22 @@ import { testContext } from '../harness/context.ts';
 import { freshSeed } from '../harness/numerics.ts';
 import { sharedPath } from '../harness/shared.ts';
 
-const STORIES = ['Once upon a time, there was a little dog named Max. Max liked to run in the park.', 'Lily had a red ball. She threw the ball to her friend Tom, and Tom laughed.', 'The sun was hot. The cat sat under a big tree and took a nap.'];
+const STORIES = [
+  'Once upon a time, there was a little dog named Max. Max liked to run in the park.',
+  'Lily had a red ball. She threw the ball to her friend Tom, and Tom laughed.',
+  'The sun was hot. The cat sat under a big tree and took a nap.',
+];
 
 function plan(text: string, lr: number, seed: number): InnerTrainingPlan {
   return {
-    skip: null, rows: [{ kind: 'text', text, line: 1 }], lossMode: 'all', hyper: { lr, maxSteps: 4, seed },
-    lora: { targets: ['q_proj', 'v_proj', 'up_proj'], rank: 4, alpha: 8 }, loraInitSeed: seed, plannedSteps: 4, notes: [],
+    skip: null,
+    rows: [{ kind: 'text', text, line: 1 }],
+    lossMode: 'all',
+    hyper: { lr, maxSteps: 4, seed },
+    lora: { targets: ['q_proj', 'v_proj', 'up_proj'], rank: 4, alpha: 8 },
+    loraInitSeed: seed,
+    plannedSteps: 4,
+    notes: [],
   };
 }
 
@@ -35,9 +45,22 @@ describe('GpuSealEngine: K candidates scored together', () => {
     const ctx = await testContext();
     const model = await loadModelDir(ctx, sharedPath('models/stories260K'), { matmul: 'f32' });
     const seed = freshSeed();
-    const engine = new GpuSealEngine({ ctx, config: model.config, weights: model.weights, transformer: model.transformer, tokenizer: model.tokenizer, chatTemplate: chatTemplateOrPlain(null, model.tokenizer.config).template }, { sft: {} });
+    const engine = new GpuSealEngine(
+      {
+        ctx,
+        config: model.config,
+        weights: model.weights,
+        transformer: model.transformer,
+        tokenizer: model.tokenizer,
+        chatTemplate: chatTemplateOrPlain(null, model.tokenizer.config).template,
+      },
+      { sft: {} },
+    );
     try {
-      const trained = await engine.trainCandidates(STORIES.map((s, i) => plan(s, 2e-2, seed + i)), () => {});
+      const trained = await engine.trainCandidates(
+        STORIES.map((s, i) => plan(s, 2e-2, seed + i)),
+        () => {},
+      );
       const candidates = [trained[0]!, null, trained[1]!, trained[2]!, trained[0]!];
       // Count the engine's generation batches: all five candidates' calls share them (one per round of calls).
       const batches: number[] = [];

@@ -13,7 +13,11 @@ export function testConfig(overrides: Partial<RunConfig> = {}): RunConfig {
   return {
     domain: 'arc',
     command: 'train',
-    model: { fingerprint: 'sha256:00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff', method: 'quick-v1', source: { path: '/models/Llama-3.2-1B-Instruct' } },
+    model: {
+      fingerprint: 'sha256:00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff',
+      method: 'quick-v1',
+      source: { path: '/models/Llama-3.2-1B-Instruct' },
+    },
     tasks: { ids: [...TASKS], source: 'tasks.json' },
     selfEditsPerTask: 3,
     rounds: 2,
@@ -80,11 +84,25 @@ export function runFakeLoop(sink: EventSink, options: { budget?: number; stepsPe
         const attempt = slot.samples.length;
         const invalid = options.invalidEvery !== undefined && (slot.candidate + round) % options.invalidEvery === 0 && attempt === 0;
         if (invalid) {
-          emit({ type: 'self-edit-sampled', round, task: slot.task, candidate: slot.candidate, attempt, text: '{"training": oops', edit: null, invalid: 'not valid JSON' });
+          emit({
+            type: 'self-edit-sampled',
+            round,
+            task: slot.task,
+            candidate: slot.candidate,
+            attempt,
+            text: '{"training": oops',
+            edit: null,
+            invalid: 'not valid JSON',
+          });
         }
         emit({
-          type: 'self-edit-sampled', round, task: slot.task, candidate: slot.candidate, attempt: attempt + (invalid ? 1 : 0),
-          text: `{"training":{"learning_rate":${(slot.candidate + 1) * 1e-4}}}`, edit: { learningRate: (slot.candidate + 1) * 1e-4 },
+          type: 'self-edit-sampled',
+          round,
+          task: slot.task,
+          candidate: slot.candidate,
+          attempt: attempt + (invalid ? 1 : 0),
+          text: `{"training":{"learning_rate":${(slot.candidate + 1) * 1e-4}}}`,
+          edit: { learningRate: (slot.candidate + 1) * 1e-4 },
           adjustments: slot.candidate === 2 ? [{ field: 'training.num_train_epochs', from: 500, to: 100, reason: 'clamped to 100' }] : [],
         });
       }
@@ -95,8 +113,14 @@ export function runFakeLoop(sink: EventSink, options: { budget?: number; stepsPe
       }
       const solved = solves(round, slot.task, slot.candidate);
       emit({
-        type: 'candidate-scored', round, task: slot.task, candidate: slot.candidate, reward: solved ? 1 : 0, solved,
-        tests: [{ id: `${slot.task}-0`, correct: solved, prediction: [[[1, 2]], [[3, 4]]] }], adapter: `adapters/round-${round}/${slot.task}/candidate-${slot.candidate}`,
+        type: 'candidate-scored',
+        round,
+        task: slot.task,
+        candidate: slot.candidate,
+        reward: solved ? 1 : 0,
+        solved,
+        tests: [{ id: `${slot.task}-0`, correct: solved, prediction: [[[1, 2]], [[3, 4]]] }],
+        adapter: `adapters/round-${round}/${slot.task}/candidate-${slot.candidate}`,
       });
     }
     const r = sink.state.rounds.get(round)!;

@@ -7,7 +7,16 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ARC_ANSWER_MAX_BYTES, ARC_ORACLE_SELF_EDIT, ARC_REST_EM_DEFAULTS, ArcSealDomain, type ArcSealSettings } from '../../src/domains/arc/seal-domain.ts';
-import { formatGrid, loadArcDataset, parseGrid, parseSelfEdit, resolveArcSettings, selfEditJson, type Grid, type SelfEdit } from '../../src/domains/arc/index.ts';
+import {
+  formatGrid,
+  loadArcDataset,
+  parseGrid,
+  parseSelfEdit,
+  resolveArcSettings,
+  selfEditJson,
+  type Grid,
+  type SelfEdit,
+} from '../../src/domains/arc/index.ts';
 import type { GenerateOptions, ScoringModel } from '../../src/seal/domain.ts';
 import { runSealLoop } from '../../src/seal/loop.ts';
 import { configHash } from '../../src/seal/run-config.ts';
@@ -18,12 +27,69 @@ import { FakeEngine, FakeRecorder, MemoryStore, fakeConfig } from './loop-fakes.
 const swap = (g: Grid): Grid => g.map((row) => row.map((c) => (c === 1 ? 2 : c === 2 ? 1 : c)));
 const CHALLENGES = {
   swap0001: {
-    train: [{ input: [[1, 2], [0, 1]], output: [[2, 1], [0, 2]] }, { input: [[2, 2, 0]], output: [[1, 1, 0]] }, { input: [[0, 1], [1, 3]], output: [[0, 2], [2, 3]] }],
-    test: [{ input: [[1, 0], [0, 2]] }, { input: [[2, 1, 1]] }],
+    train: [
+      {
+        input: [
+          [1, 2],
+          [0, 1],
+        ],
+        output: [
+          [2, 1],
+          [0, 2],
+        ],
+      },
+      { input: [[2, 2, 0]], output: [[1, 1, 0]] },
+      {
+        input: [
+          [0, 1],
+          [1, 3],
+        ],
+        output: [
+          [0, 2],
+          [2, 3],
+        ],
+      },
+    ],
+    test: [
+      {
+        input: [
+          [1, 0],
+          [0, 2],
+        ],
+      },
+      { input: [[2, 1, 1]] },
+    ],
   },
-  swap0002: { train: [{ input: [[1]], output: [[2]] }, { input: [[2, 3]], output: [[1, 3]] }], test: [{ input: [[3, 1], [2, 2]] }] },
+  swap0002: {
+    train: [
+      { input: [[1]], output: [[2]] },
+      { input: [[2, 3]], output: [[1, 3]] },
+    ],
+    test: [
+      {
+        input: [
+          [3, 1],
+          [2, 2],
+        ],
+      },
+    ],
+  },
 };
-const SOLUTIONS = { swap0001: [swap([[1, 0], [0, 2]]), swap([[2, 1, 1]])], swap0002: [swap([[3, 1], [2, 2]])] };
+const SOLUTIONS = {
+  swap0001: [
+    swap([
+      [1, 0],
+      [0, 2],
+    ]),
+    swap([[2, 1, 1]]),
+  ],
+  swap0002: [
+    swap([
+      [3, 1],
+      [2, 2],
+    ]),
+  ],
+};
 
 function settings(extra: Partial<ArcSealSettings> = {}): ArcSealSettings {
   return { arc: resolveArcSettings({ ttt: { stepBudget: 40 } }), tttMaxSteps: null, answerMaxNewTokens: 32, prompts: { selfEdit: {}, solve: {} }, ...extra };
@@ -52,7 +118,13 @@ function model(solves: boolean, calls: GenerateOptions[] = []): ScoringModel {
   };
 }
 
-const edit = (e: Partial<SelfEdit> = {}): SelfEdit => ({ augmentations: { basic: false, size: false, chain: false, repeat: false }, strategy: 'train_using_output_tokens', learningRate: 1e-4, epochs: 2, ...e });
+const edit = (e: Partial<SelfEdit> = {}): SelfEdit => ({
+  augmentations: { basic: false, size: false, chain: false, repeat: false },
+  strategy: 'train_using_output_tokens',
+  learningRate: 1e-4,
+  epochs: 2,
+  ...e,
+});
 
 describe('the ARC SEAL domain', () => {
   it('scores through inference plans, votes and pass@2: a solving model solves every task, another none', async () => {
@@ -62,7 +134,10 @@ describe('the ARC SEAL domain', () => {
     const calls: GenerateOptions[] = [];
     const good = await d.score(first!, model(true, calls));
     expect(good).toMatchObject({ reward: 1, solved: true });
-    expect(good.tests.map((t) => [t.id, t.correct])).toEqual([['swap0001-0', true], ['swap0001-1', true]]);
+    expect(good.tests.map((t) => [t.id, t.correct])).toEqual([
+      ['swap0001-0', true],
+      ['swap0001-1', true],
+    ]);
     const plans = d.inferencePlans(first!);
     expect(good.tests[0]!.prediction).toMatchObject({ attempts: [SOLUTIONS.swap0001[0], expect.anything()], queries: plans[0]!.queries.length, unreadable: 0 });
     // One batch for all test inputs' queries, greedy, stopping at the answer's end marker.
@@ -76,11 +151,18 @@ describe('the ARC SEAL domain', () => {
   it('answers get, by default, what the token limit leaves after the longest prompt, at most the longest readable grid', async () => {
     expect(ARC_ANSWER_MAX_BYTES).toBe(2761); // "[[9, 9, ...], ...]" of 30x30 (2760 bytes) and "#"
     const [ctx] = domain().contexts();
-    const longest = Math.max(...domain().inferencePlans(ctx!).flatMap((p) => p.queries.map((q) => countTokens(q.messages))));
+    const longest = Math.max(
+      ...domain()
+        .inferencePlans(ctx!)
+        .flatMap((p) => p.queries.map((q) => countTokens(q.messages))),
+    );
     const budget = async (inferenceMaxTokens: number) => {
       const calls: GenerateOptions[] = [];
-      const d = new ArcSealDomain(loadArcDataset({ challenges: JSON.stringify(CHALLENGES), solutions: JSON.stringify(SOLUTIONS) }),
-        settings({ answerMaxNewTokens: null, arc: resolveArcSettings({ inference: { maxTokens: inferenceMaxTokens } }) }), { contextLength: 8192, countTokens });
+      const d = new ArcSealDomain(
+        loadArcDataset({ challenges: JSON.stringify(CHALLENGES), solutions: JSON.stringify(SOLUTIONS) }),
+        settings({ answerMaxNewTokens: null, arc: resolveArcSettings({ inference: { maxTokens: inferenceMaxTokens } }) }),
+        { contextLength: 8192, countTokens },
+      );
       expect(await d.score(d.contexts()[0]!, model(true, calls))).toMatchObject({ solved: true });
       return calls[0]!.maxNewTokens;
     };
@@ -95,7 +177,11 @@ describe('the ARC SEAL domain', () => {
     expect(plan.skip).toBeNull();
     expect(plan.rows.length).toBe(d.tttDataset(ctx!, edit()).examples.length);
     expect(plan.rows[0]).toMatchObject({ kind: 'messages', line: 1 });
-    expect(plan).toMatchObject({ lossMode: 'output', lora: { rank: 128, alpha: 16 }, hyper: { lr: 1e-4, epochs: 2, batchSize: 2, schedule: 'cosine', warmupSteps: 11 } });
+    expect(plan).toMatchObject({
+      lossMode: 'output',
+      lora: { rank: 128, alpha: 16 },
+      hyper: { lr: 1e-4, epochs: 2, batchSize: 2, schedule: 'cosine', warmupSteps: 11 },
+    });
     expect(plan.plannedSteps).toBe(2 * Math.ceil(plan.rows.length / 2));
     expect(d.trainingPlan(ctx!, edit({ strategy: 'train_using_all_tokens' })).lossMode).toBe('all');
 
@@ -109,7 +195,7 @@ describe('the ARC SEAL domain', () => {
     expect(capped.notes).toEqual([`${plan.plannedSteps} planned steps cut to 3 (tttMaxSteps)`]);
   });
 
-  it('lowers the token limits to the model\'s context: a tiny context leaves no TTT example (a skip) and no query', async () => {
+  it("lowers the token limits to the model's context: a tiny context leaves no TTT example (a skip) and no query", async () => {
     const d = domain({}, 20);
     const [ctx] = d.contexts();
     expect(d.trainingPlan(ctx!, edit()).skip).toMatch(/the TTT dataset is empty/);
@@ -118,7 +204,7 @@ describe('the ARC SEAL domain', () => {
     expect(score.tests[0]!.prediction).toMatchObject({ attempts: null, reason: expect.stringMatching(/no query fits in 20 tokens/) });
   });
 
-  it('self-edits: the schema\'s limits, parsing with clamping, and the oracle\'s fixed configuration', () => {
+  it("self-edits: the schema's limits, parsing with clamping, and the oracle's fixed configuration", () => {
     const d = domain({ arc: resolveArcSettings({ selfEdit: { limits: { epochs: { min: 1, max: 2 } } } }) });
     expect(JSON.stringify(d.selfEditSchema())).toContain('"num_train_epochs":{"type":"integer","minimum":1,"maximum":2}');
     const parsed = d.parseSelfEdit(selfEditJson(edit({ epochs: 5 })));
@@ -137,16 +223,23 @@ describe('the ARC SEAL domain', () => {
     const engine = new FakeEngine();
     const solver = model(true);
     const baseWith = engine.withScoringModels.bind(engine);
-    engine.withScoringModels = (candidates, body) => baseWith(candidates, (m, i) => body((candidates[i] as unknown as { lr: number }).lr >= 1e-3 ? solver : m, i));
+    engine.withScoringModels = (candidates, body) =>
+      baseWith(candidates, (m, i) => body((candidates[i] as unknown as { lr: number }).lr >= 1e-3 ? solver : m, i));
     const texts = [selfEditJson(edit({ learningRate: 1e-2 })), selfEditJson(edit({ learningRate: 1e-5 }))];
     let next = 0;
     await runSealLoop(rec, new MemoryStore(), d, engine, {
-      mode: 'train', sampling: { temperature: 1, topP: 1, maxNewTokens: 128, attemptsPerEdit: 1 }, policyMode: 'adapter', restEm: ARC_REST_EM_DEFAULTS,
+      mode: 'train',
+      sampling: { temperature: 1, topP: 1, maxNewTokens: 128, attemptsPerEdit: 1 },
+      policyMode: 'adapter',
+      restEm: ARC_REST_EM_DEFAULTS,
       fixedSelfEdit: () => texts[next++ % 2]!,
     });
     const round = rec.state.rounds.get(0)!;
     expect([...round.candidates.values()].map((c) => [c.task, c.candidate, c.score!.solved, c.ttt.length])).toEqual([
-      ['swap0001', 0, true, 2], ['swap0001', 1, false, 2], ['swap0002', 0, true, 2], ['swap0002', 1, false, 2],
+      ['swap0001', 0, true, 2],
+      ['swap0001', 1, false, 2],
+      ['swap0002', 0, true, 2],
+      ['swap0002', 1, false, 2],
     ]);
     expect(engine.log.policyJobs).toEqual([{ rows: 2, init: 'seed', texts: [texts[0], texts[0]] }]);
     expect(round.checkpoint).toMatchObject({ examples: 2 });

@@ -6,7 +6,15 @@
  */
 import { fmix32 } from '../../src/lora/rng.ts';
 import type { LoraHostWeights } from '../../src/lora/host-weights.ts';
-import type { Domain, DomainContext, DomainScore, GenerateOptions, GeneratedSample, InnerTrainingPlan, ParsedSelfEdit, ScoringModel } from '../../src/seal/domain.ts';
+import type {
+  Domain,
+  DomainContext,
+  DomainScore,
+  GeneratedSample,
+  InnerTrainingPlan,
+  ParsedSelfEdit,
+  ScoringModel,
+} from '../../src/seal/domain.ts';
 import type { PolicyMode, PolicyTrainingJob, SampleOptions, SealEngine, TrainedCandidate, TrainingStep } from '../../src/seal/engine.ts';
 import { runBehindBarrier } from '../../src/seal/generation-barrier.ts';
 import type { RunEventInput } from '../../src/seal/events.ts';
@@ -26,14 +34,20 @@ export interface FakeEdit {
 /** Contexts t1..t3; self-edits {"lr": x}; lr 0 is a skipped plan; lr > 0.9 is clamped; solved when lr >= 0.5. */
 export class FakeDomain implements Domain<DomainContext, FakeEdit> {
   readonly name = 'fake';
-  constructor(readonly ids: readonly string[] = CONTEXTS, readonly steps = 3) {}
+  constructor(
+    readonly ids: readonly string[] = CONTEXTS,
+    readonly steps = 3,
+  ) {}
 
   contexts(): readonly DomainContext[] {
     return this.ids.map((id) => ({ id }));
   }
 
   selfEditPrompt(context: DomainContext): ChatMessage[] {
-    return [{ role: 'system', content: 'fake' }, { role: 'user', content: `self-edit for ${context.id}` }];
+    return [
+      { role: 'system', content: 'fake' },
+      { role: 'user', content: `self-edit for ${context.id}` },
+    ];
   }
 
   selfEditSchema(): unknown {
@@ -57,7 +71,14 @@ export class FakeDomain implements Domain<DomainContext, FakeEdit> {
     const common = { lossMode: 'all' as const, lora: { rank: 2, alpha: 2, targets: ['q_proj'] }, loraInitSeed: 0, notes: [] };
     if (edit.lr === 0) return { ...common, skip: 'a learning rate of 0 trains nothing', rows: [], hyper: { lr: 0 }, plannedSteps: 0 };
     const notes = edit.lr > 0.8 ? ['a high learning rate'] : [];
-    return { ...common, skip: null, rows: [{ kind: 'text', text: `${context.id} ${edit.lr}`, line: 1 }], hyper: { lr: edit.lr, maxSteps: this.steps }, plannedSteps: this.steps, notes };
+    return {
+      ...common,
+      skip: null,
+      rows: [{ kind: 'text', text: `${context.id} ${edit.lr}`, line: 1 }],
+      hyper: { lr: edit.lr, maxSteps: this.steps },
+      plannedSteps: this.steps,
+      notes,
+    };
   }
 
   async score(context: DomainContext, model: ScoringModel): Promise<DomainScore> {
@@ -82,7 +103,10 @@ export function fakeSample(seed: number, stream: number): string {
 
 class FakeCandidate implements TrainedCandidate {
   released = false;
-  constructor(readonly lr: number, readonly steps: number) {}
+  constructor(
+    readonly lr: number,
+    readonly steps: number,
+  ) {}
   async download(): Promise<LoraHostWeights> {
     return fakeWeights(this.lr);
   }
@@ -138,7 +162,17 @@ export class FakeEngine implements SealEngine {
       for (const [job, p] of plans.entries()) {
         if (step > p.plannedSteps) continue;
         if (p.hyper.lr === this.divergeAt && step === 2) throw new SftDivergedError(`SFT job ${job}: the loss is NaN at step 2`);
-        await onStep({ job, step, totalSteps: p.plannedSteps, loss: 1 / step + p.hyper.lr, lr: p.hyper.lr, tokens: 10, inputTokens: 12, epoch: step, gradNorm: 1 });
+        await onStep({
+          job,
+          step,
+          totalSteps: p.plannedSteps,
+          loss: 1 / step + p.hyper.lr,
+          lr: p.hyper.lr,
+          tokens: 10,
+          inputTokens: 12,
+          epoch: step,
+          gradNorm: 1,
+        });
       }
     }
     return plans.map((p) => new FakeCandidate(p.hyper.lr, p.plannedSteps));
@@ -168,12 +202,14 @@ export class FakeEngine implements SealEngine {
 
   async trainPolicy(job: PolicyTrainingJob, onStep: (step: TrainingStep) => void | Promise<void>): Promise<LoraHostWeights> {
     this.log.policyJobs.push({
-      rows: job.rows.length, init: 'weights' in job.init ? 'weights' : 'seed',
+      rows: job.rows.length,
+      init: 'weights' in job.init ? 'weights' : 'seed',
       texts: job.rows.map((r) => (r.kind === 'messages' ? r.messages[r.messages.length - 1]!.content : '')),
     });
     const before = 'weights' in job.init ? job.init.weights.config.alpha : 0;
     if (job.rows.length === 0) return 'weights' in job.init ? job.init.weights : fakeWeights(0);
-    for (let step = 1; step <= 2; step++) await onStep({ job: 0, step, totalSteps: 2, loss: 1 / step, lr: 1e-4, tokens: 20, inputTokens: 30, epoch: step, gradNorm: 1 });
+    for (let step = 1; step <= 2; step++)
+      await onStep({ job: 0, step, totalSteps: 2, loss: 1 / step, lr: 1e-4, tokens: 20, inputTokens: 30, epoch: step, gradNorm: 1 });
     return fakeWeights(before + job.rows.length);
   }
 }
@@ -223,9 +259,14 @@ export class MemoryStore implements AdapterStore {
 /** Seed 21: both rounds have an invalid sample resampled, a slot with no valid sample, an lr of 0, a clamp, winners. */
 export function fakeConfig(overrides: Partial<RunConfig> = {}): RunConfig {
   return {
-    domain: 'fake', command: 'train',
+    domain: 'fake',
+    command: 'train',
     model: { fingerprint: 'sha256:0000000000000000000000000000000000000000000000000000000000000000', method: 'quick-v1' },
-    tasks: { ids: [...CONTEXTS] }, selfEditsPerTask: 3, rounds: 2, seed: 21, settings: {},
+    tasks: { ids: [...CONTEXTS] },
+    selfEditsPerTask: 3,
+    rounds: 2,
+    seed: 21,
+    settings: {},
     ...overrides,
   };
 }

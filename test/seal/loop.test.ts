@@ -14,7 +14,18 @@ import { chosenEdit, foldEvents, roundMetrics, type RunState } from '../../src/s
 import { roundSeed, sampleStream } from '../../src/seal/streams.ts';
 import type { DomainContext } from '../../src/seal/domain.ts';
 import { Killed, MemoryLog } from './helpers.ts';
-import { CONTEXTS, fakeConfig, fakeSample, fakeWeights, FakeDomain, FakeEngine, FakeRecorder, MemoryStore, newEngineLog, type EngineLog } from './loop-fakes.ts';
+import {
+  CONTEXTS,
+  fakeConfig,
+  fakeSample,
+  fakeWeights,
+  FakeDomain,
+  FakeEngine,
+  FakeRecorder,
+  MemoryStore,
+  newEngineLog,
+  type EngineLog,
+} from './loop-fakes.ts';
 
 const REST_EM: RestEmSettings = {
   winners: { kind: 'reward-above', threshold: 0 },
@@ -42,7 +53,13 @@ function reopened(events: readonly RunEvent[]): FakeRecorder {
   return rec;
 }
 
-async function run(rec: FakeRecorder, store = new MemoryStore(), log: EngineLog = newEngineLog(), extra: Partial<SealLoopOptions<DomainContext>> = {}, domain = new FakeDomain()) {
+async function run(
+  rec: FakeRecorder,
+  store = new MemoryStore(),
+  log: EngineLog = newEngineLog(),
+  extra: Partial<SealLoopOptions<DomainContext>> = {},
+  domain = new FakeDomain(),
+) {
   const engine = new FakeEngine(log);
   await runSealLoop(rec, store, domain, engine, options(extra));
   return { store, log, engine };
@@ -54,7 +71,9 @@ function outcome(state: RunState) {
     policy: r.policy,
     metrics: roundMetrics(r),
     checkpoint: r.checkpoint,
-    slots: [...r.candidates.values()].map((c) => [c.task, c.candidate, chosenEdit(c)?.text ?? null, c.score?.reward, c.score?.skipped, c.samples.length]).sort(),
+    slots: [...r.candidates.values()]
+      .map((c) => [c.task, c.candidate, chosenEdit(c)?.text ?? null, c.score?.reward, c.score?.skipped, c.samples.length])
+      .sort(),
   }));
 }
 
@@ -91,18 +110,31 @@ describe('SEAL loop (fake domain and engine)', () => {
     // Every path is taken in both rounds (fakeConfig's seed is chosen so): resampled, given up, skipped, trained.
     for (const r of [0, 1]) {
       const slots = [...s.rounds.get(r)!.candidates.values()];
-      expect(slots.some((c) => c.samples.length === 2 && chosenEdit(c) !== null), `round ${r} resampled`).toBe(true);
-      expect(slots.some((c) => chosenEdit(c) === null), `round ${r} given up`).toBe(true);
-      expect(slots.some((c) => c.score!.skipped === 'a learning rate of 0 trains nothing'), `round ${r} skipped`).toBe(true);
+      expect(
+        slots.some((c) => c.samples.length === 2 && chosenEdit(c) !== null),
+        `round ${r} resampled`,
+      ).toBe(true);
+      expect(
+        slots.some((c) => chosenEdit(c) === null),
+        `round ${r} given up`,
+      ).toBe(true);
+      expect(
+        slots.some((c) => c.score!.skipped === 'a learning rate of 0 trains nothing'),
+        `round ${r} skipped`,
+      ).toBe(true);
       expect(slots.filter((c) => c.score!.solved).length, `round ${r} winners`).toBeGreaterThan(0);
     }
     // The clamped self-edit keeps its adjustment.
-    const clamped = [...s.rounds.values()].flatMap((r) => [...r.candidates.values()]).flatMap((c) => c.samples).filter((x) => x.text === '{"lr": 1.5}');
+    const clamped = [...s.rounds.values()]
+      .flatMap((r) => [...r.candidates.values()])
+      .flatMap((c) => c.samples)
+      .filter((x) => x.text === '{"lr": 1.5}');
     expect(clamped.length).toBeGreaterThan(0);
     for (const x of clamped) expect(x).toMatchObject({ edit: { lr: 0.9 }, adjustments: [{ field: 'lr', from: 1.5, to: 0.9 }] });
     // The plan's notes go with its start; a plan without notes records none.
     const starts = rec.log.events.filter((e) => e.type === 'candidate-started');
-    const lrOf = (e: { round: number; task: string; candidate: number }) => (chosenEdit(s.rounds.get(e.round)!.candidates.get(`${e.task}\u0000${e.candidate}`)!)!.edit as { lr: number }).lr;
+    const lrOf = (e: { round: number; task: string; candidate: number }) =>
+      (chosenEdit(s.rounds.get(e.round)!.candidates.get(`${e.task}\u0000${e.candidate}`)!)!.edit as { lr: number }).lr;
     for (const e of starts) expect((e as { notes?: string[] }).notes).toEqual(lrOf(e) > 0.8 ? ['a high learning rate'] : undefined);
     expect(starts.some((e) => lrOf(e) > 0.8)).toBe(true);
 
@@ -136,13 +168,17 @@ describe('SEAL loop (fake domain and engine)', () => {
 
       const second = reopened(first.log.events);
       const scoredBefore = new Set(first.log.events.filter((e) => e.type === 'candidate-scored').map((e) => slotKey(e as never)));
-      const sampledBefore = new Set(first.log.events.filter((e) => e.type === 'self-edit-sampled').map((e) => `${slotKey(e as never)}#${(e as { attempt: number }).attempt}`));
+      const sampledBefore = new Set(
+        first.log.events.filter((e) => e.type === 'self-edit-sampled').map((e) => `${slotKey(e as never)}#${(e as { attempt: number }).attempt}`),
+      );
       const resumeFrom = second.log.events.length;
       const { log } = await run(second, store);
       const after = second.log.events.slice(resumeFrom);
       for (const e of after) {
-        if (e.type === 'candidate-started' || e.type === 'candidate-scored' || e.type === 'ttt-step') expect(scoredBefore.has(slotKey(e)), `budget ${budget}: ${e.type} of finished ${slotKey(e)}`).toBe(false);
-        if (e.type === 'self-edit-sampled') expect(sampledBefore.has(`${slotKey(e)}#${e.attempt}`), `budget ${budget}: ${slotKey(e)} attempt ${e.attempt} drawn twice`).toBe(false);
+        if (e.type === 'candidate-started' || e.type === 'candidate-scored' || e.type === 'ttt-step')
+          expect(scoredBefore.has(slotKey(e)), `budget ${budget}: ${e.type} of finished ${slotKey(e)}`).toBe(false);
+        if (e.type === 'self-edit-sampled')
+          expect(sampledBefore.has(`${slotKey(e)}#${e.attempt}`), `budget ${budget}: ${slotKey(e)} attempt ${e.attempt} drawn twice`).toBe(false);
       }
       // Every slot scored exactly once over both processes.
       const scores = second.log.events.filter((e) => e.type === 'candidate-scored').map((e) => slotKey(e as never));
@@ -196,7 +232,9 @@ describe('SEAL loop (fake domain and engine)', () => {
     const config = fakeConfig({ rounds: 1, selfEditsPerTask: 6 });
     const reference = started(config);
     await run(reference);
-    const lrs = [...reference.state.rounds.get(0)!.candidates.values()].map((c) => (chosenEdit(c)?.edit as { lr: number } | undefined)?.lr).filter((x): x is number => x !== undefined && x > 0);
+    const lrs = [...reference.state.rounds.get(0)!.candidates.values()]
+      .map((c) => (chosenEdit(c)?.edit as { lr: number } | undefined)?.lr)
+      .filter((x): x is number => x !== undefined && x > 0);
     const bad = lrs[0]!;
     const rec = started(config);
     const engine = new FakeEngine();
@@ -204,7 +242,8 @@ describe('SEAL loop (fake domain and engine)', () => {
     await runSealLoop(rec, new MemoryStore(), new FakeDomain(), engine, options());
     for (const c of rec.state.rounds.get(0)!.candidates.values()) {
       const ref = reference.state.rounds.get(0)!.candidates.get(`${c.task}\u0000${c.candidate}`)!;
-      if ((chosenEdit(c)?.edit as { lr: number } | undefined)?.lr === bad) expect(c.score).toMatchObject({ reward: 0, skipped: expect.stringMatching(/^TTT diverged: SFT job 0/) });
+      if ((chosenEdit(c)?.edit as { lr: number } | undefined)?.lr === bad)
+        expect(c.score).toMatchObject({ reward: 0, skipped: expect.stringMatching(/^TTT diverged: SFT job 0/) });
       else expect(c.score!.reward).toBe(ref.score!.reward);
     }
     expect(rec.state.warnings).toEqual([]);
@@ -240,9 +279,13 @@ describe('SEAL loop (fake domain and engine)', () => {
     expect([...again.state.baselines.values()].map((b) => [b.task, b.reward])).toEqual(CONTEXTS.map((t) => [t, 0]));
   });
 
-  it('refuses contexts that are not the run\'s tasks, and bad sampling settings', async () => {
-    await expect(run(started(), new MemoryStore(), newEngineLog(), {}, new FakeDomain(['t1', 't2']))).rejects.toThrow(/contexts \(t1, t2\) are not the run's tasks \(t1, t2, t3\)/);
-    await expect(run(started(), new MemoryStore(), newEngineLog(), { sampling: { temperature: 1, topP: 1, maxNewTokens: 0, attemptsPerEdit: 1 } })).rejects.toThrow(/maxNewTokens must be an integer >= 1/);
+  it("refuses contexts that are not the run's tasks, and bad sampling settings", async () => {
+    await expect(run(started(), new MemoryStore(), newEngineLog(), {}, new FakeDomain(['t1', 't2']))).rejects.toThrow(
+      /contexts \(t1, t2\) are not the run's tasks \(t1, t2, t3\)/,
+    );
+    await expect(
+      run(started(), new MemoryStore(), newEngineLog(), { sampling: { temperature: 1, topP: 1, maxNewTokens: 0, attemptsPerEdit: 1 } }),
+    ).rejects.toThrow(/maxNewTokens must be an integer >= 1/);
     await expect(run(started(), new MemoryStore(), newEngineLog(), { restEm: undefined })).rejects.toThrow(/needs restEm/);
   });
 });
@@ -264,7 +307,7 @@ describe('ReST-EM winners', () => {
     expect(selectWinners(scored, { kind: 'best-per-context', threshold: 0 }).map((s) => s.text)).toEqual(['a1', 'b1']);
   });
 
-  it('a policy row is the context\'s self-edit prompt answered by the winning text', () => {
+  it("a policy row is the context's self-edit prompt answered by the winning text", () => {
     const domain = new FakeDomain(['a', 'b', 'c']);
     const rows = policySftRows(selectWinners(scored, { kind: 'best-per-context', threshold: 0 }), domain);
     expect(rows).toEqual([

@@ -36,7 +36,7 @@ describe('sha256', () => {
     for (const n of [1, 55, 56, 63, 64, 65, 119, 120, 127, 128, 129, 1000, 4096 + 17]) {
       const bytes = new Uint8Array(n).map(() => Math.floor(rand() * 256));
       const h = new Sha256();
-      for (let i = 0; i < n;) {
+      for (let i = 0; i < n; ) {
         const piece = 1 + Math.floor(rand() * 100);
         h.update(bytes.subarray(i, i + piece));
         i += piece;
@@ -74,13 +74,26 @@ describe('model fingerprint', () => {
 
     const pure = await fingerprintModel({
       where: copy,
-      text: async (name) => { try { return readFileSync(join(copy, name), 'utf8'); } catch { return null; } },
-      source: async (name) => { try { const bytes = readFileSync(join(copy, name)); return { name, size: async () => bytes.byteLength, read: async (o: number, l: number) => new Uint8Array(bytes.subarray(o, o + l)) }; } catch { return null; } },
+      text: async (name) => {
+        try {
+          return readFileSync(join(copy, name), 'utf8');
+        } catch {
+          return null;
+        }
+      },
+      source: async (name) => {
+        try {
+          const bytes = readFileSync(join(copy, name));
+          return { name, size: async () => bytes.byteLength, read: async (o: number, l: number) => new Uint8Array(bytes.subarray(o, o + l)) };
+        } catch {
+          return null;
+        }
+      },
     });
     expect(pure.fingerprint).toBe(a.fingerprint);
   });
 
-  it('changes with the config, with a weight byte (quick samples each tensor\'s ends), and between methods', async () => {
+  it("changes with the config, with a weight byte (quick samples each tensor's ends), and between methods", async () => {
     const base = await fingerprintModelDir(model);
     const full = await fingerprintModelDir(model, { method: 'full-v1' });
     expect(full.fingerprint).not.toBe(base.fingerprint);
@@ -96,7 +109,7 @@ describe('model fingerprint', () => {
     expect((await fingerprintModelDir(dir)).fingerprint).toBe(base.fingerprint);
     // The last byte of the file is the end of the last tensor: quick and full both see it.
     const weights = readFileSync(join(dir, 'model.safetensors'));
-    weights[weights.byteLength - 1] ^= 0x01;
+    weights[weights.byteLength - 1]! ^= 0x01;
     writeFileSync(join(dir, 'model.safetensors'), weights);
     expect((await fingerprintModelDir(dir)).fingerprint).not.toBe(base.fingerprint);
     expect((await fingerprintModelDir(dir, { method: 'full-v1' })).fingerprint).not.toBe(full.fingerprint);
@@ -104,8 +117,11 @@ describe('model fingerprint', () => {
 
   it('records the hub origin of a cache snapshot, and nothing for a local path', () => {
     const commit = 'a'.repeat(40);
-    expect(hubSourceOf('meta-llama/Llama-3.2-1B-Instruct', `/cache/models--meta-llama--Llama-3.2-1B-Instruct/snapshots/${commit}`))
-      .toEqual({ repo: 'meta-llama/Llama-3.2-1B-Instruct', revision: 'main', commit });
+    expect(hubSourceOf('meta-llama/Llama-3.2-1B-Instruct', `/cache/models--meta-llama--Llama-3.2-1B-Instruct/snapshots/${commit}`)).toEqual({
+      repo: 'meta-llama/Llama-3.2-1B-Instruct',
+      revision: 'main',
+      commit,
+    });
     expect(hubSourceOf('org/name@v2', `/c/snapshots/${commit}`)).toEqual({ repo: 'org/name', revision: 'v2', commit });
     expect(hubSourceOf(model, model)).toBeUndefined();
   });

@@ -13,7 +13,7 @@ function run(): MemoryLog {
 }
 
 describe('progress line', () => {
-  it('shows round, task, candidate, TTT step with a bar and loss, and the round\'s scored count', () => {
+  it("shows round, task, candidate, TTT step with a bar and loss, and the round's scored count", () => {
     const log = run();
     expect(formatRunProgress(log.state)).toBe('round 1 (2/2) · 0/15 scored');
     log.append({ type: 'candidate-scored', round: 1, task: 'a', candidate: 0, reward: 1, solved: true, tests: [] });

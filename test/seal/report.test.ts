@@ -18,7 +18,16 @@ function finishedRun(): MemoryLog {
   const config = testConfig({ tasks: { ids: ['6150a2bd', '8d5021e8', '5614dbcf', '44f52bb0', EVIL_TASK] } });
   const log = new MemoryLog();
   log.append({ type: 'run-started', config, configHash: configHash(config), invocation: { argv: ['arc', 'train', '--tasks', EVIL_TASK] } });
-  for (const task of config.tasks.ids) log.append({ type: 'baseline-scored', name: 'ICL (no adapter)', round: null, task, reward: 0, solved: false, tests: [{ id: `${task}-0`, correct: false }] });
+  for (const task of config.tasks.ids)
+    log.append({
+      type: 'baseline-scored',
+      name: 'ICL (no adapter)',
+      round: null,
+      task,
+      reward: 0,
+      solved: false,
+      tests: [{ id: `${task}-0`, correct: false }],
+    });
   runFakeLoop(log, { invalidEvery: 2, stepsPerCandidate: 300 });
   log.append({ type: 'warning', message: `odd task ${EVIL_TASK}` });
   return log;
@@ -28,7 +37,8 @@ function withEvilEdit(log: MemoryLog): MemoryLog {
   const evil = new MemoryLog();
   for (const e of log.events) {
     const { v: _v, seq: _s, time: _t, ...input } = e;
-    if (input.type === 'self-edit-sampled' && input.task === EVIL_TASK && input.edit !== null) evil.append({ ...input, text: EVIL_EDIT, adjustments: [{ field: '<b>lr</b>', reason: 'clamped <i>' }] });
+    if (input.type === 'self-edit-sampled' && input.task === EVIL_TASK && input.edit !== null)
+      evil.append({ ...input, text: EVIL_EDIT, adjustments: [{ field: '<b>lr</b>', reason: 'clamped <i>' }] });
     else evil.append(input as never);
   }
   return evil;
@@ -38,16 +48,20 @@ describe('report.html', () => {
   const log = withEvilEdit(finishedRun());
   const html = renderReportHtml(log.state);
 
-  it('holds the summary table in the paper\'s terms, per round, with the baseline row', () => {
+  it("holds the summary table in the paper's terms, per round, with the baseline row", () => {
     for (const round of [0, 1]) {
       const m = roundMetrics(log.state.rounds.get(round)!);
       expect(m.pairs).toBe(15);
-      const row = new RegExp(`<tr><td>Round ${round}</td><td>${round === 0 ? 'base model' : 'round 0 policy'}</td><td class="num">5</td><td class="num">3</td>`
-        + `<td class="num">15 / 15</td><td class="num">${m.successes}</td><td class="num">${formatPercent(m.successRate).replace('.', '\\.')}</td>`
-        + `<td class="num">${m.tasksSolved} / 5</td>`);
+      const row = new RegExp(
+        `<tr><td>Round ${round}</td><td>${round === 0 ? 'base model' : 'round 0 policy'}</td><td class="num">5</td><td class="num">3</td>` +
+          `<td class="num">15 / 15</td><td class="num">${m.successes}</td><td class="num">${formatPercent(m.successRate).replace('.', '\\.')}</td>` +
+          `<td class="num">${m.tasksSolved} / 5</td>`,
+      );
       expect(html).toMatch(row);
     }
-    expect(html).toMatch(/<tr class="baseline"><td>Baseline: ICL \(no adapter\)<\/td><td>–<\/td><td class="num">5<\/td>.*<td class="num">0\.0%<\/td><td class="num">0 \/ 5<\/td>/);
+    expect(html).toMatch(
+      /<tr class="baseline"><td>Baseline: ICL \(no adapter\)<\/td><td>–<\/td><td class="num">5<\/td>.*<td class="num">0\.0%<\/td><td class="num">0 \/ 5<\/td>/,
+    );
     expect(html).toMatch(/Success rate: the fraction of \(task, self-edit\) pairs/);
   });
 
@@ -83,8 +97,35 @@ describe('report.html', () => {
     expect(html).toContain('&lt;b&gt;lr&lt;/b&gt;: clamped &lt;i&gt;');
     const body = html.replace(/<style>[\s\S]*<\/style>/, '');
     const tags = [...body.matchAll(/<([a-zA-Z][\w-]*)/g)].map((m) => m[1]!.toLowerCase());
-    const allowed = new Set(['html', 'head', 'meta', 'title', 'body', 'h1', 'h2', 'h3', 'p', 'span', 'table', 'tr', 'th', 'td', 'div', 'pre', 'details', 'summary', 'ul', 'li', 'br',
-      'svg', 'text', 'rect', 'line', 'path', 'circle']);
+    const allowed = new Set([
+      'html',
+      'head',
+      'meta',
+      'title',
+      'body',
+      'h1',
+      'h2',
+      'h3',
+      'p',
+      'span',
+      'table',
+      'tr',
+      'th',
+      'td',
+      'div',
+      'pre',
+      'details',
+      'summary',
+      'ul',
+      'li',
+      'br',
+      'svg',
+      'text',
+      'rect',
+      'line',
+      'path',
+      'circle',
+    ]);
     expect([...new Set(tags)].filter((t) => !allowed.has(t))).toEqual([]);
   });
 
@@ -109,13 +150,17 @@ describe('report.html', () => {
 });
 
 describe('terminal summary', () => {
-  it('prints one row per round and per baseline with the paper\'s numbers', () => {
+  it("prints one row per round and per baseline with the paper's numbers", () => {
     const log = finishedRun();
     const text = formatRunSummary(log.state);
     const lines = text.split('\n');
-    expect(lines[0]).toMatch(/^SEAL arc train: finished; \/models\/Llama-3\.2-1B-Instruct \[sha256:001122334455\]; 5 tasks x 3 self-edits, 2 round\(s\), seed 7$/);
+    expect(lines[0]).toMatch(
+      /^SEAL arc train: finished; \/models\/Llama-3\.2-1B-Instruct \[sha256:001122334455\]; 5 tasks x 3 self-edits, 2 round\(s\), seed 7$/,
+    );
     const m0 = roundMetrics(log.state.rounds.get(0)!);
-    expect(text).toMatch(new RegExp(`round 0 +base model +15/15 +${m0.successes}/15 +${formatPercent(m0.successRate).replace('.', '\\.')} +${m0.tasksSolved}/5`));
+    expect(text).toMatch(
+      new RegExp(`round 0 +base model +15/15 +${m0.successes}/15 +${formatPercent(m0.successRate).replace('.', '\\.')} +${m0.tasksSolved}/5`),
+    );
     expect(text).toMatch(/baseline ICL \(no adapter\) +- +5\/5 +0\/5 +0\.0% +0\/5/);
     expect(text).toMatch(/1 warning\(s\)/);
   });
@@ -129,7 +174,24 @@ describe('svg plots', () => {
   });
 
   it('a null value breaks the line; markers carry titles; text is escaped', () => {
-    const svg = lineChart({ title: 'a<b', xLabel: 'x', yLabel: 'y', series: [{ name: 's&t', color: '#000', markers: true, points: [[0, 1], [1, null], [2, 3], [3, 2]] }] });
+    const svg = lineChart({
+      title: 'a<b',
+      xLabel: 'x',
+      yLabel: 'y',
+      series: [
+        {
+          name: 's&t',
+          color: '#000',
+          markers: true,
+          points: [
+            [0, 1],
+            [1, null],
+            [2, 3],
+            [3, 2],
+          ],
+        },
+      ],
+    });
     expect(xmlProblem(svg)).toBeNull();
     expect(svg.match(/<path d="([^"]*)"/)![1]!.match(/M/g)).toHaveLength(2);
     expect(svg.match(/<circle/g)).toHaveLength(3);
@@ -138,18 +200,27 @@ describe('svg plots', () => {
   });
 
   it('a strip plot draws a quartile box for rows of five or more values that are not two-valued', () => {
-    const svg = stripPlot({ title: 't', xLabel: 'r', xMin: 0, xMax: 1, rows: [
-      { label: 'few', points: [0, 1].map((value) => ({ value, color: '#000', title: 'p' })) },
-      { label: 'binary', points: [0, 0, 1, 1, 1].map((value) => ({ value, color: '#000', title: 'p' })) },
-      { label: 'spread', points: [0, 0.2, 0.5, 0.7, 1].map((value) => ({ value, color: '#000', title: 'p' })) },
-    ] });
+    const svg = stripPlot({
+      title: 't',
+      xLabel: 'r',
+      xMin: 0,
+      xMax: 1,
+      rows: [
+        { label: 'few', points: [0, 1].map((value) => ({ value, color: '#000', title: 'p' })) },
+        { label: 'binary', points: [0, 0, 1, 1, 1].map((value) => ({ value, color: '#000', title: 'p' })) },
+        { label: 'spread', points: [0, 0.2, 0.5, 0.7, 1].map((value) => ({ value, color: '#000', title: 'p' })) },
+      ],
+    });
     expect(xmlProblem(svg)).toBeNull();
     expect(svg.match(/class="box"/g)).toHaveLength(1);
     expect(svg.match(/<circle/g)).toHaveLength(12);
   });
 
   it('downsampling keeps the ends', () => {
-    const d = downsample(Array.from({ length: 1000 }, (_, i) => i), 10);
+    const d = downsample(
+      Array.from({ length: 1000 }, (_, i) => i),
+      10,
+    );
     expect(d).toHaveLength(10);
     expect(d[0]).toBe(0);
     expect(d[9]).toBe(999);

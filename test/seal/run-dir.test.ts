@@ -60,7 +60,10 @@ function deadPid(): number {
 }
 
 function outcome(state: RunState) {
-  return [...state.rounds.values()].map((r) => ({ metrics: roundMetrics(r), scores: [...r.candidates.values()].map((c) => [c.task, c.candidate, c.score?.reward]).sort() }));
+  return [...state.rounds.values()].map((r) => ({
+    metrics: roundMetrics(r),
+    scores: [...r.candidates.values()].map((c) => [c.task, c.candidate, c.score?.reward]).sort(),
+  }));
 }
 
 describe('run directory', () => {
@@ -103,8 +106,10 @@ describe('run directory', () => {
       expect(parsed.torn).toBeNull();
       expect(parsed.events).toHaveLength(lines);
       expect(parsed.events.map((e) => e.seq)).toEqual(Array.from({ length: lines }, (_, i) => i + 1));
-      console.log(`run-dir: ${lines} records (${parsed.events.filter((e) => e.type === 'ttt-step').length} TTT steps) appended in ${ms.toFixed(0)} ms `
-        + `(${(ms / lines).toFixed(2)} ms per record) with stepSyncMs ${stepSyncMs}`);
+      console.log(
+        `run-dir: ${lines} records (${parsed.events.filter((e) => e.type === 'ttt-step').length} TTT steps) appended in ${ms.toFixed(0)} ms ` +
+          `(${(ms / lines).toFixed(2)} ms per record) with stepSyncMs ${stepSyncMs}`,
+      );
     }
   });
 
@@ -314,7 +319,10 @@ describe('run directory', () => {
     const html = readFileSync(join(dir, RUN_FILES.report), 'utf8');
     expect(html).toMatch(/<td class="num">100\.0%<\/td>/);
     for (const svg of svgElements(html)) expect(xmlProblem(svg)).toBeNull();
-    const lines = readFileSync(join(dir, RUN_FILES.selfEdits), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const lines = readFileSync(join(dir, RUN_FILES.selfEdits), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines).toEqual([expect.objectContaining({ round: 0, task: 'a', candidate: 0, chosen: true, reward: 1, solved: true, text: '{"x":1}' })]);
     expect(run.summary()).toMatch(/round 0 +base model +1\/1 +1\/1 +100\.0%/);
     await run.fail(new Error('GPU lost'));

@@ -7,8 +7,18 @@ import { describe, expect, it } from 'vitest';
 import { stampEvent, type RunEvent } from '../../src/seal/events.ts';
 import { checkResumeConfig, checkRunConfig, configDiff, configHash, RunConfigMismatchError } from '../../src/seal/run-config.ts';
 import {
-  baselineMetrics, currentPolicy, foldEvents, isCandidateFinished, nextRound, pendingCandidates, policyForRound, resumeSummary, roundMetrics,
-  selfEditRecords, taskOutcomes, type RunState,
+  baselineMetrics,
+  currentPolicy,
+  foldEvents,
+  isCandidateFinished,
+  nextRound,
+  pendingCandidates,
+  policyForRound,
+  resumeSummary,
+  roundMetrics,
+  selfEditRecords,
+  taskOutcomes,
+  type RunState,
 } from '../../src/seal/run-state.ts';
 import { Killed, MemoryLog, runFakeLoop, solves, TASKS, testConfig, type LoopStats } from './helpers.ts';
 
@@ -36,7 +46,7 @@ function outcome(state: RunState) {
 }
 
 describe('fold and resume', () => {
-  it('an uninterrupted run: every candidate scored once, metrics in the paper\'s terms', () => {
+  it("an uninterrupted run: every candidate scored once, metrics in the paper's terms", () => {
     const log = started();
     const stats: LoopStats = { sampled: [], trained: [] };
     runFakeLoop(log, { stats });
@@ -65,7 +75,8 @@ describe('fold and resume', () => {
       const before: LoopStats = { sampled: [], trained: [] };
       expect(() => runFakeLoop(first, { budget, stats: before }), `budget ${budget}`).toThrow(Killed);
       const finishedBefore = new Set<string>();
-      for (const r of first.state.rounds.values()) for (const c of r.candidates.values()) if (c.score) finishedBefore.add(`${r.round}/${c.task}/${c.candidate}`);
+      for (const r of first.state.rounds.values())
+        for (const c of r.candidates.values()) if (c.score) finishedBefore.add(`${r.round}/${c.task}/${c.candidate}`);
 
       const second = reopened(first.events);
       const after: LoopStats = { sampled: [], trained: [] };
@@ -78,7 +89,10 @@ describe('fold and resume', () => {
       const sampledBefore = new Set(before.sampled);
       const keptEdits = [...sampledBefore].filter((k) => !finishedBefore.has(k));
       for (const k of keptEdits) {
-        const wasRecorded = first.state.rounds.get(Number(k.split('/')[0]))?.candidates.get(`${k.split('/')[1]}\u0000${k.split('/')[2]}`)?.samples.some((x) => x.invalid === null);
+        const wasRecorded = first.state.rounds
+          .get(Number(k.split('/')[0]))
+          ?.candidates.get(`${k.split('/')[1]}\u0000${k.split('/')[2]}`)
+          ?.samples.some((x) => x.invalid === null);
         if (wasRecorded) expect(after.sampled, `budget ${budget}`).not.toContain(k);
       }
       expect(outcome(second.state), `budget ${budget}`).toEqual(expected);
@@ -161,25 +175,37 @@ describe('fold and resume', () => {
     log.append({ type: 'baseline-scored', name: 'ICL', round: null, task: 'b', reward: 1, solved: true, tests: [] });
     log.append({ type: 'baseline-scored', name: 'ICL', round: null, task: 'b', reward: 0, solved: false, tests: [] });
     expect(roundMetrics(log.state.rounds.get(0)!)).toEqual({
-      round: 0, tasks: 2, candidatesPerTask: 2, pairs: 4, successes: 2, successRate: 0.5, meanReward: 0.5, tasksSolved: 2, skipped: 1,
+      round: 0,
+      tasks: 2,
+      candidatesPerTask: 2,
+      pairs: 4,
+      successes: 2,
+      successRate: 0.5,
+      meanReward: 0.5,
+      tasksSolved: 2,
+      skipped: 1,
     });
-    expect(taskOutcomes(log.state.rounds.get(0)!)).toEqual([{ task: 'a', rewards: [1, 0], solved: 1, pairs: 2 }, { task: 'b', rewards: [0, 1], solved: 1, pairs: 2 }]);
+    expect(taskOutcomes(log.state.rounds.get(0)!)).toEqual([
+      { task: 'a', rewards: [1, 0], solved: 1, pairs: 2 },
+      { task: 'b', rewards: [0, 1], solved: 1, pairs: 2 },
+    ]);
     expect(baselineMetrics(log.state)).toEqual([{ name: 'ICL', round: null, tasks: 2, solved: 1, successRate: 0.5, meanReward: 0.5 }]);
     expect(log.state.warnings.join()).toMatch(/baseline "ICL" for task b was already scored/);
   });
 
-  it('the paper\'s headline number: 29 of 8 x 5 pairs is 72.5%', () => {
+  it("the paper's headline number: 29 of 8 x 5 pairs is 72.5%", () => {
     const log = started(testConfig({ tasks: { ids: Array.from({ length: 8 }, (_, i) => `t${i}`) }, selfEditsPerTask: 5, rounds: 1 }));
     log.append({ type: 'round-started', round: 0, policy: { kind: 'base' }, tasks: log.state.config!.tasks.ids, candidatesPerTask: 5 });
     let n = 0;
-    for (let t = 0; t < 8; t++) for (let k = 0; k < 5; k++) {
-      const solved = n++ < 29;
-      log.append({ type: 'candidate-scored', round: 0, task: `t${t}`, candidate: k, reward: solved ? 1 : 0, solved, tests: [] });
-    }
+    for (let t = 0; t < 8; t++)
+      for (let k = 0; k < 5; k++) {
+        const solved = n++ < 29;
+        log.append({ type: 'candidate-scored', round: 0, task: `t${t}`, candidate: k, reward: solved ? 1 : 0, solved, tests: [] });
+      }
     expect(roundMetrics(log.state.rounds.get(0)!)).toMatchObject({ pairs: 40, successes: 29, successRate: 0.725, tasksSolved: 6 });
   });
 
-  it('self-edit records list every sample with its candidate\'s outcome', () => {
+  it("self-edit records list every sample with its candidate's outcome", () => {
     const log = started();
     runFakeLoop(log, { invalidEvery: 2 });
     const records = selfEditRecords(log.state);
@@ -202,9 +228,22 @@ describe('fold and resume', () => {
 describe('config hash and resume check', () => {
   it('is independent of key order and of where the model and tasks were read from, not of what they are', () => {
     const a = testConfig();
-    const reordered = JSON.parse(JSON.stringify({ settings: a.settings, seed: a.seed, rounds: a.rounds, selfEditsPerTask: a.selfEditsPerTask, tasks: a.tasks, model: a.model, command: a.command, domain: a.domain }));
+    const reordered = JSON.parse(
+      JSON.stringify({
+        settings: a.settings,
+        seed: a.seed,
+        rounds: a.rounds,
+        selfEditsPerTask: a.selfEditsPerTask,
+        tasks: a.tasks,
+        model: a.model,
+        command: a.command,
+        domain: a.domain,
+      }),
+    );
     expect(configHash(reordered)).toBe(configHash(a));
-    expect(configHash(testConfig({ model: { ...a.model, source: { path: '/elsewhere' } }, tasks: { ids: a.tasks.ids, source: 'other.json' } }))).toBe(configHash(a));
+    expect(configHash(testConfig({ model: { ...a.model, source: { path: '/elsewhere' } }, tasks: { ids: a.tasks.ids, source: 'other.json' } }))).toBe(
+      configHash(a),
+    );
     expect(configHash(testConfig({ rounds: 5 }))).toBe(configHash(a));
     expect(configHash(testConfig({ seed: 8 }))).not.toBe(configHash(a));
     expect(configHash(testConfig({ model: { ...a.model, fingerprint: 'sha256:ff' } }))).not.toBe(configHash(a));

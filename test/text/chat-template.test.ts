@@ -108,7 +108,13 @@ describe('chat template errors and helpers', () => {
   });
 
   it('accepts an explicit template and a named template list', () => {
-    const config = { bos_token: '<s>', chat_template: [{ name: 'default', template: '{{ bos_token }}{% for m in messages %}[{{ m.role }}]{{ m.content }}{% endfor %}' }, { name: 'rag', template: 'RAG' }] };
+    const config = {
+      bos_token: '<s>',
+      chat_template: [
+        { name: 'default', template: '{{ bos_token }}{% for m in messages %}[{{ m.role }}]{{ m.content }}{% endfor %}' },
+        { name: 'rag', template: 'RAG' },
+      ],
+    };
     expect(ChatTemplate.has(config)).toBe(true);
     expect(renderChat(config, [{ role: 'user', content: 'x' }])).toBe('<s>[user]x');
     expect(new ChatTemplate(config, { name: 'rag' }).render([])).toBe('RAG');

@@ -12,7 +12,7 @@ const AWKWARD = [
   'e\u0301 combining, naïve café',
   '  leading spaces\n\nand\ttabs  ',
   'code: for (let i = 0; i < 10; i++) { x += 1; }',
-  'Hello , world . Don\'t stop',
+  "Hello , world . Don't stop",
 ];
 
 /** Small seeded PRNG (mulberry32): fresh per run, the seed goes in failure messages. */
@@ -26,7 +26,31 @@ function rng(seed: number): () => number {
   };
 }
 
-const RANDOM_PIECES = ['a', 'the', ' ', '  ', '\n', '日', '本', '語', '😀', '👍🏽', '‍', 'é', 'e\u0301', ',', '.', '!', '7', '42', 'Ω', 'ß', '𝔘', '中文', ' word'];
+const RANDOM_PIECES = [
+  'a',
+  'the',
+  ' ',
+  '  ',
+  '\n',
+  '日',
+  '本',
+  '語',
+  '😀',
+  '👍🏽',
+  '‍',
+  'é',
+  'e\u0301',
+  ',',
+  '.',
+  '!',
+  '7',
+  '42',
+  'Ω',
+  'ß',
+  '𝔘',
+  '中文',
+  ' word',
+];
 
 function randomText(random: () => number, length: number): string {
   let text = '';
@@ -49,7 +73,10 @@ function expectStreamMatchesDecode(tokenizer: TextTokenizer, text: string, conte
     const message = `${context} text=${JSON.stringify(text)} skipSpecialTokens=${skipSpecialTokens} pieces=${JSON.stringify(pieces)}`;
     expect(pieces.join(''), message).toBe(tokenizer.decode(ids, { skipSpecialTokens }));
     // Complete text only: a split character is held back, never emitted as U+FFFD.
-    expect(pieces.some((piece) => piece.includes('\uFFFD')), message).toBe(false);
+    expect(
+      pieces.some((piece) => piece.includes('\uFFFD')),
+      message,
+    ).toBe(false);
   }
 }
 
@@ -107,7 +134,7 @@ describe('Llama 3.2 tokenizer', () => {
     expect(llama.decode([])).toBe('');
   });
 
-  it('applies transformers\' lossy space clean-up only when asked', () => {
+  it("applies transformers' lossy space clean-up only when asked", () => {
     const ids = llama.encode('Hello , world .', { addSpecialTokens: false });
     expect(llama.decode(ids)).toBe('Hello , world .');
     expect(llama.decode(ids, { cleanUpTokenizationSpaces: true })).toBe('Hello, world.');

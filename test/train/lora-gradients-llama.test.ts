@@ -14,6 +14,12 @@ describe('LoRA gradients on the GPU: Llama', () => {
   });
 
   it('f16 weights, rsLora: loss, dA and dB equal the f64 reference, with and without recomputation', async () => {
-    await checkGradientsAgainstReference('Llama GQA f16 rsLora', LLAMA_GQA, 'F16', { targets: [...LORA_TARGETS], rank: 3, alpha: 5, rsLora: true }, freshSeed());
+    await checkGradientsAgainstReference(
+      'Llama GQA f16 rsLora',
+      LLAMA_GQA,
+      'F16',
+      { targets: [...LORA_TARGETS], rank: 3, alpha: 5, rsLora: true },
+      freshSeed(),
+    );
   });
 });

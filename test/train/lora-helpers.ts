@@ -41,7 +41,14 @@ export function expectGradsClose(got: HostGrads, want: Map<string, { a: Float64A
 }
 
 /** One lossAndGradients on a fresh LoraModel, gradients poisoned first (every one must be written). */
-export async function gpuStep(ctx: GpuContext, config: ModelConfig, weights: BaseWeights, adapter: LoraAdapter, batch: TrainBatch, options: LoraModelOptions = {}) {
+export async function gpuStep(
+  ctx: GpuContext,
+  config: ModelConfig,
+  weights: BaseWeights,
+  adapter: LoraAdapter,
+  batch: TrainBatch,
+  options: LoraModelOptions = {},
+) {
   const model = new LoraModel(ctx, config, weights, adapter, options);
   const grads = adapter.zerosLike();
   for (const t of grads.list()) ctx.fill(t);
@@ -75,7 +82,9 @@ export async function checkGradientsAgainstReference(name: string, config: Model
     expect(r.b, `recompute ${path} dB bit-identical (seed ${seed})`).toEqual(g.b);
   }
   expect(recomputed.loss).toBe(plain.loss);
-  console.log(`${name}: loss rel. error ${relErr(plain.loss, want.loss).toExponential(2)}, worst dA/dB NMSE ${worst.toExponential(2)} over ${want.grads.size} modules`);
+  console.log(
+    `${name}: loss rel. error ${relErr(plain.loss, want.loss).toExponential(2)}, worst dA/dB NMSE ${worst.toExponential(2)} over ${want.grads.size} modules`,
+  );
   adapter.dispose();
   weights.dispose();
 }

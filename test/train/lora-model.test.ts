@@ -25,7 +25,12 @@ describe('LoraModel', () => {
     const logits = await model.logits({ ids: batch.ids, seqStart: batch.seqStart });
     expect(logits.length).toBe(150);
     expect(logits[0]!.length).toBe(V);
-    expectClose(logits.flatMap((row) => [...row]), loraLogitsRef(LLAMA_GQA, ref, refLora, batch), TOL.f32, `logits (seed ${seed})`);
+    expectClose(
+      logits.flatMap((row) => [...row]),
+      loraLogitsRef(LLAMA_GQA, ref, refLora, batch),
+      TOL.f32,
+      `logits (seed ${seed})`,
+    );
     const want = loraGradRef(LLAMA_GQA, ref, refLora, batch);
     const evalLoss = await model.loss(batch);
     expect(relErr(evalLoss.loss, want.loss), `eval loss (seed ${seed})`).toBeLessThan(1e-5);
@@ -51,8 +56,11 @@ describe('LoraModel', () => {
     const l1 = await model.lossAndGradients(first, grads, { denominator: total });
     const l2 = await model.lossAndGradients(second, grads, { denominator: total, accumulate: true });
     const whole = {
-      ids: [...first.ids, ...second.ids], targets: [...first.targets, ...second.targets], weights: [...first.weights, ...second.weights],
-      positions: [...first.positions, ...second.positions], seqStart: [...first.seqStart, ...second.seqStart.map((s) => s + first.ids.length)],
+      ids: [...first.ids, ...second.ids],
+      targets: [...first.targets, ...second.targets],
+      weights: [...first.weights, ...second.weights],
+      positions: [...first.positions, ...second.positions],
+      seqStart: [...first.seqStart, ...second.seqStart.map((s) => s + first.ids.length)],
     };
     const want = loraGradRef(LLAMA_GQA, ref, refLora, whole);
     expect(relErr(l1.loss + l2.loss, want.loss), `summed micro-batch losses (seed ${seed})`).toBeLessThan(1e-5);
@@ -91,8 +99,12 @@ describe('LoraModel', () => {
     const grads = adapter.zerosLike();
     const ok = randomBatch(rng(seed), [4, 3], V);
     await expect(model.lossAndGradients({ ...ok, ids: [...ok.ids.slice(0, 6), 41] }, grads)).rejects.toThrow(/ids\[6\] = 41 is outside \[0, 41\)/);
-    await expect(model.lossAndGradients({ ...ok, targets: [...ok.targets.slice(0, 6), 99] }, grads)).rejects.toThrow(/targets\[6\] = 99 is outside \[0, 41\) \(use -100/);
-    await expect(model.lossAndGradients({ ...ok, seqStart: [0, 0, 0, 0, 4, 5, 4] }, grads)).rejects.toThrow(/seqStart\[6\] = 4: sequences must be packed back to back/);
+    await expect(model.lossAndGradients({ ...ok, targets: [...ok.targets.slice(0, 6), 99] }, grads)).rejects.toThrow(
+      /targets\[6\] = 99 is outside \[0, 41\) \(use -100/,
+    );
+    await expect(model.lossAndGradients({ ...ok, seqStart: [0, 0, 0, 0, 4, 5, 4] }, grads)).rejects.toThrow(
+      /seqStart\[6\] = 4: sequences must be packed back to back/,
+    );
     await expect(model.lossAndGradients({ ...ok, weights: [1, 1, -1, 1, 1, 1, 1] }, grads)).rejects.toThrow(/weights\[2\] = -1/);
     await expect(model.lossAndGradients({ ...ok, targets: ok.targets.slice(1) }, grads)).rejects.toThrow(/7 ids but 6 targets/);
     await expect(model.lossAndGradients(ok, grads, { denominator: 0 })).rejects.toThrow(/denominator is 0 but the batch has weighted targets/);

@@ -22,7 +22,10 @@ async function hostModel(config: ModelConfig, seed: number): Promise<Weights> {
   return ref;
 }
 
-const CASES: [string, ModelConfig][] = [['Llama GQA + llama3 rope_scaling, untied', LLAMA_GQA], ['Qwen2 with q/k/v biases', QWEN2]];
+const CASES: [string, ModelConfig][] = [
+  ['Llama GQA + llama3 rope_scaling, untied', LLAMA_GQA],
+  ['Qwen2 with q/k/v biases', QWEN2],
+];
 
 describe('f64 LoRA reference', () => {
   for (const [name, config] of CASES) {
@@ -43,7 +46,10 @@ describe('f64 LoRA reference', () => {
       const lora = refLora(initLoraWeights(config, resolveLoraConfig({ targets: [...LORA_TARGETS], rank: 3, alpha: 5 }), { seed, b: 'random' }));
       const withLora = loraLogitsRef(config, weights, lora, batch);
       expectClose(withLora, loraLogitsRef(config, mergeLoraRef(weights, lora), null, batch), 1e-24, `${name} LoRA vs merged (seed ${seed})`);
-      expect(withLora.some((v, i) => Math.abs(v - base[i]!) > 1e-3), 'the adapter changes the logits').toBe(true);
+      expect(
+        withLora.some((v, i) => Math.abs(v - base[i]!) > 1e-3),
+        'the adapter changes the logits',
+      ).toBe(true);
     });
 
     it(`${name}: the hand-written gradient of every A and B equals central finite differences`, async () => {
@@ -59,7 +65,10 @@ describe('f64 LoRA reference', () => {
       let worst = 0;
       for (const [path, m] of lora.modules) {
         const g = grads.get(path)!;
-        for (const [which, x, an] of [['A', m.a, g.a], ['B', m.b, g.b]] as const) {
+        for (const [which, x, an] of [
+          ['A', m.a, g.a],
+          ['B', m.b, g.b],
+        ] as const) {
           const err = checkGradient(f, x, an, { what: `${name} ${path} ${which} (seed ${seed})`, coords: sampleCoords(x.length, 10, r), eps: 1e-5 });
           worst = Math.max(worst, err);
         }

@@ -32,7 +32,10 @@ function expectMixedGradsClose(got: Grads, want: Grads, what: string): { median:
 }
 
 describe("LoRA training, precision 'mixed'", () => {
-  for (const [name, config] of [['Llama GQA', LLAMA_GQA], ['Qwen2', QWEN2]] as const) {
+  for (const [name, config] of [
+    ['Llama GQA', LLAMA_GQA],
+    ['Qwen2', QWEN2],
+  ] as const) {
     it(`${name}: loss and every dA, dB within the 16-bit gradient tolerances of the f64 reference; a mean over ~1e5x more tokens (dy ~1e-8) too`, async () => {
       const seed = freshSeed();
       const { ctx, weights, ref, adapter, refLora } = await setup(config, 'BF16', ALL, seed);
@@ -84,7 +87,9 @@ describe("LoRA training, precision 'mixed'", () => {
       const tiny = await step('mixed', weightSum * factor);
       const scaledWant = new Map([...want.grads].map(([p, w]) => [p, { a: w.a.map((x) => x / factor), b: w.b.map((x) => x / factor) }]));
       expectMixedGradsClose(tiny.grads, scaledWant, `mixed, mean over ${factor}x the tokens (seed ${seed})`);
-      console.log(`${name} mixed: loss rel. error ${relErr(mixed.loss, want.loss).toExponential(2)}, dA/dB NMSE median ${worst.median.toExponential(2)}, worst ${worst.worst.toExponential(2)}`);
+      console.log(
+        `${name} mixed: loss rel. error ${relErr(mixed.loss, want.loss).toExponential(2)}, dA/dB NMSE median ${worst.median.toExponential(2)}, worst ${worst.worst.toExponential(2)}`,
+      );
       adapter.dispose();
       weights.dispose();
     });

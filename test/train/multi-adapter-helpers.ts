@@ -75,7 +75,14 @@ export function disposeAll(ctx: GpuContext, ...xs: { dispose(): void }[]): void 
 }
 
 /** One lossAndGradients with every adapter, gradients poisoned first (every one must be written). */
-export async function multiStep(ctx: GpuContext, config: ModelConfig, weights: BaseWeights, adapters: readonly LoraAdapter[], batch: TrainBatch, options: LoraModelOptions = {}) {
+export async function multiStep(
+  ctx: GpuContext,
+  config: ModelConfig,
+  weights: BaseWeights,
+  adapters: readonly LoraAdapter[],
+  batch: TrainBatch,
+  options: LoraModelOptions = {},
+) {
   const model = new LoraModel(ctx, config, weights, adapters, options);
   const grads = adapters.map((a) => a.zerosLike());
   for (const g of grads) for (const t of g.list()) ctx.fill(t);
@@ -92,7 +99,13 @@ export async function multiStep(ctx: GpuContext, config: ModelConfig, weights: B
  * K = 3 adapters in one pass over interleaved sequences: each adapter's loss and dA, dB equal training it alone
  * on its own sequences (GPU, to TOL.f32) and the f64 reference; recomputation is bit-identical.
  */
-export async function checkThreeAdapters(name: string, config: ModelConfig, dtype: CheckpointDType, ranks: readonly [number, number, number], seed: number): Promise<void> {
+export async function checkThreeAdapters(
+  name: string,
+  config: ModelConfig,
+  dtype: CheckpointDType,
+  ranks: readonly [number, number, number],
+  seed: number,
+): Promise<void> {
   const { ctx, weights, ref, adapters, refs } = await setupAdapters(config, dtype, threeAdapters(ranks), seed);
   const batch = multiAdapterBatch(rng(seed + 1), INTERLEAVED.lengths, INTERLEAVED.adapters, config.vocabSize);
   const multi = await multiStep(ctx, config, weights, adapters, batch);
@@ -110,18 +123,25 @@ export async function checkThreeAdapters(name: string, config: ModelConfig, dtyp
     expect(relErr(got.loss, alone.loss), `${what}: loss ${got.loss} vs alone ${alone.loss}`).toBeLessThan(1e-5);
     expect(relErr(got.loss, want.loss), `${what}: loss ${got.loss} vs reference ${want.loss}`).toBeLessThan(1e-5);
     const vsRef = expectGradsClose(multi.grads[g]!, want.grads, `${what} vs reference`);
-    let vsAlone = 0, identical = 0;
+    let vsAlone = 0,
+      identical = 0;
     for (const [path, a] of alone.grads) {
       const m = multi.grads[g]!.get(path)!;
-      vsAlone = Math.max(vsAlone, expectClose(m.a, a.a, TOL.f32, `${what}: ${path} dA vs alone`), expectClose(m.b, a.b, TOL.f32, `${what}: ${path} dB vs alone`));
+      vsAlone = Math.max(
+        vsAlone,
+        expectClose(m.a, a.a, TOL.f32, `${what}: ${path} dA vs alone`),
+        expectClose(m.b, a.b, TOL.f32, `${what}: ${path} dB vs alone`),
+      );
       identical += Number(nmse(m.a, a.a) === 0 && nmse(m.b, a.b) === 0);
       const r = recomputed.grads[g]!.get(path)!;
       expect(r.a, `${what}: recompute ${path} dA bit-identical`).toEqual(m.a);
       expect(r.b, `${what}: recompute ${path} dB bit-identical`).toEqual(m.b);
     }
     expect(recomputed.results[g]!.loss).toBe(got.loss);
-    report.push(`adapter ${g} (r=${ranks[g]}, ${share.ids.length} rows): loss rel. error vs alone ${relErr(got.loss, alone.loss).toExponential(2)}, ` +
-      `worst dA/dB NMSE vs alone ${vsAlone.toExponential(2)} (${identical}/${alone.grads.size} modules bit-identical), vs f64 ${vsRef.toExponential(2)}`);
+    report.push(
+      `adapter ${g} (r=${ranks[g]}, ${share.ids.length} rows): loss rel. error vs alone ${relErr(got.loss, alone.loss).toExponential(2)}, ` +
+        `worst dA/dB NMSE vs alone ${vsAlone.toExponential(2)} (${identical}/${alone.grads.size} modules bit-identical), vs f64 ${vsRef.toExponential(2)}`,
+    );
   }
   console.log(`${name}, 3 adapters in one pass:\n  ${report.join('\n  ')}`);
   disposeAll(ctx, ...adapters, weights);

@@ -34,12 +34,17 @@ describe('LoraModel with several adapters in the same passes: Llama', () => {
       const rows = whole.ids.map((_, t) => t).filter((t) => keep(seqOf(t)));
       const index = new Map(rows.map((t, i) => [t, i]));
       return {
-        ids: rows.map((t) => whole.ids[t]!), targets: rows.map((t) => whole.targets[t]!), weights: rows.map((t) => whole.weights[t]!),
-        positions: rows.map((t) => whole.positions[t]!), seqStart: rows.map((t) => index.get(whole.seqStart[t]!)!), adapters: rows.map((t) => whole.adapters![t]!),
+        ids: rows.map((t) => whole.ids[t]!),
+        targets: rows.map((t) => whole.targets[t]!),
+        weights: rows.map((t) => whole.weights[t]!),
+        positions: rows.map((t) => whole.positions[t]!),
+        seqStart: rows.map((t) => index.get(whole.seqStart[t]!)!),
+        adapters: rows.map((t) => whole.adapters![t]!),
       };
     };
     const inFirst = (s: number) => s < 6 && INTERLEAVED.adapters[s] !== 2;
-    const first = pick(inFirst), second = pick((s) => !inFirst(s));
+    const first = pick(inFirst),
+      second = pick((s) => !inFirst(s));
     const totals = [0, 1, 2].map((g) => adapterShare(whole, g).weights.reduce((a, b) => a + b, 0));
     const model = new LoraModel(ctx, LLAMA_GQA, weights, adapters);
     const grads = adapters.map((a) => a.zerosLike());
@@ -58,7 +63,12 @@ describe('LoraModel with several adapters in the same passes: Llama', () => {
     for (let g = 0; g < 3; g++) {
       const share = adapterShare(whole, g);
       const rows = whole.ids.map((_, t) => t).filter((t) => whole.adapters![t] === g);
-      expectClose(rows.flatMap((t) => [...logits[t]!]), loraLogitsRef(LLAMA_GQA, ref, refs[g]!, share), TOL.f32, `adapter ${g} logits (seed ${seed})`);
+      expectClose(
+        rows.flatMap((t) => [...logits[t]!]),
+        loraLogitsRef(LLAMA_GQA, ref, refs[g]!, share),
+        TOL.f32,
+        `adapter ${g} logits (seed ${seed})`,
+      );
       expect(relErr(losses[g]!.loss, loraGradRef(LLAMA_GQA, ref, refs[g]!, share).loss), `adapter ${g} eval loss (seed ${seed})`).toBeLessThan(1e-5);
     }
     disposeAll(ctx, model, ...grads, ...adapters, weights);
@@ -70,14 +80,21 @@ describe('LoraModel with several adapters in the same passes: Llama', () => {
     const model = new LoraModel(ctx, LLAMA_GQA, weights, adapters);
     const grads = adapters.map((a) => a.zerosLike());
     // No masked labels: both sequences have weighted targets.
-    const ok = packTrainingSequences([{ ids: [1, 7, 3, 9], adapter: 0 }, { ids: [4, 2, 8], adapter: 2 }]);
+    const ok = packTrainingSequences([
+      { ids: [1, 7, 3, 9], adapter: 0 },
+      { ids: [4, 2, 8], adapter: 2 },
+    ]);
     await expect(model.lossAndGradients({ ...ok, adapters: [0, 0, 0, 0, 3, 3, 3] }, grads)).rejects.toThrow(/adapters\[4\] = 3 is outside \[0, 3\)/);
-    await expect(model.lossAndGradients({ ...ok, adapters: [0, 0, 1, 0, 2, 2, 2] }, grads)).rejects.toThrow(/adapters\[2\] = 1 but the sequence starting at 0 has adapter 0/);
+    await expect(model.lossAndGradients({ ...ok, adapters: [0, 0, 1, 0, 2, 2, 2] }, grads)).rejects.toThrow(
+      /adapters\[2\] = 1 but the sequence starting at 0 has adapter 0/,
+    );
     await expect(model.lossAndGradients(ok, grads[0]!)).rejects.toThrow(/one gradient set for 3 adapters/);
     await expect(model.lossAndGradients(ok, [grads[0]!, grads[2]!, grads[1]!])).rejects.toThrow(/grads\[1\] are not shaped like the adapter/);
     await expect(model.lossAndGradients(ok, grads, { denominator: 4 })).rejects.toThrow(/one denominator for 3 adapters/);
     await expect(model.lossAndGradients(ok, grads, { denominator: [1, 1] })).rejects.toThrow(/2 denominators for 3 adapters/);
-    await expect(model.lossAndGradients(ok, grads, { denominator: [1, 1, 0] })).rejects.toThrow(/denominator of adapter 2 is 0 but the batch has weighted targets/);
+    await expect(model.lossAndGradients(ok, grads, { denominator: [1, 1, 0] })).rejects.toThrow(
+      /denominator of adapter 2 is 0 but the batch has weighted targets/,
+    );
     await expect(model.loss(ok)).rejects.toThrow(/has 3 adapters; use losses\(\)/);
     expect(() => new LoraModel(ctx, { ...LLAMA_GQA, numLayers: 1 }, weights, adapters)).toThrow(/adapter 0 has model\.layers\.1\.self_attn\.q_proj/);
     const [l0, , l2] = await model.lossAndGradients(ok, grads);

@@ -8,7 +8,11 @@ import { adamwRef } from '../ref/adamw.ts';
 import { gradNormRef } from '../ref/grad-norm.ts';
 import { LLAMA_GQA } from './tiny-model.ts';
 
-const STEPS: { lr: number; scale: number }[] = [{ lr: 1e-2, scale: 1 }, { lr: 5e-3, scale: 3 }, { lr: 2e-3, scale: 1e-3 }];
+const STEPS: { lr: number; scale: number }[] = [
+  { lr: 1e-2, scale: 1 },
+  { lr: 5e-3, scale: 3 },
+  { lr: 2e-3, scale: 1e-3 },
+];
 
 describe('LoraOptimizer', () => {
   for (const [name, config, chunkBytes] of [
@@ -35,7 +39,8 @@ describe('LoraOptimizer', () => {
       else expect(adapter.params.chunks().length).toBe(1);
       const start = await adapter.download();
       const refParams = start.modules.flatMap((m) => [Float64Array.from(m.a), Float64Array.from(m.b)]);
-      const refM = refParams.map((p) => new Float64Array(p.length)), refV = refParams.map((p) => new Float64Array(p.length));
+      const refM = refParams.map((p) => new Float64Array(p.length)),
+        refV = refParams.map((p) => new Float64Array(p.length));
       const h = { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, ...config };
       for (const [i, { lr, scale }] of STEPS.entries()) {
         const g = refParams.map((p) => randn(p.length, r, 0.1 * scale));
@@ -44,7 +49,9 @@ describe('LoraOptimizer', () => {
         const want = gradNormRef(g, h.maxGradNorm ?? Infinity);
         expect(step).toBe(i + 1);
         expect(Math.abs(gradNorm - want.norm) / want.norm, `grad norm, step ${step} (seed ${seed})`).toBeLessThan(1e-6);
-        refParams.forEach((p, k) => adamwRef(p, g[k]!, refM[k]!, refV[k]!, { lr, beta1: h.beta1, beta2: h.beta2, eps: h.eps, weightDecay: h.weightDecay, step: i + 1 }, want.clip));
+        refParams.forEach((p, k) =>
+          adamwRef(p, g[k]!, refM[k]!, refV[k]!, { lr, beta1: h.beta1, beta2: h.beta2, eps: h.eps, weightDecay: h.weightDecay, step: i + 1 }, want.clip),
+        );
       }
       expect(opt.step).toBe(3);
       const got = await adapter.download();

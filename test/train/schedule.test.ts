@@ -22,7 +22,7 @@ describe('learning-rate schedules (HF semantics)', () => {
     expect(learningRate(c, 6)).toBeCloseTo(1, 15);
   });
 
-  it('constant: warmup, then the peak rate forever; without warmup HF\'s plain constant', () => {
+  it("constant: warmup, then the peak rate forever; without warmup HF's plain constant", () => {
     expect(values({ schedule: 'constant', lr: 1, warmupSteps: 3, totalSteps: 5 }, 7)).toEqual([0, 1 / 3, 2 / 3, 1, 1, 1, 1]);
     expect(values({ schedule: 'constant', lr: 1, totalSteps: 2 }, 3)).toEqual([1, 1, 1]);
     // A single warmup step: max(1, warmup) keeps step 0 at 0.

@@ -13,7 +13,8 @@ import { LLAMA_GQA, QWEN2 } from './tiny-model.ts';
 describe('adapter directories', () => {
   const root = mkdtempSync(join(tmpdir(), 'seal-adapter-files-'));
   afterAll(() => rmSync(root, { recursive: true, force: true }));
-  const host = (seed: number, rank = 4) => initLoraWeights(LLAMA_GQA, resolveLoraConfig({ targets: ['q_proj', 'down_proj'], rank, alpha: 8 }), { seed, b: 'random' });
+  const host = (seed: number, rank = 4) =>
+    initLoraWeights(LLAMA_GQA, resolveLoraConfig({ targets: ['q_proj', 'down_proj'], rank, alpha: 8 }), { seed, b: 'random' });
 
   it('saves both PEFT files atomically and reloads the same weights', async () => {
     const seed = freshSeed();
@@ -40,7 +41,10 @@ describe('adapter directories', () => {
     await saveAdapterDir(dir, host(2, 2), { baseModel: null });
     expect(readdirSync(dir).sort()).toEqual([PEFT_CONFIG_FILE, PEFT_WEIGHTS_FILE, 'loss.jsonl']);
     expect((await loadAdapterDir(dir, LLAMA_GQA)).config.rank).toBe(2);
-    expect(readdirSync(root).filter((n) => n.includes('.tmp-')), 'no temporary directories left').toEqual([]);
+    expect(
+      readdirSync(root).filter((n) => n.includes('.tmp-')),
+      'no temporary directories left',
+    ).toEqual([]);
     // A directory holding only what a training run writes (loss log, init/) is fine too.
     const runDir = join(root, 'run');
     mkdirSync(join(runDir, 'init'), { recursive: true });
@@ -50,7 +54,9 @@ describe('adapter directories', () => {
     const other = join(root, 'not-an-adapter');
     mkdirSync(other);
     writeFileSync(join(other, 'notes.txt'), 'mine');
-    await expect(saveAdapterDir(other, host(1), { baseModel: null })).rejects.toThrow(/not-an-adapter is not empty and is not an adapter directory \(no adapter_config\.json\): refusing to overwrite it/);
+    await expect(saveAdapterDir(other, host(1), { baseModel: null })).rejects.toThrow(
+      /not-an-adapter is not empty and is not an adapter directory \(no adapter_config\.json\): refusing to overwrite it/,
+    );
     expect(readdirSync(other)).toEqual(['notes.txt']);
     const file = join(root, 'file');
     writeFileSync(file, 'x');

@@ -42,7 +42,11 @@ describe('SFT data', () => {
     [stories, llama, qwen] = await Promise.all([loadDir(STORIES_DIR), loadDir(LLAMA_DIR), loadDir(QWEN_DIR)]);
   });
   const opts = (tokenizer: TextTokenizer, lossMode: LossMode, maxLength = 4096) => ({
-    tokenizer, lossMode, maxLength, source: 'data.jsonl', chatTemplate: tokenizer === stories ? null : new ChatTemplate(tokenizer.config),
+    tokenizer,
+    lossMode,
+    maxLength,
+    source: 'data.jsonl',
+    chatTemplate: tokenizer === stories ? null : new ChatTemplate(tokenizer.config),
   });
 
   it('parses the three row shapes, skipping blank lines (CRLF too), and names lines in every error', () => {
@@ -53,9 +57,15 @@ describe('SFT data', () => {
       { kind: 'prompt-completion', prompt: 'p', completion: 'c', line: 5 },
     ]);
     expect(() => parseSftJsonl('{"text": "a"}\n{"text": "b"\n', 'd.jsonl')).toThrow(/^d\.jsonl line 2: not valid JSON/);
-    expect(() => parseSftJsonl('{"input": "a", "output": "b"}', 'd.jsonl')).toThrow(/d\.jsonl line 1: unknown row shape with keys \[input, output\]; expected \{"text"/);
-    expect(() => parseSftJsonl('{"text": "a", "prompt": "b", "completion": "c"}', 'd.jsonl')).toThrow(/line 1: ambiguous row: it has "text" and "prompt" and "completion"/);
-    expect(() => parseSftJsonl('{"prompt": "a"}', 'd.jsonl')).toThrow(/line 1: "prompt" and "completion" must both be strings, got prompt "a" and completion nothing/);
+    expect(() => parseSftJsonl('{"input": "a", "output": "b"}', 'd.jsonl')).toThrow(
+      /d\.jsonl line 1: unknown row shape with keys \[input, output\]; expected \{"text"/,
+    );
+    expect(() => parseSftJsonl('{"text": "a", "prompt": "b", "completion": "c"}', 'd.jsonl')).toThrow(
+      /line 1: ambiguous row: it has "text" and "prompt" and "completion"/,
+    );
+    expect(() => parseSftJsonl('{"prompt": "a"}', 'd.jsonl')).toThrow(
+      /line 1: "prompt" and "completion" must both be strings, got prompt "a" and completion nothing/,
+    );
     expect(() => parseSftJsonl('{"messages": [{"role": "user"}]}', 'd.jsonl')).toThrow(/line 1: messages\[0\] must be \{"role": string, "content": string\}/);
     expect(() => parseSftJsonl('{"messages": []}', 'd.jsonl')).toThrow(/line 1: "messages" must be a non-empty list/);
     expect(() => parseSftJsonl('[1, 2]', 'd.jsonl')).toThrow(/line 1: expected a JSON object/);
@@ -129,11 +139,15 @@ describe('SFT data', () => {
       /data\.jsonl line 2: loss mode 'output' needs messages rows \(it trains on assistant turns\), but this row is \{"text"\}/,
     );
     expect(() => tokenizeSftRows(rows({ messages: CHAT }), opts(llama, 'completion'))).toThrow(/line 1: loss mode 'completion' needs prompt\/completion rows/);
-    expect(() => tokenizeSftRows(rows({ messages: CHAT.slice(0, 2) }), opts(llama, 'output'))).toThrow(/line 1: nothing to train on with loss mode 'output'.*no assistant message/);
-    expect(() => tokenizeSftRows(rows({ messages: CHAT }), opts(stories, 'all'))).toThrow(/line 1: a \{"messages"\} row needs the model's chat template, and this model has none/);
-    const long = { text: 'Once upon a time there was a little dog. '.repeat(20) };
-    expect(() => tokenizeSftRows(rows({ text: 'short' }, long), { ...opts(stories, 'all', 64), maxLengthReason: "the model's max_position_embeddings" })).toThrow(
-      /data\.jsonl line 2: the example is \d+ tokens long, over the maximum of 64 \(the model's max_position_embeddings\)/,
+    expect(() => tokenizeSftRows(rows({ messages: CHAT.slice(0, 2) }), opts(llama, 'output'))).toThrow(
+      /line 1: nothing to train on with loss mode 'output'.*no assistant message/,
     );
+    expect(() => tokenizeSftRows(rows({ messages: CHAT }), opts(stories, 'all'))).toThrow(
+      /line 1: a \{"messages"\} row needs the model's chat template, and this model has none/,
+    );
+    const long = { text: 'Once upon a time there was a little dog. '.repeat(20) };
+    expect(() =>
+      tokenizeSftRows(rows({ text: 'short' }, long), { ...opts(stories, 'all', 64), maxLengthReason: "the model's max_position_embeddings" }),
+    ).toThrow(/data\.jsonl line 2: the example is \d+ tokens long, over the maximum of 64 \(the model's max_position_embeddings\)/);
   });
 });

@@ -29,19 +29,30 @@ describe('SFT on stories260K', () => {
     const model = await loadModelDir(ctx, sharedPath('models/stories260K'), { matmul: 'f32' });
     const { config, tokenizer, weights } = model;
     const [example] = tokenizeSftRows(parseSftJsonl(JSON.stringify({ text: STORY })), {
-      tokenizer, chatTemplate: null, lossMode: 'all', maxLength: config.maxPositionEmbeddings,
+      tokenizer,
+      chatTemplate: null,
+      lossMode: 'all',
+      maxLength: config.maxPositionEmbeddings,
     });
     expect(example!.ids.length).toBe(102); // BOS + 100 + EOS
     const adapter = LoraAdapter.create(ctx, config, { targets: [...LORA_TARGETS], rank: STORY_TRAINING.rank, alpha: STORY_TRAINING.alpha }, { seed: 0 });
     const steps: SftStepInfo[] = [];
     const t0 = performance.now();
-    const [result] = await trainSft(ctx, config, weights, [{ adapter, examples: [example!], hyper: { lr: STORY_TRAINING.lr, maxSteps: STORY_TRAINING.maxSteps, schedule: STORY_TRAINING.schedule } }], {
-      onStep: (s) => void steps.push(s),
-    });
+    const [result] = await trainSft(
+      ctx,
+      config,
+      weights,
+      [{ adapter, examples: [example!], hyper: { lr: STORY_TRAINING.lr, maxSteps: STORY_TRAINING.maxSteps, schedule: STORY_TRAINING.schedule } }],
+      {
+        onStep: (s) => void steps.push(s),
+      },
+    );
     const seconds = (performance.now() - t0) / 1000;
     const losses = result!.losses;
-    console.log(`stories260K SFT: ${result!.steps} steps in ${seconds.toFixed(1)} s, loss ${losses[0]!.toFixed(3)} -> ${losses[losses.length - 1]!.toFixed(4)}, `
-      + `${Math.round(steps[steps.length - 1]!.tokensPerSecond)} tokens/s at the last step`);
+    console.log(
+      `stories260K SFT: ${result!.steps} steps in ${seconds.toFixed(1)} s, loss ${losses[0]!.toFixed(3)} -> ${losses[losses.length - 1]!.toFixed(4)}, ` +
+        `${Math.round(steps[steps.length - 1]!.tokensPerSecond)} tokens/s at the last step`,
+    );
     expect(losses[0], 'the base model does not know the story').toBeGreaterThan(1);
     // The floor is ~0.053: stories260K never saw EOS in pretraining (its row of the tied embedding is untrained), so
     // the one EOS target keeps ~5.3 nats; every other token is learned.

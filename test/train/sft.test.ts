@@ -11,7 +11,16 @@ import { initLoraWeights, type LoraHostWeights } from '../../src/lora/host-weigh
 import { packTrainingSequences, type TrainSequence } from '../../src/train/batch.ts';
 import { LoraModel } from '../../src/train/lora-model.ts';
 import { learningRate } from '../../src/train/schedule.ts';
-import { epochOrder, planSftSteps, resolveSftHyperparameters, SftDivergedError, trainSft, type SftHyperparameters, type SftJob, type SftStepInfo } from '../../src/train/sft.ts';
+import {
+  epochOrder,
+  planSftSteps,
+  resolveSftHyperparameters,
+  SftDivergedError,
+  trainSft,
+  type SftHyperparameters,
+  type SftJob,
+  type SftStepInfo,
+} from '../../src/train/sft.ts';
 import { testContext } from '../harness/context.ts';
 import { expectClose, freshSeed, rng, TOL } from '../harness/numerics.ts';
 import { LLAMA_GQA, loadTinyModel } from './tiny-model.ts';
@@ -98,8 +107,16 @@ describe('trainSft (tiny Llama)', () => {
     const r = rng(seed + 1);
     const specs = [
       { host: hostAdapter(['q_proj', 'v_proj'], seed), examples: examples(r, [9, 5, 12, 7]), hyper: { lr: 3e-2, epochs: 2, batchSize: 2, seed: 1 } },
-      { host: hostAdapter(['gate_proj', 'down_proj', 'o_proj'], seed + 7), examples: examples(r, [15, 6, 8], 4), hyper: { lr: 1e-2, epochs: 3, batchSize: 1, gradAccum: 2, schedule: 'cosine' as const, warmupSteps: 1, seed: 2 } },
-      { host: hostAdapter(['k_proj', 'up_proj'], seed + 9), examples: examples(r, [11, 10], 3), hyper: { lr: 5e-2, maxSteps: 3, batchSize: 2, schedule: 'constant' as const, weightDecay: 0.1, gradClip: 0.05, seed: 3 } },
+      {
+        host: hostAdapter(['gate_proj', 'down_proj', 'o_proj'], seed + 7),
+        examples: examples(r, [15, 6, 8], 4),
+        hyper: { lr: 1e-2, epochs: 3, batchSize: 1, gradAccum: 2, schedule: 'cosine' as const, warmupSteps: 1, seed: 2 },
+      },
+      {
+        host: hostAdapter(['k_proj', 'up_proj'], seed + 9),
+        examples: examples(r, [11, 10], 3),
+        hyper: { lr: 5e-2, maxSteps: 3, batchSize: 2, schedule: 'constant' as const, weightDecay: 0.1, gradClip: 0.05, seed: 3 },
+      },
     ];
     const together = await train(seed, specs);
     expect(together.results.map((x) => x.steps)).toEqual([4, 6, 3]);
@@ -110,9 +127,14 @@ describe('trainSft (tiny Llama)', () => {
       // inherit Adam's amplification of that rounding (m/√v turns a gradient component near 0 into ±lr, so a
       // sign flip of a ~1e-9 component moves a weight by 2·lr): seen up to 1.2e-5 relative at lr 5e-2 over
       // 25+ seeds, so 1e-4 there. A job trained with another job's data or lr is off by > 1e-2.
-      const lossesTogether = together.results[i]!.losses, lossesAlone = alone.results[0]!.losses;
+      const lossesTogether = together.results[i]!.losses,
+        lossesAlone = alone.results[0]!.losses;
       expect(lossesTogether.length).toBe(lossesAlone.length);
-      lossesTogether.forEach((l, k) => expect(Math.abs(l - lossesAlone[k]!), `job ${i} step ${k} loss (seed ${seed})`).toBeLessThan((k === 0 ? 2e-6 : 1e-4) * Math.max(1, Math.abs(lossesAlone[k]!))));
+      lossesTogether.forEach((l, k) =>
+        expect(Math.abs(l - lossesAlone[k]!), `job ${i} step ${k} loss (seed ${seed})`).toBeLessThan(
+          (k === 0 ? 2e-6 : 1e-4) * Math.max(1, Math.abs(lossesAlone[k]!)),
+        ),
+      );
       expectClose(flat(together.trained[i]!), flat(alone.trained[0]!), 1e-7, `job ${i} weights (seed ${seed})`); // the same Adam amplification (worst seen 3e-9)
       expect(flat(together.trained[i]!), `job ${i} trained`).not.toEqual(flat(spec.host));
     }
@@ -137,8 +159,13 @@ describe('trainSft (tiny Llama)', () => {
     const split = await train(seed, [{ host, examples: data, hyper: { ...base, batchSize: 6 } }], 12);
     expect(oneBatch.results[0]!.steps).toBe(2);
     expect(accumulated.results[0]!.steps).toBe(2);
-    for (const [name, run] of [['grad accum', accumulated], ['split passes', split]] as const) {
-      run.results[0]!.losses.forEach((l, k) => expect(Math.abs(l - oneBatch.results[0]!.losses[k]!) / l, `${name} step ${k + 1} loss (seed ${seed})`).toBeLessThan(1e-5));
+    for (const [name, run] of [
+      ['grad accum', accumulated],
+      ['split passes', split],
+    ] as const) {
+      run.results[0]!.losses.forEach((l, k) =>
+        expect(Math.abs(l - oneBatch.results[0]!.losses[k]!) / l, `${name} step ${k + 1} loss (seed ${seed})`).toBeLessThan(1e-5),
+      );
       expectClose(flat(run.trained[0]!), flat(oneBatch.trained[0]!), TOL.f32, `${name} weights (seed ${seed})`);
     }
   });
@@ -157,7 +184,7 @@ describe('trainSft (tiny Llama)', () => {
     const adapter = LoraAdapter.upload(ctx, CONFIG, host);
     const model = new LoraModel(ctx, CONFIG, weights, adapter);
     const want = await model.loss(packTrainingSequences(data));
-    expect(want.weightSum).toBe((10 - 3) + (13 - 3) + (7 - 3));
+    expect(want.weightSum).toBe(10 - 3 + (13 - 3) + (7 - 3));
     expect(Math.abs(first.results[0]!.losses[0]! - want.loss) / want.loss, `step-1 loss vs LoraModel.loss (seed ${seed})`).toBeLessThan(1e-6);
     const losses = first.results[0]!.losses;
     expect(losses[losses.length - 1]!, `loss after 8 steps (seed ${seed}): ${losses.map((l) => l.toFixed(3)).join(' ')}`).toBeLessThan(0.8 * losses[0]!);
@@ -172,14 +199,25 @@ describe('trainSft (tiny Llama)', () => {
     const run = (jobs: SftJob[]) => trainSft(ctx, CONFIG, weights, jobs);
     await expect(run([])).rejects.toThrow(/trainSft: no jobs/);
     await expect(run([{ adapter, examples: [], hyper: { lr: 1e-3 } }])).rejects.toThrow(/SFT job 0: no training examples/);
-    await expect(run([{ adapter, examples: data, hyper: { lr: 1e-3 } }, { adapter, examples: data, hyper: { lr: 1e-3 } }])).rejects.toThrow(/two jobs share one adapter/);
+    await expect(
+      run([
+        { adapter, examples: data, hyper: { lr: 1e-3 } },
+        { adapter, examples: data, hyper: { lr: 1e-3 } },
+      ]),
+    ).rejects.toThrow(/two jobs share one adapter/);
     await expect(run([{ adapter, examples: data, hyper: { lr: -1 } }])).rejects.toThrow(/SFT job 0: lr must be a finite number >= 0, got -1/);
-    await expect(run([{ adapter, examples: examples(rng(seed), [CONFIG.maxPositionEmbeddings + 1]), hyper: { lr: 1e-3 } }])).rejects.toThrow(/example 0 is 257 tokens, over the model's 256 positions/);
-    await expect(run([{ adapter, examples: [{ ids: [1, 2, 3], labels: [1, -100, -100] }], hyper: { lr: 1e-3 } }])).rejects.toThrow(/example 0 has no trained token/);
+    await expect(run([{ adapter, examples: examples(rng(seed), [CONFIG.maxPositionEmbeddings + 1]), hyper: { lr: 1e-3 } }])).rejects.toThrow(
+      /example 0 is 257 tokens, over the model's 256 positions/,
+    );
+    await expect(run([{ adapter, examples: [{ ids: [1, 2, 3], labels: [1, -100, -100] }], hyper: { lr: 1e-3 } }])).rejects.toThrow(
+      /example 0 has no trained token/,
+    );
     // An absurd learning rate overflows f32 within a step or two: the run stops with a clear error.
     const diverging = LoraAdapter.upload(ctx, CONFIG, hostAdapter(['q_proj'], seed));
     await expect(run([{ adapter: diverging, examples: data, hyper: { lr: 1e30, epochs: 5, gradClip: null } }])).rejects.toThrow(SftDivergedError);
-    await expect(run([{ adapter: diverging, examples: data, hyper: { lr: 1e30, epochs: 5, gradClip: null } }])).rejects.toThrow(/SFT job 0: the loss is (NaN|Infinity) at step \d+ of 10 \(lr 1e\+30\); training diverged/);
+    await expect(run([{ adapter: diverging, examples: data, hyper: { lr: 1e30, epochs: 5, gradClip: null } }])).rejects.toThrow(
+      /SFT job 0: the loss is (NaN|Infinity) at step \d+ of 10 \(lr 1e\+30\); training diverged/,
+    );
     diverging.dispose();
     const before = flat(await adapter.download());
     await run([{ adapter, examples: data, hyper: { lr: 1e-2, epochs: 0 } }]);

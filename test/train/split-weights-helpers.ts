@@ -31,4 +31,3 @@ export function expectSplit(config: ModelConfig, w: ModelWeights): void {
     expect(t instanceof SplitTensor && t.blocks.length > 1, `${name} is split`).toBe(true);
   }
 }
-

@@ -36,15 +36,25 @@ describe('LoRA training over split base weights: Llama', () => {
     let vsWhole = 0;
     for (const [path, g] of onWhole.grads) {
       const s = onSplit.grads.get(path)!;
-      vsWhole = Math.max(vsWhole, expectClose(s.a, g.a, TOL.f32, `${path} dA split vs whole (seed ${seed})`), expectClose(s.b, g.b, TOL.f32, `${path} dB split vs whole (seed ${seed})`));
+      vsWhole = Math.max(
+        vsWhole,
+        expectClose(s.a, g.a, TOL.f32, `${path} dA split vs whole (seed ${seed})`),
+        expectClose(s.b, g.b, TOL.f32, `${path} dB split vs whole (seed ${seed})`),
+      );
       expect(recomputed.grads.get(path)!.a, `recompute ${path} dA bit-identical (seed ${seed})`).toEqual(s.a);
     }
     const model = new LoraModel(ctx, config, split, adapter);
     const logits = await model.logits({ ids: batch.ids, seqStart: batch.seqStart });
-    expectClose(logits.flatMap((row) => [...row]), loraLogitsRef(config, ref, refs[0]!, batch), TOL.f32, `split logits (seed ${seed})`);
+    expectClose(
+      logits.flatMap((row) => [...row]),
+      loraLogitsRef(config, ref, refs[0]!, batch),
+      TOL.f32,
+      `split logits (seed ${seed})`,
+    );
     expect(relErr((await model.loss(batch)).loss, want.loss), `split eval loss (seed ${seed})`).toBeLessThan(1e-5);
-    console.log(`Llama split into 1500-byte blocks: loss rel. error vs whole ${relErr(onSplit.loss, onWhole.loss).toExponential(2)}, worst dA/dB NMSE vs whole ${vsWhole.toExponential(2)}, vs f64 ${vsRef.toExponential(2)}`);
+    console.log(
+      `Llama split into 1500-byte blocks: loss rel. error vs whole ${relErr(onSplit.loss, onWhole.loss).toExponential(2)}, worst dA/dB NMSE vs whole ${vsWhole.toExponential(2)}, vs f64 ${vsRef.toExponential(2)}`,
+    );
     disposeAll(ctx, model, adapter, weights, whole, split);
   });
-
 });

@@ -12,9 +12,22 @@ import type { RefLora } from '../ref/lora-transformer.ts';
 import type { Weights } from '../ref/transformer.ts';
 
 const base: ModelConfig = {
-  architecture: 'llama', hiddenSize: 30, intermediateSize: 45, numLayers: 2, numHeads: 5, numKvHeads: 1, headDim: 6,
-  vocabSize: 37, rmsNormEps: 1e-6, ropeTheta: 10000, ropeScaling: null, tieWordEmbeddings: true, attentionBias: false,
-  maxPositionEmbeddings: 256, bosTokenId: null, eosTokenIds: [],
+  architecture: 'llama',
+  hiddenSize: 30,
+  intermediateSize: 45,
+  numLayers: 2,
+  numHeads: 5,
+  numKvHeads: 1,
+  headDim: 6,
+  vocabSize: 37,
+  rmsNormEps: 1e-6,
+  ropeTheta: 10000,
+  ropeScaling: null,
+  tieWordEmbeddings: true,
+  attentionBias: false,
+  maxPositionEmbeddings: 256,
+  bosTokenId: null,
+  eosTokenIds: [],
 };
 
 /**
@@ -22,12 +35,30 @@ const base: ModelConfig = {
  * matmul takes its scalar (non-vec4) loads; QWEN2 below has multiples of 4 and takes the vec4 ones.
  */
 export const LLAMA_GQA: ModelConfig = {
-  ...base, hiddenSize: 34, intermediateSize: 50, numHeads: 9, numKvHeads: 3, headDim: 6, vocabSize: 41, tieWordEmbeddings: false,
-  ropeTheta: 500000, ropeScaling: { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 16 },
+  ...base,
+  hiddenSize: 34,
+  intermediateSize: 50,
+  numHeads: 9,
+  numKvHeads: 3,
+  headDim: 6,
+  vocabSize: 41,
+  tieWordEmbeddings: false,
+  ropeTheta: 500000,
+  ropeScaling: { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 16 },
 };
 
 /** Qwen2: q/k/v biases, tied embeddings, rope_theta 1e6. */
-export const QWEN2: ModelConfig = { ...base, architecture: 'qwen2', attentionBias: true, hiddenSize: 32, intermediateSize: 44, numHeads: 4, numKvHeads: 2, headDim: 8, ropeTheta: 1e6 };
+export const QWEN2: ModelConfig = {
+  ...base,
+  architecture: 'qwen2',
+  attentionBias: true,
+  hiddenSize: 32,
+  intermediateSize: 44,
+  numHeads: 4,
+  numKvHeads: 2,
+  headDim: 8,
+  ropeTheta: 1e6,
+};
 
 export type CheckpointDType = 'F32' | 'BF16' | 'F16';
 
@@ -44,7 +75,12 @@ export function randomCheckpoint(config: ModelConfig, dtype: CheckpointDType, r:
 }
 
 /** The checkpoint on the GPU, and the same (16-bit rounded) values on the host for the f64 references. */
-export async function loadTinyModel(ctx: GpuContext, config: ModelConfig, dtype: CheckpointDType, r: () => number): Promise<{ weights: ModelWeights; ref: Weights }> {
+export async function loadTinyModel(
+  ctx: GpuContext,
+  config: ModelConfig,
+  dtype: CheckpointDType,
+  r: () => number,
+): Promise<{ weights: ModelWeights; ref: Weights }> {
   const source = memorySource(randomCheckpoint(config, dtype, r), 'tiny.safetensors');
   const header = await parseSafetensorsHeader(source);
   const ref: Weights = new Map();

@@ -97,21 +97,36 @@ function checkFactor(f: number): number {
 /** The reference's str() of an augmenter ("Rotate(90)", "Chain([Flip(0), IncreaseResolution(2)])", ...). */
 export function augmentationLabel(aug: Augmentation | AppliedAugmentation): string {
   switch (aug.kind) {
-    case 'rotate': return `Rotate(${aug.angle})`;
-    case 'flip': return `Flip(${aug.axis})`;
-    case 'transpose': return 'Transpose()';
-    case 'reflect': return `Reflect(${aug.axis}, reverse=${aug.reverse ? 'True' : 'False'})`;
-    case 'increase-resolution': return `IncreaseResolution(${aug.factor})`;
-    case 'increase-height': return `IncreaseHeight(${aug.factor})`;
-    case 'increase-width': return `IncreaseWidth(${aug.factor})`;
-    case 'repeat': return `Repeat(${aug.axis}, ${aug.n})`;
-    case 'random-translate': return 'RandomTranslateXY()';
-    case 'translate': return `RandomTranslateXY(input=${aug.input.join(',')}, output=${aug.output.join(',')})`;
-    case 'chain': return `Chain([${aug.steps.map(augmentationLabel).join(', ')}])`;
-    case 'permute-colors': return 'PermuteColors()';
-    case 'colors': return `PermuteColors(${aug.map.join('')})`;
-    case 'permute-examples': return 'PermuteExamples()';
-    case 'examples': return `PermuteExamples(${aug.order.join(',')})`;
+    case 'rotate':
+      return `Rotate(${aug.angle})`;
+    case 'flip':
+      return `Flip(${aug.axis})`;
+    case 'transpose':
+      return 'Transpose()';
+    case 'reflect':
+      return `Reflect(${aug.axis}, reverse=${aug.reverse ? 'True' : 'False'})`;
+    case 'increase-resolution':
+      return `IncreaseResolution(${aug.factor})`;
+    case 'increase-height':
+      return `IncreaseHeight(${aug.factor})`;
+    case 'increase-width':
+      return `IncreaseWidth(${aug.factor})`;
+    case 'repeat':
+      return `Repeat(${aug.axis}, ${aug.n})`;
+    case 'random-translate':
+      return 'RandomTranslateXY()';
+    case 'translate':
+      return `RandomTranslateXY(input=${aug.input.join(',')}, output=${aug.output.join(',')})`;
+    case 'chain':
+      return `Chain([${aug.steps.map(augmentationLabel).join(', ')}])`;
+    case 'permute-colors':
+      return 'PermuteColors()';
+    case 'colors':
+      return `PermuteColors(${aug.map.join('')})`;
+    case 'permute-examples':
+      return 'PermuteExamples()';
+    case 'examples':
+      return `PermuteExamples(${aug.order.join(',')})`;
   }
 }
 
@@ -123,9 +138,17 @@ export type AugmentationChoice = Readonly<Record<AugmentationGroup, boolean>>;
 
 /** use_basic_augmentations: 11 augmenters. */
 export const BASIC_AUGMENTATIONS: readonly Augmentation[] = [
-  rotate(90), rotate(270), rotate(180), flip(0), flip(1),
-  reflect(0, true), reflect(1, true), reflect(0, false), reflect(1, false),
-  randomTranslate(), transpose(),
+  rotate(90),
+  rotate(270),
+  rotate(180),
+  flip(0),
+  flip(1),
+  reflect(0, true),
+  reflect(1, true),
+  reflect(0, false),
+  reflect(1, false),
+  randomTranslate(),
+  transpose(),
 ];
 /** use_size_augmentations: 3. */
 export const SIZE_AUGMENTATIONS: readonly Augmentation[] = [increaseResolution(2), increaseHeight(2), increaseWidth(2)];
@@ -159,14 +182,21 @@ function rot90(g: Grid): Grid {
   const w = cols(g);
   return Array.from({ length: w }, (_, i) => Array.from({ length: h }, (_, j) => g[j]![w - 1 - i]!));
 }
-const flipUd = (g: Grid): Grid => g.slice().reverse().map((r) => r.slice());
+const flipUd = (g: Grid): Grid =>
+  g
+    .slice()
+    .reverse()
+    .map((r) => r.slice());
 const flipLr = (g: Grid): Grid => g.map((r) => r.slice().reverse());
 const transposeGrid = (g: Grid): Grid => Array.from({ length: cols(g) }, (_, i) => g.map((r) => r[i]!));
 const stackRows = (a: Grid, b: Grid): Grid => [...a, ...b].map((r) => r.slice());
 const stackCols = (a: Grid, b: Grid): Grid => a.map((r, i) => [...r, ...b[i]!]);
 const repeatEachRow = (g: Grid, f: number): Grid => g.flatMap((r) => Array.from({ length: f }, () => r.slice()));
 const repeatEachCol = (g: Grid, f: number): Grid => g.map((r) => r.flatMap((v) => Array<number>(f).fill(v)));
-const tileRows = (g: Grid, n: number): Grid => Array.from({ length: n }, () => g).flat().map((r) => r.slice());
+const tileRows = (g: Grid, n: number): Grid =>
+  Array.from({ length: n }, () => g)
+    .flat()
+    .map((r) => r.slice());
 const tileCols = (g: Grid, n: number): Grid => g.map((r) => Array.from({ length: n }, () => r).flat());
 /** np.roll(g, (dr, dc), axis=(0, 1)): cell (i, j) moves to ((i + dr) mod H, (j + dc) mod W). */
 function roll(g: Grid, dr: number, dc: number): Grid {
@@ -185,16 +215,21 @@ export function applyGridAugmentation(aug: GridAugmentation, grid: Grid): Grid {
       for (let k = 0; k < aug.angle / 90; k++) g = rot90(g);
       return g;
     }
-    case 'flip': return aug.axis === 0 ? flipUd(grid) : flipLr(grid);
-    case 'transpose': return transposeGrid(grid);
+    case 'flip':
+      return aug.axis === 0 ? flipUd(grid) : flipLr(grid);
+    case 'transpose':
+      return transposeGrid(grid);
     case 'reflect': {
       const flipped = aug.axis === 0 ? flipUd(grid) : flipLr(grid);
       const [first, second] = aug.reverse ? [flipped, grid] : [grid, flipped];
       return aug.axis === 0 ? stackRows(first, second) : stackCols(first, second);
     }
-    case 'increase-resolution': return repeatEachCol(repeatEachRow(grid, aug.factor), aug.factor);
-    case 'increase-height': return repeatEachRow(grid, aug.factor);
-    case 'increase-width': return repeatEachCol(grid, aug.factor);
+    case 'increase-resolution':
+      return repeatEachCol(repeatEachRow(grid, aug.factor), aug.factor);
+    case 'increase-height':
+      return repeatEachRow(grid, aug.factor);
+    case 'increase-width':
+      return repeatEachCol(grid, aug.factor);
     case 'repeat':
       if (aug.axis === 0) return tileRows(grid, aug.n);
       if (aug.axis === 1) return tileCols(grid, aug.n);
@@ -205,15 +240,19 @@ export function applyGridAugmentation(aug: GridAugmentation, grid: Grid): Grid {
 /** The grid a grid augmentation maps to `grid`; throws AugmentationInverseError when there is none. */
 export function invertGridAugmentation(aug: GridAugmentation, grid: Grid): Grid {
   switch (aug.kind) {
-    case 'rotate': return applyGridAugmentation(rotate((360 - aug.angle) as 90 | 180 | 270), grid);
+    case 'rotate':
+      return applyGridAugmentation(rotate((360 - aug.angle) as 90 | 180 | 270), grid);
     case 'flip':
-    case 'transpose': return applyGridAugmentation(aug, grid);
-    default: break;
+    case 'transpose':
+      return applyGridAugmentation(aug, grid);
+    default:
+      break;
   }
   const h = rows(grid);
   const w = cols(grid);
   const needDivisible = (side: number, by: number, what: string) => {
-    if (side % by !== 0) throw new AugmentationInverseError(`${augmentationLabel(aug)} cannot produce a ${h}x${w} grid: its ${what} (${side}) is not a multiple of ${by}`);
+    if (side % by !== 0)
+      throw new AugmentationInverseError(`${augmentationLabel(aug)} cannot produce a ${h}x${w} grid: its ${what} (${side}) is not a multiple of ${by}`);
   };
   let source: Grid;
   switch (aug.kind) {
@@ -222,9 +261,10 @@ export function invertGridAugmentation(aug: GridAugmentation, grid: Grid): Grid 
       needDivisible(side, 2, aug.axis === 0 ? 'height' : 'width');
       const half = side / 2;
       const keepSecond = aug.reverse;
-      source = aug.axis === 0
-        ? grid.slice(keepSecond ? half : 0, keepSecond ? h : half).map((r) => r.slice())
-        : grid.map((r) => r.slice(keepSecond ? half : 0, keepSecond ? w : half));
+      source =
+        aug.axis === 0
+          ? grid.slice(keepSecond ? half : 0, keepSecond ? h : half).map((r) => r.slice())
+          : grid.map((r) => r.slice(keepSecond ? half : 0, keepSecond ? w : half));
       break;
     }
     case 'increase-resolution':
@@ -257,12 +297,16 @@ export function invertGridAugmentation(aug: GridAugmentation, grid: Grid): Grid 
 
 function describeStructure(aug: GridAugmentation): string {
   switch (aug.kind) {
-    case 'reflect': return 'its two halves are not mirror images';
-    case 'repeat': return 'its tiles differ';
+    case 'reflect':
+      return 'its two halves are not mirror images';
+    case 'repeat':
+      return 'its tiles differ';
     case 'increase-resolution':
     case 'increase-height':
-    case 'increase-width': return `its ${aug.factor}-cell blocks are not uniform`;
-    default: return 'it differs';
+    case 'increase-width':
+      return `its ${aug.factor}-cell blocks are not uniform`;
+    default:
+      return 'it differs';
   }
 }
 
@@ -346,8 +390,10 @@ function drawAugmentation(aug: Augmentation, problem: ArcProblem, rng: ArcRng): 
       const output: [number, number] = [d(), d()];
       return { kind: 'translate', input, output };
     }
-    case 'permute-colors': return { kind: 'colors', map: drawColorMap(problem, rng) };
-    case 'permute-examples': return { kind: 'examples', order: rng.permutation(problem.demos.length) };
+    case 'permute-colors':
+      return { kind: 'colors', map: drawColorMap(problem, rng) };
+    case 'permute-examples':
+      return { kind: 'examples', order: rng.permutation(problem.demos.length) };
     case 'chain': {
       const steps: AppliedAugmentation[] = [];
       let current = problem;
@@ -358,7 +404,8 @@ function drawAugmentation(aug: Augmentation, problem: ArcProblem, rng: ArcRng): 
       }
       return { kind: 'chain', steps };
     }
-    default: return aug;
+    default:
+      return aug;
   }
 }
 
@@ -371,10 +418,14 @@ export function applyToGrid(applied: AppliedAugmentation, grid: Grid, role: Grid
       const [dr, dc] = translateShift(grid, role === 'input' ? applied.input : applied.output);
       return roll(grid, dr, dc);
     }
-    case 'colors': return grid.map((r) => r.map((v) => applied.map[v]!));
-    case 'examples': return grid.map((r) => r.slice());
-    case 'chain': return applied.steps.reduce((g, s) => applyToGrid(s, g, role), grid);
-    default: return applyGridAugmentation(applied, grid);
+    case 'colors':
+      return grid.map((r) => r.map((v) => applied.map[v]!));
+    case 'examples':
+      return grid.map((r) => r.slice());
+    case 'chain':
+      return applied.steps.reduce((g, s) => applyToGrid(s, g, role), grid);
+    default:
+      return applyGridAugmentation(applied, grid);
   }
 }
 
@@ -393,9 +444,12 @@ export function invertGrid(applied: AppliedAugmentation, grid: Grid, role: GridR
       applied.map.forEach((to, from) => (inverse[to] = from));
       return grid.map((r) => r.map((v) => inverse[v]!));
     }
-    case 'examples': return grid.map((r) => r.slice());
-    case 'chain': return applied.steps.reduceRight((g, s) => invertGrid(s, g, role), grid);
-    default: return invertGridAugmentation(applied, grid);
+    case 'examples':
+      return grid.map((r) => r.slice());
+    case 'chain':
+      return applied.steps.reduceRight((g, s) => invertGrid(s, g, role), grid);
+    default:
+      return invertGridAugmentation(applied, grid);
   }
 }
 
@@ -411,11 +465,14 @@ function mapProblem(problem: ArcProblem, f: (g: Grid, role: GridRole) => Grid): 
 export function applyToProblem(applied: AppliedAugmentation, problem: ArcProblem): ArcProblem {
   switch (applied.kind) {
     case 'examples': {
-      if (applied.order.length !== problem.demos.length) throw new RangeError(`example permutation of ${applied.order.length} demos applied to a problem with ${problem.demos.length}`);
+      if (applied.order.length !== problem.demos.length)
+        throw new RangeError(`example permutation of ${applied.order.length} demos applied to a problem with ${problem.demos.length}`);
       return { demos: applied.order.map((i) => problem.demos[i]!), test: problem.test };
     }
-    case 'chain': return applied.steps.reduce((p, s) => applyToProblem(s, p), problem);
-    default: return mapProblem(problem, (g, role) => applyToGrid(applied, g, role));
+    case 'chain':
+      return applied.steps.reduce((p, s) => applyToProblem(s, p), problem);
+    default:
+      return mapProblem(problem, (g, role) => applyToGrid(applied, g, role));
   }
 }
 
@@ -427,17 +484,22 @@ export function invertProblem(applied: AppliedAugmentation, problem: ArcProblem)
       applied.order.forEach((from, to) => (demos[from] = problem.demos[to]!));
       return { demos, test: problem.test };
     }
-    case 'chain': return applied.steps.reduceRight((p, s) => invertProblem(s, p), problem);
-    default: return mapProblem(problem, (g, role) => invertGrid(applied, g, role));
+    case 'chain':
+      return applied.steps.reduceRight((p, s) => invertProblem(s, p), problem);
+    default:
+      return mapProblem(problem, (g, role) => invertGrid(applied, g, role));
   }
 }
 
 /** The augmentation that undoes a bijective grid augmentation (rotate, flip, transpose); null for the others. */
 export function inverseAugmentation(aug: GridAugmentation): GridAugmentation | null {
   switch (aug.kind) {
-    case 'rotate': return rotate((360 - aug.angle) as 90 | 180 | 270);
+    case 'rotate':
+      return rotate((360 - aug.angle) as 90 | 180 | 270);
     case 'flip':
-    case 'transpose': return aug;
-    default: return null;
+    case 'transpose':
+      return aug;
+    default:
+      return null;
   }
 }

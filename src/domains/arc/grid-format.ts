@@ -64,7 +64,7 @@ export function formatGridRows(grid: Grid): string {
 }
 
 export type GridReadResult =
-  | { ok: true; grid: Grid; /** Tolerated irregularities (missing end marker, unclosed brackets). */ notes: string[] }
+  | { ok: true; grid: Grid /** Tolerated irregularities (missing end marker, unclosed brackets). */; notes: string[] }
   | { ok: false; reason: string };
 
 /**

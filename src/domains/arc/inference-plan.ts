@@ -20,7 +20,15 @@
  * at most maxTokens minus the prompt's tokens new tokens, as the reference. Then collectPredictions and vote().
  */
 import type { ChatMessage } from '../../text/chat-template.ts';
-import { augmentationLabel, augmentProblem, applyGridAugmentation, inverseAugmentation, invertGridAugmentation, permuteExamples, type GridAugmentation } from './augmentations.ts';
+import {
+  augmentationLabel,
+  augmentProblem,
+  applyGridAugmentation,
+  inverseAugmentation,
+  invertGridAugmentation,
+  permuteExamples,
+  type GridAugmentation,
+} from './augmentations.ts';
 import { readGridAnswer } from './grid-format.ts';
 import { problemKey, type ArcExample, type ArcProblem, type Grid } from './grid.ts';
 import { answerText, solvePrompt, type SolvePromptOptions } from './prompts.ts';
@@ -166,7 +174,9 @@ export interface Prediction {
   readonly query: number;
 }
 
-export type DecodedAnswer = { readonly ok: true; readonly prediction: Prediction; readonly notes: readonly string[] } | { readonly ok: false; readonly reason: string };
+export type DecodedAnswer =
+  | { readonly ok: true; readonly prediction: Prediction; readonly notes: readonly string[] }
+  | { readonly ok: false; readonly reason: string };
 
 /** Reads a generated answer (readGridAnswer) and undoes the query's transform. */
 export function decodeAnswer(query: InferenceQuery, text: string): DecodedAnswer {

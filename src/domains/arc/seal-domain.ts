@@ -58,7 +58,8 @@ export interface ArcContext extends DomainContext {
  * accepted format (a Python list, "[[1, 2, ...], ...]") and the end marker. Every token covers at least one byte, so
  * no answer needs more tokens than this.
  */
-export const ARC_ANSWER_MAX_BYTES = JSON.stringify(Array.from({ length: ARC_MAX_SIDE }, () => new Array<number>(ARC_MAX_SIDE).fill(9))).replaceAll(',', ', ').length + ANSWER_END.length;
+export const ARC_ANSWER_MAX_BYTES =
+  JSON.stringify(Array.from({ length: ARC_MAX_SIDE }, () => new Array<number>(ARC_MAX_SIDE).fill(9))).replaceAll(',', ', ').length + ANSWER_END.length;
 
 /** The fixed self-edit of the oracle baseline (the reference's ttt.py configuration). */
 export const ARC_ORACLE_SELF_EDIT: SelfEdit = Object.freeze({
@@ -101,7 +102,11 @@ export class ArcSealDomain implements Domain<ArcContext, SelfEdit> {
   private readonly datasets = new Map<string, TttDataset>();
   private readonly plans = new Map<string, InferencePlan[]>();
 
-  constructor(dataset: ArcDataset, readonly settings: ArcSealSettings, private readonly model: ArcModelInfo) {
+  constructor(
+    dataset: ArcDataset,
+    readonly settings: ArcSealSettings,
+    private readonly model: ArcModelInfo,
+  ) {
     if (!dataset.hasSolutions) throw new RangeError(`ARC SEAL: ${dataset.source} has test inputs without solutions; scoring needs the solutions file`);
     if (settings.tttMaxSteps !== null && !(Number.isSafeInteger(settings.tttMaxSteps) && settings.tttMaxSteps >= 1)) {
       throw new RangeError(`ARC SEAL: tttMaxSteps must be an integer >= 1 or null, got ${settings.tttMaxSteps}`);
@@ -134,12 +139,17 @@ export class ArcSealDomain implements Domain<ArcContext, SelfEdit> {
 
   /** The TTT examples of a context under an augmentation choice (cached: they depend on nothing else). */
   tttDataset(context: ArcContext, edit: SelfEdit): TttDataset {
-    const key = `${context.id}\u0000${Object.keys(AUGMENTATION_KEYS).map((g) => (edit.augmentations[g as keyof typeof AUGMENTATION_KEYS] ? 1 : 0)).join('')}`;
+    const key = `${context.id}\u0000${Object.keys(AUGMENTATION_KEYS)
+      .map((g) => (edit.augmentations[g as keyof typeof AUGMENTATION_KEYS] ? 1 : 0))
+      .join('')}`;
     let d = this.datasets.get(key);
     if (!d) {
       const data = this.settings.arc.data;
       d = buildTttDataset(context.train, augmentationsFor(edit.augmentations), {
-        ...data, maxTokens: Math.min(data.maxTokens, this.model.contextLength), countTokens: this.model.countTokens, prompt: this.settings.prompts.solve,
+        ...data,
+        maxTokens: Math.min(data.maxTokens, this.model.contextLength),
+        countTokens: this.model.countTokens,
+        prompt: this.settings.prompts.solve,
       });
       this.datasets.set(key, d);
     }
@@ -171,9 +181,14 @@ export class ArcSealDomain implements Domain<ArcContext, SelfEdit> {
     let plans = this.plans.get(context.id);
     if (!plans) {
       const inference = this.settings.arc.inference;
-      plans = context.tests.map((t) => buildInferencePlan(t, {
-        ...inference, maxTokens: Math.min(inference.maxTokens, this.model.contextLength), countTokens: this.model.countTokens, prompt: this.settings.prompts.solve,
-      }));
+      plans = context.tests.map((t) =>
+        buildInferencePlan(t, {
+          ...inference,
+          maxTokens: Math.min(inference.maxTokens, this.model.contextLength),
+          countTokens: this.model.countTokens,
+          prompt: this.settings.prompts.solve,
+        }),
+      );
       this.plans.set(context.id, plans);
     }
     return plans;
@@ -194,11 +209,16 @@ export class ArcSealDomain implements Domain<ArcContext, SelfEdit> {
   async score(context: ArcContext, model: ScoringModel): Promise<DomainScore> {
     const plans = this.inferencePlans(context);
     const prompts = plans.flatMap((p) => p.queries.map((q) => q.messages));
-    const texts = prompts.length === 0 ? [] : (await model.generate(prompts, {
-      maxNewTokens: this.answerBudget(prompts, model),
-      temperature: 0,
-      stopStrings: [ANSWER_END],
-    })).map((g) => g.text);
+    const texts =
+      prompts.length === 0
+        ? []
+        : (
+            await model.generate(prompts, {
+              maxNewTokens: this.answerBudget(prompts, model),
+              temperature: 0,
+              stopStrings: [ANSWER_END],
+            })
+          ).map((g) => g.text);
 
     const attempts = new Map<string, readonly Grid[]>();
     const tests: TestOutcome[] = [];
@@ -216,8 +236,15 @@ export class ArcSealDomain implements Domain<ArcContext, SelfEdit> {
       attempts.set(test.name, v.attempts);
       const correct = passAt2(v.attempts, test.testOutput!);
       tests.push({
-        id: test.name, correct,
-        prediction: { attempts: v.attempts, queries: plan.queries.length, readable: predictions.length, unreadable: failures.length, ...(v.fallback ? { reason: v.reason } : {}) },
+        id: test.name,
+        correct,
+        prediction: {
+          attempts: v.attempts,
+          queries: plan.queries.length,
+          readable: predictions.length,
+          unreadable: failures.length,
+          ...(v.fallback ? { reason: v.reason } : {}),
+        },
       });
     });
     const solved = scoreTasks(context.tests, attempts).solved === 1;

@@ -41,10 +41,14 @@ export function fitSelfEditToModel(dataset: ArcDataset, settings: ArcSealSetting
   const needed = count([{ role: 'assistant', content: selfEditJson(ARC_ORACLE_SELF_EDIT) }]) - count([{ role: 'assistant', content: '' }]);
   if (needed > maxNew) {
     if (o.given.maxNewTokens) {
-      warnings.push(`a self-edit takes about ${needed} tokens with this tokenizer, more than --max-new-tokens ${maxNew}: most samples will be cut (invalid); raise --max-new-tokens`);
+      warnings.push(
+        `a self-edit takes about ${needed} tokens with this tokenizer, more than --max-new-tokens ${maxNew}: most samples will be cut (invalid); raise --max-new-tokens`,
+      );
     } else {
       const raised = Math.ceil((needed * 1.3) / 8) * 8;
-      notes.push(`a self-edit takes about ${needed} tokens with this tokenizer: the self-edit budget is raised from ${maxNew} to ${raised} new tokens (--max-new-tokens sets it)`);
+      notes.push(
+        `a self-edit takes about ${needed} tokens with this tokenizer: the self-edit budget is raised from ${maxNew} to ${raised} new tokens (--max-new-tokens sets it)`,
+      );
       maxNew = raised;
     }
   }
@@ -63,16 +67,20 @@ export function fitSelfEditToModel(dataset: ArcDataset, settings: ArcSealSetting
     const compact = { ...selfEdit, instruction: SELF_EDIT_INSTRUCTION_COMPACT };
     const compactBad = misfit(compact);
     if (!compactBad) {
-      notes.push(`the self-edit prompt of task ${bad.id} is ${bad.tokens} tokens with the full instruction, too long for ${maxNew} new tokens in the model's ${context}-token context: `
-        + `using the compact instruction "${SELF_EDIT_INSTRUCTION_COMPACT}" (--self-edit-instruction FILE chooses another)`);
+      notes.push(
+        `the self-edit prompt of task ${bad.id} is ${bad.tokens} tokens with the full instruction, too long for ${maxNew} new tokens in the model's ${context}-token context: ` +
+          `using the compact instruction "${SELF_EDIT_INSTRUCTION_COMPACT}" (--self-edit-instruction FILE chooses another)`,
+      );
       selfEdit = compact;
     }
     bad = compactBad;
     compactTried = true;
   }
   if (bad) {
-    throw new SelfEditFitError(`the self-edit prompt of task ${bad.id} is ${bad.tokens} tokens${compactTried ? ' even with the compact instruction' : ''}: with ${maxNew} new tokens it does not fit the model's ${context}-token context; `
-      + `use smaller tasks, a shorter --self-edit-instruction FILE${o.given.maxNewTokens ? ' or fewer --max-new-tokens' : ''}, or a model with a longer context`);
+    throw new SelfEditFitError(
+      `the self-edit prompt of task ${bad.id} is ${bad.tokens} tokens${compactTried ? ' even with the compact instruction' : ''}: with ${maxNew} new tokens it does not fit the model's ${context}-token context; ` +
+        `use smaller tasks, a shorter --self-edit-instruction FILE${o.given.maxNewTokens ? ' or fewer --max-new-tokens' : ''}, or a model with a longer context`,
+    );
   }
   if (selfEdit === settings.prompts.selfEdit && maxNew === settings.arc.selfEdit.sampling.maxNewTokens) return { settings, notes, warnings };
   const arc = settings.arc;

@@ -162,7 +162,9 @@ export function requireSelfEdit(text: string, limits?: SelfEditLimits): { edit: 
 /** The self-edit as the compact JSON the schema generates (keys in schema order), e.g. for logs and BC training data. */
 export function selfEditJson(edit: SelfEdit): string {
   return JSON.stringify({
-    data_generation: Object.fromEntries(Object.entries(AUGMENTATION_KEYS).map(([group, key]) => [key, edit.augmentations[group as keyof typeof AUGMENTATION_KEYS]])),
+    data_generation: Object.fromEntries(
+      Object.entries(AUGMENTATION_KEYS).map(([group, key]) => [key, edit.augmentations[group as keyof typeof AUGMENTATION_KEYS]]),
+    ),
     training: { strategy: edit.strategy, learning_rate: edit.learningRate, num_train_epochs: edit.epochs },
   });
 }
@@ -204,7 +206,8 @@ export interface CollectedSelfEdits {
 export async function collectSelfEdits(options: CollectSelfEditsOptions): Promise<CollectedSelfEdits> {
   const { count, maxAttempts } = options;
   if (!Number.isSafeInteger(count) || count < 0) throw new RangeError(`collectSelfEdits: count must be an integer >= 0, got ${count}`);
-  if (!Number.isSafeInteger(maxAttempts) || maxAttempts < count) throw new RangeError(`collectSelfEdits: maxAttempts must be an integer >= count (${count}), got ${maxAttempts}`);
+  if (!Number.isSafeInteger(maxAttempts) || maxAttempts < count)
+    throw new RangeError(`collectSelfEdits: maxAttempts must be an integer >= count (${count}), got ${maxAttempts}`);
   const accepted: CollectedSelfEdit[] = [];
   const rejected: { text: string; reason: string; attempt: number }[] = [];
   const seen = new Set<string>();
@@ -212,7 +215,8 @@ export async function collectSelfEdits(options: CollectSelfEditsOptions): Promis
   while (accepted.length < count && attempts < maxAttempts) {
     const n = Math.min(count - accepted.length, maxAttempts - attempts);
     const texts = await options.sample(n);
-    if (!Array.isArray(texts) || texts.length !== n) throw new Error(`collectSelfEdits: sample(${n}) returned ${Array.isArray(texts) ? texts.length : describe(texts)} texts`);
+    if (!Array.isArray(texts) || texts.length !== n)
+      throw new Error(`collectSelfEdits: sample(${n}) returned ${Array.isArray(texts) ? texts.length : describe(texts)} texts`);
     for (const text of texts) {
       const attempt = attempts++;
       const r = parseSelfEdit(text, options.limits);

@@ -184,7 +184,8 @@ export function checkInferenceSettings(i: InferenceSettings): void {
   positiveInt(i.maxTokens, 'inference.maxTokens');
   if (!Array.isArray(i.transforms)) fail('inference.transforms', i.transforms, 'a list of grid augmentations');
   for (const t of i.transforms) {
-    if (!['rotate', 'flip', 'transpose'].includes(t?.kind)) fail('inference.transforms', t, 'rotations, flips and transpose only (their inverse must map any answer back)');
+    if (!['rotate', 'flip', 'transpose'].includes(t?.kind))
+      fail('inference.transforms', t, 'rotations, flips and transpose only (their inverse must map any answer back)');
   }
 }
 
@@ -192,7 +193,8 @@ export function checkLimits(l: SelfEditLimits): void {
   const lr = l.learningRate;
   if (!(lr.min > 0 && lr.max >= lr.min && Number.isFinite(lr.max))) fail('selfEdit.limits.learningRate', lr, 'finite 0 < min <= max');
   const ep = l.epochs;
-  if (!(Number.isSafeInteger(ep.min) && Number.isSafeInteger(ep.max) && ep.min >= 0 && ep.max >= ep.min)) fail('selfEdit.limits.epochs', ep, 'integers 0 <= min <= max');
+  if (!(Number.isSafeInteger(ep.min) && Number.isSafeInteger(ep.max) && ep.min >= 0 && ep.max >= ep.min))
+    fail('selfEdit.limits.epochs', ep, 'integers 0 <= min <= max');
 }
 
 function deepFreeze<T>(value: T): T {

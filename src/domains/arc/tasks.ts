@@ -135,7 +135,10 @@ function resolveTaskIds(list: readonly string[], challenges: ReadonlyMap<string,
     seen.add(id);
     if (!challenges.has(id)) missing.push(id);
   }
-  if (missing.length > 0) throw new ArcDataError(`${source} has no task ${missing.map((m) => `"${m}"`).join(', ')} (of ${list.length} listed; the file has ${challenges.size} tasks)`);
+  if (missing.length > 0)
+    throw new ArcDataError(
+      `${source} has no task ${missing.map((m) => `"${m}"`).join(', ')} (of ${list.length} listed; the file has ${challenges.size} tasks)`,
+    );
   if (repeated.length > 0) throw new ArcDataError(`taskIds lists ${repeated.map((m) => `"${m}"`).join(', ')} more than once`);
   return [...list];
 }
@@ -180,8 +183,12 @@ export function parseArcSolutions(data: unknown, source = 'solutions'): Map<stri
   for (const taskId of order ?? Object.keys(root)) {
     const where = `${source}: task "${taskId}"`;
     const list = root[taskId];
-    if (!Array.isArray(list) || list.length === 0) throw new ArcDataError(`${where}: expected a non-empty list of grids (one per test input), got ${describe(list)}`);
-    solutions.set(taskId, list.map((g, i) => readGrid(g, `${where} [${i}]`)));
+    if (!Array.isArray(list) || list.length === 0)
+      throw new ArcDataError(`${where}: expected a non-empty list of grids (one per test input), got ${describe(list)}`);
+    solutions.set(
+      taskId,
+      list.map((g, i) => readGrid(g, `${where} [${i}]`)),
+    );
   }
   return solutions;
 }
@@ -256,11 +263,30 @@ export function groupByTaskId(tasks: readonly ArcTestTask[]): Map<string, ArcTes
 
 /** The hand-picked task lists of the SEAL paper's Llama-3.2-1B experiments (few-shot/data/filter_dataset.py), file order. */
 export const SEAL_1B_TRAINING_TASK_IDS: readonly string[] = [
-  '44f52bb0', '4be741c5', '5582e5ca', '5614dbcf', '5bd6f4ac', '6150a2bd',
-  '67e8384a', '6d0aefbc', '6e02f1e3', '8be77c9e', '8d5021e8', '8e1813be',
+  '44f52bb0',
+  '4be741c5',
+  '5582e5ca',
+  '5614dbcf',
+  '5bd6f4ac',
+  '6150a2bd',
+  '67e8384a',
+  '6d0aefbc',
+  '6e02f1e3',
+  '8be77c9e',
+  '8d5021e8',
+  '8e1813be',
 ];
 export const SEAL_1B_EVAL_TASK_IDS: readonly string[] = [
-  '358ba94e', '59341089', '66e6c45b', '68b67ca3', '903d1b4a', 'af24b4cc', 'b1fc8b8e', 'bc4146bd', 'c7d4e6ad', 'ce8d95cc',
+  '358ba94e',
+  '59341089',
+  '66e6c45b',
+  '68b67ca3',
+  '903d1b4a',
+  'af24b4cc',
+  'b1fc8b8e',
+  'bc4146bd',
+  'c7d4e6ad',
+  'ce8d95cc',
 ];
 /**
  * The tasks the reference pipeline really scored (its n_tasks / num_examples slicing and seeded shuffle, replayed in
@@ -269,8 +295,24 @@ export const SEAL_1B_EVAL_TASK_IDS: readonly string[] = [
  * scores the whole lists above.
  */
 export const SEAL_1B_REFERENCE_SCORED_TRAINING_TASK_IDS: readonly string[] = [
-  '6150a2bd', '8d5021e8', '5614dbcf', '8be77c9e', '4be741c5', '6d0aefbc', '44f52bb0', '67e8384a', '6e02f1e3', '5582e5ca',
+  '6150a2bd',
+  '8d5021e8',
+  '5614dbcf',
+  '8be77c9e',
+  '4be741c5',
+  '6d0aefbc',
+  '44f52bb0',
+  '67e8384a',
+  '6e02f1e3',
+  '5582e5ca',
 ];
 export const SEAL_1B_REFERENCE_SCORED_EVAL_TASK_IDS: readonly string[] = [
-  '903d1b4a', 'c7d4e6ad', '66e6c45b', 'ce8d95cc', 'b1fc8b8e', '59341089', 'bc4146bd', '68b67ca3',
+  '903d1b4a',
+  'c7d4e6ad',
+  '66e6c45b',
+  'ce8d95cc',
+  'b1fc8b8e',
+  '59341089',
+  'bc4146bd',
+  '68b67ca3',
 ];

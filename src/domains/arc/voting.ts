@@ -41,7 +41,12 @@ const PLACEHOLDER: Grid = [[0]];
 
 export function vote(predictions: readonly VoteInput[]): VoteResult {
   if (predictions.length === 0) {
-    return { attempts: [PLACEHOLDER, PLACEHOLDER], fallback: true, reason: 'no prediction to vote on (no query was answered with a readable grid)', candidates: [] };
+    return {
+      attempts: [PLACEHOLDER, PLACEHOLDER],
+      fallback: true,
+      reason: 'no prediction to vote on (no query was answered with a readable grid)',
+      candidates: [],
+    };
   }
   const byCategory = new Map<string, Grid[]>();
   for (const p of predictions) {
