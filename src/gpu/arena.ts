@@ -1,7 +1,7 @@
-/** Tensors of one recorded step, freed together once its submission is queued (the pool reuses them next step). */
-import type { GpuContext } from '../gpu/context.ts';
-import type { DType } from '../gpu/dtype.ts';
-import type { Tensor } from '../gpu/tensor.ts';
+/** Tensors of one recorded call or step, freed together once its submission is queued (the pool reuses them next time). */
+import type { GpuContext } from './context.ts';
+import type { DType } from './dtype.ts';
+import type { Tensor } from './tensor.ts';
 
 export class Arena {
   private tensors: Tensor[] = [];

@@ -9,8 +9,8 @@
  * An optional LoRA adapter (setAdapter) is applied unmerged to the projections it adapts: y = x·Wᵀ (+ b) + s·(x·Aᵀ)·Bᵀ
  * (src/lora/inference.ts), in every mode.
  */
+import { Arena } from '../gpu/arena.ts';
 import type { GpuContext } from '../gpu/context.ts';
-import type { DType } from '../gpu/dtype.ts';
 import type { CommandRecorder } from '../gpu/recorder.ts';
 import { Tensor } from '../gpu/tensor.ts';
 import { attentionForward } from '../ops/attention.ts';
@@ -77,26 +77,6 @@ type LayerCachePlan =
   | { kind: 'packed'; cache: KvCache; rowsTo: Tensor; seqStart: Tensor }
   | { kind: 'chunk'; cache: KvCache; rowsTo: Tensor; slot: number; past: number; seqStart: Tensor }
   | { kind: 'decode'; cache: KvCache; rowsTo: Tensor; ranges: Tensor };
-
-/** Tensors of one call, freed together once its submission is queued. */
-class Arena {
-  private tensors: Tensor[] = [];
-  constructor(private readonly ctx: GpuContext) {}
-  empty(dtype: DType, shape: readonly number[], label?: string): Tensor {
-    const t = this.ctx.empty(dtype, shape, label);
-    this.tensors.push(t);
-    return t;
-  }
-  upload(dtype: DType, shape: readonly number[], data: ArrayLike<number>, label?: string): Tensor {
-    const t = this.ctx.upload(dtype, shape, data, label);
-    this.tensors.push(t);
-    return t;
-  }
-  free(): void {
-    this.ctx.free(...this.tensors);
-    this.tensors = [];
-  }
-}
 
 /** Records a kernel that writes the next token of each row (u32 [rows]) from logits [rows, vocab]. */
 export type TokenChooser = (rec: CommandRecorder, logits: Tensor, token: Tensor) => void;

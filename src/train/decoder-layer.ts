@@ -17,7 +17,7 @@ import { residualAdd } from '../ops/residual.ts';
 import { rmsnormBackward, rmsnormForward } from '../ops/rmsnorm.ts';
 import { ropeBackward, ropeForward } from '../ops/rope.ts';
 import { swigluBackward, swigluForward } from '../ops/swiglu.ts';
-import type { Arena } from './arena.ts';
+import type { Arena } from '../gpu/arena.ts';
 import { inputScale, loraLinearBackward, loraLinearForward, type LoraLinear, type TrainingPrecision } from './lora-linear.ts';
 
 /** What the training graph reads of the frozen base model (ModelWeights has it). */

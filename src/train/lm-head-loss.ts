@@ -15,7 +15,7 @@ import { Tensor } from '../gpu/tensor.ts';
 import { linear } from '../model/weight-ops.ts';
 import { crossEntropyForward, crossEntropyFused } from '../ops/cross-entropy.ts';
 import { rmsnormBackward, rmsnormForward } from '../ops/rmsnorm.ts';
-import type { Arena } from './arena.ts';
+import type { Arena } from '../gpu/arena.ts';
 import type { LayerInputs } from './decoder-layer.ts';
 import { trainingProduct, linearInputGrad } from './lora-linear.ts';
 

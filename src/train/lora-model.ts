@@ -27,7 +27,7 @@ import { projectionShape } from '../lora/config.ts';
 import type { ModelConfig } from '../model/config.ts';
 import { embed } from '../model/weight-ops.ts';
 import { ropeInverseFrequencies } from '../ops/rope.ts';
-import { Arena } from './arena.ts';
+import { Arena } from '../gpu/arena.ts';
 import { prepareBatch, type PreparedBatch, type TrainBatch } from './batch.ts';
 import {
   allocBackwardScratch,
@@ -106,7 +106,7 @@ export class LoraModel {
   ) {
     this.adapters = adapters === null ? [] : isAdapterList(adapters) ? [...adapters] : [adapters];
     this.adapter = this.adapters.length === 1 ? this.adapters[0]! : null;
-    this.adapters.forEach((a, g) => checkAdapterFits(config, a, g));
+    for (const [g, a] of this.adapters.entries()) checkAdapterFits(config, a, g);
     const budget = options.headChunkBytes ?? 256 * 2 ** 20;
     if (!(budget > 0) || !Number.isFinite(budget)) throw new RangeError(`LoraModel: headChunkBytes must be a positive number, got ${budget}`);
     if (options.precision !== undefined && !TRAINING_PRECISIONS.includes(options.precision)) {
