@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { numberFlag, requireString, UsageError } from './flags.ts';
 import { parseArgs } from 'node:util';
 import { createNodeContext, dawnFlags } from './device.ts';
-import { doctor, formatDoctor } from './doctor.ts';
+import { DOCTOR_FAULT_ENV, doctor, formatDoctor } from './doctor.ts';
 import { GpuUnavailableError } from '../src/gpu/errors.ts';
 import { JsonSchemaConstraint, JsonSchemaError } from '../src/constrain/index.ts';
 import { generateBatch, type GeneratedText } from '../src/generate/generate.ts';
@@ -332,7 +332,7 @@ async function runDoctor(argv: string[]): Promise<number> {
   };
   const ctx = await createNodeContext(opts);
   try {
-    const report = await doctor(ctx);
+    const report = await doctor(ctx, { fault: process.env[DOCTOR_FAULT_ENV] });
     if (values.json) console.log(JSON.stringify({ ...report, dawnFlags: dawnFlags(opts) }, null, 2));
     else console.log(formatDoctor(report));
     return report.selfTest.ok ? 0 : 1;

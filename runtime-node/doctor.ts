@@ -1,10 +1,11 @@
 /** `seal doctor`: what the adapter offers, which kernel paths we take, and a tiny end-to-end kernel check. */
 import type { GpuContext } from '../src/gpu/context.ts';
 import { roundTo } from '../src/gpu/dtype.ts';
-import { mulberry32 } from '../src/lora/rng.ts';
+import { mulberry32 } from '../src/util/rng.ts';
 import { kernelPaths, type KernelPaths } from '../src/ops/kernel-paths.ts';
 import { matmul, subgroupMatrixPlan, type MatmulKernel } from '../src/ops/matmul.ts';
 import { rmsnormForward } from '../src/ops/rmsnorm.ts';
+import { UsageError } from './flags.ts';
 
 export interface DoctorReport {
   adapter: GpuContext['caps']['adapter'];
@@ -33,6 +34,18 @@ export interface SelfTest {
   maxError: number;
   /** Every matmul kernel this device runs (the paths training and generation take), on an unaligned shape. */
   matmul: MatmulCheck[];
+}
+
+/**
+ * The environment variable naming one matmul check of the self-test (as the report names it: 'portable',
+ * 'f16+scaleA', ...) whose kernel is run wrong on purpose (MatmulArgs.fault 'drop-last-k': the last column of A
+ * read as zero, NMSE ~1/K). It shows the self-test catches a wrong kernel: that check must fail, and the exit code.
+ */
+export const DOCTOR_FAULT_ENV = 'SEAL_DOCTOR_FAULT';
+
+export interface DoctorOptions {
+  /** A matmul check to break on purpose (see DOCTOR_FAULT_ENV); it must name one this device runs. */
+  fault?: string;
 }
 
 /** Runs RMSNorm on a small input and compares with a CPU computation: proves the device computes, not just exists. */
@@ -65,7 +78,7 @@ async function rmsnormSelfTest(ctx: GpuContext): Promise<{ ok: boolean; maxError
  * Every matmul kernel the device offers on one unaligned problem (C = 0.5·A·Bᵀ + bias, bf16 B and bias), against
  * an f64 CPU product: the first run of a kernel on new hardware is checked before anything is timed on it.
  */
-async function matmulChecks(ctx: GpuContext): Promise<MatmulCheck[]> {
+async function matmulChecks(ctx: GpuContext, fault: string | undefined): Promise<MatmulCheck[]> {
   const [M, N, K] = [67, 133, 129];
   const next = mulberry32(12345);
   const rand = () => (next() / 2 ** 32) * 2 - 1; // uniform in [-1, 1)
@@ -84,6 +97,10 @@ async function matmulChecks(ctx: GpuContext): Promise<MatmulCheck[]> {
   if (typeof subgroupMatrixPlan(ctx) !== 'string') kernels.push(['subgroup-matrix', 1e-4]);
   const runs: { kernel: MatmulKernel; bound: number; scaleA: boolean }[] = kernels.map(([kernel, bound]) => ({ kernel, bound, scaleA: false }));
   for (const [kernel, bound] of kernels) if (kernel === 'f16' || kernel === 'subgroup-matrix') runs.push({ kernel, bound, scaleA: true });
+  const name = (run: { kernel: MatmulKernel; scaleA: boolean }) => run.kernel + (run.scaleA ? '+scaleA' : '');
+  if (fault !== undefined && !runs.some((run) => name(run) === fault)) {
+    throw new UsageError(`${DOCTOR_FAULT_ENV}=${fault} names no matmul check of this device; it runs ${runs.map(name).join(', ')}`);
+  }
   const tb = ctx.upload('bf16', [N, K], b),
     tc = ctx.empty('f32', [M, N]);
   const tbias = ctx.upload('bf16', [N], bias),
@@ -97,7 +114,9 @@ async function matmulChecks(ctx: GpuContext): Promise<MatmulCheck[]> {
       try {
         ctx.fill(tc);
         const rec = ctx.recorder();
-        matmul(rec, { a: ta, b: tb, c: tc, M, N, K, transB: true, alpha: 0.5, bias: run.scaleA ? tsmall : tbias, variant: run.kernel, scaleA: run.scaleA });
+        const tBias = run.scaleA ? tsmall : tbias;
+        const broken = name(run) === fault ? ({ fault: 'drop-last-k' } as const) : {};
+        matmul(rec, { a: ta, b: tb, c: tc, M, N, K, transB: true, alpha: 0.5, bias: tBias, variant: run.kernel, scaleA: run.scaleA, ...broken });
         rec.submit();
         const c = await ctx.readF32(tc);
         let err = 0,
@@ -112,7 +131,7 @@ async function matmulChecks(ctx: GpuContext): Promise<MatmulCheck[]> {
           }
         }
         const nmse = Number.isFinite(err) ? err / ref : Infinity;
-        out.push({ kernel: run.kernel + (run.scaleA ? '+scaleA' : ''), nmse, bound: run.bound, ok: nmse <= run.bound });
+        out.push({ kernel: name(run), nmse, bound: run.bound, ok: nmse <= run.bound });
       } finally {
         ctx.free(ta);
       }
@@ -123,13 +142,13 @@ async function matmulChecks(ctx: GpuContext): Promise<MatmulCheck[]> {
   return out;
 }
 
-async function fullSelfTest(ctx: GpuContext): Promise<SelfTest> {
+async function fullSelfTest(ctx: GpuContext, options: DoctorOptions): Promise<SelfTest> {
   const rms = await rmsnormSelfTest(ctx);
-  const mm = await matmulChecks(ctx);
+  const mm = await matmulChecks(ctx, options.fault);
   return { ok: rms.ok && mm.every((m) => m.ok), maxError: rms.maxError, matmul: mm };
 }
 
-export async function doctor(ctx: GpuContext): Promise<DoctorReport> {
+export async function doctor(ctx: GpuContext, options: DoctorOptions = {}): Promise<DoctorReport> {
   const c = ctx.caps;
   return {
     adapter: c.adapter,
@@ -139,7 +158,7 @@ export async function doctor(ctx: GpuContext): Promise<DoctorReport> {
     subgroupMatrixConfigs: c.subgroupMatrixConfigs,
     limits: ctx.limits,
     kernelPaths: kernelPaths(ctx),
-    selfTest: await fullSelfTest(ctx),
+    selfTest: await fullSelfTest(ctx, options),
   };
 }
 

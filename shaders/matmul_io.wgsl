@@ -13,8 +13,8 @@
 //   B_HALF with B_BF16 | B_F16 (16-bit B, two per u32); B_VEC (B's storage rows are whole vec4 words: 4 f32
 //   or 8 halves); HAS_BIAS with BIAS_BF16 | BIAS_F16; ACCUMULATE; A_SCALED with A_SCALE_BINDING (the kernels
 //   that round A to f16: a_scale = (s, 1/s) from abs_max_scale.wgsl; load_a4 returns A·s and store_c
-//   multiplies by 1/s, both exact powers of two). A_VEC and B_VEC also promise that the offsets and A's
-//   stride keep every row start on a vector boundary.
+//   multiplies by 1/s, both exact powers of two); FAULT_DROP_LAST_K (a wrong result on purpose, see load_a4).
+//   A_VEC and B_VEC also promise that the offsets and A's stride keep every row start on a vector boundary.
 #include "lib_dtype"
 
 struct Params { M: u32, N: u32, K: u32, alpha: f32, c_stride: u32, c_col: u32, a_offset: u32, a_stride: u32, b_offset: u32, c_offset: u32 }
@@ -96,7 +96,26 @@ fn a_at(m: u32, k: u32) -> f32 {
 
 // Four consecutive elements of A's storage row `row` from column `col` (a multiple of 4), zero outside; times
 // s with A_SCALED.
+#if FAULT_DROP_LAST_K
+fn load_a4(row: u32, col: u32) -> vec4<f32> { return scaled_a(drop_last_k(load_a4_raw(row, col), row, col)); }
+
+// A fault on purpose (MatmulArgs.fault, for seal doctor's SEAL_DOCTOR_FAULT): op(A)[m, K-1] reads as zero, as an
+// off-by-one in a K bound would, so the self-test can show it catches a wrong kernel. Only through load_a4.
+fn drop_last_k(v: vec4<f32>, row: u32, col: u32) -> vec4<f32> {
+#if TRANS_A
+  if (row == p.K - 1u) { return vec4<f32>(0.0); }
+  return v;
+#else
+  var out = v;
+  for (var j = 0u; j < 4u; j++) {
+    if (col + j == p.K - 1u) { out[j] = 0.0; }
+  }
+  return out;
+#endif
+}
+#else
 fn load_a4(row: u32, col: u32) -> vec4<f32> { return scaled_a(load_a4_raw(row, col)); }
+#endif
 
 fn load_a4_raw(row: u32, col: u32) -> vec4<f32> {
   let shape = a_shape();

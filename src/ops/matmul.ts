@@ -79,6 +79,12 @@ export interface MatmulArgs {
   aScale?: Tensor;
   /** Block size of the tiled kernels (portable, f16); 'auto' (default) takes large blocks unless the grid would be small. */
   tile?: 'auto' | 'large' | 'small';
+  /**
+   * A wrong result on purpose, for checking that a self-test catches one (seal doctor's SEAL_DOCTOR_FAULT):
+   * 'drop-last-k' reads op(A)[m, K-1] as zero in every kernel's vector loads of A (shaders/matmul_io.wgsl), as an
+   * off-by-one in a K bound would. Never set outside such checks.
+   */
+  fault?: 'drop-last-k';
 }
 
 /** Up to this many rows of C, 'auto' takes the skinny kernel. */
@@ -259,6 +265,7 @@ function operandDefines(a: MatmulArgs): Defines {
   set('BIAS_BF16', a.bias?.dtype === 'bf16');
   set('BIAS_F16', a.bias?.dtype === 'f16');
   set('ACCUMULATE', Boolean(a.accumulate));
+  set('FAULT_DROP_LAST_K', a.fault === 'drop-last-k');
   return d;
 }
 

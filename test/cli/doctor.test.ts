@@ -1,6 +1,7 @@
 /** seal doctor's report: the self-test runs every matmul kernel the device offers against an f64 product. */
 import { describe, expect, it } from 'vitest';
 import { doctor, formatDoctor } from '../../runtime-node/doctor.ts';
+import { UsageError } from '../../runtime-node/flags.ts';
 import { subgroupMatrixPlan } from '../../src/ops/matmul.ts';
 import { testContext } from '../harness/context.ts';
 
@@ -19,6 +20,36 @@ describe('seal doctor', () => {
     expect(text).toMatch(/^self-test {5}ok \(RMSNorm vs CPU/m);
     for (const k of want) expect(text).toContain(`matmul ${k}`);
     expect(text).not.toContain('FAILED');
+  });
+
+  it('a kernel broken on purpose (the last column of A read as zero) fails its check, and only its check', async () => {
+    const ctx = await testContext();
+    const kernels = (await doctor(ctx)).selfTest.matmul.map((m) => m.kernel);
+    // An exact kernel (bound 1e-9) and the last f16-rounding one (bound 1e-4) when the device has one: each broken
+    // variant is a new shader, costly to compile on lavapipe with a cold cache (test/cli/doctor-cli.test.ts breaks skinny).
+    const faults = ['portable', ...kernels.filter((k) => k.includes('+scaleA')).slice(-1)];
+    for (const fault of faults) {
+      const report = await doctor(ctx, { fault });
+      for (const m of report.selfTest.matmul) {
+        if (m.kernel !== fault) expect(m.ok, `${m.kernel} with ${fault} broken`).toBe(true);
+        // Dropping one of K = 129 products of similar size loses ~1/129 of the sum's energy: NMSE near 8e-3, far
+        // above both bounds (1e-9 exact, 1e-4 f16), so this is the fault and not rounding.
+        else expect(m.nmse, fault).toBeGreaterThan(1e-3);
+      }
+      expect(report.selfTest.ok, fault).toBe(false);
+      const text = formatDoctor(report);
+      expect(text).toMatch(/^self-test {5}FAILED/m);
+      expect(text).toMatch(new RegExp(`matmul ${fault.replace('+', '\\+')} +NMSE \\d\\.\\d+e-\\d+ vs f64 \\(bound [^)]+\\) +FAILED$`, 'm'));
+      expect(text.match(/FAILED$/gm)?.length).toBe(1);
+    }
+  });
+
+  it('a fault naming no kernel of this device is a usage error', async () => {
+    const ctx = await testContext();
+    await expect(doctor(ctx, { fault: 'no-such-kernel' })).rejects.toThrow(UsageError);
+    await expect(doctor(ctx, { fault: 'no-such-kernel' })).rejects.toThrow(
+      /SEAL_DOCTOR_FAULT=no-such-kernel names no matmul check of this device; it runs skinny, portable/,
+    );
   });
 
   it('without shader-f16 only the f32 kernels are checked', async () => {
