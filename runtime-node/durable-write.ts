@@ -30,7 +30,7 @@ export function tempSibling(path: string, kind: TempKind = 'tmp'): string {
 export function tempSiblingPid(path: string, entry: string): number | null {
   const prefix = `.${basename(path)}.`;
   if (!entry.startsWith(prefix)) return null;
-  const m = /^(?:tmp|old)-(\d+)-[0-9a-f]{8}$/.exec(entry.slice(prefix.length));
+  const m = /^(?:tmp|old)-(\d+)-[0-9a-z]+$/.exec(entry.slice(prefix.length));
   return m ? Number(m[1]) : null;
 }
 

@@ -21,199 +21,36 @@
  * Opening: a missing or empty directory starts a new run; a directory holding a run resumes it when its config hash
  * matches (see src/seal/run-config.ts for --force-config and extending rounds); any other non-empty directory is
  * refused. Task ids become path segments with unsafe characters escaped (taskPathSegment).
+ *
+ * The names and folders are run-layout.ts, the lock run-lock.ts, the model's identity model-fingerprint.ts (all
+ * re-exported here); every file but the event log is written through durable-write.ts.
  */
-import { createHash, randomUUID } from 'node:crypto';
-import { closeSync, existsSync, fdatasyncSync, fsyncSync, openSync, statSync, writeSync } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, truncate, writeFile } from 'node:fs/promises';
+import { closeSync, existsSync, fdatasyncSync, openSync, statSync, writeSync } from 'node:fs';
+import { mkdir, readdir, readFile, rm, truncate } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { dirname, join, resolve, sep } from 'node:path';
-import type { ModelFiles } from '../src/model/load-model.ts';
-import { parseHubId } from '../src/model/hub-protocol.ts';
-import { EventLogError, eventLine, parseEventLog, stampEvent, type Invocation, type RunEvent, type RunEventInput } from '../src/seal/events.ts';
-import { fingerprintModel, type FingerprintMethod, type ModelIdentity, type ModelSource } from '../src/seal/model-identity.ts';
-import { RunProgressDisplay, type ProgressStream } from '../src/seal/progress.ts';
-import { renderReportHtml, type ReportOptions } from '../src/seal/report.ts';
+import { dirname, join, resolve } from 'node:path';
+import { EventLogError, eventLine, type Invocation, parseEventLog, type RunEvent, type RunEventInput, stampEvent } from '../src/seal/events.ts';
+import { type ProgressStream, RunProgressDisplay } from '../src/seal/progress.ts';
+import { type ReportOptions, renderReportHtml } from '../src/seal/report.ts';
 import { checkResumeConfig, checkRunConfig, configHash, type RunConfig } from '../src/seal/run-config.ts';
 import {
   applyEvent,
   finishedCandidateCount,
   foldEvents,
   isCandidateFinished,
+  type RunState,
   resumeSummary,
   roundMetrics,
   selfEditRecords,
-  type RunState,
 } from '../src/seal/run-state.ts';
-import type { Sha256Factory } from '../src/seal/sha256.ts';
 import { formatRunSummary } from '../src/seal/summary.ts';
-import { fileSource } from './file-source.ts';
-import { LockFile, mtimeMs, readHeldLock, removeLockIfUnchanged } from './lock-file.ts';
+import { removeTempSiblings, writeFileAtomic } from './durable-write.ts';
+import { adapterSubdir, policySubdir, RUN_FILES, RunDirError } from './run-layout.ts';
+import { RunLock } from './run-lock.ts';
 
-export const RUN_FILES = {
-  config: 'config.json',
-  events: 'events.jsonl',
-  lock: 'run.lock',
-  report: 'report.html',
-  selfEdits: 'self-edits.jsonl',
-} as const;
-
-/** The run directory cannot be used; the message names it and what to do. */
-export class RunDirError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'RunDirError';
-  }
-}
-
-/** Another live process holds the directory's lock. */
-export class RunLockedError extends RunDirError {
-  constructor(message: string) {
-    super(message);
-    this.name = 'RunLockedError';
-  }
-}
-
-/**
- * A task id as one path segment: letters, digits, '.', '_' and '-' stay; every other character (and a leading '.')
- * becomes '~' plus its UTF-8 bytes in hex, so distinct ids give distinct segments and nothing escapes the folder.
- */
-export function taskPathSegment(task: string): string {
-  if (task === '') throw new RangeError('a task id must not be empty');
-  let out = '';
-  for (const ch of task) {
-    const safe = /[A-Za-z0-9_-]/.test(ch) || (ch === '.' && out !== '');
-    out += safe ? ch : [...new TextEncoder().encode(ch)].map((b) => `~${b.toString(16).padStart(2, '0')}`).join('');
-  }
-  return out;
-}
-
-/** The adapter folder of a candidate, relative to the run directory. */
-export function adapterSubdir(round: number, task: string, candidate: number): string {
-  return `adapters/round-${round}/${taskPathSegment(task)}/candidate-${candidate}`;
-}
-
-/** The policy checkpoint folder of a round, relative to the run directory. */
-export function policySubdir(round: number): string {
-  return `policy/round-${round}`;
-}
-
-/** node:crypto's SHA-256 (same digests as the pure one, much faster over whole checkpoints). */
-export const nodeSha256: Sha256Factory = () => {
-  const h = createHash('sha256');
-  return { update: (bytes) => void h.update(bytes), digestHex: () => h.digest('hex') };
-};
-
-/** A local model directory as ModelFiles (text and byte ranges; null for files it does not have). */
-function dirFiles(dir: string): ModelFiles {
-  return {
-    where: dir,
-    text: async (name) => (existsSync(join(dir, name)) ? readFile(join(dir, name), 'utf8') : null),
-    source: async (name) => (existsSync(join(dir, name)) ? fileSource(join(dir, name)) : null),
-  };
-}
-
-/**
- * The hub origin of a model given as `spec` and resolved to `dir`: when spec is a hub id and dir is its cache
- * snapshot (…/snapshots/<commit>), {repo, revision, commit}; otherwise undefined.
- */
-export function hubSourceOf(spec: string, dir: string): ModelSource['hub'] | undefined {
-  if (existsSync(resolve(spec))) return undefined;
-  let id;
-  try {
-    id = parseHubId(spec);
-  } catch {
-    return undefined;
-  }
-  const commit = resolve(dir).split(sep).pop() ?? '';
-  return /^[0-9a-f]{40}$/.test(commit) ? { repo: id.repo, revision: id.revision, commit } : undefined;
-}
-
-/** The identity of a local model directory (see src/seal/model-identity.ts); `spec` is what the user passed. */
-export async function fingerprintModelDir(dir: string, options: { method?: FingerprintMethod; spec?: string } = {}): Promise<ModelIdentity> {
-  const abs = resolve(dir);
-  const hub = options.spec !== undefined ? hubSourceOf(options.spec, abs) : undefined;
-  return fingerprintModel(dirFiles(abs), { method: options.method, sha256: nodeSha256, source: { path: abs, ...(hub ? { hub } : {}) } });
-}
-
-/** Writes a file so that readers see the old or the new content, never a mix: temp file, fsync, rename, fsync dir. */
-export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
-  const tmp = join(dirname(path), `.${path.split(sep).pop()}.tmp-${process.pid}-${randomUUID().slice(0, 8)}`);
-  const handle = await open(tmp, 'w');
-  try {
-    await handle.writeFile(data);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  try {
-    await rename(tmp, path);
-  } catch (e) {
-    await rm(tmp, { force: true });
-    throw e;
-  }
-  syncDir(dirname(path));
-}
-
-function syncDir(dir: string): void {
-  try {
-    const fd = openSync(dir, 'r');
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-  } catch {
-    // Some platforms cannot fsync a directory; the rename is still atomic.
-  }
-}
-
-/**
- * run.lock: created with O_EXCL so one process at a time runs in the directory. The holder refreshes the file's
- * mtime (heartbeat) and removes it when done, or at exit. A lock left by a dead process is broken with a warning: at
- * once when its pid no longer runs on this host, after `staleMs` without a heartbeat when it was taken on another
- * host (a shared file system). A live holder is an error naming it.
- */
-export class RunLock {
-  private readonly onExit = () => this.release();
-
-  private constructor(private readonly file: LockFile) {
-    process.once('exit', this.onExit);
-  }
-
-  static async acquire(path: string, options: { staleMs?: number; warn: (message: string) => void }): Promise<RunLock> {
-    const staleMs = options.staleMs ?? 10 * 60_000;
-    for (let attempt = 0; ; attempt++) {
-      const file = await LockFile.tryCreate(path, Math.max(1000, Math.min(60_000, staleMs / 4)));
-      if (file) return new RunLock(file);
-      if (attempt >= 3) throw new RunLockedError(`could not take the lock ${path}: other processes keep taking it; choose another --run directory`);
-      await RunLock.breakIfStale(path, staleMs, options.warn);
-    }
-  }
-
-  /** Throws RunLockedError for a live holder; removes a stale lock (with a warning). */
-  private static async breakIfStale(path: string, staleMs: number, warn: (message: string) => void): Promise<void> {
-    const held = await readHeldLock(path);
-    if (!held) return; // released meanwhile
-    const quietMs = Date.now() - (await mtimeMs(path));
-    const who = held.holder ? `${held.who} (since ${held.holder.started})` : held.who;
-    const sameHost = held.holder !== null && held.holder.host === hostname();
-    const dead = sameHost ? held.deadOnThisHost : quietMs > staleMs;
-    if (!dead) {
-      throw new RunLockedError(
-        `the run directory ${dirname(path)} is in use by ${who}: two processes cannot run in one directory. ` +
-          `Wait for it to finish, or choose another --run directory${sameHost ? '' : `; if that process is gone, delete ${path}`}`,
-      );
-    }
-    if (await removeLockIfUnchanged(path, held.text)) {
-      warn(`removed the stale lock ${path}: ${who} ${sameHost ? 'no longer runs' : `showed no heartbeat for ${Math.round(quietMs / 1000)} s`}`);
-    }
-  }
-
-  release(): void {
-    process.removeListener('exit', this.onExit);
-    this.file.release();
-  }
-}
+export { fingerprintModelDir, hubSourceOf, nodeSha256 } from './model-fingerprint.ts';
+export { adapterSubdir, policySubdir, RUN_FILES, RunDirError, taskPathSegment } from './run-layout.ts';
+export { RunLock, RunLockedError } from './run-lock.ts';
 
 export interface OpenRunOptions {
   /** The requested configuration (a new run starts with it; a resumed run must match it). */
@@ -315,7 +152,7 @@ export class RunDir {
       for (const w of log.warnings) warn(w);
       if (log.torn !== null) {
         const keep = `${eventsPath}.torn-${now().toISOString().replace(/[:.]/g, '-')}`;
-        await writeFile(keep, log.torn.bytes);
+        await writeFileAtomic(keep, log.torn.bytes);
         await truncate(eventsPath, log.validBytes);
         warn(`cut the torn last record of ${eventsPath} (kept in ${keep}); everything before it stands`);
       }
@@ -392,11 +229,9 @@ export class RunDir {
 
   private async clearForWriting(rel: string): Promise<void> {
     const abs = this.path(rel);
-    const parent = dirname(abs);
-    const name = abs.split(sep).pop()!;
     await rm(abs, { recursive: true, force: true });
-    await mkdir(parent, { recursive: true });
-    for (const e of await readdir(parent)) if (e.startsWith(`.${name}.tmp-`)) await rm(join(parent, e), { recursive: true, force: true });
+    await mkdir(dirname(abs), { recursive: true });
+    await removeTempSiblings(abs); // the run's lock is ours: any temporary sibling is an interrupted try's
   }
 
   /** Appends 'round-finished' with the round's metrics and rewrites the report. */
