@@ -27,3 +27,4 @@ export * as lora from './lora/index.ts';
 export * as train from './train/index.ts';
 export * as arc from './domains/arc/index.ts';
 export * as seal from './seal/index.ts';
+export * as rng from './util/rng.ts';

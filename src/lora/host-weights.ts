@@ -5,7 +5,7 @@
  */
 import type { ModelConfig } from '../model/config.ts';
 import { LORA_TARGETS, loraModules, type LoraModule, type ResolvedLoraConfig } from './config.ts';
-import { fillUniform, streamState } from './rng.ts';
+import { fillUniform, streamState } from '../util/rng.ts';
 
 export interface LoraHostModule extends LoraModule {
   /** [rank, inFeatures] */

@@ -1,6 +1,5 @@
 /** LoRA adapters: configuration, PEFT initialisation and file format, GPU tensors, inference deltas, merging. */
 export * from './config.ts';
-export * from './rng.ts';
 export * from './host-weights.ts';
 export * from './adapter.ts';
 export * from './peft-format.ts';

@@ -9,6 +9,7 @@
  */
 import type { ByteSource } from './byte-source.ts';
 import { expectedWeights, type ModelConfig } from './config.ts';
+import { xorshift32 } from '../util/rng.ts';
 import { parseSafetensorsHeader, type SafetensorsHeader } from './safetensors.ts';
 
 export type SyntheticDType = 'BF16' | 'F16' | 'F32';
@@ -29,16 +30,8 @@ function tensorBlock(t: Layout, index: number, dtype: SyntheticDType, seed: numb
   const fanIn = t.shape.length === 2 ? t.shape[1]! : t.shape[0]!;
   const bound = t.name === 'model.embed_tokens.weight' ? 1 : 1 / Math.sqrt(fanIn);
   const values = new Float32Array(BLOCK);
-  let s = (seed ^ Math.imul(index + 1, 0x9e3779b1)) >>> 0;
-  for (let i = 0; i < BLOCK; i++) {
-    // xorshift32
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    values[i] = isNorm ? 1 : bound * ((s / 4294967296) * 2 - 1);
-  }
+  const next = xorshift32(seed ^ Math.imul(index + 1, 0x9e3779b1));
+  for (let i = 0; i < BLOCK; i++) values[i] = isNorm ? 1 : bound * ((next() / 4294967296) * 2 - 1);
   if (dtype === 'F32') return new Uint8Array(values.buffer);
   const bits = new Uint32Array(values.buffer);
   const out = new Uint16Array(BLOCK);
@@ -87,7 +80,8 @@ export async function syntheticCheckpoint(
     let b = blocks.get(i);
     if (!b) {
       if (blocks.size > 8) blocks.clear();
-      blocks.set(i, (b = tensorBlock(layout[i]!, i, dtype, seed)));
+      b = tensorBlock(layout[i]!, i, dtype, seed);
+      blocks.set(i, b);
     }
     return b;
   };

@@ -4,7 +4,7 @@
  * attempt). So a candidate's self-edit does not depend on which other slots share its batch, on the order contexts
  * are visited, or on a kill: a slot resampled after a resume draws exactly what the killed process would have.
  */
-import { fmix32 } from '../lora/rng.ts';
+import { fmix32, mixSeedStream } from '../util/rng.ts';
 
 /** FNV-1a over the UTF-8 bytes of a string, mixed: a u32 key of a context id. */
 export function stringKey(text: string): number {
@@ -16,9 +16,7 @@ export function stringKey(text: string): number {
 /** The u32 sampling seed of a round. */
 export function roundSeed(runSeed: number, round: number): number {
   if (!Number.isSafeInteger(runSeed)) throw new RangeError(`roundSeed: the run seed must be a safe integer, got ${runSeed}`);
-  const lo = runSeed >>> 0;
-  const hi = Math.floor(runSeed / 2 ** 32) >>> 0;
-  return fmix32(fmix32(lo ^ fmix32(hi + 0x9e3779b9)) ^ fmix32((round + 0x632be5ab) >>> 0));
+  return mixSeedStream(runSeed, round + 0x632be5ab);
 }
 
 /** The u32 stream of one sample: attempt `attempt` of candidate `candidate` of a context. */

@@ -21,7 +21,7 @@
  */
 import type { GpuContext } from '../gpu/context.ts';
 import type { LoraAdapter, LoraTensors } from '../lora/adapter.ts';
-import { mulberry32, streamState } from '../lora/rng.ts';
+import { mulberry32, streamState } from '../util/rng.ts';
 import type { ModelConfig } from '../model/config.ts';
 import { IGNORE_INDEX, packTrainingSequences, type PackedTrainBatch, type TrainSequence } from './batch.ts';
 import { LoraModel, type BaseWeights, type LossResult } from './lora-model.ts';

@@ -1,5 +1,6 @@
 /** Random inputs, error metrics and tolerances shared by every kernel test. */
 import { expect } from 'vitest';
+import { SeededRng } from '../../src/util/rng.ts';
 
 /** Tolerances by path. NMSE = sum((a-e)^2) / sum(e^2). */
 export const TOL = {
@@ -22,16 +23,10 @@ export const TOL = {
   grad: 1e-6,
 } as const;
 
-/** mulberry32: small, fast, seedable. Tests draw fresh seeds and print them on failure. */
+/** Uniform floats in [0, 1) from the project's seeded generator (src/util/rng.ts). Tests draw fresh seeds and print them on failure. */
 export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const g = SeededRng.fromState(seed);
+  return () => g.nextFloat();
 }
 
 /**

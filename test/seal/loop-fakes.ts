@@ -4,17 +4,9 @@
  * context solved when the adapted model says "good" (learning rate >= 0.5). A recorder wraps an in-memory log and
  * can be "killed" after any number of records; an in-memory adapter store keeps saved weights.
  */
-import { fmix32 } from '../../src/lora/rng.ts';
+import { fmix32 } from '../../src/util/rng.ts';
 import type { LoraHostWeights } from '../../src/lora/host-weights.ts';
-import type {
-  Domain,
-  DomainContext,
-  DomainScore,
-  GeneratedSample,
-  InnerTrainingPlan,
-  ParsedSelfEdit,
-  ScoringModel,
-} from '../../src/seal/domain.ts';
+import type { Domain, DomainContext, DomainScore, GeneratedSample, InnerTrainingPlan, ParsedSelfEdit, ScoringModel } from '../../src/seal/domain.ts';
 import type { PolicyMode, PolicyTrainingJob, SampleOptions, SealEngine, TrainedCandidate, TrainingStep } from '../../src/seal/engine.ts';
 import { runBehindBarrier } from '../../src/seal/generation-barrier.ts';
 import type { RunEventInput } from '../../src/seal/events.ts';

@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { TextTokenizer, TokenizerLoadError, loadTextTokenizer } from '../../src/text/tokenizer.ts';
 import { LLAMA_DIR, QWEN_DIR, STORIES_DIR, dirReader, loadDir, readJsonFile } from './load.ts';
+import { rng } from '../harness/numerics.ts';
 
 // Strings that exercise byte-level BPE and SentencePiece byte fallback: CJK, emoji (4-byte, ZWJ sequences, flags),
 // combining marks, newlines, runs of spaces.
@@ -14,17 +15,6 @@ const AWKWARD = [
   'code: for (let i = 0; i < 10; i++) { x += 1; }',
   "Hello , world . Don't stop",
 ];
-
-/** Small seeded PRNG (mulberry32): fresh per run, the seed goes in failure messages. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const RANDOM_PIECES = [
   'a',
@@ -82,15 +72,15 @@ function expectStreamMatchesDecode(tokenizer: TextTokenizer, text: string, conte
 
 describe('Llama 3.2 tokenizer', () => {
   let llama: TextTokenizer;
-  let vocab: Record<string, number>;
+  let vocab: Map<string, number>;
   beforeAll(async () => {
     llama = await loadDir(LLAMA_DIR);
-    vocab = ((await readJsonFile(`${LLAMA_DIR}/tokenizer.json`)).model as { vocab: Record<string, number> }).vocab;
+    vocab = new Map(Object.entries(((await readJsonFile(`${LLAMA_DIR}/tokenizer.json`)).model as { vocab: Record<string, number> }).vocab));
   });
 
   it('encodes "Hello world" with BOS exactly once', () => {
     expect(llama.encode('Hello world')).toEqual([128000, 9906, 1917]);
-    expect([vocab['Hello'], vocab['Ġworld']]).toEqual([9906, 1917]);
+    expect([vocab.get('Hello'), vocab.get('Ġworld')]).toEqual([9906, 1917]);
     expect(llama.encode('Hello world', { addSpecialTokens: false })).toEqual([9906, 1917]);
     expect(llama.bosId).toBe(128000);
     expect(llama.bosToken).toBe('<|begin_of_text|>');
@@ -128,7 +118,7 @@ describe('Llama 3.2 tokenizer', () => {
   it('decodes back to the input text', () => {
     for (const text of AWKWARD) {
       const ids = llama.encode(text);
-      expect(llama.decode(ids), text).toBe('<|begin_of_text|>' + text);
+      expect(llama.decode(ids), text).toBe(`<|begin_of_text|>${text}`);
       expect(llama.decode(ids, { skipSpecialTokens: true }), text).toBe(text);
     }
     expect(llama.decode([])).toBe('');
@@ -164,24 +154,24 @@ describe('Llama 3.2 tokenizer', () => {
 
 describe('Qwen2.5 tokenizer', () => {
   let qwen: TextTokenizer;
-  let vocab: Record<string, number>;
+  let vocab: Map<string, number>;
   beforeAll(async () => {
     qwen = await loadDir(QWEN_DIR);
-    vocab = ((await readJsonFile(`${QWEN_DIR}/tokenizer.json`)).model as { vocab: Record<string, number> }).vocab;
+    vocab = new Map(Object.entries(((await readJsonFile(`${QWEN_DIR}/tokenizer.json`)).model as { vocab: Record<string, number> }).vocab));
   });
 
   it('adds no BOS', () => {
     expect(qwen.bosId).toBeNull();
     expect(qwen.addsBos).toBe(false);
-    expect(qwen.encode('Hello world')).toEqual([vocab['Hello'], vocab['Ġworld']]);
+    expect(qwen.encode('Hello world')).toEqual([vocab.get('Hello'), vocab.get('Ġworld')]);
     expect(qwen.encode('Hello world')).toEqual(qwen.encode('Hello world', { addSpecialTokens: false }));
   });
 
   it('encodes the ChatML special tokens as single ids', () => {
     expect(qwen.tokenToId('<|im_start|>')).toBe(151644);
     expect(qwen.tokenToId('<|im_end|>')).toBe(151645);
-    expect(qwen.encode('<|im_start|>user\nHi<|im_end|>')).toEqual([151644, vocab['user'], vocab['Ċ'], vocab['Hi'], 151645]);
-    expect(qwen.encode(' 123 中文')).toEqual([vocab['Ġ'], vocab['1'], vocab['2'], vocab['3'], vocab['Ġä¸Ń'], vocab['æĸĩ']]);
+    expect(qwen.encode('<|im_start|>user\nHi<|im_end|>')).toEqual([151644, vocab.get('user'), vocab.get('Ċ'), vocab.get('Hi'), 151645]);
+    expect(qwen.encode(' 123 中文')).toEqual([vocab.get('Ġ'), vocab.get('1'), vocab.get('2'), vocab.get('3'), vocab.get('Ġä¸Ń'), vocab.get('æĸĩ')]);
   });
 
   it('knows its eos, pad and vocabulary size', () => {
