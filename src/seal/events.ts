@@ -65,7 +65,7 @@ export interface RoundMetrics {
   meanReward: number | null;
   /** Tasks solved by at least one of their candidates. */
   tasksSolved: number;
-  /** Pairs scored without training (invalid self-edit, over budget): zero reward. */
+  /** Pairs scored that trained 0 steps or whose training left the model as it was (run-state.ts zeroStepReason). */
   skipped: number;
 }
 
@@ -123,6 +123,11 @@ export interface CandidateStartedEvent {
   plannedSteps?: number;
   /** Why the training differs from what the self-edit asked for (a step budget, a cap). */
   notes?: string[];
+  /**
+   * Set when the candidate runs but its training cannot change the model, and why: 0 planned steps (over the step
+   * budget: 0 epochs), or a learning rate of 0 at every step (e.g. warmup >= the planned steps). It counts as skipped.
+   */
+  untrained?: string;
 }
 export interface TttStepEvent {
   type: 'ttt-step';
@@ -202,6 +207,12 @@ export interface RunFailedEvent {
   error: string;
   stack?: string;
 }
+/** The process was stopped by a signal (Ctrl-C, SIGTERM); the run resumes with the same command. */
+export interface InterruptedEvent {
+  type: 'interrupted';
+  /** e.g. "SIGINT". */
+  signal: string;
+}
 export interface WarningEvent {
   type: 'warning';
   message: string;
@@ -224,6 +235,7 @@ export type RunEventInput =
   | PolicyCheckpointSavedEvent
   | RunFinishedEvent
   | RunFailedEvent
+  | InterruptedEvent
   | WarningEvent;
 
 export type EventType = RunEventInput['type'];
@@ -275,7 +287,7 @@ const FIELDS: Record<EventType, FieldSpec> = {
   'config-changed': { config: 'object', configHash: 'string', previousHash: 'string', changes: 'array' },
   'round-started': { round: 'nat', policy: 'policy', tasks: 'string[]', candidatesPerTask: 'nat' },
   'self-edit-sampled': { ...SLOT, attempt: 'nat', text: 'string', edit: 'json', invalid: 'string?', adjustments: 'array?', tokens: 'nat?' },
-  'candidate-started': { ...SLOT, examples: 'nat?', plannedSteps: 'nat?', notes: 'string[]?' },
+  'candidate-started': { ...SLOT, examples: 'nat?', plannedSteps: 'nat?', notes: 'string[]?', untrained: 'string?' },
   'ttt-step': { ...SLOT, step: 'nat', loss: 'number|null', lr: 'number', tokens: 'nat', epoch: 'number?', gradNorm: 'number|null?' },
   'candidate-scored': { ...SLOT, reward: 'number', solved: 'bool', tests: 'tests', skipped: 'string?', adapter: 'string|null?', seconds: 'object?' },
   'baseline-scored': { name: 'string', round: 'int|null', task: 'string', reward: 'number', solved: 'bool', tests: 'tests' },
@@ -285,6 +297,7 @@ const FIELDS: Record<EventType, FieldSpec> = {
   'policy-checkpoint-saved': { round: 'nat', path: 'string', fingerprint: 'string?', examples: 'nat' },
   'run-finished': {},
   'run-failed': { error: 'string', stack: 'string?' },
+  interrupted: { signal: 'string' },
   warning: { message: 'string' },
 };
 

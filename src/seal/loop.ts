@@ -22,6 +22,7 @@
  */
 import type { LoraHostWeights } from '../lora/host-weights.ts';
 import type { ChatMessage } from '../text/chat-template.ts';
+import { learningRate } from '../train/schedule.ts';
 import { SftDivergedError } from '../train/sft.ts';
 import type { Domain, DomainContext, GeneratedSample, InnerTrainingPlan } from './domain.ts';
 import type { PolicyMode, SealEngine, TrainedCandidate } from './engine.ts';
@@ -202,7 +203,7 @@ class RoundRunner<C extends DomainContext, E> {
     record: (index: number, sample: GeneratedSample) => void,
   ): Promise<void> {
     if (this.options.fixedSelfEdit) {
-      draws.forEach((d, i) => record(i, { text: this.options.fixedSelfEdit!(d.context), tokens: 0, finishReason: 'stop' }));
+      for (const [i, d] of draws.entries()) record(i, { text: this.options.fixedSelfEdit(d.context), tokens: 0, finishReason: 'stop' });
       return;
     }
     const s = this.options.sampling;
@@ -261,6 +262,7 @@ class RoundRunner<C extends DomainContext, E> {
         examples: plan.rows.length,
         plannedSteps: plan.plannedSteps,
         ...(plan.notes.length > 0 ? { notes: [...plan.notes] } : {}),
+        ...untrainedField(plan),
       });
     }
     const t0 = this.now();
@@ -326,6 +328,20 @@ class RoundRunner<C extends DomainContext, E> {
 }
 
 const round3 = (x: number) => Math.round(x * 1000) / 1000;
+
+/**
+ * Why a plan that runs cannot change the model ("<kind>: <details>", grouped by kind in the report), as the
+ * 'candidate-started' field `untrained`: 0 planned steps, or a learning rate of 0 at every planned step.
+ */
+function untrainedField(plan: InnerTrainingPlan): { untrained?: string } {
+  const steps = plan.plannedSteps;
+  if (steps === 0) return { untrained: plan.notes.length > 0 ? plan.notes.join('; ') : '0 planned steps: the adapter stays untrained' };
+  const h = plan.hyper;
+  const schedule = { schedule: h.schedule ?? 'linear', lr: h.lr, warmupSteps: h.warmupSteps ?? 0, totalSteps: steps };
+  for (let k = 0; k < steps; k++) if (learningRate(schedule, k) !== 0) return {};
+  const why = schedule.lr === 0 ? 'the learning rate is 0' : `warmup of ${schedule.warmupSteps} steps >= ${steps} planned step(s)`;
+  return { untrained: `learning rate 0 at every step: ${why}` };
+}
 
 /**
  * The in-context baseline (the paper's ICL row): every context scored by the model without any adapter, all together.

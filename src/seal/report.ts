@@ -18,6 +18,8 @@ import {
   type CandidateState,
   type RoundState,
   type RunState,
+  zeroStepLine,
+  zeroStepReason,
 } from './run-state.ts';
 import { colorAt, downsample, lineChart, stripPlot, type LineSeries, type StripPoint } from './svg-plots.ts';
 
@@ -34,7 +36,7 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:18px;margin:28px 0 8px;border-bott
 table{border-collapse:collapse;margin:8px 0}th,td{border:1px solid #d8d8d8;padding:3px 8px;text-align:left;vertical-align:top}
 th{background:#f3f3f3}td.num{text-align:right;font-variant-numeric:tabular-nums}tr.baseline td{background:#fafaf0}
 .muted{color:#777;fill:#777}.status{display:inline-block;padding:1px 8px;border-radius:8px;background:#eee}
-.status.finished{background:#d9f2d9}.status.failed{background:#f7d4d4}.status.running{background:#fff1c7}
+.status.finished{background:#d9f2d9}.status.failed{background:#f7d4d4}.status.running{background:#fff1c7}.status.interrupted{background:#e4e4f7}
 pre{white-space:pre-wrap;word-break:break-word;margin:0;font:12px/1.35 ui-monospace,Menlo,Consolas,monospace}
 .charts{display:flex;flex-wrap:wrap;gap:12px}svg.chart{background:#fff;border:1px solid #e4e4e4}
 svg text{font:11px system-ui,sans-serif;fill:#333}svg .chart-title{font-size:13px;font-weight:600}
@@ -123,10 +125,14 @@ function summaryTable(state: RunState, rounds: RoundState[]): string {
       `<td class="num">${b.solved} / ${b.tasks}</td><td class="num">${formatNumber(b.meanReward)}</td><td class="num">–</td><td>–</td></tr>`,
   );
   if (body.length + baselines.length === 0) return '<p class="muted">Nothing scored yet.</p>';
+  const zero = zeroStepLine(state);
   return (
     `<table>${head}${body.join('')}${baselines.join('')}</table>` +
+    (zero ? `<p class="warn">${escapeHtml(zero)} (per candidate: Self-edits below)</p>` : '') +
     '<p class="muted">Success rate: the fraction of (task, self-edit) pairs whose adapted model solves the task (the paper\'s metric, e.g. 29 of 8 x 5 = 40 pairs = 72.5%). ' +
-    'Skipped pairs (invalid self-edit, over the step budget) count as failures. Baselines score one pair per task.</p>'
+    'Skipped: pairs whose candidate trained 0 steps or whose training could not change the model (invalid self-edit, over the step budget, ' +
+    'empty dataset, a learning rate of 0 at every step); one skipped before training scores 0, one that ran untrained is scored as the model itself. ' +
+    'Baselines score one pair per task.</p>'
   );
 }
 
@@ -173,7 +179,10 @@ function rewardStrip(rounds: RoundState[]): string {
   for (const r of rounds) {
     for (const c of scoredCandidates(r)) {
       let row = rows.get(c.task);
-      if (!row) rows.set(c.task, (row = { label: c.task, points: [], solved: rounds.map(() => 0), pairs: rounds.map(() => 0) }));
+      if (!row) {
+        row = { label: c.task, points: [], solved: rounds.map(() => 0), pairs: rounds.map(() => 0) };
+        rows.set(c.task, row);
+      }
       const s = c.score!;
       const b = band.get(r.round)!;
       lo = Math.min(lo, s.reward);
@@ -296,7 +305,8 @@ function selfEditTables(rounds: RoundState[]): string {
         const invalid = c.samples.filter((s) => s.invalid !== null);
         if (invalid.length > 0) notes.push(`${invalid.length} invalid sample(s): ${invalid.map((s) => escapeHtml(s.invalid)).join('; ')}`);
         if (edit) for (const a of edit.adjustments) notes.push(`${escapeHtml(a.field)}: ${escapeHtml(a.reason)}`);
-        if (c.score?.skipped) notes.push(`skipped: ${escapeHtml(c.score.skipped)}`);
+        const zero = zeroStepReason(c);
+        if (zero !== null) notes.push(`<span class="bad">${c.score?.skipped ? 'skipped' : 'not trained'}:</span> ${escapeHtml(zero)}`);
         if (c.starts > 1) notes.push(`redone ${c.starts - 1} time(s) after an interruption`);
         const tests = c.score
           ? c.score.tests.map((t) => `<span class="${t.correct ? 'ok' : 'bad'}">${escapeHtml(t.id)} ${t.correct ? '✓' : '✗'}</span>`).join(' ')

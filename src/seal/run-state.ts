@@ -54,7 +54,17 @@ export interface CandidateState {
   starts: number;
   /** TTT losses of the latest try. */
   ttt: LossPoint[];
+  /** The training plan of the latest try ('candidate-started'), null when never started. */
+  plan: CandidatePlan | null;
   score: CandidateScore | null;
+}
+
+export interface CandidatePlan {
+  examples: number | null;
+  plannedSteps: number | null;
+  notes: string[];
+  /** Why training leaves the model as it is although the candidate runs (see CandidateStartedEvent.untrained). */
+  untrained: string | null;
 }
 
 export interface RoundState {
@@ -81,7 +91,7 @@ export interface BaselineScore {
   tests: TestOutcome[];
 }
 
-export type RunStatus = 'empty' | 'running' | 'finished' | 'failed';
+export type RunStatus = 'empty' | 'running' | 'finished' | 'failed' | 'interrupted';
 
 export interface RunState {
   config: RunConfig | null;
@@ -165,7 +175,7 @@ function candidateOf(r: RoundState, task: string, candidate: number): CandidateS
   const key = candidateKey(task, candidate);
   let c = r.candidates.get(key);
   if (!c) {
-    c = { round: r.round, task, candidate, samples: [], starts: 0, ttt: [], score: null };
+    c = { round: r.round, task, candidate, samples: [], starts: 0, ttt: [], plan: null, score: null };
     r.candidates.set(key, c);
   }
   return c;
@@ -233,6 +243,7 @@ export function applyEvent(state: RunState, e: RunEvent): void {
       }
       c.starts++;
       c.ttt = [];
+      c.plan = { examples: e.examples ?? null, plannedSteps: e.plannedSteps ?? null, notes: e.notes ?? [], untrained: e.untrained ?? null };
       state.active = { round: e.round, task: e.task, candidate: e.candidate, phase: 'ttt', step: 0, plannedSteps: e.plannedSteps ?? null, loss: null };
       break;
     }
@@ -300,6 +311,9 @@ export function applyEvent(state: RunState, e: RunEvent): void {
       state.status = 'failed';
       state.failure = e.error;
       break;
+    case 'interrupted':
+      state.status = 'interrupted';
+      break;
     case 'warning':
       state.warnings.push(e.message);
       break;
@@ -335,7 +349,7 @@ export interface PendingCandidate {
   /** Recorded samples (the loop may reuse the valid one instead of sampling again). */
   samples: SampledEdit[];
   edit: SampledEdit | null;
-  /** It was started before and not finished. */
+  /** Its training was started before and not finished (a slot whose self-edit was only sampled is not). */
   interrupted: boolean;
 }
 
@@ -357,7 +371,7 @@ export function pendingCandidates(state: RunState, round: number, plan?: { tasks
         candidate,
         samples: c?.samples ?? [],
         edit: c ? chosenEdit(c) : null,
-        interrupted: c !== undefined && (c.starts > 0 || c.samples.length > 0),
+        interrupted: c !== undefined && c.starts > 0,
       });
     }
   }
@@ -421,8 +435,45 @@ export function roundMetrics(r: RoundState): RoundMetrics {
     successRate: scored.length > 0 ? successes / scored.length : null,
     meanReward: scored.length > 0 ? rewardSum / scored.length : null,
     tasksSolved: new Set(scored.filter((c) => c.score!.solved).map((c) => c.task)).size,
-    skipped: scored.filter((c) => c.score!.skipped !== null).length,
+    skipped: scored.filter((c) => zeroStepReason(c) !== null).length,
   };
+}
+
+/**
+ * Why a scored candidate trained 0 steps, or left the model as it was (null: it trained): the loop's skip reason
+ * (invalid self-edit, empty dataset, over the step budget with 'skip'), the reason its training was a no-op (e.g.
+ * every step's learning rate 0), or its plan's notes when it planned 0 steps (over the step budget: 0 epochs).
+ */
+export function zeroStepReason(c: CandidateState): string | null {
+  if (c.score === null) return null;
+  if (c.score.skipped !== null) return c.score.skipped;
+  if (c.plan?.untrained) return c.plan.untrained;
+  if (c.plan?.plannedSteps === 0) return c.plan.notes.length > 0 ? c.plan.notes.join('; ') : '0 optimizer steps planned';
+  return null;
+}
+
+/**
+ * How many scored candidates of the run trained 0 steps, and why, grouped by the reason's kind (the text before its
+ * first ':'), e.g. "8 of 12 candidates trained 0 steps: 6 over the step budget (375), 2 empty TTT dataset"; null when
+ * none did.
+ */
+export function zeroStepLine(state: RunState): string | null {
+  let scored = 0;
+  const kinds = new Map<string, number>();
+  for (const r of roundsInOrder(state)) {
+    for (const c of scoredCandidates(r)) {
+      scored++;
+      const why = zeroStepReason(c);
+      if (why === null) continue;
+      const colon = why.indexOf(':');
+      const kind = colon > 0 ? why.slice(0, colon) : why;
+      kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
+    }
+  }
+  const n = [...kinds.values()].reduce((a, b) => a + b, 0);
+  if (n === 0) return null;
+  const groups = [...kinds].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).map(([kind, count]) => `${count} ${kind}`);
+  return `${n} of ${scored} candidates trained 0 steps: ${groups.join(', ')}`;
 }
 
 /** Per task of a round: its rewards and how many of its candidates solved it. */
@@ -431,7 +482,10 @@ export function taskOutcomes(r: RoundState): { task: string; rewards: number[]; 
   for (const task of r.tasks) byTask.set(task, { task, rewards: [], solved: 0, pairs: 0 });
   for (const c of scoredCandidates(r)) {
     let row = byTask.get(c.task);
-    if (!row) byTask.set(c.task, (row = { task: c.task, rewards: [], solved: 0, pairs: 0 }));
+    if (!row) {
+      row = { task: c.task, rewards: [], solved: 0, pairs: 0 };
+      byTask.set(c.task, row);
+    }
     row.rewards.push(c.score!.reward);
     row.pairs++;
     if (c.score!.solved) row.solved++;
@@ -483,19 +537,29 @@ export function finishedCandidateCount(state: RunState): number {
 
 /** One line for the terminal when a run is resumed: where it stands and what is left. */
 export function resumeSummary(state: RunState): string {
+  return whereRunStands(state, 'resuming');
+}
+
+/**
+ * Where a run stands and what is left, e.g. "round 0: 1 of 4 candidates finished, 3 to do (1 interrupted, redone from
+ * the start)", prefixed by `verb` where a round is named. Only candidates whose training started count as
+ * interrupted: a slot whose self-edit was sampled but never trained is just to do (its sample is reused).
+ */
+export function whereRunStands(state: RunState, verb = ''): string {
+  const at = verb ? `${verb} ` : '';
   const round = nextRound(state);
   if (round === null) return `every round is finished (${finishedCandidateCount(state)} candidates scored)`;
   const r = state.rounds.get(round);
-  if (!r) return `resuming at round ${round} (not started yet); ${finishedCandidateCount(state)} candidates scored in earlier rounds`;
+  if (!r) return `${at}at round ${round} (not started yet); ${finishedCandidateCount(state)} candidates scored in earlier rounds`;
   const pending = pendingCandidates(state, round);
   const total = r.tasks.length * r.candidatesPerTask;
   const interrupted = pending.filter((p) => p.interrupted).length;
   if (pending.length === 0) {
     const mStep = r.sft !== null && r.checkpoint === null ? ' (its M-step was interrupted and is redone)' : '';
-    return `resuming round ${round}: all ${total} candidates finished; what follows them is left${mStep}`;
+    return `${at}round ${round}: all ${total} candidates finished; what follows them is left${mStep}`;
   }
   return (
-    `resuming round ${round}: ${total - pending.length} of ${total} candidates finished, ${pending.length} to do` +
+    `${at}round ${round}: ${total - pending.length} of ${total} candidates finished, ${pending.length} to do` +
     `${interrupted > 0 ? ` (${interrupted} interrupted, redone from the start)` : ''}`
   );
 }

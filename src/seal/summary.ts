@@ -1,7 +1,7 @@
 /** The plain-text run summary for the terminal: the report's summary table in fixed-width columns. */
 import { formatNumber, formatPercent } from './html.ts';
 import { policyLabel } from './report.ts';
-import { baselineMetrics, roundMetrics, roundsInOrder, type RunState } from './run-state.ts';
+import { baselineMetrics, roundMetrics, roundsInOrder, zeroStepLine, type RunState } from './run-state.ts';
 
 function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
@@ -54,6 +54,8 @@ export function formatRunSummary(state: RunState): string {
   }
   if (rows.length > 1) lines.push(table(rows));
   if (roundsInOrder(state).some((r) => !r.finished)) lines.push('* round not finished');
+  const zero = zeroStepLine(state);
+  if (zero !== null) lines.push(`${zero} (per candidate: report.html)`);
   if (state.warnings.length > 0) lines.push(`${state.warnings.length} warning(s); see report.html`);
   return lines.join('\n');
 }

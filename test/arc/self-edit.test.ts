@@ -154,16 +154,16 @@ describe('TTT run plan', () => {
     const over = planTttRun({ ...EDIT, epochs: 4 }, 250);
     expect([over.skip, over.train, over.epochs, over.requestedEpochs, over.budgetSteps, over.steps]).toEqual([false, false, 0, 4, 500, 0]);
     expect(over.reasons).toEqual([
-      '4 epochs x 250 examples / batch 2 = 500 steps is over the budget of 375: trained for 0 epochs (the adapter stays untrained)',
+      'over the step budget (375): 4 epochs x 250 examples / batch 2 = 500 steps; trained for 0 epochs (the adapter stays untrained)',
     ]);
     // Small datasets allow many epochs: 4 examples x 187 epochs / 2 = 374 steps; 188 epochs = 376.
     expect(planTttRun({ ...EDIT, epochs: 187 }, 4).train).toBe(true);
     expect(planTttRun({ ...EDIT, epochs: 188 }, 4).train).toBe(false);
     expect(planTttRun({ ...EDIT, epochs: 3 }, 5).steps).toBe(9);
     const skip = planTttRun({ ...EDIT, epochs: 4 }, 250, { ...ARC_DEFAULTS.ttt, overBudget: 'skip' });
-    expect([skip.skip, skip.train, skip.reasons[0]!.endsWith(': skipped')]).toEqual([true, false, true]);
+    expect([skip.skip, skip.train, skip.reasons[0]!.endsWith('; skipped')]).toEqual([true, false, true]);
     const empty = planTttRun(EDIT, 0);
-    expect([empty.skip, empty.reasons]).toEqual([true, ['the TTT dataset is empty (every example was over the token limit)']]);
+    expect([empty.skip, empty.reasons]).toEqual([true, ['empty TTT dataset: every example was over the token limit']]);
   });
 
   it('settings are overridable in one place and validated', () => {

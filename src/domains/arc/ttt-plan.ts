@@ -52,15 +52,16 @@ export function planTttRun(edit: SelfEdit, exampleCount: number, settings: TttTr
   if (exampleCount === 0) {
     skip = true;
     epochs = 0;
-    reasons.push('the TTT dataset is empty (every example was over the token limit)');
+    reasons.push('empty TTT dataset: every example was over the token limit');
   } else if (budgetSteps > settings.stepBudget) {
-    const what = `${edit.epochs} epochs x ${exampleCount} examples / batch ${settings.batchSize} = ${budgetSteps} steps is over the budget of ${settings.stepBudget}`;
+    // "<kind>: <numbers>": the report and the end-of-run line group zero-step candidates by the kind.
+    const what = `over the step budget (${settings.stepBudget}): ${edit.epochs} epochs x ${exampleCount} examples / batch ${settings.batchSize} = ${budgetSteps} steps`;
     epochs = 0;
     if (settings.overBudget === 'skip') {
       skip = true;
-      reasons.push(`${what}: skipped`);
+      reasons.push(`${what}; skipped`);
     } else {
-      reasons.push(`${what}: trained for 0 epochs (the adapter stays untrained)`);
+      reasons.push(`${what}; trained for 0 epochs (the adapter stays untrained)`);
     }
   }
   const stepsPerEpoch = Math.ceil(Math.ceil(exampleCount / settings.batchSize) / settings.gradAccum);
