@@ -82,7 +82,10 @@ export class JsonSchemaConstraint {
   static fromTokenizer(schema: unknown, tokenizer: TextTokenizer, options: JsonSchemaConstraintOptions = {}): JsonSchemaConstraint {
     const grammar = compileJsonSchema(schema, options);
     let index = indexes.get(tokenizer);
-    if (!index) indexes.set(tokenizer, (index = new VocabularyIndex(tokenBytes(tokenizer, { tokenizerJson: options.tokenizerJson }).bytes)));
+    if (!index) {
+      index = new VocabularyIndex(tokenBytes(tokenizer, { tokenizerJson: options.tokenizerJson }).bytes);
+      indexes.set(tokenizer, index);
+    }
     return new JsonSchemaConstraint(grammar, { bytes: index.bytes, eosIds: tokenizer.eosIds, index }, options);
   }
 
@@ -145,7 +148,7 @@ export class JsonSchemaConstraint {
     }
     if (state.recognizer === null) throw new RangeError(`JsonSchemaConstraint.advance: token ${id} after EOS (only EOS may follow)`);
     const bytes = this.index.bytes[id];
-    const next = bytes && bytes.length ? this.recognizer.advanceBytes(state.recognizer, bytes) : null;
+    const next = bytes?.length ? this.recognizer.advanceBytes(state.recognizer, bytes) : null;
     if (!next) throw new RangeError(`JsonSchemaConstraint.advance: token ${id} (${describe(bytes)}) cannot continue the document here`);
     return { recognizer: next };
   }
@@ -158,12 +161,17 @@ export class JsonSchemaConstraint {
   /** Copies the masks of `states` into rows of `out` ([states.length, maskWords] u32), e.g. for upload to the GPU. */
   writeMasks(states: readonly ConstraintState[], out: Uint32Array): void {
     if (out.length < states.length * this.maskWords) throw new RangeError(`writeMasks: out holds ${out.length} words, need ${states.length * this.maskWords}`);
-    states.forEach((s, row) => out.set(this.mask(s), row * this.maskWords));
+    states.forEach((s, row) => {
+      out.set(this.mask(s), row * this.maskWords);
+    });
   }
 
   private key(state: ConstraintState): string {
     let key = this.keys.get(state);
-    if (key === undefined) this.keys.set(state, (key = this.recognizer.stateKey(state.recognizer!)));
+    if (key === undefined) {
+      key = this.recognizer.stateKey(state.recognizer!);
+      this.keys.set(state, key);
+    }
     return key;
   }
 

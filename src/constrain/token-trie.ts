@@ -29,7 +29,9 @@ export class TokenTrie {
     // Sorted by bytes (as latin-1 strings: native comparison, code unit order = byte order), ties by id.
     const keyed = ids.map((id) => ({ id, key: latin1(bytes[id]!) }));
     keyed.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : a.id - b.id));
-    keyed.forEach((k, i) => (ids[i] = k.id));
+    keyed.forEach((k, i) => {
+      ids[i] = k.id;
+    });
     const cap = totalBytes + 1;
     const firstChild = new Int32Array(cap).fill(-1);
     const nextSibling = new Int32Array(cap).fill(-1);

@@ -19,14 +19,14 @@ export class VocabularyIndex {
     this.trie = new TokenTrie(bytes);
     this.plainLength = new Int16Array(bytes.length).fill(-1);
     bytes.forEach((b, id) => {
-      if (b && b.length) this.plainLength[id] = Math.min(plainCodePoints(b), 0x7fff);
+      if (b?.length) this.plainLength[id] = Math.min(plainCodePoints(b), 0x7fff);
     });
     this.nonPlainTrie = new TokenTrie(bytes, (id) => this.plainLength[id]! < 0);
   }
 
   /** upTo[c]: mask of the plain-string tokens of at most c code points, for masks of `words` u32 (built once per width). */
   plainMasks(words: number): Uint32Array[] {
-    let upTo = this.plainUpTo.get(words);
+    const upTo = this.plainUpTo.get(words);
     if (upTo) return upTo;
     let longest = 0;
     for (const n of this.plainLength) longest = Math.max(longest, n);
@@ -35,8 +35,8 @@ export class VocabularyIndex {
       if (n > 0) masks[n]![id >>> 5]! |= 1 << (id & 31);
     });
     for (let c = 1; c <= longest; c++) for (let w = 0; w < words; w++) masks[c]![w]! |= masks[c - 1]![w]!;
-    this.plainUpTo.set(words, (upTo = masks));
-    return upTo;
+    this.plainUpTo.set(words, masks);
+    return masks;
   }
 }
 

@@ -132,7 +132,9 @@ export async function generateBatch(transformer: Transformer, tokenizer: TextTok
     new SequenceText(tokenizer, prompts[index]!, stopIds, stopStrings, options.onText && ((piece) => options.onText!(index, piece)));
 
   if (maxNewTokens === 0) {
-    prompts.forEach((_, i) => done(i, newText(i).finish('length')));
+    prompts.forEach((_, i) => {
+      done(i, newText(i).finish('length'));
+    });
     return results as GeneratedText[];
   }
   const maxT = Math.max(...prompts.map((p) => p.length)) + maxNewTokens;
@@ -288,7 +290,9 @@ function chooser(
     if (active.some((a) => a.constraint)) {
       const words = Math.ceil(s.vocab / 32);
       const bits = new Uint32Array(rows * words).fill(0xffffffff);
-      active.forEach((a, r) => a.constraint && bits.set(checkMask(a.constraint.allowed(), words, a.index), r * words));
+      active.forEach((a, r) => {
+        if (a.constraint) bits.set(checkMask(a.constraint.allowed(), words, a.index), r * words);
+      });
       mask = upload('u32', [rows, words], bits, 'token mask');
     }
     sample(rec, {

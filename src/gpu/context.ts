@@ -76,7 +76,10 @@ export class GpuContext {
   /** Stable small id per pipeline, for bind-group cache keys. */
   pipelineId(p: GPUComputePipeline): number {
     let id = this.pipelineIds.get(p);
-    if (id === undefined) this.pipelineIds.set(p, (id = this.nextPipelineId++));
+    if (id === undefined) {
+      id = this.nextPipelineId++;
+      this.pipelineIds.set(p, id);
+    }
     return id;
   }
   private nextPipelineId = 1;

@@ -61,7 +61,7 @@ export class PipelineCache {
     const info = await m.getCompilationInfo();
     const errors = info.messages.filter((x) => x.type === 'error');
     if (errors.length) {
-      throw new GpuValidationError(`${key.shader}: WGSL compilation failed:\n` + errors.map((e) => `  line ${e.lineNum}:${e.linePos} ${e.message}`).join('\n'));
+      throw new GpuValidationError(`${key.shader}: WGSL compilation failed:\n${errors.map((e) => `  line ${e.lineNum}:${e.linePos} ${e.message}`).join('\n')}`);
     }
   }
 }

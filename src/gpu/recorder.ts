@@ -36,7 +36,10 @@ const bufferIds = new WeakMap<GPUBuffer, number>();
 let nextBufferId = 1;
 function bufferId(b: GPUBuffer): number {
   let id = bufferIds.get(b);
-  if (id === undefined) bufferIds.set(b, (id = nextBufferId++));
+  if (id === undefined) {
+    id = nextBufferId++;
+    bufferIds.set(b, id);
+  }
   return id;
 }
 

@@ -69,7 +69,10 @@ export function planPasses(cache: KvCache, entries: readonly SequenceChunk[], ch
       return;
     }
     if (past === 0 && n <= chunk) {
-      if (!packed || packed.ids.length + n > chunk) passes.push((packed = { kind: 'packed', seqStart: [], ...emptyPass() }));
+      if (!packed || packed.ids.length + n > chunk) {
+        packed = { kind: 'packed', seqStart: [], ...emptyPass() };
+        passes.push(packed);
+      }
       const start = packed.ids.length;
       for (let i = 0; i < n; i++) {
         packed.ids.push(ids[i]!);

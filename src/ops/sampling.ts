@@ -56,7 +56,10 @@ export interface Sample extends TokenRows, SamplingSettings {
 const placeholders = new WeakMap<GpuContext, Tensor>();
 function placeholderU32(ctx: GpuContext): Tensor {
   let t = placeholders.get(ctx);
-  if (!t) placeholders.set(ctx, (t = ctx.upload('u32', [1], [0], 'sampling placeholder')));
+  if (!t) {
+    t = ctx.upload('u32', [1], [0], 'sampling placeholder');
+    placeholders.set(ctx, t);
+  }
   return t;
 }
 

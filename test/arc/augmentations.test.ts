@@ -318,7 +318,9 @@ describe('task-level augmentations', () => {
     for (let i = 0; i < 50; i++) {
       const { applied } = augmentProblem(permuteColors(), full, gen);
       if (applied.kind !== 'colors') throw new Error('expected a colour map');
-      applied.map.forEach((to, from) => expect(applied.map[to], `seed ${seed}: ${applied.map}`).toBe(from));
+      applied.map.forEach((to, from) => {
+        expect(applied.map[to], `seed ${seed}: ${applied.map}`).toBe(from);
+      });
     }
   });
 

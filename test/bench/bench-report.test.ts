@@ -64,7 +64,9 @@ describe('bench report', () => {
     dirs.push(d);
     return d;
   };
-  afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+  afterAll(() => {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
 
   it('a run killed after its first case keeps that case (complete: false); a whole run says complete: true', async () => {
     const cut = tmp();

@@ -89,7 +89,9 @@ async function expectReferenceLogits(model: Model): Promise<void> {
   const ids = model.tokenizer.encode(env.prompt);
   expect(ids).toEqual(env.promptIds);
   const rows = await model.transformer.logits({ ids });
-  rows.forEach((row, i) => expectClose(row, env.promptLogits[i]!, TOL.f32, `prompt logits row ${i}`));
+  rows.forEach((row, i) => {
+    expectClose(row, env.promptLogits[i]!, TOL.f32, `prompt logits row ${i}`);
+  });
 }
 
 /** Greedy generation from the prompt gives the reference continuation computed in Node (about 10 s on SwiftShader). */

@@ -28,7 +28,10 @@ const IDS = [1, 403, 407, 261, 378, 432, 383];
 /** A PEFT adapter directory for `config` with random A and B (B scaled so the model changes without derailing). */
 function writeAdapter(dir: string, config: ModelConfig, lora: LoraConfig, seed: number): void {
   const host = initLoraWeights(config, resolveLoraConfig(lora), { seed, b: 'random' });
-  for (const m of host.modules) m.b.forEach((v, i) => (m.b[i] = 0.3 * v));
+  for (const m of host.modules)
+    m.b.forEach((v, i) => {
+      m.b[i] = 0.3 * v;
+    });
   const files = serializePeftAdapter(host, { baseModel: 'stories260K' });
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'adapter_config.json'), files.config);
@@ -109,7 +112,9 @@ describe('seal with LoRA adapters (stories260K)', () => {
     const merged = await loadModelDir(ctx, out, { matmul: 'f32' });
     try {
       const got = await merged.transformer.logits({ ids: IDS });
-      got.forEach((row, i) => expectClose(row, withAdapter[i]!, TOL.f32, `merged model row ${i}`));
+      got.forEach((row, i) => {
+        expectClose(row, withAdapter[i]!, TOL.f32, `merged model row ${i}`);
+      });
       const g = seal('generate', '--model', model, '--adapter', adapterDir, '--prompt', PROMPT, '--max-new-tokens', '24');
       expect(g.code, g.stderr).toBe(0);
       const promptIds = merged.tokenizer.encode(PROMPT, { addSpecialTokens: true });

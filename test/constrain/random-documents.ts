@@ -84,15 +84,15 @@ export class DocumentGenerator {
     let out = '"';
     for (let k = 0; k < n; k++) {
       const c = this.pick(CHARS);
-      const escape = this.r() < 0.3;
+      const asEscape = this.r() < 0.3;
       if (c === '"' || c === '\\') out += `\\${c}`;
       else if (c === '\n') out += this.pick(['\\n', '\\u000a', '\\u000A']);
       else if (c === '\u0001') out += '\\u0001';
-      else if (c === '/' && escape) out += '\\/';
-      else if (escape) out += Array.from({ length: c.length }, (_, i) => `\\u${c.charCodeAt(i).toString(16).padStart(4, '0')}`).join('');
+      else if (c === '/' && asEscape) out += '\\/';
+      else if (asEscape) out += Array.from({ length: c.length }, (_, i) => `\\u${c.charCodeAt(i).toString(16).padStart(4, '0')}`).join('');
       else out += c;
     }
-    return out + '"';
+    return `${out}"`;
   }
 
   private number(integer: boolean, s: Schema): string {

@@ -98,7 +98,10 @@ describe('generateBatch (stories260K)', () => {
     one.dispose();
     const created: number[] = [];
     const createCache = transformer.createCache.bind(transformer);
-    transformer.createCache = (t, slots) => (created.push(slots ?? 1), createCache(t, slots));
+    transformer.createCache = (t, slots) => {
+      created.push(slots ?? 1);
+      return createCache(t, slots);
+    };
     try {
       limits.maxStorageBufferBindingSize = Math.ceil(slotBytes * 2.5); // room for two slots of maxT positions
       expect(KvCache.slotsThatFit(transformer.ctx, transformer.config, maxT)).toBe(2);

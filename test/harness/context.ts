@@ -29,7 +29,10 @@ export async function freshContext(opts: ContextOptions = {}): Promise<GpuContex
 export function testContext(opts: ContextOptions = {}): Promise<GpuContext> {
   const key = JSON.stringify(opts);
   let p = cache.get(key);
-  if (!p) cache.set(key, (p = freshContext(opts)));
+  if (!p) {
+    p = freshContext(opts);
+    cache.set(key, p);
+  }
   return p;
 }
 

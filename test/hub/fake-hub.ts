@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { sharedPath } from '../harness/shared.ts';
 
 export const REPO = 'seal-test/stories260K';
-export const SHA = 'a'.repeat(8) + '0123456789abcdef0123456789abcdef';
+export const SHA = `${'a'.repeat(8)}0123456789abcdef0123456789abcdef`;
 export const TOKEN = 'hf_test_token';
 
 export interface Logged {
@@ -73,7 +73,9 @@ export function shardedRepoFiles(): Map<string, Buffer> {
   const names = Object.keys(header).filter((n) => n !== '__metadata__');
   const shardNames = ['model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors'];
   const weightMap: Record<string, string> = {};
-  names.forEach((name, i) => (weightMap[name] = shardNames[i < names.length / 2 ? 0 : 1]!));
+  names.forEach((name, i) => {
+    weightMap[name] = shardNames[i < names.length / 2 ? 0 : 1]!;
+  });
   for (const shard of shardNames) {
     const own = names.filter((n) => weightMap[n] === shard);
     const shardHeader: Record<string, unknown> = {};

@@ -64,7 +64,9 @@ describe('Hugging Face Hub model source', () => {
     const total = NEEDED.reduce((sum, n) => sum + hub.files.get(n)!.length, 0);
     expect(progress.length).toBeGreaterThan(NEEDED.length);
     expect(progress.every((p) => p.total === total)).toBe(true);
-    progress.forEach((p, i) => expect(p.bytes).toBeGreaterThanOrEqual(i === 0 ? 0 : progress[i - 1]!.bytes));
+    progress.forEach((p, i) => {
+      expect(p.bytes).toBeGreaterThanOrEqual(i === 0 ? 0 : progress[i - 1]!.bytes);
+    });
     expect(progress.at(-1)!.bytes).toBe(total);
 
     const requests = hub.log.length;
@@ -82,7 +84,9 @@ describe('Hugging Face Hub model source', () => {
     const direct = await loadModelDir(ctx, model, { matmul: 'f32' });
     try {
       const [got, want] = [await fromHub.transformer.logits({ ids }), await direct.transformer.logits({ ids })];
-      got.forEach((row, i) => expect(Array.from(row)).toEqual(Array.from(want[i]!)));
+      got.forEach((row, i) => {
+        expect(Array.from(row)).toEqual(Array.from(want[i]!));
+      });
     } finally {
       fromHub.dispose();
       direct.dispose();
@@ -101,7 +105,9 @@ describe('Hugging Face Hub model source', () => {
     const resumedFrom = Number(gets[1]!.headers.range?.match(/^bytes=(\d+)-$/)?.[1]);
     expect(resumedFrom).toBeGreaterThan(0);
     expect(resumedFrom).toBeLessThanOrEqual(300_000);
-    progress.forEach((b, i) => expect(b).toBeGreaterThanOrEqual(progress[i - 1] ?? 0));
+    progress.forEach((b, i) => {
+      expect(b).toBeGreaterThanOrEqual(progress[i - 1] ?? 0);
+    });
   });
 
   it('a server gone silent midway is dropped after the idle timeout and the download resumes', async () => {

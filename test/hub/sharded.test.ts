@@ -54,7 +54,9 @@ describe('Hub cache, sharded checkpoint', () => {
         expect(sharded.weights.tensors.size).toBe(single.weights.tensors.size);
         const ids = [1, 403, 407, 261, 378];
         const [got, want] = [await sharded.transformer.logits({ ids }), await single.transformer.logits({ ids })];
-        got.forEach((row, i) => expect(Array.from(row)).toEqual(Array.from(want[i]!)));
+        got.forEach((row, i) => {
+          expect(Array.from(row)).toEqual(Array.from(want[i]!));
+        });
       } finally {
         sharded.dispose();
         single.dispose();

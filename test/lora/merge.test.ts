@@ -13,7 +13,7 @@ import { initLoraWeights } from '../../src/lora/host-weights.ts';
 import { mergeAdapterWeights } from '../../src/lora/merge.ts';
 import { DEFAULT_MAX_SHARD_BYTES, mergedCheckpointTensors, mergedConfigJson, planCheckpoint, type CheckpointFile } from '../../src/lora/merged-checkpoint.ts';
 import { memorySource } from '../../src/model/byte-source.ts';
-import { expectedWeights, } from '../../src/model/config.ts';
+import { expectedWeights } from '../../src/model/config.ts';
 import { parseSafetensorsHeader, readTensorF32 } from '../../src/model/safetensors.ts';
 import { writeSafetensors } from '../../src/model/safetensors-writer.ts';
 import { SplitTensor, weightBlocks } from '../../src/model/split-weight.ts';
@@ -111,13 +111,17 @@ describe('LoRA merge', () => {
       const flat = loraLogitsRef(config, w, null, ids);
       return Array.from({ length: ids.ids.length }, (_, t) => flat.subarray(t * V, (t + 1) * V));
     };
-    (await model.logits(ids)).forEach((row, t) => expectClose(row, rows(want)[t]!, TOL.f32, `merged model row ${t} (seed ${seed})`));
+    (await model.logits(ids)).forEach((row, t) => {
+      expectClose(row, rows(want)[t]!, TOL.f32, `merged model row ${t} (seed ${seed})`);
+    });
     model.dispose();
     mergedWeights.dispose();
     // Disposing the merged weights frees only what the merge made: the base model still runs, unchanged.
     const base = new Transformer(ctx, config, weights, { matmul: 'f32' });
     const baseRows = rows(ref);
-    (await base.logits(ids)).forEach((row, t) => expectClose(row, baseRows[t]!, TOL.f32, `base model row ${t} after the merge (seed ${seed})`));
+    (await base.logits(ids)).forEach((row, t) => {
+      expectClose(row, baseRows[t]!, TOL.f32, `base model row ${t} after the merge (seed ${seed})`);
+    });
     base.dispose();
     adapter.dispose();
     weights.dispose();
@@ -185,9 +189,9 @@ describe('LoRA merge', () => {
     const flat = loraLogitsRef(config, want, null, batch);
     const V = config.vocabSize;
     let worst = 0;
-    (await model.logits(batch)).forEach(
-      (row, t) => (worst = Math.max(worst, expectClose(row, flat.subarray(t * V, (t + 1) * V), TOL.f32, `sharded merged checkpoint row ${t} (seed ${seed})`))),
-    );
+    (await model.logits(batch)).forEach((row, t) => {
+      worst = Math.max(worst, expectClose(row, flat.subarray(t * V, (t + 1) * V), TOL.f32, `sharded merged checkpoint row ${t} (seed ${seed})`));
+    });
     console.log(`merged checkpoint in ${n} shards: worst logits row NMSE vs f64 merged reference ${worst.toExponential(2)}`);
     model.dispose();
     weights.dispose();
@@ -218,11 +222,11 @@ describe('LoRA merge', () => {
         const exact = roundTo(want.get(name)!, gpu);
         if (!adapter.modules.some((m) => `${m.path}.weight` === name)) expect(got, `${name} rounded copy`).toEqual(exact);
         else
-          got.forEach((v, i) =>
+          got.forEach((v, i) => {
             expect(Math.abs(v - exact[i]!), `${name}[${i}] within one ${dtype} step`).toBeLessThanOrEqual(
               Math.abs(exact[i]!) * (dtype === 'BF16' ? 2 ** -7 : 2 ** -10) + 1e-7,
-            ),
-          );
+            );
+          });
       }
     }
     const configText = JSON.stringify({ architectures: ['LlamaForCausalLM'], torch_dtype: 'float32', hidden_size: 34 }, null, 2);

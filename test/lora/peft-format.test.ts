@@ -114,8 +114,12 @@ describe('PEFT adapter format', () => {
     // Known values: smooth patterns with different signs per module, large enough to change every logit.
     const host = initLoraWeights(QWEN2, config, { seed: 0 });
     host.modules.forEach((m, k) => {
-      m.a.forEach((_, i) => (m.a[i] = 0.4 * Math.sin(0.7 * i + k)));
-      m.b.forEach((_, i) => (m.b[i] = 0.3 * Math.cos(1.3 * i - 2 * k)));
+      m.a.forEach((_, i) => {
+        m.a[i] = 0.4 * Math.sin(0.7 * i + k);
+      });
+      m.b.forEach((_, i) => {
+        m.b[i] = 0.3 * Math.cos(1.3 * i - 2 * k);
+      });
     });
     const parsed = await parsePeftAdapter(QWEN2, serializePeftAdapter(host, { baseModel: null }));
     const adapter = LoraAdapter.upload(ctx, QWEN2, parsed);

@@ -43,15 +43,21 @@ describe('per-sequence LoRA adapters at inference', () => {
       const seqs = prompts.map((p) => [...p]);
       for (let s = 0; s < 4; s++) {
         const { tokens, rows } = await step(model, cache, entries);
-        rows.forEach((row, e) => history[e]!.push(Array.from(row)));
+        rows.forEach((row, e) => {
+          history[e]!.push(Array.from(row));
+        });
         entries = entries.map((e, i) => ({ ...e, ids: [tokens[i]!] }));
-        tokens.forEach((t, i) => seqs[i]!.push(t));
+        tokens.forEach((t, i) => {
+          seqs[i]!.push(t);
+        });
       }
       // Alone: each sequence under its adapter (setAdapter), whole sequence forward, compared at every step's position.
       for (const [i, g] of which.entries()) {
         model.setAdapter(g >= 0 ? adapters[g]! : null);
         const full = await model.logits({ ids: seqs[i]!.slice(0, -1) });
-        history[i]!.forEach((row, s) => expectClose(row, full[prompts[i]!.length - 1 + s]!, TOL.f32, `sequence ${i} (adapter ${g}) step ${s} (seed ${seed})`));
+        history[i]!.forEach((row, s) => {
+          expectClose(row, full[prompts[i]!.length - 1 + s]!, TOL.f32, `sequence ${i} (adapter ${g}) step ${s} (seed ${seed})`);
+        });
       }
       cache.dispose();
       expect(() => model.setAdapters(adapters, 3)).toThrow(/defaultAdapter 3/);

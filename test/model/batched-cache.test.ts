@@ -66,8 +66,12 @@ describe('KV cache with many sequences (stories260K)', () => {
         expectClose(rows[i]!, full[end - 1]!, TOL.f32, `step ${n}, slot ${e.slot} (seed ${seed})`);
       });
       const next = [...last];
-      entries.forEach((e, i) => (next[e.slot] = tokens[i]!));
-      entries.forEach((e) => expect(cache.lengths[e.slot]).toBe(seqs[e.slot]!.length));
+      entries.forEach((e, i) => {
+        next[e.slot] = tokens[i]!;
+      });
+      entries.forEach((e) => {
+        expect(cache.lengths[e.slot]).toBe(seqs[e.slot]!.length);
+      });
       last = next;
     }
     cache.dispose();

@@ -104,7 +104,9 @@ describe('f64 reference transformer', () => {
     // Untied head holding a copy of the embedding gives the same logits.
     weights.set('lm_head.weight', weights.get('model.embed_tokens.weight')!.slice());
     const untied = referenceLogits({ ...llama, tieWordEmbeddings: false }, weights, ids);
-    base.forEach((row, i) => expect(maxAbsDiff(row, untied[i]!), `untied head (seed ${seed})`).toBe(0));
+    base.forEach((row, i) => {
+      expect(maxAbsDiff(row, untied[i]!), `untied head (seed ${seed})`).toBe(0);
+    });
 
     // Qwen2 with zero q/k/v biases is the Llama model; a nonzero k bias changes it.
     const qwen: ModelConfig = { ...llama, architecture: 'qwen2', attentionBias: true };
@@ -114,7 +116,9 @@ describe('f64 reference transformer', () => {
       weights.set(`model.layers.${l}.self_attn.v_proj.bias`, new Float64Array(nkv * d));
     }
     const zeroBias = referenceLogits(qwen, weights, ids);
-    base.forEach((row, i) => expect(maxAbsDiff(row, zeroBias[i]!), `zero bias (seed ${seed})`).toBe(0));
+    base.forEach((row, i) => {
+      expect(maxAbsDiff(row, zeroBias[i]!), `zero bias (seed ${seed})`).toBe(0);
+    });
     weights.set('model.layers.1.self_attn.v_proj.bias', randn(nkv * d, r));
     const biased = referenceLogits(qwen, weights, ids);
     expect(maxAbsDiff(base[5]!, biased[5]!), `v bias has an effect (seed ${seed})`).toBeGreaterThan(1e-3);

@@ -89,7 +89,11 @@ const rawBytes = (values: Float32Array, dtype: 'f32' | 'bf16') => encodeFloats(v
 async function readWeight(ctx: GpuContext, ref: WeightRef): Promise<Float32Array> {
   const parts = await Promise.all(weightBlocks(ref).map((b) => ctx.readF32(b.tensor)));
   const out = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
-  parts.reduce((at, p) => (out.set(p, at), at + p.length), 0);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
   return out;
 }
 
@@ -221,7 +225,9 @@ function blockRows(weights: ModelWeights, name: string): number[] {
 
 function expectRowsClose(got: Float32Array[], want: Float32Array[], tol: number, what: string): void {
   expect(got.length).toBe(want.length);
-  got.forEach((row, i) => expectClose(row, want[i]!, tol, `${what} row ${i}`));
+  got.forEach((row, i) => {
+    expectClose(row, want[i]!, tol, `${what} row ${i}`);
+  });
 }
 
 describe('a model with split weights', () => {
@@ -309,7 +315,9 @@ describe('a model with split weights', () => {
       const got = await splitModel.logits({ ids });
       expectRowsClose(got, await wholeModel.logits({ ids }), SAME_KERNELS, `T=${T} split vs whole (seed ${seed})`);
       const want = referenceLogits(config, ref, ids);
-      got.forEach((row, i) => expectClose(row, want[i]!, TOL.f32, `T=${T} split vs reference row ${i} (seed ${seed})`));
+      got.forEach((row, i) => {
+        expectClose(row, want[i]!, TOL.f32, `T=${T} split vs reference row ${i} (seed ${seed})`);
+      });
     }
     expect(await splitModel.generate([3, 1, 4], 10)).toEqual(await wholeModel.generate([3, 1, 4], 10));
     for (const m of [splitModel, wholeModel]) m.dispose();

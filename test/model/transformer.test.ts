@@ -148,7 +148,9 @@ describe('GPU transformer', () => {
       b = [1, 403, 407, 261, 378, 9, 17];
     const packed = await model.logits(packSequences([a, b]));
     const alone = [...(await model.logits({ ids: a })), ...(await model.logits({ ids: b }))];
-    packed.forEach((row, i) => expectClose(row, alone[i]!, TOL.f32, `packed row ${i} vs alone`));
+    packed.forEach((row, i) => {
+      expectClose(row, alone[i]!, TOL.f32, `packed row ${i} vs alone`);
+    });
     expectLogitsClose(packed.slice(a.length), referenceLogits(config, ref, b), TOL.f32, 'second prompt vs reference');
     model.dispose();
     weights.dispose();

@@ -82,14 +82,20 @@ describe('adamw', () => {
     const maxNorm = 1;
     for (let step = 1; step <= 3; step++) {
       const g = sizes.map((n) => randn(n, r, step === 2 ? 0.001 : 2)); // step 2 is not clipped
-      g.forEach((x, i) => ctx.write(grads[i]!, x));
+      g.forEach((x, i) => {
+        ctx.write(grads[i]!, x);
+      });
       const rec = ctx.recorder();
       gradNorm(rec, { grads, partials, norm, clipScale, maxNorm });
-      sizes.forEach((_, i) => adamwStep(rec, { ...h, step, param: params[i]!, grad: grads[i]!, m: ms[i]!, v: vs[i]!, clipScale }));
+      sizes.forEach((_, i) => {
+        adamwStep(rec, { ...h, step, param: params[i]!, grad: grads[i]!, m: ms[i]!, v: vs[i]!, clipScale });
+      });
       rec.submit();
       const { clip } = gradNormRef(g, maxNorm);
       if (step === 2) expect(clip).toBe(1);
-      sizes.forEach((_, i) => adamwRef(refP[i]!, g[i]!, refM[i]!, refV[i]!, { ...h, step }, clip));
+      sizes.forEach((_, i) => {
+        adamwRef(refP[i]!, g[i]!, refM[i]!, refV[i]!, { ...h, step }, clip);
+      });
     }
     for (let i = 0; i < sizes.length; i++) {
       const gotP = await ctx.read(params[i]!);

@@ -117,7 +117,9 @@ describe('attentionDecode', () => {
     const ends = lengths.map((_, b) => lengths.slice(0, b + 1).reduce((x, y) => x + y));
     const rows = lengths.length;
     const lastQ = new Float32Array(rows * Hq * D);
-    ends.forEach((e, b) => lastQ.set(qh.subarray((e - 1) * Hq * D, e * Hq * D), b * Hq * D));
+    ends.forEach((e, b) => {
+      lastQ.set(qh.subarray((e - 1) * Hq * D, e * Hq * D), b * Hq * D);
+    });
     const dq = ctx.upload('f32', [rows, Hq, D], lastQ);
     const ranges = ctx.upload(
       'u32',
@@ -134,7 +136,9 @@ describe('attentionDecode', () => {
     ctx.free(q, k, v, seqStart, full, lse, dq, ranges, out);
     rec.dispose();
     const want = new Float32Array(rows * Hq * D);
-    ends.forEach((e, b) => want.set(fullOut.subarray((e - 1) * Hq * D, e * Hq * D), b * Hq * D));
+    ends.forEach((e, b) => {
+      want.set(fullOut.subarray((e - 1) * Hq * D, e * Hq * D), b * Hq * D);
+    });
     expectClose(got, want, TOL.f32, `seed ${seed}`);
   });
 

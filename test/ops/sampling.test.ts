@@ -54,6 +54,45 @@ function expectSameTokens(got: Uint32Array, logits: Float32Array, rows: number, 
   expect(differ, `${what}: rows decided by rounding`).toBeLessThanOrEqual(Math.max(1, Math.ceil(rows * 0.05)));
 }
 
+/**
+ * Frequencies over many rows (each row its own random stream, identical logits) against the filtered distribution.
+ * The draws come from the CPU reference, which hashes the same counters (seed, stream, step, token) as the GPU: a
+ * chi-square over 20000 draws is cheap there, and a short exact check shows the GPU draws those very tokens, so the
+ * GPU follows the same distribution. Fixed seeds make it deterministic; the chi-square bound has a false-alarm rate
+ * below 1e-6 for a correct sampler, and an error of 0.03 in a probability of 0.3 alone adds about 60 to it.
+ */
+async function expectFrequencies(ctx: GpuContext, row: number[], s: SamplingSettings, allowedTokens?: number[]): Promise<void> {
+  const vocab = row.length,
+    rows = 20000,
+    gpuRows = 1000;
+  const logits = new Float32Array(rows * vocab);
+  for (let r = 0; r < rows; r++) logits.set(row, r * vocab);
+  let mask: Uint32Array | undefined;
+  if (allowedTokens) {
+    mask = new Uint32Array(rows); // vocab <= 32: one word per row
+    for (let r = 0; r < rows; r++) for (const j of allowedTokens) mask[r]! |= 1 << j;
+  }
+  const drawn = sampleRef(logits, rows, vocab, full(s), { mask }).tokens;
+  const got = await runSample(ctx, logits.subarray(0, gpuRows * vocab), gpuRows, vocab, s, { mask: mask?.subarray(0, gpuRows) });
+  expect(Array.from(got), 'GPU draws vs the reference draws of the same rows').toEqual(Array.from(drawn.subarray(0, gpuRows)));
+  const probs = filteredProbsRef(Float32Array.from(row), full(s), allowedRef(mask, 0, vocab));
+  const counts = new Array<number>(vocab).fill(0);
+  for (const t of drawn) counts[t]!++;
+  let chi2 = 0,
+    df = -1;
+  for (let i = 0; i < vocab; i++) {
+    if (probs[i] === 0) {
+      expect(counts[i], `token ${i} is masked or filtered out but was drawn`).toBe(0);
+      continue;
+    }
+    const e = rows * probs[i]!;
+    chi2 += (counts[i]! - e) ** 2 / e;
+    df++;
+  }
+  // P(chi2 > df + 10 sqrt(2 df) + 10) is below 1e-6 for df <= 7.
+  expect(chi2, `counts ${counts} vs probs ${Array.from(probs, (p) => p.toFixed(4))}`).toBeLessThan(df + 10 * Math.sqrt(2 * df) + 10);
+}
+
 /** Logits on a coarse grid, so that many are exactly equal (ties at the top-k and top-p thresholds). */
 function gridLogits(n: number, r: () => number): Float32Array {
   return randn(n, r, 1.5).map((x) => Math.round(x * 2) / 2);
@@ -182,37 +221,12 @@ describe('sample', () => {
     expect(c.filter((t, i) => t !== a[i]).length, `seed ${seed}`).toBeGreaterThan(rows / 2);
   });
 
-  // Frequencies over many rows (each row is its own random stream) against the filtered distribution, with a
-  // fixed seed so the test is deterministic. The chi-square bound has a false-alarm rate below 1e-6 for a correct
-  // sampler; an error of 0.03 in a probability of 0.3 alone adds about 60 to the statistic.
   for (const s of [
     { temperature: 1, seed: 17 },
     { temperature: 0.8, topK: 5, topP: 0.9, seed: 4242, step: 7 },
   ]) {
     it(`frequencies match the filtered distribution: ${JSON.stringify(s)}`, async () => {
-      const ctx = await testContext();
-      const vocab = 8;
-      const row = [1.2, 0.4, -0.3, 0.4, 2.0, -1.0, 0.9, -2.5];
-      const rows = 20000;
-      const logits = new Float32Array(rows * vocab);
-      for (let r = 0; r < rows; r++) logits.set(row, r * vocab);
-      const got = await runSample(ctx, logits, rows, vocab, s);
-      const probs = filteredProbsRef(Float32Array.from(row), full(s));
-      const counts = new Array<number>(vocab).fill(0);
-      for (const t of got) counts[t]!++;
-      let chi2 = 0,
-        df = -1;
-      for (let i = 0; i < vocab; i++) {
-        if (probs[i] === 0) {
-          expect(counts[i], `token ${i} is filtered out but was drawn`).toBe(0);
-          continue;
-        }
-        const e = rows * probs[i]!;
-        chi2 += (counts[i]! - e) ** 2 / e;
-        df++;
-      }
-      // P(chi2 > df + 10 sqrt(2 df) + 10) is below 1e-6 for df <= 7.
-      expect(chi2, `counts ${counts} vs probs ${Array.from(probs, (p) => p.toFixed(4))}`).toBeLessThan(df + 10 * Math.sqrt(2 * df) + 10);
+      await expectFrequencies(await testContext(), [1.2, 0.4, -0.3, 0.4, 2.0, -1.0, 0.9, -2.5], s);
     });
   }
 
@@ -294,7 +308,9 @@ describe('token masks', () => {
     const logits = randn(rows * vocab, r, 4);
     const mask = new Uint32Array(rows * words);
     const only = [0, 699, 31, 32, 345, -1]; // the last row allows nothing
-    only.forEach((j, row) => j >= 0 && (mask[row * words + (j >>> 5)] = 1 << (j & 31)));
+    only.forEach((j, row) => {
+      if (j >= 0) mask[row * words + (j >>> 5)] = 1 << (j & 31);
+    });
     const want = only.map((j) => (j < 0 ? NO_TOKEN : j));
     expect(Array.from(await runArgmax(ctx, logits, rows, vocab, mask))).toEqual(want);
     for (const s of [
@@ -318,42 +334,18 @@ describe('token masks', () => {
     for (let r = 0; r < rows; r++) for (let j = 5; j < vocab; j++) mask[r * words + (j >>> 5)]! |= 1 << (j & 31);
     const got = await runSample(ctx, logits, rows, vocab, { temperature: 1, topK: 5, topP: 0.9, seed: 77 }, { mask });
     const kept = new Set(Array.from({ length: 5 }, (_, k) => vocab - 1 - k)); // the 5 largest allowed
-    got.forEach((t) => expect(kept.has(t), `token ${t}`).toBe(true));
+    got.forEach((t) => {
+      expect(kept.has(t), `token ${t}`).toBe(true);
+    });
   });
 
-  // As the unmasked frequency test: a fixed seed, chi-square bound with a false-alarm rate below 1e-6.
   for (const s of [
     { temperature: 1, seed: 19 },
     { temperature: 0.8, topK: 3, topP: 0.95, seed: 4243, step: 2 },
   ]) {
     it(`masked frequencies match the masked filtered distribution: ${JSON.stringify(s)}`, async () => {
-      const ctx = await testContext();
-      const vocab = 8,
-        rows = 20000;
-      const row = [1.2, 0.4, -0.3, 0.4, 2.0, -1.0, 0.9, -2.5];
-      const allowedTokens = [0, 1, 2, 3, 6, 7]; // not the most likely token (4), nor 5
-      const logits = new Float32Array(rows * vocab);
-      const mask = new Uint32Array(rows);
-      for (let r = 0; r < rows; r++) {
-        logits.set(row, r * vocab);
-        for (const j of allowedTokens) mask[r]! |= 1 << j;
-      }
-      const got = await runSample(ctx, logits, rows, vocab, s, { mask });
-      const probs = filteredProbsRef(Float32Array.from(row), full(s), allowedRef(mask, 0, vocab));
-      const counts = new Array<number>(vocab).fill(0);
-      for (const t of got) counts[t]!++;
-      let chi2 = 0,
-        df = -1;
-      for (let i = 0; i < vocab; i++) {
-        if (probs[i] === 0) {
-          expect(counts[i], `token ${i} is masked or filtered out but was drawn`).toBe(0);
-          continue;
-        }
-        const e = rows * probs[i]!;
-        chi2 += (counts[i]! - e) ** 2 / e;
-        df++;
-      }
-      expect(chi2, `counts ${counts} vs probs ${Array.from(probs, (p) => p.toFixed(4))}`).toBeLessThan(df + 10 * Math.sqrt(2 * df) + 10);
+      // Neither the most likely token (4) nor 5 allowed.
+      await expectFrequencies(await testContext(), [1.2, 0.4, -0.3, 0.4, 2.0, -1.0, 0.9, -2.5], s, [0, 1, 2, 3, 6, 7]);
     });
   }
 
@@ -384,7 +376,9 @@ describe('per-row streams and steps', () => {
     const perm = Array.from({ length: rows }, (_, i) => i).sort(() => r() - 0.5);
     const permuteRows = <T extends Float32Array | Uint32Array>(a: T, width: number): T => {
       const out = a.slice() as T;
-      perm.forEach((from, to) => out.set(a.subarray(from * width, (from + 1) * width), to * width));
+      perm.forEach((from, to) => {
+        out.set(a.subarray(from * width, (from + 1) * width), to * width);
+      });
       return out;
     };
     for (const s of [

@@ -34,7 +34,9 @@ describe('scatterRows', () => {
       ctx.free(srcT, toT, dst);
       rec.dispose();
       const want = before.slice();
-      to.forEach((t, i) => want.set(src.subarray(i * width, (i + 1) * width), t * width));
+      to.forEach((t, i) => {
+        want.set(src.subarray(i * width, (i + 1) * width), t * width);
+      });
       expect(Array.from(got), `seed ${seed}`).toEqual(Array.from(want));
     });
   }

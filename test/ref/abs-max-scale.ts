@@ -13,8 +13,8 @@ export function absMaxScaleRef(a: ArrayLike<number>, rows: number, cols: number,
   // floor(log2(max)) by halving and doubling (exact for every f32 value).
   let e = 0;
   let p = 1;
-  while (p > max) (p /= 2), e--;
-  while (p * 2 <= max) (p *= 2), e++;
+  for (; p > max; e--) p /= 2;
+  for (; p * 2 <= max; e++) p *= 2;
   const k = Math.min(126, Math.max(-126, 14 - e));
   return [2 ** k, 2 ** -k];
 }

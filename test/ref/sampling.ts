@@ -153,7 +153,10 @@ export function sampleRef(logits: ArrayLike<number>, rows: number, vocab: number
       for (const group of valueGroups(row, hi)) {
         if (lo[group[0]!]) continue;
         const top = group.reduce((t, i) => (score[i]! > score[t]! ? i : t));
-        if (score[top]! > score[best]!) ok.add((best = top));
+        if (score[top]! > score[best]!) {
+          best = top;
+          ok.add(best);
+        }
       }
     }
     acceptable.push(ok);

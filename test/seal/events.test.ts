@@ -65,8 +65,7 @@ describe('parseEventLog', () => {
   });
 
   it('refuses a log from a newer format version', () => {
-    const text =
-      eventLine(stampEvent(START, 1, T0)) + `${JSON.stringify({ v: EVENT_FORMAT_VERSION + 1, seq: 2, time: T0.toISOString(), type: 'round-started' })}\n`;
+    const text = `${eventLine(stampEvent(START, 1, T0))}${JSON.stringify({ v: EVENT_FORMAT_VERSION + 1, seq: 2, time: T0.toISOString(), type: 'round-started' })}\n`;
     expect(() => parseEventLog(enc(text))).toThrow(EventLogError);
     expect(() => parseEventLog(enc(text))).toThrow(/line 2: event format v2 is newer .* upgrade/);
   });
@@ -102,10 +101,10 @@ describe('parseEventLog', () => {
 
   it('refuses damage that is not at the end, naming the line', () => {
     const lines = log([START, ROUND, SCORED]).map(eventLine);
-    const damaged = lines[0] + lines[1]!.slice(0, 20) + '\n' + lines[2];
+    const damaged = `${lines[0]}${lines[1]!.slice(0, 20)}\n${lines[2]}`;
     expect(() => parseEventLog(enc(damaged))).toThrow(/line 2 is corrupt .* not the last line/);
-    expect(() => parseEventLog(enc(lines[0] + '\n' + lines[1]))).toThrow(/line 2 is corrupt/);
-    const badField = lines[0] + `${JSON.stringify({ v: 1, seq: 2, time: 'x', type: 'candidate-scored', round: 0 })}\n` + lines[2];
+    expect(() => parseEventLog(enc(`${lines[0]}\n${lines[1]}`))).toThrow(/line 2 is corrupt/);
+    const badField = `${lines[0]}${JSON.stringify({ v: 1, seq: 2, time: 'x', type: 'candidate-scored', round: 0 })}\n${lines[2]}`;
     expect(() => parseEventLog(enc(badField))).toThrow(/line 2 is corrupt \(field "task"/);
   });
 

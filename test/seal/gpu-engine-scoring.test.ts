@@ -65,12 +65,17 @@ describe('GpuSealEngine: K candidates scored together', () => {
       // Count the engine's generation batches: all five candidates' calls share them (one per round of calls).
       const batches: number[] = [];
       const generate = engine.generate.bind(engine);
-      engine.generate = (t, prompts, ...rest) => (batches.push(prompts.length), generate(t, prompts, ...rest));
+      engine.generate = (t, prompts, ...rest) => {
+        batches.push(prompts.length);
+        return generate(t, prompts, ...rest);
+      };
       const together = await engine.withScoringModels(candidates, (m) => score(m, seed));
       expect(batches).toEqual([15, 5]);
       const alone: string[][] = [];
       for (const c of candidates) alone.push((await engine.withScoringModels([c], (m) => score(m, seed)))[0]!);
-      together.forEach((texts, i) => expect(texts, `candidate ${i} (seed ${seed})`).toEqual(alone[i]));
+      together.forEach((texts, i) => {
+        expect(texts, `candidate ${i} (seed ${seed})`).toEqual(alone[i]);
+      });
       // The adapters matter: some trained candidate writes something else than the unadapted model.
       expect(together.filter((t, i) => candidates[i] !== null && t.join() !== together[1]!.join()).length, `seed ${seed}`).toBeGreaterThan(0);
       engine.release(trained);

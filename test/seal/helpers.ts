@@ -40,7 +40,8 @@ export class MemoryLog implements EventSink {
   private clock = Date.UTC(2026, 0, 1);
 
   append(input: RunEventInput): RunEvent {
-    const event = stampEvent(input, this.events.length + 1, new Date((this.clock += 1000)));
+    this.clock += 1000;
+    const event = stampEvent(input, this.events.length + 1, new Date(this.clock));
     this.events.push(event);
     applyEvent(this.state, event);
     return event;

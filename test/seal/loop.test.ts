@@ -96,7 +96,9 @@ describe('SEAL loop (fake domain and engine)', () => {
         const chosen = chosenEdit(c);
         expect(c.score, slotKey(c)).not.toBeNull();
         // Every sample is the engine's draw for its slot's stream; at most attemptsPerEdit of them.
-        c.samples.forEach((x) => expect(x.text).toBe(fakeSample(roundSeed(21, r), sampleStream(c.task, c.candidate, x.attempt))));
+        c.samples.forEach((x) => {
+          expect(x.text).toBe(fakeSample(roundSeed(21, r), sampleStream(c.task, c.candidate, x.attempt)));
+        });
         expect(c.samples.length).toBeLessThanOrEqual(2);
         if (chosen === null) expect(c.score!.skipped).toMatch(/^no valid self-edit in 2 samples: not JSON/);
         else if ((chosen.edit as { lr: number }).lr === 0) expect(c.score!.skipped).toBe('a learning rate of 0 trains nothing');

@@ -35,7 +35,7 @@ describe('Llama 3.2 chat template', () => {
 
   it('leaves the system message empty when none is given, and the generation prompt out when asked', () => {
     const prompt = template.render([{ role: 'user', content: 'Hi' }], { addGenerationPrompt: false });
-    expect(prompt).toBe('<|begin_of_text|>' + LLAMA_SYSTEM_HEADER + '<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>');
+    expect(prompt).toBe(`<|begin_of_text|>${LLAMA_SYSTEM_HEADER}<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>`);
   });
 
   it('uses the configured date, never the clock', () => {

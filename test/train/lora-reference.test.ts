@@ -40,7 +40,9 @@ describe('f64 LoRA reference', () => {
       for (const len of [7, 1, 9]) {
         const want = referenceLogits(config, weights, Array.from(batch.ids).slice(at, at + len));
         // 1e-12, not ~0: this reference rounds RoPE angles to f32 as PyTorch (and the GPU) do; referenceLogits keeps them in f64.
-        want.forEach((row, i) => expectClose(base.subarray((at + i) * V, (at + i + 1) * V), row, 1e-12, `${name} base row ${at + i} (seed ${seed})`));
+        want.forEach((row, i) => {
+          expectClose(base.subarray((at + i) * V, (at + i + 1) * V), row, 1e-12, `${name} base row ${at + i} (seed ${seed})`);
+        });
         at += len;
       }
       const lora = refLora(initLoraWeights(config, resolveLoraConfig({ targets: [...LORA_TARGETS], rank: 3, alpha: 5 }), { seed, b: 'random' }));

@@ -49,9 +49,9 @@ describe('LoraOptimizer', () => {
         const want = gradNormRef(g, h.maxGradNorm ?? Infinity);
         expect(step).toBe(i + 1);
         expect(Math.abs(gradNorm - want.norm) / want.norm, `grad norm, step ${step} (seed ${seed})`).toBeLessThan(1e-6);
-        refParams.forEach((p, k) =>
-          adamwRef(p, g[k]!, refM[k]!, refV[k]!, { lr, beta1: h.beta1, beta2: h.beta2, eps: h.eps, weightDecay: h.weightDecay, step: i + 1 }, want.clip),
-        );
+        refParams.forEach((p, k) => {
+          adamwRef(p, g[k]!, refM[k]!, refV[k]!, { lr, beta1: h.beta1, beta2: h.beta2, eps: h.eps, weightDecay: h.weightDecay, step: i + 1 }, want.clip);
+        });
       }
       expect(opt.step).toBe(3);
       const got = await adapter.download();

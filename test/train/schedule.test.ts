@@ -18,7 +18,9 @@ describe('learning-rate schedules (HF semantics)', () => {
   it('cosine: half a cosine wave after warmup', () => {
     const c: ScheduleConfig = { schedule: 'cosine', lr: 2, warmupSteps: 2, totalSteps: 10 };
     const want = [0, 0.5, 1, 0.9619397662556434, 0.8535533905932737, 0.6913417161825449, 0.5, 0.30865828381745514, 0.14644660940672627, 0.03806023374435663, 0];
-    values(c, 11).forEach((v, k) => expect(v, `step ${k}`).toBeCloseTo(want[k]!, 15));
+    values(c, 11).forEach((v, k) => {
+      expect(v, `step ${k}`).toBeCloseTo(want[k]!, 15);
+    });
     expect(learningRate(c, 6)).toBeCloseTo(1, 15);
   });
 

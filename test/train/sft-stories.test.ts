@@ -68,7 +68,9 @@ describe('SFT on stories260K', () => {
     const reloadedModel = new LoraModel(ctx, config, weights, reloaded);
     const want = await trainedModel.logits(batch);
     const got = await reloadedModel.logits(batch);
-    got.forEach((row, t) => expect(row, `logits at position ${t}`).toEqual(want[t]));
+    got.forEach((row, t) => {
+      expect(row, `logits at position ${t}`).toEqual(want[t]);
+    });
 
     // Greedy generation with the adapter applied at inference reproduces the rest of the story.
     const promptIds = tokenizer.encode(STORY_START);

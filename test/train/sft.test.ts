@@ -57,7 +57,9 @@ async function train(seed: number, specs: { host: LoraHostWeights; examples: Tra
     const trained = await Promise.all(adapters.map((a) => a.download()));
     return { results, trained, steps };
   } finally {
-    adapters.forEach((a) => a.dispose());
+    adapters.forEach((a) => {
+      a.dispose();
+    });
     weights.dispose();
   }
 }
@@ -130,11 +132,11 @@ describe('trainSft (tiny Llama)', () => {
       const lossesTogether = together.results[i]!.losses,
         lossesAlone = alone.results[0]!.losses;
       expect(lossesTogether.length).toBe(lossesAlone.length);
-      lossesTogether.forEach((l, k) =>
+      lossesTogether.forEach((l, k) => {
         expect(Math.abs(l - lossesAlone[k]!), `job ${i} step ${k} loss (seed ${seed})`).toBeLessThan(
           (k === 0 ? 2e-6 : 1e-4) * Math.max(1, Math.abs(lossesAlone[k]!)),
-        ),
-      );
+        );
+      });
       expectClose(flat(together.trained[i]!), flat(alone.trained[0]!), 1e-7, `job ${i} weights (seed ${seed})`); // the same Adam amplification (worst seen 3e-9)
       expect(flat(together.trained[i]!), `job ${i} trained`).not.toEqual(flat(spec.host));
     }
@@ -142,7 +144,9 @@ describe('trainSft (tiny Llama)', () => {
     const job1 = together.steps.filter((s) => s.job === 1);
     expect(job1.map((s) => s.step)).toEqual([1, 2, 3, 4, 5, 6]);
     expect(job1.map((s) => s.epoch)).toEqual([2 / 3, 1, 1 + 2 / 3, 2, 2 + 2 / 3, 3]);
-    job1.forEach((s, k) => expect(s.lr).toBe(learningRate({ schedule: 'cosine', lr: 1e-2, warmupSteps: 1, totalSteps: 6 }, k)));
+    job1.forEach((s, k) => {
+      expect(s.lr).toBe(learningRate({ schedule: 'cosine', lr: 1e-2, warmupSteps: 1, totalSteps: 6 }, k));
+    });
     expect(job1[0]!.lr).toBe(0);
     const job2 = together.steps.filter((s) => s.job === 2);
     expect(job2.every((s) => s.tokens === 21 && s.trainedTokens === 21 - 2 * 3)).toBe(true);
@@ -163,9 +167,9 @@ describe('trainSft (tiny Llama)', () => {
       ['grad accum', accumulated],
       ['split passes', split],
     ] as const) {
-      run.results[0]!.losses.forEach((l, k) =>
-        expect(Math.abs(l - oneBatch.results[0]!.losses[k]!) / l, `${name} step ${k + 1} loss (seed ${seed})`).toBeLessThan(1e-5),
-      );
+      run.results[0]!.losses.forEach((l, k) => {
+        expect(Math.abs(l - oneBatch.results[0]!.losses[k]!) / l, `${name} step ${k + 1} loss (seed ${seed})`).toBeLessThan(1e-5);
+      });
       expectClose(flat(run.trained[0]!), flat(oneBatch.trained[0]!), TOL.f32, `${name} weights (seed ${seed})`);
     }
   });
