@@ -17,16 +17,19 @@ import {
   type ArcTestTask,
   type ChatTokenCounter,
 } from '../src/domains/arc/index.ts';
-import { encodeChat, ChatTemplate, type ChatMessage } from '../src/text/chat-template.ts';
+import { encodeChat, type ChatMessage } from '../src/text/chat-template.ts';
 import { ARC_RUN_USAGE, runArcRun } from './arc-run.ts';
-import { loadModelTokenizer } from './model-dir.ts';
+import { CHAT_TEMPLATE_OPTION, type ChatTemplateFile, chooseChatTemplate, readChatTemplateFlag } from './chat-template-flag.ts';
+import { loadModelTokenizer, modelDirFiles } from './model-dir.ts';
 
 export class ArcUsageError extends Error {}
 
-export const ARC_USAGE = `  seal arc show --task ID [--data CHALLENGES.json] [--model DIR]
+export const ARC_USAGE = `  seal arc show --task ID [--data CHALLENGES.json] [--model DIR [--chat-template FILE]]
       Print the messages SEAL shows the model for a task: the self-edit request and, per test input, the solving prompt
-      (with --model: rendered through its chat template, with token counts).
-  seal arc dataset --task ID --self-edit JSON|@FILE [--data CHALLENGES.json] [--model DIR] [--no-cap] [--seed S] [--dump FILE]
+      (with --model: rendered through the chat template arc train uses, with token counts: --chat-template FILE, else
+      the model's, else a plain one for a model without one).
+  seal arc dataset --task ID --self-edit JSON|@FILE [--data CHALLENGES.json] [--model DIR [--chat-template FILE]] [--no-cap]
+                   [--seed S] [--dump FILE]
       Build the TTT examples a self-edit produces for the task: counts per leave-n list and filter, the cap, and the
       training plan (steps, skip reasons). --model applies the token-length filter with its tokenizer; --dump writes
       the examples as JSONL chat rows.
@@ -64,11 +67,22 @@ function findTask(id: string, data: string | undefined): { dataset: ArcDataset; 
   throw new ArcUsageError(`task ${id} is in none of: ${challengeFiles(data).join(', ')}`);
 }
 
-/** A chat token counter (and renderer) for --model, or null. */
-async function chatTools(model: string | undefined): Promise<{ count: ChatTokenCounter; render: (m: readonly ChatMessage[]) => string } | null> {
-  if (model === undefined) return null;
+/**
+ * A chat token counter (and renderer) for --model, or null: the template `seal arc train` would use (--chat-template,
+ * the model's, or the plain stand-in for a model without one).
+ */
+async function chatTools(
+  model: string | undefined,
+  chatTemplateFlag: ChatTemplateFile | undefined,
+): Promise<{ count: ChatTokenCounter; render: (m: readonly ChatMessage[]) => string } | null> {
+  if (model === undefined) {
+    if (chatTemplateFlag) throw new ArcUsageError('--chat-template needs --model (the template renders with its tokenizer)');
+    return null;
+  }
   const tokenizer = await loadModelTokenizer(model);
-  const template = new ChatTemplate(tokenizer.config);
+  const chat = (await chooseChatTemplate(modelDirFiles(model), tokenizer, chatTemplateFlag, 'plain'))!;
+  if (chat.kind === 'plain') console.error(`seal: note: ${model} has no chat template; prompts are rendered with a plain one (system, user, answer + EOS)`);
+  const template = chat.template;
   return {
     count: (messages) => encodeChat(tokenizer, messages, { template }).length,
     render: (messages) => template.render(messages),
@@ -83,10 +97,15 @@ function printMessages(title: string, messages: readonly ChatMessage[], tools: A
 }
 
 async function runShow(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { task: { type: 'string' }, data: { type: 'string' }, model: { type: 'string' } }, strict: true });
+  const { values } = parseArgs({
+    args: argv,
+    options: { task: { type: 'string' }, data: { type: 'string' }, model: { type: 'string' }, ...CHAT_TEMPLATE_OPTION },
+    strict: true,
+  });
   if (!values.task) throw new ArcUsageError('--task is required');
+  const chatTemplateFlag = readChatTemplateFlag(values['chat-template']);
   const { tasks, file } = findTask(values.task, values.data);
-  const tools = await chatTools(values.model);
+  const tools = await chatTools(values.model, chatTemplateFlag);
   console.log(`task ${values.task} from ${file}: ${tasks[0]!.train.length} train examples, ${tasks.length} test input(s)\n`);
   printMessages('self-edit request', selfEditPrompt(tasks[0]!.train), tools);
   for (const t of tasks) {
@@ -102,6 +121,7 @@ async function runDataset(argv: string[]): Promise<number> {
       task: { type: 'string' },
       data: { type: 'string' },
       model: { type: 'string' },
+      ...CHAT_TEMPLATE_OPTION,
       'self-edit': { type: 'string' },
       'no-cap': { type: 'boolean', default: false },
       seed: { type: 'string' },
@@ -117,8 +137,9 @@ async function runDataset(argv: string[]): Promise<number> {
   const seed = values.seed === undefined ? undefined : Number(values.seed);
   if (seed !== undefined && !(Number.isInteger(seed) && seed >= 0 && seed <= 0xffffffff))
     throw new ArcUsageError(`--seed must be an integer in [0, 2^32), got '${values.seed}'`);
+  const chatTemplateFlag = readChatTemplateFlag(values['chat-template']);
   const { tasks } = findTask(values.task, values.data);
-  const tools = await chatTools(values.model);
+  const tools = await chatTools(values.model, chatTemplateFlag);
   const dataset = buildTttDataset(tasks[0]!.train, augmentationsFor(parsed.edit.augmentations), {
     countTokens: tools?.count,
     ...(values['no-cap'] ? { maxExamples: Number.MAX_SAFE_INTEGER } : {}),
@@ -138,7 +159,7 @@ async function runDataset(argv: string[]): Promise<number> {
   );
   for (const r of plan.reasons) console.log(`  ${r}`);
   if (values.dump) {
-    writeFileSync(values.dump, dataset.examples.map((e) => JSON.stringify({ messages: e.messages, recipe: e.recipe, leave_n: e.leaveN })).join('\n') + '\n');
+    writeFileSync(values.dump, dataset.examples.map((e) => `${JSON.stringify({ messages: e.messages, recipe: e.recipe, leave_n: e.leaveN })}\n`).join(''));
     console.log(`wrote ${dataset.examples.length} examples to ${values.dump}`);
   }
   return 0;

@@ -1,0 +1,62 @@
+/**
+ * The chat template of `seal arc show|dataset --model`: the one arc train uses (a model without one, stories260K, gets
+ * the plain stand-in with a note instead of a refusal), --chat-template FILE instead of the model's, and a missing or
+ * unparsable template file as one usage line. The built CLI, no GPU.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { expectCleanFailure, seal } from '../harness/cli.ts';
+import { sharedPath } from '../harness/shared.ts';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const TASKS = join(ROOT, 'examples/arc-tiny/tiny_challenges.json');
+const EDIT = JSON.stringify({
+  data_generation: { use_basic_augmentations: true, use_size_augmentations: false, use_chain_augmentations: false, use_repeat_augmentations: false },
+  training: { strategy: 'train_using_all_tokens', learning_rate: 1e-4, num_train_epochs: 2 },
+});
+
+describe('seal arc show|dataset --model: the chat template', () => {
+  const model = sharedPath('models/stories260K');
+  const dir = mkdtempSync(join(tmpdir(), 'seal-arc-chat-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const template = join(dir, 'bracket.jinja');
+  writeFileSync(template, '{% for m in messages %}[{{ m.role }}] {{ m.content }}\n{% endfor %}');
+
+  it('a model without a chat template gets the plain one arc train uses, with a note', () => {
+    const r = seal('arc', 'show', '--task', 'tiny0001', '--data', TASKS, '--model', model);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/seal: note: .*stories260K has no chat template; prompts are rendered with a plain one/);
+    expect(r.stdout).toMatch(/=== self-edit request \(\d+ tokens\) ===/);
+    expect(r.stdout).toMatch(/=== solve tiny0001-0 \(\d+ tokens\) ===/);
+    const d = seal('arc', 'dataset', '--task', 'tiny0001', '--data', TASKS, '--model', model, '--self-edit', EDIT);
+    expect(d.code, d.stderr).toBe(0);
+    expect(d.stdout).toMatch(/task tiny0001: \d+ TTT examples/);
+    expect(d.stdout).not.toContain('(no --model: not checked)');
+  });
+
+  it('--chat-template FILE renders the prompts instead', () => {
+    const r = seal('arc', 'show', '--task', 'tiny0001', '--data', TASKS, '--model', model, '--chat-template', template);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).not.toContain('has no chat template');
+    expect(r.stdout).toMatch(/=== self-edit request \(\d+ tokens\) ===\n\[system\] [^\n]*\n\[user\] /);
+  });
+
+  it('a missing or unparsable template file, or one without --model, is one usage line', () => {
+    expectCleanFailure(
+      seal('arc', 'show', '--task', 'tiny0001', '--data', TASKS, '--model', model, '--chat-template', join(dir, 'nope.jinja')),
+      2,
+      /--chat-template: cannot read .*nope\.jinja: ENOENT/,
+    );
+    const broken = join(dir, 'broken.jinja');
+    writeFileSync(broken, '{% for m in messages %}{{ m.content }');
+    expectCleanFailure(
+      seal('arc', 'dataset', '--task', 'tiny0001', '--data', TASKS, '--model', model, '--self-edit', EDIT, '--chat-template', broken),
+      2,
+      /--chat-template: .*broken\.jinja is not a usable Jinja template/,
+    );
+    expectCleanFailure(seal('arc', 'show', '--task', 'tiny0001', '--data', TASKS, '--chat-template', template), 2, /--chat-template needs --model/);
+  });
+});
