@@ -2,10 +2,11 @@
  * The benchmark driver: `npm run bench -- <suite> [options]` or, on a machine with only Node and the webgpu package,
  * `node dist/bench.mjs <suite> [options]`. Prints a table and writes JSON (adapter, features, commit) to bench/results/.
  */
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createNodeContext } from '../runtime-node/device.ts';
+import { embeddedArcSubset } from '../runtime-node/examples.ts';
 import { oneOf } from '../runtime-node/flags.ts';
 import type { DType } from '../src/gpu/dtype.ts';
 import { generateBench } from './generate.ts';
@@ -15,6 +16,10 @@ import { HF_CONFIGS } from './shapes.ts';
 import { ARC_BENCH_TASK, arcBench, benchSelfEdit, type ArcBenchOptions } from './arc.ts';
 import { TRAINING_PRECISIONS } from '../src/train/lora-linear.ts';
 import { parseShape, SFT_SETUPS, sftBench, sftCases, type SftCaseOptions } from './sft.ts';
+
+// Optional defaults beside the checkout (the full ARC files, the Llama-3.2 tokenizer); bench arc falls back or says so.
+const SHARED_ARC_TASKS = '../shared/data/arc/arc-agi_evaluation_challenges.json';
+const SHARED_ARC_TOKENIZER = '../shared/tokenizers/Llama-3.2-1B-Instruct';
 
 const USAGE = `Usage:
   npm run bench -- kernels [--filter REGEX] [--weights bf16|f16|f32] [--attention-heads N] [--out DIR] [--adapter NAME]
@@ -33,10 +38,25 @@ const USAGE = `Usage:
                        [--answer-tokens N] [--precision f32|mixed] [--out DIR] [--adapter NAME]
       (one ARC candidate end to end: TTT dataset, K candidates trained together, augmented inference and voting,
        split into training / inference / overhead; default self-edit: the oracle's; answers decoded to the length
-       of the true answer; task files and tokenizer default to ../shared; --precision: TTT's base matmuls, as
+       of the true answer; --tasks defaults to ../shared's full evaluation file, else the 1B eval subset in
+       examples/data/arc; --tokenizer to ../shared's Llama-3.2-1B-Instruct files; --precision: TTT's base matmuls, as
        seal arc --precision, default f32)
   sft and arc: --precision f32 = the exact portable path, mixed = 16-bit operands on the fastest kernel (tensor
        cores through subgroup matrices where the device has them); sft runs both by default`;
+
+/** bench arc's task file: the full evaluation file in ../shared when it is there, else the embedded 1B eval subset. */
+function defaultArcTasks(): string {
+  if (existsSync(SHARED_ARC_TASKS)) return SHARED_ARC_TASKS;
+  const embedded = embeddedArcSubset('evaluation');
+  if (embedded === null) throw new Error(`--tasks: neither ${SHARED_ARC_TASKS} nor the package's examples/data/arc is there; pass --tasks CHALLENGES.json`);
+  return embedded;
+}
+
+/** bench arc's tokenizer (with the Llama-3.2 chat template): only in ../shared, it is too large to ship (9 MB). */
+function defaultArcTokenizer(): string {
+  if (existsSync(SHARED_ARC_TOKENIZER)) return SHARED_ARC_TOKENIZER;
+  throw new Error(`--tokenizer: ${SHARED_ARC_TOKENIZER} is not there; pass --tokenizer DIR with a Llama-3.2-Instruct tokenizer.json and tokenizer_config.json`);
+}
 
 /** A comma-separated list of positive integers. */
 function intList(value: string, flag: string): number[] {
@@ -72,8 +92,8 @@ async function main(argv: string[]): Promise<number> {
       'max-seconds': { type: 'string', default: '120' },
       shape: { type: 'string' },
       task: { type: 'string', default: ARC_BENCH_TASK },
-      tasks: { type: 'string', default: '../shared/data/arc/arc-agi_evaluation_challenges.json' },
-      tokenizer: { type: 'string', default: '../shared/tokenizers/Llama-3.2-1B-Instruct' },
+      tasks: { type: 'string' },
+      tokenizer: { type: 'string' },
       'self-edit': { type: 'string' },
       'ttt-max-steps': { type: 'string' },
       'answer-tokens': { type: 'string' },
@@ -98,8 +118,8 @@ async function main(argv: string[]): Promise<number> {
       model: models[0]!,
       layers: values.layers === undefined ? undefined : intList(values.layers, '--layers')[0],
       shape: values.shape === undefined ? undefined : parseShape(values.shape),
-      tokenizer: values.tokenizer!,
-      challenges: values.tasks!,
+      tokenizer: values.tokenizer ?? defaultArcTokenizer(),
+      challenges: values.tasks ?? defaultArcTasks(),
       task: values.task!,
       ks: intList(values.k ?? '1,5', '--k'),
       selfEdit: benchSelfEdit(values['self-edit']),

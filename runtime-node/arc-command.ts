@@ -19,6 +19,7 @@ import {
 } from '../src/domains/arc/index.ts';
 import { encodeChat, type ChatMessage } from '../src/text/chat-template.ts';
 import { ARC_RUN_USAGE, runArcRun } from './arc-run.ts';
+import { ARC_1B_SUBSET_FILES, embeddedArcDir } from './examples.ts';
 import { CHAT_TEMPLATE_OPTION, type ChatTemplateFile, chooseChatTemplate, readChatTemplateFlag } from './chat-template-flag.ts';
 import { loadModelTokenizer, modelDirFiles } from './model-dir.ts';
 
@@ -35,7 +36,8 @@ export const ARC_USAGE = `  seal arc show --task ID [--data CHALLENGES.json] [--
       the examples as JSONL chat rows.
 ${ARC_RUN_USAGE}
   ARC data: --data names a Kaggle-format challenges file (its solutions file is found beside it); without it the task is
-  looked up in arc-agi_{evaluation,training}_challenges.json under $SEAL_ARC_DATA, ./data/arc or ../shared/data/arc.`;
+  looked up in arc-agi_{evaluation,training}_challenges.json (or the SEAL 1B subset files) under $SEAL_ARC_DATA, then
+  ./data/arc, then in the subsets shipped in the package's examples/data/arc.`;
 
 /** The challenges files to search for a task: --data, or the standard names in the standard places. */
 function challengeFiles(data: string | undefined): string[] {
@@ -43,8 +45,9 @@ function challengeFiles(data: string | undefined): string[] {
     if (!existsSync(data)) throw new ArcUsageError(`--data ${data} does not exist`);
     return [resolve(data)];
   }
-  const dirs = [process.env.SEAL_ARC_DATA, 'data/arc', '../shared/data/arc'].filter((d): d is string => Boolean(d));
-  const files = dirs.flatMap((d) => ['evaluation', 'training'].map((s) => join(d, `arc-agi_${s}_challenges.json`))).filter((f) => existsSync(f));
+  const dirs = [process.env.SEAL_ARC_DATA, 'data/arc', embeddedArcDir()].filter((d): d is string => Boolean(d));
+  const names = [...['evaluation', 'training'].map((s) => `arc-agi_${s}_challenges.json`), ...Object.values(ARC_1B_SUBSET_FILES)];
+  const files = dirs.flatMap((d) => names.map((n) => join(d, n))).filter((f) => existsSync(f));
   if (!files.length) throw new ArcUsageError(`no ARC data found in ${dirs.join(', ')}: pass --data <challenges.json> or set SEAL_ARC_DATA`);
   return files.map((f) => resolve(f));
 }

@@ -45,6 +45,7 @@ import { SftDataError } from '../src/train/sft-data.ts';
 import { SftDivergedError } from '../src/train/sft.ts';
 import { AdapterDirError, loadAdapterDir, saveAdapterDir } from './adapter-files.ts';
 import { createNodeContext } from './device.ts';
+import { embeddedArcSubset } from './examples.ts';
 import { oneOf, requireString, SHORT_LORA_TARGETS, UsageError } from './flags.ts';
 import { isHubId } from './hub.ts';
 import { checkModelFiles, loadModelDir, loadModelTokenizer, modelDirFiles, resolveModelWithProgress } from './model-dir.ts';
@@ -62,7 +63,8 @@ const HELP = `Usage: seal arc train|eval|baseline --model DIR|ORG/NAME --tasks F
   --tasks FILE[:SPEC]    a Kaggle-format challenges file (its *_solutions* file beside it); SPEC is a comma list of
                          task ids, a file of ids (whitespace, commas or a JSON list), or a named list: seal-1b-training,
                          seal-1b-eval (the paper's 12 / 10 tasks), seal-1b-training-scored, seal-1b-eval-scored (the
-                         10 / 8 its reference code really scored: the paper's table is over those 8 x 5 self-edits)
+                         10 / 8 its reference code really scored: the paper's table is over those 8 x 5 self-edits);
+                         a named list alone (--tasks seal-1b-eval) reads the 1B subsets shipped in examples/data/arc
   --self-edits K         self-edits per task per round (train 15, eval 5, baseline base-self-edits 5; oracle and
                          in-context 1)
   --rounds N             train only: rounds of ReST-EM (1)
@@ -138,11 +140,21 @@ const TASK_LISTS: Record<string, readonly string[]> = {
   'seal-1b-eval-scored': SEAL_1B_REFERENCE_SCORED_EVAL_TASK_IDS,
 };
 
+/** --tasks NAME alone: the embedded 1B subset file that holds the list. */
+function embeddedTasksFile(name: string): string | null {
+  if (!Object.hasOwn(TASK_LISTS, name)) return null;
+  return embeddedArcSubset(name.startsWith('seal-1b-training') ? 'training' : 'evaluation');
+}
+
 /** --tasks FILE[:SPEC] → the challenges file, its solutions file and the task ids (null: every task in the file). */
 export function parseTasksFlag(value: string): { challenges: string; solutions: string; ids: string[] | null } {
   let file = value;
   let spec: string | null = null;
-  if (!existsSync(value)) {
+  const embedded = existsSync(value) ? null : embeddedTasksFile(value);
+  if (embedded !== null) {
+    file = embedded;
+    spec = value;
+  } else if (!existsSync(value)) {
     const colon = value.lastIndexOf(':');
     if (colon > 0) {
       file = value.slice(0, colon);
