@@ -98,6 +98,59 @@ async function runMatmul(ctx: GpuContext, p: Problem, variant: MatmulArgs['varia
   }
 }
 
+/** f16's unit roundoff (round to nearest, 11-bit significand), half its smallest subnormal, and f32's unit roundoff. */
+const U_F16 = 2 ** -11;
+const F16_SUBNORMAL_HALF = 2 ** -25;
+const U_F32 = 2 ** -24;
+
+/**
+ * The worst element of a kernel that rounds op(A) and op(B) to f16 and sums the products in f32 (f16,
+ * subgroup-matrix), as a fraction of what that rounding can cost, element by element (<= 1 for a correct kernel;
+ * NMSE alone would average away a few wrong elements). Rounding a and b to f16 puts at most (1+u)² - 1 ≈ 2u
+ * (u = 2^-11) relative error on the product a·b, or an absolute half subnormal (2^-25) times the other factor where
+ * an operand lands in f16's subnormals (with scaleA, A·s is rounded: 2^-25/s <= 2^-39·max|A|, as s brings max|A|
+ * to at least 2^14); an f32 sum of K products and the bias and C adds is off by at most (K+2)·2^-24 of the sum of
+ * their magnitudes. So |c - e| <= ((1+u)² - 1 + (K+2)·2^-24)·(|alpha|·Σ_k|a·b| + |bias| + |C0|)
+ * + |alpha|·(floorA·Σ_k|b| + 2^-25·Σ_k|a|). `rows`: the rows of C that `out` holds (default all).
+ */
+function halfErrorRatio(out: ArrayLike<number>, p: Problem, o: { rows?: readonly number[]; scaleA?: boolean } = {}): number {
+  const { M, N, K } = p;
+  const alpha = Math.abs(p.alpha ?? 1);
+  const rows = o.rows ?? Array.from({ length: M }, (_, m) => m);
+  const ref = matmulRefRows(p.a, p.b, p, rows);
+  const opA = (m: number, k: number) => (p.transA ? p.a[k * M + m]! : p.a[m * K + k]!);
+  const opB = (k: number, n: number) => (p.transB ? p.b[n * K + k]! : p.b[k * N + n]!);
+  const floorA = o.scaleA ? 2 ** -39 * p.a.reduce((mx, x) => Math.max(mx, Math.abs(x)), 0) : F16_SUBNORMAL_HALF;
+  const relative = (1 + U_F16) ** 2 - 1 + (K + 2) * U_F32;
+  let worst = 0;
+  rows.forEach((m, r) => {
+    for (let n = 0; n < N; n++) {
+      let ab = 0,
+        sa = 0,
+        sb = 0;
+      for (let k = 0; k < K; k++) {
+        const a = Math.abs(opA(m, k)),
+          b = Math.abs(opB(k, n));
+        ab += a * b;
+        sa += a;
+        sb += b;
+      }
+      const epilogue = Math.abs(p.bias?.[n] ?? 0) + Math.abs(p.c0?.[m * N + n] ?? 0);
+      const bound = relative * (alpha * ab + epilogue) + alpha * (floorA * sb + F16_SUBNORMAL_HALF * sa);
+      const err = Math.abs(out[r * N + n]! - ref[r * N + n]!);
+      worst = Math.max(worst, bound > 0 ? err / bound : err > 0 ? Infinity : 0);
+    }
+  });
+  return worst;
+}
+
+/** Asserts every element of a 16-bit kernel's output within its rounding bound (halfErrorRatio <= 1). */
+function expectWithinHalfBound(out: ArrayLike<number>, p: Problem, what: string, o: { rows?: readonly number[]; scaleA?: boolean } = {}): void {
+  expect(halfErrorRatio(out, p, o), `${what}: worst element / its f16 rounding bound`).toBeLessThanOrEqual(1);
+}
+
+const roundsToHalf = (kernel: MatmulKernel) => kernel === 'f16' || kernel === 'subgroup-matrix';
+
 /** The kernels besides 'portable' this device can run, each with the tolerance it meets against the f64 reference. */
 function otherKernels(ctx: GpuContext): [MatmulKernel, number][] {
   const out: [MatmulKernel, number][] = [['skinny', TOL.f32]];
@@ -115,6 +168,7 @@ async function checkAllKernels(ctx: GpuContext, p: Problem, seed: number, kernel
     const out = await runMatmul(ctx, p, kernel);
     expectClose(out, ref, tol, `${describeProblem(p)} ${kernel} (seed ${seed})`);
     expectClose(out, portable, tol, `${describeProblem(p)} ${kernel} vs portable (seed ${seed})`);
+    if (roundsToHalf(kernel)) expectWithinHalfBound(out, p, `${describeProblem(p)} ${kernel} (seed ${seed})`);
   }
 }
 
@@ -162,6 +216,24 @@ describe('matmul', () => {
       for (const shape of ALIGNED) await checkAllKernels(ctx, epilogueProblem(r, shape, transA, transB), seed, [['skinny', TOL.f32], ...fast]);
     });
   }
+
+  it('the f16 worst-element bound holds for exact f16 rounding and catches one wrong element that NMSE passes', () => {
+    const seed = freshSeed();
+    const r = rng(seed);
+    for (const [transA, transB] of TRANS) {
+      const p = epilogueProblem(r, [40, 48, 136], transA, transB);
+      // The CPU doing exactly what the kernels do: operands rounded to f16, products summed in f64 (tighter than f32).
+      const rounded = matmulRef(roundTo(p.a, 'f16'), roundTo(p.b, 'f16'), p);
+      const ratio = halfErrorRatio(rounded, p);
+      expect(ratio, `${describeProblem(p)} f16-rounded reference (seed ${seed})`).toBeLessThanOrEqual(1);
+      // One element off by 5% of the output's scale: NMSE ~2.5e-3 / (M·N) passes TOL.half, the bound does not.
+      const scale = Math.sqrt(rounded.reduce((s, x) => s + x * x, 0) / rounded.length);
+      const wrong = Float64Array.from(rounded);
+      wrong[7] = wrong[7]! + 0.05 * scale;
+      expect(nmse(wrong, matmulRef(p.a, p.b, p)), describeProblem(p)).toBeLessThanOrEqual(TOL.half);
+      expect(halfErrorRatio(wrong, p), `${describeProblem(p)} one wrong element (seed ${seed})`).toBeGreaterThan(1);
+    }
+  });
 
   it('LoRA pair y += s·(x·Aᵀ)·Bᵀ through two calls', async () => {
     const ctx = await testContext();
@@ -211,12 +283,10 @@ describe('matmul', () => {
       ];
       if (p === forward) runs.push(['portable', 'large', TOL.f32], [auto, 'large', auto === 'portable' ? TOL.f32 : TOL.half]);
       for (const [kernel, tile, tol] of runs) {
-        expectClose(
-          pick(await runMatmul(ctx, p, kernel, tile)),
-          ref,
-          tol,
-          `${describeProblem(p)} ${kernel} ${tile} tiles, rows ${rows.join(',')} (seed ${seed})`,
-        );
+        const what = `${describeProblem(p)} ${kernel} ${tile} tiles, rows ${rows.join(',')} (seed ${seed})`;
+        const got = pick(await runMatmul(ctx, p, kernel, tile));
+        expectClose(got, ref, tol, what);
+        if (roundsToHalf(kernel)) expectWithinHalfBound(got, p, what, { rows });
       }
     }
   });
@@ -249,6 +319,7 @@ describe('matmul', () => {
       const f16 = await runMatmul(ctx, p, 'f16');
       expectClose(f16, await runMatmul(ctx, p, 'portable'), TOL.half, `f16 vs portable (seed ${seed})`);
       expectClose(f16, matmulRef(p.a, p.b, p), TOL.half, `f16 vs reference (seed ${seed})`);
+      expectWithinHalfBound(f16, p, `f16 (seed ${seed})`);
     } else {
       expect(matmulVariant(ctx, p)).toBe('portable');
       expect(() => matmulVariant(ctx, { ...p, variant: 'f16' })).toThrow(/'f16' is not supported by this device/);
@@ -288,6 +359,7 @@ describe('matmul', () => {
           const sgm = await runMatmul(ctx, p, 'subgroup-matrix');
           expectClose(sgm, await runMatmul(ctx, p, 'portable'), TOL.half, `${describeProblem(p)} subgroup-matrix vs portable (seed ${seed})`);
           expectClose(sgm, matmulRef(p.a, p.b, p), TOL.half, `${describeProblem(p)} subgroup-matrix vs reference (seed ${seed})`);
+          expectWithinHalfBound(sgm, p, `${describeProblem(p)} subgroup-matrix (seed ${seed})`);
         }
       }
     } else {
@@ -322,7 +394,9 @@ describe('matmul', () => {
         const ref = matmulRef(p.a, p.b, p);
         const what = `${describeProblem(p)} A x ${magnitude}`;
         for (const [kernel] of halfKernels) {
-          expectClose(await runMatmul(ctx, p, kernel, undefined, true), ref, TOL.half, `${what} ${kernel} scaled (seed ${seed})`);
+          const scaled = await runMatmul(ctx, p, kernel, undefined, true);
+          expectClose(scaled, ref, TOL.half, `${what} ${kernel} scaled (seed ${seed})`);
+          expectWithinHalfBound(scaled, p, `${what} ${kernel} scaled (seed ${seed})`, { scaleA: true });
           // Unscaled, the same kernel loses A (rounded in f16's subnormals) or overflows it: the same check fails.
           const unscaled = await runMatmul(ctx, p, kernel);
           const lost = unscaled.some((x) => !Number.isFinite(x)) || nmse(unscaled, ref) > TOL.half;
