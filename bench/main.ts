@@ -2,10 +2,11 @@
  * The benchmark driver: `npm run bench -- <suite> [options]` or, on a machine with only Node and the webgpu package,
  * `node dist/bench.mjs <suite> [options]`. Prints a table and writes JSON (adapter, features, commit) to bench/results/.
  */
-import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createNodeContext } from '../runtime-node/device.ts';
+import { writeFileAtomic } from '../runtime-node/durable-write.ts';
 import { embeddedArcSubset } from '../runtime-node/examples.ts';
 import { oneOf } from '../runtime-node/flags.ts';
 import type { DType } from '../src/gpu/dtype.ts';
@@ -173,8 +174,10 @@ async function main(argv: string[]): Promise<number> {
   const file = join(values.out!, `${suite}-${slug}-${started.toISOString().slice(0, 10)}.json`);
   let options: Record<string, unknown> = {};
   // The report is rewritten after every case (complete: false) and once at the end, so a run cut short (a device
-  // lease, a timeout) keeps every case it finished.
-  const save = (results: unknown, complete: boolean) => {
+  // lease, a timeout) keeps every case it finished. Each write is atomic and durable, queued in order; a failed
+  // progress write is reported, the final one throws.
+  let queue: Promise<void> = Promise.resolve();
+  const save = (results: unknown, complete: boolean): Promise<void> => {
     const report = {
       suite,
       date: started.toISOString(),
@@ -191,10 +194,12 @@ async function main(argv: string[]): Promise<number> {
       complete,
       results,
     };
-    writeFileSync(`${file}.tmp`, JSON.stringify(report, null, 2) + '\n');
-    renameSync(`${file}.tmp`, file);
+    const text = `${JSON.stringify(report, null, 2)}\n`;
+    const write = queue.then(() => writeFileAtomic(file, text));
+    queue = write.catch((e: Error) => console.error(`bench: could not write ${file}: ${e.message}`));
+    return write;
   };
-  const onProgress = (partial: unknown) => save(partial, false);
+  const onProgress = (partial: unknown) => void save(partial, false);
   let results: unknown;
   if (suite === 'kernels') {
     options = { filter: values.filter ?? null, weights: values.weights, attentionHeads: values['attention-heads'] ?? null };
@@ -225,7 +230,7 @@ async function main(argv: string[]): Promise<number> {
     options = { ...o, weights: 'bf16', timing: 'wall-clock' };
     results = await generateBench(ctx, { ...o, log, onProgress });
   }
-  save(results, true);
+  await save(results, true);
   console.log(`wrote ${file}`);
   ctx.dispose();
   return 0;

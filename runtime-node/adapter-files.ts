@@ -1,11 +1,11 @@
 /**
- * PEFT adapter directories on disk (adapter_config.json + adapter_model.safetensors). Saving is atomic: both files
- * are written into a temporary directory beside the target, which is then renamed into place, so a crash or an
- * error never leaves a half-written adapter where a reader would find it. The format work is src/lora/peft-format.ts.
+ * PEFT adapter directories on disk (adapter_config.json + adapter_model.safetensors). Saving writes the directory as
+ * a whole (durable-write.ts): a reader sees the old adapter or the new one, config and weights always from the same
+ * save, and a crash or an error never leaves a half-written adapter. The format work is src/lora/peft-format.ts.
  */
 import { existsSync, statSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import type { ModelConfig } from '../src/model/config.ts';
 import type { LoraHostWeights } from '../src/lora/host-weights.ts';
 import {
@@ -17,6 +17,7 @@ import {
   type PeftParseOptions,
   type PeftSaveOptions,
 } from '../src/lora/peft-format.ts';
+import { writeDirAtomic } from './durable-write.ts';
 
 /** An adapter directory could not be read or written; the message names the path and the problem. */
 export class AdapterDirError extends Error {}
@@ -43,32 +44,24 @@ export async function checkAdapterOutputDir(dir: string): Promise<string> {
 }
 
 /**
- * Writes `weights` as a PEFT adapter directory `dir`. A new `dir` appears at once, complete (a temporary directory
- * renamed into place). An existing one (see checkAdapterOutputDir) keeps its other files (loss log, init/) and
- * gets each of the two files by an atomic rename, so neither file is ever seen half-written.
+ * Writes the two PEFT files of `weights` into the directory `dir` (which exists), with plain writes: for a directory
+ * being staged (StagedDir), whose commit syncs them. Anything else saves with saveAdapterDir.
+ */
+export async function writeAdapterFiles(dir: string, weights: LoraHostWeights, options: PeftSaveOptions): Promise<void> {
+  const files = serializePeftAdapter(weights, options);
+  await writeFile(join(dir, PEFT_WEIGHTS_FILE), files.weights);
+  await writeFile(join(dir, PEFT_CONFIG_FILE), files.config);
+}
+
+/**
+ * Writes `weights` as the PEFT adapter directory `dir`, as a whole: a new `dir` appears complete; an existing one
+ * (see checkAdapterOutputDir) is replaced entirely, so no file of an earlier adapter survives beside the new ones.
  */
 export async function saveAdapterDir(dir: string, weights: LoraHostWeights, options: PeftSaveOptions): Promise<string> {
-  const abs = resolve(dir);
-  const files = serializePeftAdapter(weights, options);
-  await checkAdapterOutputDir(abs);
-  const parent = dirname(abs);
-  await mkdir(parent, { recursive: true });
-  const tmp = join(parent, `.${basename(abs)}.tmp-${process.pid}-${Date.now().toString(36)}`);
+  const abs = await checkAdapterOutputDir(dir);
   try {
-    await mkdir(tmp);
-    await writeFile(join(tmp, PEFT_WEIGHTS_FILE), files.weights);
-    await writeFile(join(tmp, PEFT_CONFIG_FILE), files.config);
-    if (!existsSync(abs)) {
-      await rename(tmp, abs);
-    } else {
-      // Replace the two files one rename each; the config goes last so a reader never pairs a new config with
-      // old weights of another shape (the weights rename is atomic, the config rename is atomic).
-      await rename(join(tmp, PEFT_WEIGHTS_FILE), join(abs, PEFT_WEIGHTS_FILE));
-      await rename(join(tmp, PEFT_CONFIG_FILE), join(abs, PEFT_CONFIG_FILE));
-      await rm(tmp, { recursive: true, force: true });
-    }
+    await writeDirAtomic(abs, (staged) => writeAdapterFiles(staged, weights, options));
   } catch (e) {
-    await rm(tmp, { recursive: true, force: true });
     throw new AdapterDirError(`could not write the adapter to ${abs}: ${(e as Error).message}`, { cause: e });
   }
   return abs;

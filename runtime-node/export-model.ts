@@ -2,13 +2,14 @@
  * Writes a base model with a LoRA adapter merged in as a Hugging Face model directory: the merged safetensors
  * (sharded with model.safetensors.index.json when over the shard size), config.json (torch_dtype set to the export
  * dtype) and the base's tokenizer and other support files. Tensors stream to disk chunk by chunk (one merged block
- * in memory at a time). Atomic: everything is written into a temporary directory beside the target, synced, and
- * renamed into place only when complete, so a crash or an error never leaves a half-written model at `outDir`.
+ * in memory at a time). Atomic: the directory is written as a whole (durable-write.ts's StagedDir: a temporary
+ * sibling, every file synced, renamed into place only when complete), so a crash or an error never leaves a
+ * half-written model at `outDir`.
  */
 import { existsSync } from 'node:fs';
-import { chmod, copyFile, mkdir, open, readdir, readFile, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, open, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { GpuContext } from '../src/gpu/context.ts';
 import type { LoraAdapter } from '../src/lora/adapter.ts';
 import {
@@ -21,6 +22,7 @@ import {
 } from '../src/lora/merged-checkpoint.ts';
 import { SAFETENSORS_INDEX } from '../src/model/hub-protocol.ts';
 import { checkpointShards, readModelConfig } from '../src/model/load-model.ts';
+import { StagedDir } from './durable-write.ts';
 import { checkModelDir, modelDirFiles } from './model-dir.ts';
 
 /** The output directory cannot be used; the message says why. */
@@ -76,15 +78,18 @@ export async function exportMergedModel(
     options.maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES,
   );
 
-  await mkdir(dirname(out), { recursive: true });
-  const tmp = join(dirname(out), `.${basename(out)}.partial-${process.pid}-${Date.now()}`);
-  await mkdir(tmp);
+  const staged = await StagedDir.create(out);
+  const tmp = staged.path;
   try {
     const written: string[] = [];
     const total = plan.files.reduce((s, f) => s + f.byteLength, 0);
     let done = 0;
+    const onBytes = (n: number) => {
+      done += n;
+      options.onProgress?.(done, total);
+    };
     for (const file of plan.files) {
-      await writeCheckpointFile(join(tmp, file.name), file, (n) => options.onProgress?.((done += n), total));
+      await writeCheckpointFile(join(tmp, file.name), file, onBytes);
       written.push(file.name);
     }
     if (plan.index !== null) {
@@ -100,16 +105,14 @@ export async function exportMergedModel(
       }
       written.push(entry);
     }
-    if (existsSync(out)) await rmdir(out); // checked empty above
-    await rename(tmp, out);
+    await staged.commit(); // replaces `out` only when it is an empty directory (checked above)
     return { dir: out, files: written.sort(), weightBytes: total };
-  } catch (e) {
-    await rm(tmp, { recursive: true, force: true });
-    throw e;
+  } finally {
+    await staged.discard();
   }
 }
 
-/** One safetensors file: its header, then each tensor's chunks in order; checks every tensor's length; synced to disk. */
+/** One safetensors file: its header, then each tensor's chunks in order; checks every tensor's length (synced by the commit). */
 async function writeCheckpointFile(path: string, file: CheckpointFile, onBytes: (n: number) => void): Promise<void> {
   const handle = await open(path, 'wx');
   try {
@@ -124,7 +127,6 @@ async function writeCheckpointFile(path: string, file: CheckpointFile, onBytes: 
       }
       if (got !== tensor.byteLength) throw new Error(`${path}: tensor '${tensor.name}' produced ${got} bytes, expected ${tensor.byteLength}`);
     }
-    await handle.sync();
   } finally {
     await handle.close();
   }

@@ -34,16 +34,16 @@ describe('adapter directories', () => {
     });
   });
 
-  it('replaces an adapter directory (keeping the run files beside it) but refuses anything else', async () => {
+  it('replaces an adapter directory as a whole (no file of the old one survives) but refuses anything else', async () => {
     const dir = join(root, 'b');
     await saveAdapterDir(dir, host(1), { baseModel: null });
     writeFileSync(join(dir, 'loss.jsonl'), '{"step": 1}\n');
     await saveAdapterDir(dir, host(2, 2), { baseModel: null });
-    expect(readdirSync(dir).sort()).toEqual([PEFT_CONFIG_FILE, PEFT_WEIGHTS_FILE, 'loss.jsonl']);
+    expect(readdirSync(dir).sort()).toEqual([PEFT_CONFIG_FILE, PEFT_WEIGHTS_FILE]);
     expect((await loadAdapterDir(dir, LLAMA_GQA)).config.rank).toBe(2);
     expect(
-      readdirSync(root).filter((n) => n.includes('.tmp-')),
-      'no temporary directories left',
+      readdirSync(root).filter((n) => n.startsWith('.')),
+      'no temporary or set-aside directories left',
     ).toEqual([]);
     // A directory holding only what a training run writes (loss log, init/) is fine too.
     const runDir = join(root, 'run');
