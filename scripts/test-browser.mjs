@@ -2,9 +2,10 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
-const chromium = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+// Debian's package, else Ubuntu's snap (scripts/install-system.sh installs whichever the system has).
+const chromium = process.env.CHROMIUM_PATH ?? ['/usr/bin/chromium', '/snap/bin/chromium'].find((p) => existsSync(p)) ?? '/usr/bin/chromium';
 if (!existsSync(chromium)) {
-  console.error(`test-browser: no Chromium at ${chromium}; install Debian's chromium (apt-get install chromium) or set CHROMIUM_PATH.`);
+  console.error(`test-browser: no Chromium at ${chromium}; run scripts/install-system.sh (Debian's chromium, Ubuntu's snap) or set CHROMIUM_PATH.`);
   process.exit(1);
 }
 const r = spawnSync(process.execPath, ['node_modules/vitest/vitest.mjs', 'run', '--config', 'vitest.browser.config.ts', ...process.argv.slice(2)], {
