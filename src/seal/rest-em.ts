@@ -1,7 +1,7 @@
 /**
  * ReST-EM's M-step: after a round's E-step (K self-edits sampled per context, each trained and scored), keep the
  * winning self-edits by a configurable rule and fine-tune the policy with LoRA on (self-edit prompt, winning
- * self-edit) pairs; the resulting adapter is the policy of the next round (docs/seal-reference.md §1.11, §2.8).
+ * self-edit) pairs; the resulting adapter is the policy of the next round (docs/reference/seal-arc.md §1.11, docs/reference/seal-knowledge.md §2.8).
  *
  * Winner rules:
  *   reward-above      every candidate whose reward is above the threshold; duplicates and several winners per

@@ -4,7 +4,7 @@ import { freshSeed, rng } from '../harness/numerics.ts';
 import { randomGrid } from './helpers.ts';
 
 describe('grid text format (numpy str, byte for byte)', () => {
-  it('writes the grids of docs/seal-reference.md §1.4 exactly', () => {
+  it('writes the grids of docs/reference/seal-arc.md §1.4 exactly', () => {
     expect(
       formatGrid([
         [3, 3, 8],

@@ -5,7 +5,7 @@ import { TASK_6150A2BD } from './helpers.ts';
 const problem = { demos: TASK_6150A2BD.train, test: { input: TASK_6150A2BD.testInput, output: TASK_6150A2BD.testOutput } };
 
 describe('ARC prompts', () => {
-  it('solve messages have the reference structure and grid text (docs/seal-reference.md §1.4), trimmed', () => {
+  it('solve messages have the reference structure and grid text (docs/reference/seal-arc.md §1.4), trimmed', () => {
     const [system, user, assistant] = solveConversation(problem);
     expect(system).toEqual({
       role: 'system',

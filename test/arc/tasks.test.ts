@@ -15,7 +15,7 @@ import { arcFile, FILES, TASK_6150A2BD } from './helpers.ts';
 const pair = (v: number) => ({ input: [[v]], output: [[v, v]] });
 
 describe('the ARC files in ../shared/data/arc', () => {
-  it('load with the counts of docs/seal-reference.md §1.1', () => {
+  it('load with the counts of docs/reference/seal-arc.md §1.1', () => {
     const sets: [string, string, number, number, number][] = [
       [FILES.trainingChallenges, FILES.trainingSolutions, 400, 416, 1302],
       [FILES.evaluationChallenges, FILES.evaluationSolutions, 400, 419, 1363],

@@ -1,5 +1,5 @@
 /**
- * The ARC domain of SEAL (docs/seal-reference.md §1), runtime-free: tasks, the grid text format, augmentations,
+ * The ARC domain of SEAL (docs/reference/seal-arc.md §1), runtime-free: tasks, the grid text format, augmentations,
  * the self-edit, TTT data and run settings, augmented inference, voting and scoring. The GPU parts (LoRA training,
  * generation) take what these functions produce: chat messages, SFT rows, hyperparameters, a JSON schema.
  *

@@ -1,5 +1,5 @@
 /**
- * Augmented inference for one test input (eval-self-edits.py with inference/preprocess.py, docs/seal-reference.md
+ * Augmented inference for one test input (eval-self-edits.py with inference/preprocess.py, docs/reference/seal-arc.md
  * §1.9): the queries to decode, and the way back from each decoded answer to a prediction for the original grid.
  *
  * For each n in includeN (leave one out), with a generator seeded by (seed, n):

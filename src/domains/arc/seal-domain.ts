@@ -15,7 +15,7 @@
  * answerMaxNewTokens new tokens (default: what the token limit leaves after the longest query, the reference's rule,
  * capped at ARC_ANSWER_MAX_BYTES, the longest readable grid).
  *
- * Baselines (docs/seal-reference.md §1.12): in-context = score() with no adapter; TTT with self-edits of the base
+ * Baselines (docs/reference/seal-arc.md §1.12): in-context = score() with no adapter; TTT with self-edits of the base
  * model = an eval round sampled by the base model; oracle = every task trained with ARC_ORACLE_SELF_EDIT: all four
  * augmentation groups, loss on the output tokens, learning rate 1e-4, 2 epochs (the fixed configuration of the
  * reference's ttt.py, with ARC_DEFAULTS.ttt: LoRA r=128/alpha=16, batch 2, cosine with 11 warmup steps).

@@ -1,5 +1,5 @@
 /**
- * The ARC self-edit: the JSON a model writes to choose its own TTT recipe (docs/seal-reference.md §1.6),
+ * The ARC self-edit: the JSON a model writes to choose its own TTT recipe (docs/reference/seal-arc.md §1.6),
  *   {"data_generation": {"use_basic_augmentations": bool, "use_size_augmentations": bool,
  *                        "use_chain_augmentations": bool, "use_repeat_augmentations": bool},
  *    "training": {"strategy": "train_using_all_tokens" | "train_using_output_tokens",

@@ -1,5 +1,5 @@
 /**
- * Every default of the ARC domain in one place, with the reference value each one reproduces (docs/seal-reference.md
+ * Every default of the ARC domain in one place, with the reference value each one reproduces (docs/reference/seal-arc.md
  * §1.5-1.9), and resolveArcSettings() to override any of them with validation.
  */
 import type { LrSchedule } from '../../train/schedule.ts';

@@ -290,7 +290,7 @@ export const SEAL_1B_EVAL_TASK_IDS: readonly string[] = [
 ];
 /**
  * The tasks the reference pipeline really scored (its n_tasks / num_examples slicing and seeded shuffle, replayed in
- * docs/seal-reference.md §1.1): 10 training tasks (5bd6f4ac and 8e1813be never score) and 8 evaluation tasks
+ * docs/reference/seal-arc.md §1.1): 10 training tasks (5bd6f4ac and 8e1813be never score) and 8 evaluation tasks
  * (ce8d95cc among them, although the reference never trained an adapter for it). For parity runs; a better experiment
  * scores the whole lists above.
  */

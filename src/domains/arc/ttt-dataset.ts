@@ -1,6 +1,6 @@
 /**
  * The test-time-training data of one task from its train examples and a self-edit's augmentations, with the
- * reference's rules (self-edit.get_test_time_train_data / process_task, docs/seal-reference.md §1.7). For each
+ * reference's rules (self-edit.get_test_time_train_data / process_task, docs/reference/seal-arc.md §1.7). For each
  * leave-n (1 and 2), with a generator seeded by (seed, n):
  *   1. initial problems: for each train example i, each way to leave out n-1 more examples: the others (in their
  *      original order) demonstrate, example i is the test. N examples give N problems for n = 1 and N(N-1) for n = 2

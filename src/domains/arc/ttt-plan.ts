@@ -1,6 +1,6 @@
 /**
  * From a validated self-edit and the size of its TTT dataset to the settings of one LoRA training run
- * (docs/seal-reference.md §1.6-1.8): the loss mode of the strategy, the self-edit's learning rate and epochs, the
+ * (docs/reference/seal-arc.md §1.6-1.8): the loss mode of the strategy, the self-edit's learning rate and epochs, the
  * fixed TTT defaults (settings.ts), and the step-budget rule: when floor(epochs * examples / batchSize) > stepBudget
  * (375; with batch 2 and the 250-example cap at most 3 epochs) the run gets no epochs ('zero-epochs', the
  * reference: an untrained adapter, i.e. the base model, is evaluated) or is skipped ('skip': explicit zero reward).
