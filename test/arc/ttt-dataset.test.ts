@@ -30,7 +30,7 @@ describe('TTT dataset construction', () => {
    *   Every augmentation keeps these grids within 30 (at most 6x6) and gives a new problem: 2 + 2k distinct per list.
    *   With k > 0 each gets a colour-permuted copy (new colours, so new problems): 2(2 + 2k) per list, 8 + 8k in all.
    *   With k = 0 only the example order is permuted, and one demo or none has a single order: 2 per list, 4 in all.
-   * These are the reference's counts for this task (docs/seal-reference.md §1.7): 4, 96, 32, 56, 32, 120, 192.
+   * These are the reference's counts for this task (docs/reference/seal-arc.md §1.7): 4, 96, 32, 56, 32, 120, 192.
    */
   const cases: [string, number, number][] = [
     ['none', 0, 4],
@@ -56,6 +56,71 @@ describe('TTT dataset construction', () => {
       expect(d.examples.filter((e) => e.leaveN === 2).every((e) => e.problem.demos.length === 0)).toBe(true);
     });
   }
+
+  /*
+   * Counts by hand for 4be741c5 (3 train examples; grids: ex0 input 14x16, output 1x3; ex1 9x7 -> 3x1; ex2 11x9 ->
+   * 4x1), following the rules (src/domains/arc/ttt-dataset.ts, docs/reference/seal-arc.md §1.5 and §1.7):
+   *   initial: leave-1 has 3 problems (test i, the other two as demos); leave-2 has 3·2 = 6 (test i, one demo j).
+   *   Every problem of leave-1 holds ex0 (as test or demo); in leave-2 four hold it, (test 1, demo 2) and
+   *   (test 2, demo 1) do not.
+   *   size filter (a side over 30 drops the problem): ex0's 14x16 input doubled in width (IncreaseResolution(2):
+   *   28x32, IncreaseWidth(2): 14x32, Repeat(1, 2): 14x32, Repeat(2, 2): 28x32, any Chain([g, IncreaseResolution(2)]):
+   *   32x28 or 28x32) is too wide or too high; doubled in height only (28x16) it fits. ex1 and ex2 fit every way
+   *   (at most 22x18) and outputs are tiny.
+   *   distinct: an augmented problem differs from its initial one (its grids change shape). Within a list, each
+   *   (initial problem, augmentation) has its own grid shapes, except the chain augmentations of one problem, which
+   *   share shapes in threes (rot90, rot270, transpose: 9x7 -> 14x18; rot180, flip0, flip1: 18x14); two of them
+   *   coincide only if a rot180 or a flip fixes every grid, and ex1's and ex2's inputs are not symmetric (checked
+   *   below), so all are distinct.
+   *   permuted: each distinct problem gets one copy (augmentations chosen: PermuteColors then PermuteExamples).
+   *   PermuteColors sends the smallest colour the problem uses to one it does not use (these tasks use at most 6
+   *   of the 9), so a copy holds a colour its source lacks and its grid shapes match no other problem of the list
+   *   (shapes tell the test example and the augmentation apart; a demo order alone does not): every copy is new,
+   *   and the list doubles.
+   *   size (k = 3):   leave-1: 9 made, 6 too big (IncreaseResolution, IncreaseWidth of the 3 problems), 3 + 3
+   *                   distinct, 12 in all. leave-2: 18 made, 8 too big (2 augmentations x 4 problems with ex0),
+   *                   6 + 10 distinct, 32 in all. 44: the reference's count (§1.7).
+   *   repeat (k = 3): Repeat(0, 2), Repeat(1, 2), Repeat(2, 2) double the same sides as the size group: 44.
+   *   chain (k = 6):  leave-1: all 18 too big, 3 distinct, 6 in all. leave-2: 36 made, 24 too big (6 x 4),
+   *                   6 + 12 distinct, 36 in all. 42: the reference's count.
+   */
+  const task4be741c5 = () => trainOf('4be741c5');
+  it('4be741c5 (3 examples, a 14x16 grid): the counts derived by hand from the rules', () => {
+    const train = task4be741c5();
+    expect(train.map((e) => [e.input.length, e.input[0]!.length, e.output.length, e.output[0]!.length])).toEqual([
+      [14, 16, 1, 3],
+      [9, 7, 3, 1],
+      [11, 9, 4, 1],
+    ]);
+    // The asymmetry the chain count rests on: neither input is fixed by flipud or fliplr (nor by rot180, which is both).
+    const flipUd = (g: number[][]) => [...g].reverse();
+    const flipLr = (g: number[][]) => g.map((r) => [...r].reverse());
+    const rot180 = (g: number[][]) => flipLr(flipUd(g));
+    for (const e of train.slice(1)) {
+      for (const f of [flipUd, flipLr, rot180]) expect(JSON.stringify(f(e.input as number[][]))).not.toBe(JSON.stringify(e.input));
+    }
+    // [leaveN, initial, augmented (made), oversize, distinct, permuted, total, kept]
+    const counts = (groups: string) => {
+      const d = buildTttDataset(train, augmentationsFor(choice(groups)));
+      return [d.examples.length, d.lists.map((l) => [l.leaveN, l.initial, l.augmented, l.oversize, l.distinct, l.permuted, l.total, l.kept])];
+    };
+    const sizeLike = [
+      44,
+      [
+        [1, 3, 9, 6, 6, 6, 12, 12],
+        [2, 6, 18, 8, 16, 16, 32, 32],
+      ],
+    ];
+    expect(counts('size')).toEqual(sizeLike);
+    expect(counts('repeat')).toEqual(sizeLike);
+    expect(counts('chain')).toEqual([
+      42,
+      [
+        [1, 3, 18, 18, 3, 3, 6, 6],
+        [2, 6, 36, 24, 18, 18, 36, 36],
+      ],
+    ]);
+  });
 
   it('leave-one-out and leave-two-out problems follow the rule on a 4-example task', () => {
     const train = trainOf('5bd6f4ac');
