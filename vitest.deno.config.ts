@@ -12,6 +12,7 @@ export const NODE_PROCESS_ONLY = [
   'test/cli/arc.test.ts',
   'test/cli/arc-run.test.ts',
   'test/cli/cli.test.ts',
+  'test/cli/doctor-cli.test.ts',
   'test/cli/fresh-clone.test.ts',
   'test/cli/sft.test.ts',
   'test/bench/bench-report.test.ts',
