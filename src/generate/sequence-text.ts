@@ -53,15 +53,20 @@ export class SequenceText {
   push(id: number): GeneratedText | null {
     this.ids.push(id);
     if (this.stopIds.includes(id)) return this.finish('stop');
-    if (this.append(this.decoder.push(id))) return (this.result = { ids: this.ids, text: this.text, finishReason: 'stop-string' });
+    if (this.append(this.decoder.push(id))) return this.end('stop-string');
     return null;
   }
 
   /** Ends the sequence (token budget spent, or a stop id): whatever the decoder held back still counts for the stop strings. */
   finish(reason: FinishReason): GeneratedText {
-    if (this.append(this.decoder.flush())) return (this.result = { ids: this.ids, text: this.text, finishReason: 'stop-string' });
+    if (this.append(this.decoder.flush())) return this.end('stop-string');
     this.emitUpTo(this.text.length);
-    return (this.result = { ids: this.ids, text: this.text, finishReason: reason });
+    return this.end(reason);
+  }
+
+  private end(finishReason: FinishReason): GeneratedText {
+    this.result = { ids: this.ids, text: this.text, finishReason };
+    return this.result;
   }
 
   private emitUpTo(end: number): void {

@@ -129,7 +129,7 @@ export function planCheckpoint(tensors: readonly CheckpointTensor[], maxShardByt
       .map((k) => [k, weightMap[k]!]),
   );
   const totalSize = tensors.reduce((s, t) => s + t.byteLength, 0);
-  return { files, index: JSON.stringify({ metadata: { total_size: totalSize }, weight_map: sorted }, null, 2) + '\n' };
+  return { files, index: `${JSON.stringify({ metadata: { total_size: totalSize }, weight_map: sorted }, null, 2)}\n` };
 }
 
 const TORCH_DTYPE: Record<CheckpointDType, string> = { F32: 'float32', BF16: 'bfloat16', F16: 'float16' };
@@ -140,7 +140,7 @@ export function mergedConfigJson(configText: string, dtype?: CheckpointDType): s
   const config = JSON.parse(configText) as Record<string, unknown>;
   config.torch_dtype = TORCH_DTYPE[dtype];
   if ('dtype' in config) config.dtype = TORCH_DTYPE[dtype];
-  return JSON.stringify(config, null, 2) + '\n';
+  return `${JSON.stringify(config, null, 2)}\n`;
 }
 
 export interface MergedCheckpointOptions {

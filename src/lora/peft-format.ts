@@ -87,7 +87,7 @@ export function serializePeftAdapter(weights: LoraHostWeights, options: PeftSave
     { name: peftTensorKey(m.path, 'B'), dtype, shape: [m.outFeatures, r], data: m.b },
   ]);
   return {
-    config: JSON.stringify(peftAdapterConfig(config, options.baseModel), null, 2) + '\n',
+    config: `${JSON.stringify(peftAdapterConfig(config, options.baseModel), null, 2)}\n`,
     weights: writeSafetensors(entries, { format: 'pt' }),
   };
 }
