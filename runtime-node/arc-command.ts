@@ -2,7 +2,7 @@
  * `seal arc show` and `seal arc dataset`: look at what SEAL does with one ARC task without running anything on the
  * GPU: the prompts the model sees, and the TTT examples a self-edit produces.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
@@ -20,6 +20,7 @@ import {
 import { encodeChat, type ChatMessage } from '../src/text/chat-template.ts';
 import { ARC_RUN_USAGE, runArcRun } from './arc-run.ts';
 import { ARC_1B_SUBSET_FILES, embeddedArcDir } from './examples.ts';
+import { writeFileAtomic } from './durable-write.ts';
 import { CHAT_TEMPLATE_OPTION, type ChatTemplateFile, chooseChatTemplate, readChatTemplateFlag } from './chat-template-flag.ts';
 import { loadModelTokenizer, modelDirFiles } from './model-dir.ts';
 
@@ -162,7 +163,10 @@ async function runDataset(argv: string[]): Promise<number> {
   );
   for (const r of plan.reasons) console.log(`  ${r}`);
   if (values.dump) {
-    writeFileSync(values.dump, dataset.examples.map((e) => `${JSON.stringify({ messages: e.messages, recipe: e.recipe, leave_n: e.leaveN })}\n`).join(''));
+    await writeFileAtomic(
+      values.dump,
+      dataset.examples.map((e) => `${JSON.stringify({ messages: e.messages, recipe: e.recipe, leave_n: e.leaveN })}\n`).join(''),
+    );
     console.log(`wrote ${dataset.examples.length} examples to ${values.dump}`);
   }
   return 0;
