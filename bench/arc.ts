@@ -23,9 +23,9 @@ import { answerText, loadArcDataset, parseSelfEdit, resolveArcSettings, type Sel
 import { ARC_ORACLE_SELF_EDIT, ArcSealDomain, type ArcContext, type ArcSealSettings } from '../src/domains/arc/seal-domain.ts';
 import type { GpuContext } from '../src/gpu/context.ts';
 import { parseModelConfig } from '../src/model/config.ts';
-import { readChatTemplate } from '../src/model/load-model.ts';
+import { readChatTemplate } from '../src/inference/load-model.ts';
 import { syntheticCheckpoint } from '../src/model/synthetic-checkpoint.ts';
-import { Transformer } from '../src/model/transformer.ts';
+import { Transformer } from '../src/inference/transformer.ts';
 import { loadWeights } from '../src/model/weights.ts';
 import { GpuSealEngine, type EngineTimingPhase } from '../src/seal/gpu-engine.ts';
 import type { ChatMessage } from '../src/text/chat-template.ts';

@@ -11,7 +11,7 @@ import { parseModelConfig, type ModelConfig } from '../src/model/config.ts';
 import type { KvCache } from '../src/model/kv-cache.ts';
 import { weightBlocks, type WeightRef } from '../src/model/split-weight.ts';
 import { syntheticCheckpoint } from '../src/model/synthetic-checkpoint.ts';
-import { Transformer, type TokenChooser } from '../src/model/transformer.ts';
+import { Transformer, type TokenChooser } from '../src/inference/transformer.ts';
 import { loadWeights, type ModelWeights } from '../src/model/weights.ts';
 import { argmax } from '../src/ops/sampling.ts';
 import { devicePeak } from './peaks.ts';

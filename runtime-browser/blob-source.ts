@@ -3,7 +3,7 @@
  * multi-GB checkpoint is read range by range and never sits whole in JS memory.
  */
 import type { ByteSource } from '../src/model/byte-source.ts';
-import type { ModelFiles } from '../src/model/load-model.ts';
+import type { ModelFiles } from '../src/inference/load-model.ts';
 
 /** A ByteSource over a Blob or File. */
 export function blobSource(blob: Blob, name: string): ByteSource {

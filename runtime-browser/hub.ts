@@ -24,8 +24,8 @@ import {
   type HubId,
   type RepoInfo,
 } from '../src/model/hub-protocol.ts';
-import { loadModel, type LoadedModel, type ModelFiles } from '../src/model/load-model.ts';
-import type { TransformerOptions } from '../src/model/transformer.ts';
+import { loadModel, type LoadedModel, type ModelFiles } from '../src/inference/load-model.ts';
+import type { TransformerOptions } from '../src/inference/transformer.ts';
 import { blobModelFiles } from './blob-source.ts';
 import { openModelStore, type HubCacheMode, type ModelStore } from './model-store.ts';
 

@@ -22,5 +22,5 @@ export {
   ModelLoadError,
   type ModelFiles,
   type LoadedModel,
-} from '../src/model/load-model.ts';
+} from '../src/inference/load-model.ts';
 export { parseHubId, isHubId, type HubId } from '../src/model/hub-protocol.ts';

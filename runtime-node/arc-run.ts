@@ -31,7 +31,7 @@ import { fitSelfEditToModel, SelfEditFitError } from '../src/domains/arc/self-ed
 import { LORA_TARGETS, type LoraTarget } from '../src/lora/config.ts';
 import type { LoraHostWeights } from '../src/lora/host-weights.ts';
 import type { ModelConfig } from '../src/model/config.ts';
-import { readChatTemplate, readModelConfig } from '../src/model/load-model.ts';
+import { readChatTemplate, readModelConfig } from '../src/inference/load-model.ts';
 import { POLICY_MODES, type PolicyMode } from '../src/seal/engine.ts';
 import type { PolicyRef } from '../src/seal/events.ts';
 import { GpuSealEngine } from '../src/seal/gpu-engine.ts';

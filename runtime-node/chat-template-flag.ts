@@ -8,7 +8,7 @@
  * created or a model loaded), so a typo costs nothing.
  */
 import { readFileSync } from 'node:fs';
-import { readChatTemplate, type ModelFiles } from '../src/model/load-model.ts';
+import { readChatTemplate, type ModelFiles } from '../src/inference/load-model.ts';
 import { chatTemplateOrPlain } from '../src/seal/plain-chat-template.ts';
 import { ChatTemplate, ChatTemplateError } from '../src/text/chat-template.ts';
 import type { TextTokenizer } from '../src/text/tokenizer.ts';

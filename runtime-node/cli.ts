@@ -17,7 +17,7 @@ import { createProgressBar, formatBytes } from './progress.ts';
 import { LoraAdapter } from '../src/lora/adapter.ts';
 import type { CheckpointDType } from '../src/lora/merged-checkpoint.ts';
 import type { ModelConfig } from '../src/model/config.ts';
-import { readModelConfig } from '../src/model/load-model.ts';
+import { readModelConfig } from '../src/inference/load-model.ts';
 import { AdapterDirError, loadAdapterDir } from './adapter-files.ts';
 import { ExportError, exportMergedModel, type ExportedModel } from './export-model.ts';
 import { runSft } from './sft-command.ts';

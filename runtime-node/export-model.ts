@@ -21,7 +21,7 @@ import {
   type MergedCheckpointOptions,
 } from '../src/lora/merged-checkpoint.ts';
 import { SAFETENSORS_INDEX } from '../src/model/hub-protocol.ts';
-import { checkpointShards, readModelConfig } from '../src/model/load-model.ts';
+import { checkpointShards, readModelConfig } from '../src/inference/load-model.ts';
 import { StagedDir } from './durable-write.ts';
 import { checkModelDir, modelDirFiles } from './model-dir.ts';
 

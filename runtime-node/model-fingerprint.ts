@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
 import { type HubId, parseHubId } from '../src/model/hub-protocol.ts';
-import type { ModelFiles } from '../src/model/load-model.ts';
+import type { ModelFiles } from '../src/inference/load-model.ts';
 import { type FingerprintMethod, fingerprintModel, type ModelIdentity, type ModelSource } from '../src/seal/model-identity.ts';
 import type { Sha256Factory } from '../src/seal/sha256.ts';
 import { fileSource } from './file-source.ts';

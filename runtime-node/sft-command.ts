@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { LoraAdapter } from '../src/lora/adapter.ts';
 import { LORA_TARGETS, resolveLoraConfig, type LoraTarget } from '../src/lora/config.ts';
-import { readChatTemplate, readModelConfig } from '../src/model/load-model.ts';
+import { readChatTemplate, readModelConfig } from '../src/inference/load-model.ts';
 import { defaultLossMode, LOSS_MODES, parseSftJsonl, SftDataError, tokenizeSftRows, type LossMode } from '../src/train/sft-data.ts';
 import { TRAINING_PRECISIONS } from '../src/train/lora-linear.ts';
 import { LR_SCHEDULES, type LrSchedule } from '../src/train/schedule.ts';

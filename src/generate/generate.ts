@@ -12,7 +12,7 @@
 import type { GpuContext } from '../gpu/context.ts';
 import type { Tensor } from '../gpu/tensor.ts';
 import { KvCache } from '../model/kv-cache.ts';
-import type { SequenceChunk, TokenChooser, Transformer } from '../model/transformer.ts';
+import type { SequenceChunk, TokenChooser, Transformer } from '../inference/transformer.ts';
 import { sample } from '../ops/sampling.ts';
 import type { TextTokenizer } from '../text/tokenizer.ts';
 import { SequenceText, type GeneratedText } from './sequence-text.ts';

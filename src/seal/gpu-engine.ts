@@ -18,7 +18,7 @@ import { resolveLoraConfig, type LoraConfig } from '../lora/config.ts';
 import { initLoraWeights, type LoraHostWeights } from '../lora/host-weights.ts';
 import { mergeAdapterWeights } from '../lora/merge.ts';
 import type { ModelConfig } from '../model/config.ts';
-import { Transformer } from '../model/transformer.ts';
+import { Transformer } from '../inference/transformer.ts';
 import type { ModelWeights } from '../model/weights.ts';
 import { encodeChat, type ChatMessage, type ChatTemplate } from '../text/chat-template.ts';
 import type { TextTokenizer } from '../text/tokenizer.ts';

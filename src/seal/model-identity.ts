@@ -13,7 +13,7 @@
  */
 import type { ByteSource } from '../model/byte-source.ts';
 import { readExact } from '../model/byte-source.ts';
-import type { ModelFiles } from '../model/load-model.ts';
+import type { ModelFiles } from '../inference/load-model.ts';
 import { SAFETENSORS_INDEX, shardNames } from '../model/hub-protocol.ts';
 import { parseSafetensorsHeader } from '../model/safetensors.ts';
 import { pureSha256, type Sha256Factory, type Sha256Hasher } from './sha256.ts';

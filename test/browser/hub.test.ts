@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { GpuContext } from '../../src/gpu/context.ts';
 import { HubError, type HubCacheMode, type HubProgress } from '../../runtime-browser/hub.ts';
 import { deleteCachedModel, fetchHubFiles, loadHubModel } from '../../runtime-browser/hub.ts';
-import { loadModel, type LoadedModel } from '../../src/model/load-model.ts';
+import { loadModel, type LoadedModel } from '../../src/inference/load-model.ts';
 import { testContext } from '../harness/context.ts';
 import { expectClose, TOL } from '../harness/numerics.ts';
 import type { HubTestInfo } from './hub-server.ts';

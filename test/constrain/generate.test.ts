@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JsonSchemaConstraint } from '../../src/constrain/token-mask.ts';
 import { tokenBytes } from '../../src/constrain/token-bytes.ts';
-import type { TokenChooser } from '../../src/model/transformer.ts';
+import type { TokenChooser } from '../../src/inference/transformer.ts';
 import { maskWords, sample } from '../../src/ops/sampling.ts';
 import { loadModelDir, type LoadedModel } from '../../runtime-node/model-dir.ts';
 import { testContext } from '../harness/context.ts';

@@ -1,7 +1,7 @@
 /** Transformer.stepBatch with greedy choice that also returns the logits rows it chose from (one per entry). */
 import type { Tensor } from '../../src/gpu/tensor.ts';
 import type { KvCache } from '../../src/model/kv-cache.ts';
-import type { SequenceChunk, TokenChooser, Transformer } from '../../src/model/transformer.ts';
+import type { SequenceChunk, TokenChooser, Transformer } from '../../src/inference/transformer.ts';
 import { argmax } from '../../src/ops/sampling.ts';
 
 export async function stepCapturingLogits(t: Transformer, cache: KvCache, entries: SequenceChunk[]): Promise<{ tokens: number[]; rows: Float32Array[] }> {

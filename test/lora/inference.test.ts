@@ -14,7 +14,7 @@ import { mergeAdapterWeights } from '../../src/lora/merge.ts';
 import { parsePeftAdapter } from '../../src/lora/peft-format.ts';
 import type { ModelConfig } from '../../src/model/config.ts';
 import { writeSafetensors } from '../../src/model/safetensors-writer.ts';
-import { packSequences, Transformer, type TokenChooser } from '../../src/model/transformer.ts';
+import { packSequences, Transformer, type TokenChooser } from '../../src/inference/transformer.ts';
 import { argmax } from '../../src/ops/sampling.ts';
 import { testContext } from '../harness/context.ts';
 import { expectClose, freshSeed, nmse, rng, TOL } from '../harness/numerics.ts';

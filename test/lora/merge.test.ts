@@ -17,7 +17,7 @@ import { expectedWeights } from '../../src/model/config.ts';
 import { parseSafetensorsHeader, readTensorF32 } from '../../src/model/safetensors.ts';
 import { writeSafetensors } from '../../src/model/safetensors-writer.ts';
 import { SplitTensor, weightBlocks } from '../../src/model/split-weight.ts';
-import { packSequences, Transformer } from '../../src/model/transformer.ts';
+import { packSequences, Transformer } from '../../src/inference/transformer.ts';
 import { loadWeights, type CheckpointShard } from '../../src/model/weights.ts';
 import { testContext } from '../harness/context.ts';
 import { expectClose, freshSeed, rng, TOL } from '../harness/numerics.ts';

@@ -7,7 +7,7 @@ import { generateBatch, generateText } from '../../src/generate/generate.ts';
 import { LoraAdapter } from '../../src/lora/adapter.ts';
 import { resolveLoraConfig, type LoraConfig } from '../../src/lora/config.ts';
 import { initLoraWeights } from '../../src/lora/host-weights.ts';
-import { Transformer, type SequenceChunk } from '../../src/model/transformer.ts';
+import { Transformer, type SequenceChunk } from '../../src/inference/transformer.ts';
 import { loadModelDir } from '../../runtime-node/model-dir.ts';
 import { testContext } from '../harness/context.ts';
 import { expectClose, freshSeed, rng, TOL } from '../harness/numerics.ts';

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KvCache } from '../../src/model/kv-cache.ts';
 import { planPasses } from '../../src/model/pass-plan.ts';
-import type { SequenceChunk, TokenChooser } from '../../src/model/transformer.ts';
+import type { SequenceChunk, TokenChooser } from '../../src/inference/transformer.ts';
 import { argmax } from '../../src/ops/sampling.ts';
 import { loadModelDir, type LoadedModel } from '../../runtime-node/model-dir.ts';
 import { testContext } from '../harness/context.ts';

@@ -6,7 +6,7 @@ import { parseModelConfig, type ModelConfig } from '../../src/model/config.ts';
 import { parseSafetensorsHeader, readTensorF32 } from '../../src/model/safetensors.ts';
 import { encodeFloats, writeSafetensors } from '../../src/model/safetensors-writer.ts';
 import { allocateBlocks, BlockUploader, deviceBindingLimit, planRowBlocks, SplitTensor, weightBlocks, type WeightRef } from '../../src/model/split-weight.ts';
-import { packSequences, Transformer } from '../../src/model/transformer.ts';
+import { packSequences, Transformer } from '../../src/inference/transformer.ts';
 import { embed, linear } from '../../src/model/weight-ops.ts';
 import { loadWeights, type ModelWeights } from '../../src/model/weights.ts';
 import { matmul } from '../../src/ops/matmul.ts';

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseModelConfig } from '../../src/model/config.ts';
 import { readTensorF32 } from '../../src/model/safetensors.ts';
 import { syntheticCheckpoint } from '../../src/model/synthetic-checkpoint.ts';
-import { Transformer } from '../../src/model/transformer.ts';
+import { Transformer } from '../../src/inference/transformer.ts';
 import { loadWeights } from '../../src/model/weights.ts';
 import { testContext } from '../harness/context.ts';
 

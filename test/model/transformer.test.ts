@@ -3,7 +3,7 @@ import { memorySource } from '../../src/model/byte-source.ts';
 import { parseModelConfig, type ModelConfig } from '../../src/model/config.ts';
 import { parseSafetensorsHeader, readTensorF32 } from '../../src/model/safetensors.ts';
 import { writeSafetensors } from '../../src/model/safetensors-writer.ts';
-import { packSequences, Transformer } from '../../src/model/transformer.ts';
+import { packSequences, Transformer } from '../../src/inference/transformer.ts';
 import { loadWeights } from '../../src/model/weights.ts';
 import { fileSource, readJsonFile } from '../../runtime-node/file-source.ts';
 import { testContext } from '../harness/context.ts';

@@ -12,7 +12,7 @@ import { loadModelDir } from '../../runtime-node/model-dir.ts';
 import { generateText } from '../../src/generate/generate.ts';
 import { LoraAdapter } from '../../src/lora/adapter.ts';
 import { LORA_TARGETS } from '../../src/lora/config.ts';
-import { Transformer } from '../../src/model/transformer.ts';
+import { Transformer } from '../../src/inference/transformer.ts';
 import { LoraModel } from '../../src/train/lora-model.ts';
 import { parseSftJsonl, tokenizeSftRows } from '../../src/train/sft-data.ts';
 import { trainSft, type SftStepInfo } from '../../src/train/sft.ts';

@@ -7,12 +7,12 @@
 import type { GpuContext } from '../gpu/context.ts';
 import { ChatTemplate } from '../text/chat-template.ts';
 import { loadTextTokenizer, type TextTokenizer } from '../text/tokenizer.ts';
-import type { ByteSource } from './byte-source.ts';
-import { parseModelConfig, type ModelConfig } from './config.ts';
-import { SAFETENSORS_INDEX, shardNames } from './hub-protocol.ts';
-import { parseSafetensorsHeader } from './safetensors.ts';
+import type { ByteSource } from '../model/byte-source.ts';
+import { parseModelConfig, type ModelConfig } from '../model/config.ts';
+import { SAFETENSORS_INDEX, shardNames } from '../model/hub-protocol.ts';
+import { parseSafetensorsHeader } from '../model/safetensors.ts';
 import { Transformer, type TransformerOptions } from './transformer.ts';
-import { loadWeights, type CheckpointShard, type ModelWeights } from './weights.ts';
+import { loadWeights, type CheckpointShard, type ModelWeights } from '../model/weights.ts';
 
 /** The files of one model. Names are repo-relative ("config.json", "model-00001-of-00002.safetensors"). */
 export interface ModelFiles {

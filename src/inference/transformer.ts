@@ -25,14 +25,14 @@ import { swigluForward } from '../ops/swiglu.ts';
 import type { LoraAdapter } from '../lora/adapter.ts';
 import { loraModulePath, type LoraTarget } from '../lora/config.ts';
 import { checkAdapterFits, passAdapters, recordLoraDelta, type PassAdapters } from '../lora/inference.ts';
-import type { ModelConfig } from './config.ts';
-import { KvCache } from './kv-cache.ts';
-import { DEFAULT_PREFILL_CHUNK, planPasses, type Pass, type SequenceChunk } from './pass-plan.ts';
-import { deviceBindingLimit } from './split-weight.ts';
-import { embed, linear } from './weight-ops.ts';
-import type { ModelWeights } from './weights.ts';
+import type { ModelConfig } from '../model/config.ts';
+import { KvCache } from '../model/kv-cache.ts';
+import { DEFAULT_PREFILL_CHUNK, planPasses, type Pass, type SequenceChunk } from '../model/pass-plan.ts';
+import { deviceBindingLimit } from '../model/split-weight.ts';
+import { embed, linear } from '../model/weight-ops.ts';
+import type { ModelWeights } from '../model/weights.ts';
 
-export type { SequenceChunk } from './pass-plan.ts';
+export type { SequenceChunk } from '../model/pass-plan.ts';
 
 /** Tokens of one or more sequences packed back to back. */
 export interface TokenBatch {
