@@ -1,10 +1,12 @@
 /**
  * `seal sft`: LoRA supervised fine-tuning of a model on a JSONL file, writing a PEFT adapter directory.
  * Everything that can be checked before training is checked first (flags, data, tokenization, lengths, the output
- * directory), so a bad input fails in seconds with one `seal:` line and leaves nothing behind. While training,
- * <out>/loss.jsonl gets one line per optimizer step; the adapter files are written once, at the end, atomically.
+ * directory), so a bad input fails in seconds with one `seal:` line and leaves nothing behind. The output directory
+ * is built beside its target (durable-write.ts's StagedDir: loss.jsonl one line per optimizer step, init/, then the
+ * adapter) and put in place as a whole at the end, so config, weights and loss log always come from the same run; a
+ * failed or interrupted run (Ctrl-C, SIGTERM) leaves the old --out as it was.
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { LoraAdapter } from '../src/lora/adapter.ts';
@@ -13,11 +15,23 @@ import { readChatTemplate, readModelConfig } from '../src/inference/load-model.t
 import { defaultLossMode, LOSS_MODES, parseSftJsonl, SftDataError, tokenizeSftRows, type LossMode } from '../src/train/sft-data.ts';
 import { TRAINING_PRECISIONS } from '../src/train/lora-linear.ts';
 import { LR_SCHEDULES, type LrSchedule } from '../src/train/schedule.ts';
-import { SftDivergedError, trainSft, type SftStepInfo } from '../src/train/sft.ts';
-import { AdapterDirError, checkAdapterOutputDir, saveAdapterDir } from './adapter-files.ts';
+import { scheduleWarnings } from '../src/train/schedule-warnings.ts';
+import {
+  resolveSftHyperparameters,
+  SftDivergedError,
+  type SftHyperparameters,
+  type SftJobResult,
+  type SftStepInfo,
+  totalSftSteps,
+  trainSft,
+} from '../src/train/sft.ts';
+import { AdapterDirError, checkAdapterOutputDir, writeAdapterFiles } from './adapter-files.ts';
 import { createNodeContext } from './device.ts';
+import { removeTempSiblings, StagedDir } from './durable-write.ts';
 import { numberFlag, oneOf, requireString, SHORT_LORA_TARGETS, UsageError } from './flags.ts';
 import { isHubId } from './hub.ts';
+import { sealCommandLine, watchInterrupts } from './interrupt.ts';
+import { pidAlive } from './lock-file.ts';
 import { checkModelFiles, loadModelDir, loadModelTokenizer, modelDirFiles, resolveModelWithProgress } from './model-dir.ts';
 import { formatDuration } from './progress.ts';
 
@@ -25,7 +39,7 @@ export const SFT_USAGE = `Usage:
   seal sft --model DIR --data FILE.jsonl --out ADAPTER_DIR [--targets q,v,...] [--rank R] [--alpha A] [--lr LR]
            [--epochs E] [--max-steps N] [--batch-size B] [--grad-accum G] [--schedule constant|linear|cosine]
            [--warmup N] [--weight-decay W] [--grad-clip C] [--loss all|output|completion] [--seed S] [--save-init]
-           [--max-length N] [--precision f32|mixed] [--gpu-adapter NAME] [--backend vulkan|metal|d3d12]
+           [--max-length N] [--precision f32|mixed] [--force] [--gpu-adapter NAME] [--backend vulkan|metal|d3d12]
            [--disable-features f1,f2]
       LoRA fine-tuning. Data rows (one JSON object per line): {"text"}, {"messages": [{"role", "content"}, ...]}
       (rendered with the model's chat template) or {"prompt", "completion"}. Writes a PEFT adapter (adapter_config.json,
@@ -37,11 +51,11 @@ export const SFT_USAGE = `Usage:
       --loss      all tokens; output = assistant turns of chats; completion = completions of prompt/completion
                   rows; default: output for chats, completion for prompt/completion rows, else all.
       --save-init also writes the freshly initialised adapter to ADAPTER_DIR/init/.
+      --force     replace an existing adapter in ADAPTER_DIR (only once this run's adapter is saved: a failed or
+                  interrupted run leaves it as it was); without it a non-empty ADAPTER_DIR is refused.
       --precision how the frozen base's matmuls run: f32 (default, exact) or mixed (16-bit operands on the
                   device's fastest kernel: tensor cores through subgroup matrices, else f16 tiles; f32 accumulation;
                   the LoRA weights, their gradients and the optimizer stay f32).`;
-
-/** A bad flag or flag value (exit 2, with the usage). */
 
 /** --targets "q,v" / "q_proj,down_proj" / "all" → projections. */
 export function parseTargets(value: string): LoraTarget[] {
@@ -52,8 +66,9 @@ export function parseTargets(value: string): LoraTarget[] {
   if (names.length === 0) throw new UsageError(`--targets must name at least one projection (${Object.keys(SHORT_LORA_TARGETS).join(',')})`);
   const out = new Set<LoraTarget>();
   for (const name of names) {
-    if (name === 'all' || name === 'all-linear') LORA_TARGETS.forEach((t) => out.add(t));
-    else if ((LORA_TARGETS as readonly string[]).includes(name)) out.add(name as LoraTarget);
+    if (name === 'all' || name === 'all-linear') {
+      for (const t of LORA_TARGETS) out.add(t);
+    } else if ((LORA_TARGETS as readonly string[]).includes(name)) out.add(name as LoraTarget);
     else if (SHORT_LORA_TARGETS[name]) out.add(SHORT_LORA_TARGETS[name]);
     else throw new UsageError(`--targets: unknown target '${name}'; use ${Object.keys(SHORT_LORA_TARGETS).join(', ')} (or ${LORA_TARGETS.join(', ')}, or all)`);
   }
@@ -88,6 +103,7 @@ function trainingProgress(stream: NodeJS.WriteStream = process.stderr) {
     },
     finish() {
       if (tty && width > 0) stream.write('\n');
+      width = 0;
     },
   };
 }
@@ -135,6 +151,7 @@ async function sft(argv: string[]): Promise<number> {
       loss: { type: 'string' },
       seed: { type: 'string' },
       'save-init': { type: 'boolean', default: false },
+      force: { type: 'boolean', default: false },
       'max-length': { type: 'string' },
       precision: { type: 'string' },
       'gpu-adapter': { type: 'string' },
@@ -173,6 +190,9 @@ async function sft(argv: string[]): Promise<number> {
   }
   const rows = parseSftJsonl(dataText, dataPath);
   const out = await checkAdapterOutputDir(outArg);
+  if (!values.force && existsSync(out) && readdirSync(out).length > 0) {
+    throw new UsageError(`--out ${out} already holds an adapter: pass --force to replace it (once this run's adapter is saved), or choose another --out`);
+  }
 
   const dir = await resolveModelWithProgress(modelArg);
   checkModelFiles(dir);
@@ -193,6 +213,20 @@ async function sft(argv: string[]): Promise<number> {
     maxLengthReason: maxLengthFlag !== undefined ? '--max-length' : "the model's max_position_embeddings",
   });
   const baseModel = isHubId(modelArg) && !existsSync(resolve(modelArg)) ? modelArg : dir;
+  const hyper: SftHyperparameters = {
+    lr,
+    epochs,
+    maxSteps,
+    batchSize,
+    gradAccum,
+    schedule,
+    warmupSteps,
+    weightDecay,
+    gradClip: gradClip === 0 ? null : gradClip,
+    seed,
+  };
+  const plannedSteps = totalSftSteps(examples.length, resolveSftHyperparameters(hyper));
+  for (const w of scheduleWarnings({ schedule, lr, warmupSteps, totalSteps: plannedSteps })) console.error(`seal: warning: ${w}`);
 
   const ctx = await createNodeContext({
     adapter: values['gpu-adapter'],
@@ -204,38 +238,48 @@ async function sft(argv: string[]): Promise<number> {
     try {
       const adapter = LoraAdapter.create(ctx, config, lora, { seed });
       try {
-        // From here on the output directory is ours: start its run files afresh.
-        mkdirSync(out, { recursive: true });
-        rmSync(join(out, 'init'), { recursive: true, force: true });
-        const lossLog = join(out, 'loss.jsonl');
-        writeFileSync(lossLog, '');
-        if (values['save-init']) await saveAdapterDir(join(out, 'init'), await adapter.download(), { baseModel });
-        const trained = examples.reduce((n, e) => n + e.trainedTokens, 0);
-        const tokens = examples.reduce((n, e) => n + e.ids.length, 0);
-        console.error(
-          `seal sft: ${examples.length} example${examples.length === 1 ? '' : 's'} (${tokens} tokens, ${trained} trained, loss '${lossMode}'), LoRA r=${rank} alpha=${alpha} on ${targets.join(',')}${precision === 'mixed' ? ', mixed precision' : ''}`,
-        );
+        await removeTempSiblings(out, pidAlive); // what a killed run left beside --out
+        const staged = await StagedDir.create(out);
+        const lossLog = join(staged.path, 'loss.jsonl');
         const progress = trainingProgress();
-        const start = Date.now();
-        let result;
+        let step = 0;
+        let saving: Promise<void> | null = null;
+        const existed = existsSync(out);
+        // Ctrl-C / SIGTERM: nothing is saved unless the save had begun (then it completes); the old --out stays.
+        const interrupts = watchInterrupts(async (signal) => {
+          progress.finish();
+          if (saving !== null) {
+            await saving;
+            console.error(`seal: ${signal}: stopped after saving the adapter to ${out}`);
+            return;
+          }
+          await staged.discard();
+          const kept = existed ? `the adapter in ${out} is as it was` : `${out} was not created`;
+          console.error(
+            `seal: ${signal}: stopped at step ${step} of ${plannedSteps}; nothing was saved (${kept}); to train again, rerun: ${sealCommandLine()}`,
+          );
+        });
         try {
-          [result] = await trainSft(
-            ctx,
-            config,
-            model.weights,
-            [
-              {
-                adapter,
-                examples,
-                hyper: { lr, epochs, maxSteps, batchSize, gradAccum, schedule, warmupSteps, weightDecay, gradClip: gradClip === 0 ? null : gradClip, seed },
-              },
-            ],
-            {
+          if (values['save-init']) {
+            mkdirSync(join(staged.path, 'init'));
+            await writeAdapterFiles(join(staged.path, 'init'), await adapter.download(), { baseModel });
+          }
+          const trained = examples.reduce((n, e) => n + e.trainedTokens, 0);
+          const tokens = examples.reduce((n, e) => n + e.ids.length, 0);
+          console.error(
+            `seal sft: ${examples.length} example${examples.length === 1 ? '' : 's'} (${tokens} tokens, ${trained} trained, loss '${lossMode}'), LoRA r=${rank} alpha=${alpha} on ${targets.join(',')}${precision === 'mixed' ? ', mixed precision' : ''}`,
+          );
+          const start = Date.now();
+          let result: SftJobResult | undefined;
+          try {
+            [result] = await trainSft(ctx, config, model.weights, [{ adapter, examples, hyper }], {
               precision,
               onStep: (s) => {
+                if (interrupts.signal !== null) throw new Error(`stopped by ${interrupts.signal}`); // the stop handler reports it
+                step = s.step;
                 appendFileSync(
                   lossLog,
-                  JSON.stringify({
+                  `${JSON.stringify({
                     step: s.step,
                     epoch: s.epoch,
                     loss: s.loss,
@@ -245,20 +289,31 @@ async function sft(argv: string[]): Promise<number> {
                     trained_tokens: s.trainedTokens,
                     tokens_per_second: s.tokensPerSecond,
                     elapsed_s: (Date.now() - start) / 1000,
-                  }) + '\n',
+                  })}\n`,
                 );
                 progress.update(s);
               },
-            },
+            });
+          } finally {
+            progress.finish();
+          }
+          if (interrupts.signal !== null) return await interrupts.stopped;
+          await writeAdapterFiles(staged.path, await adapter.download(), { baseModel });
+          if (interrupts.signal !== null) return await interrupts.stopped;
+          saving = staged.commit();
+          await saving;
+          const last = result!.losses[result!.losses.length - 1];
+          console.log(
+            `saved adapter to ${out} (${result!.steps} steps, ${result!.epochs.toFixed(2)} epochs, final loss ${last?.toFixed(4) ?? 'n/a'}, ${formatDuration((Date.now() - start) / 1000)})`,
           );
+        } catch (e) {
+          // Work stopped by an interrupt fails in its own ways: the stop handler's line says what happened.
+          if (interrupts.signal !== null) return await interrupts.stopped;
+          throw e;
         } finally {
-          progress.finish();
+          interrupts.dispose();
+          await staged.discard();
         }
-        await saveAdapterDir(out, await adapter.download(), { baseModel });
-        const last = result!.losses[result!.losses.length - 1];
-        console.log(
-          `saved adapter to ${out} (${result!.steps} steps, ${result!.epochs.toFixed(2)} epochs, final loss ${last?.toFixed(4) ?? 'n/a'}, ${formatDuration((Date.now() - start) / 1000)})`,
-        );
         return 0;
       } finally {
         adapter.dispose();

@@ -4,13 +4,14 @@
  * the story greedily; every bad input exits with one clear `seal:` line and leaves no adapter behind. No GPU work
  * in this process: every kernel compiles in the child processes only (the file stays fast with a cold cache).
  */
-import { spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadAdapterDir } from '../../runtime-node/adapter-files.ts';
+import { EXIT } from '../../runtime-node/exit-codes.ts';
 import { loadModelTokenizer } from '../../runtime-node/model-dir.ts';
 import { LORA_TARGETS, resolveLoraConfig } from '../../src/lora/config.ts';
 import { initLoraWeights, type LoraHostWeights } from '../../src/lora/host-weights.ts';
@@ -22,6 +23,37 @@ import { STORY, STORY_START, STORY_TRAINING } from '../train/sft-fixtures.ts';
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 const flat = (w: LoraHostWeights) => w.modules.flatMap((m) => [...m.a, ...m.b]);
+
+/** Every file under `dir` with its bytes. */
+function snapshot(dir: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const name of readdirSync(dir, { recursive: true }) as string[]) {
+    const path = join(dir, name);
+    if (statSync(path).isFile()) out.set(name, readFileSync(path).toString('base64'));
+  }
+  return out;
+}
+
+/** `seal sft` in the background, sent SIGINT once its first step's progress line is on stderr. */
+function sftInterruptedAfterFirstStep(args: string[]): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((done, fail) => {
+    const child = spawn(NODE, [join(ROOT, 'bin/seal.mjs'), 'sft', ...args], {
+      env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    let sent = false;
+    child.stderr!.on('data', (d) => {
+      stderr += d;
+      if (!sent && /step 1\/\d+ /.test(stderr)) {
+        sent = true;
+        child.kill('SIGINT');
+      }
+    });
+    child.on('error', fail);
+    child.on('close', (code) => done({ code, stderr }));
+  });
+}
 
 describe('seal sft (stories260K)', () => {
   let model: string;
@@ -144,6 +176,60 @@ describe('seal sft (stories260K)', () => {
     expect(log.length).toBe(12);
     expect(log[0]!.loss).toBeGreaterThan(1);
     expect(log[11]!.loss).toBeLessThan(0.1);
+  });
+
+  it('--out: a non-empty one is refused without --force; a failed or interrupted run leaves it byte for byte; --force replaces it whole', async () => {
+    const out = join(dir, 'kept');
+    const run = (...extra: string[]) => seal('sft', '--model', model, '--data', data, '--out', out, ...extra);
+    const first = run('--max-steps', '1', '--rank', '2', '--save-init');
+    expect(first.code, first.stderr).toBe(0);
+    const old = snapshot(out);
+    expect([...old.keys()].sort()).toEqual([
+      'adapter_config.json',
+      'adapter_model.safetensors',
+      'init/adapter_config.json',
+      'init/adapter_model.safetensors',
+      'loss.jsonl',
+    ]);
+    const untouched = (what: string) => {
+      expect(snapshot(out), what).toEqual(old);
+      expect(
+        readdirSync(dir).filter((n) => n.startsWith('.kept.')),
+        `${what}: no temporary directory beside --out`,
+      ).toEqual([]);
+    };
+
+    expectCleanFailure(run('--max-steps', '1'), EXIT.usage, /^seal: --out .*kept already holds an adapter: pass --force to replace it/);
+    untouched('refused');
+
+    // A run that fails late (the loss diverges at an absurd learning rate and scale) keeps the old adapter.
+    const diverged = run('--force', '--max-steps', '10', '--lr', '10', '--alpha', '1e14', '--grad-clip', '0', '--schedule', 'constant', '--targets', 'all');
+    expectCleanFailure(diverged, EXIT.error, /^seal: .*the loss is NaN at step \d+ of 10 .*training diverged/);
+    untouched('a diverged run');
+
+    // Ctrl-C after the first step: exit 130, one line saying nothing was saved and how to rerun.
+    const stopped = await sftInterruptedAfterFirstStep(['--model', model, '--data', data, '--out', out, '--force', '--max-steps', '100000']);
+    expect(stopped.code, stopped.stderr).toBe(EXIT.interrupted);
+    expect(stopped.stderr).toMatch(
+      /^seal: SIGINT: stopped at step \d+ of 100000; nothing was saved \(the adapter in .*kept is as it was\); to train again, rerun: seal sft --model .* --force --max-steps 100000$/m,
+    );
+    expect(stopped.stderr).not.toMatch(/^\s+at /m);
+    untouched('an interrupted run');
+
+    // --force with a warmup longer than the run: the warning with its numbers (3 steps, warmup 5: the last step,
+    // k = 2, runs at 1e-3 * 2/5 = 4e-4), then the directory replaced as a whole: no init/ of the old run, config and
+    // weights of the new one (rank 4).
+    const replaced = run('--force', '--max-steps', '3', '--warmup', '5', '--lr', '1e-3', '--rank', '4');
+    expect(replaced.code, replaced.stderr).toBe(0);
+    expect(replaced.stderr).toMatch(
+      /^seal: warning: warmup \(5 steps\) >= planned steps \(3\): the learning rate never reaches its peak 1e-3 \(it ends at 4e-4\)$/m,
+    );
+    expect(readdirSync(out).sort()).toEqual(['adapter_config.json', 'adapter_model.safetensors', 'loss.jsonl']);
+    const config = parseModelConfig(JSON.parse(readFileSync(join(model, 'config.json'), 'utf8')));
+    const saved = await loadAdapterDir(out, config);
+    expect(saved.config.rank).toBe(4);
+    expect(saved.modules.every((m) => m.b.some((v) => v !== 0))).toBe(true); // trained (B starts at 0)
+    expect(readFileSync(join(out, 'loss.jsonl'), 'utf8').trim().split('\n').length).toBe(3);
   });
 
   it('bad inputs exit with one clear line and leave no adapter directory', () => {
