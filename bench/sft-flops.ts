@@ -134,17 +134,16 @@ const MATMUL_KERNELS: Record<string, string> = {
 };
 
 /**
- * Runs `work` while counting the matmuls every command recorder records (params 0..2 of a matmul dispatch are
- * M, N, K), for the report's kernel mix. Recording is untouched; the counter is removed afterwards.
+ * Runs `work` while counting the matmuls every command recorder records (from the params M, N, K of a matmul
+ * dispatch), for the report's kernel mix. Recording is untouched; the counter is removed afterwards.
  */
 export async function censusMatmuls<T>(work: () => Promise<T>): Promise<{ result: T; census: MatmulCensus }> {
   const census: MatmulCensus = { flops: 0, byKernel: {}, dispatches: 0 };
   const dispatch = CommandRecorder.prototype.dispatch;
   CommandRecorder.prototype.dispatch = function (this: CommandRecorder, d: Dispatch) {
     const kernel = MATMUL_KERNELS[d.kernel.shader];
-    if (kernel && d.params) {
-      const [m, n, k] = d.params.map((p) => p[1]);
-      const flops = 2 * m! * n! * k!;
+    if (kernel && d.params?.M && d.params.N && d.params.K) {
+      const flops = 2 * d.params.M[1] * d.params.N[1] * d.params.K[1];
       census.flops += flops;
       census.byKernel[kernel] = (census.byKernel[kernel] ?? 0) + flops;
       census.dispatches++;

@@ -6,8 +6,11 @@
  * Binding convention for every kernel: @binding(0) is the uniform params struct (when the kernel has
  * params), storage buffers follow from @binding(1) in the order given. Params are 4-byte scalars in
  * struct order. A buffer may be bound only once per dispatch when any binding of it is writable.
+ * A dispatch names its params and tensors as the WGSL does; the first use of each pipeline checks them against
+ * the shader (src/gpu/kernel-contract.ts).
  */
 import type { GpuContext } from './context.ts';
+import { contractMismatches, parseKernelContract } from './kernel-contract.ts';
 import type { KernelKey } from './pipeline-cache.ts';
 import type { Tensor } from './tensor.ts';
 
@@ -15,14 +18,16 @@ export type Param = ['u32' | 'i32' | 'f32', number];
 
 export interface Dispatch {
   kernel: KernelKey;
-  bindings: Tensor[];
-  params?: Param[];
+  /** Storage tensors by their WGSL variable names, in binding order (@binding(1), (2), ...). */
+  bindings: Record<string, Tensor>;
+  /** Params by their `struct Params` field names, in struct order. */
+  params?: Record<string, Param>;
   workgroups: readonly [number, number?, number?];
   label?: string;
 }
 
 type Command =
-  | { kind: 'dispatch'; d: Dispatch; pipeline: GPUComputePipeline; paramOffset: number; paramBytes: number }
+  | { kind: 'dispatch'; d: Dispatch; tensors: Tensor[]; pipeline: GPUComputePipeline; paramOffset: number; paramBytes: number }
   | { kind: 'copy'; src: Tensor; dst: Tensor; bytes: number }
   | { kind: 'clear'; t: Tensor };
 
@@ -34,6 +39,9 @@ export interface Timing {
 const UNIFORM_USAGE = 0x40 | 0x08; // UNIFORM | COPY_DST
 const bufferIds = new WeakMap<GPUBuffer, number>();
 let nextBufferId = 1;
+/** Pipelines whose WGSL was checked against a dispatch's names. */
+const checkedPipelines = new WeakSet<GPUComputePipeline>();
+
 function bufferId(b: GPUBuffer): number {
   let id = bufferIds.get(b);
   if (id === undefined) {
@@ -71,22 +79,37 @@ export class CommandRecorder {
     }
     if (x * y * z === 0) return;
     const pipeline = this.ctx.pipelines.get(d.kernel);
+    const params = d.params ? Object.values(d.params) : [];
+    if (!checkedPipelines.has(pipeline)) this.checkContract(d, pipeline);
     let paramOffset = 0;
     let paramBytes = 0;
-    if (d.params && d.params.length) {
+    if (params.length) {
       const align = this.ctx.limits.minUniformBufferOffsetAlignment ?? 256;
       paramOffset = Math.ceil(this.paramBytes / align) * align;
-      paramBytes = Math.ceil((d.params.length * 4) / 16) * 16;
+      paramBytes = Math.ceil((params.length * 4) / 16) * 16;
       this.ensureParamCapacity(paramOffset + paramBytes);
       const view = new DataView(this.params, paramOffset, paramBytes);
-      d.params.forEach(([t, v], i) => {
+      params.forEach(([t, v], i) => {
         if (t === 'f32') view.setFloat32(i * 4, v, true);
         else if (t === 'i32') view.setInt32(i * 4, v, true);
         else view.setUint32(i * 4, v, true);
       });
       this.paramBytes = paramOffset + paramBytes;
     }
-    this.commands.push({ kind: 'dispatch', d, pipeline, paramOffset, paramBytes });
+    this.commands.push({ kind: 'dispatch', d, tensors: Object.values(d.bindings), pipeline, paramOffset, paramBytes });
+  }
+
+  /** Throws when the dispatch's param or tensor names differ from the shader's; once per pipeline. */
+  private checkContract(d: Dispatch, pipeline: GPUComputePipeline): void {
+    const contract = parseKernelContract(this.ctx.pipelines.code(d.kernel));
+    const params = Object.entries(d.params ?? {}).map(([name, [type]]) => [name, type] as [string, Param[0]]);
+    const problems = contractMismatches(contract, params, Object.keys(d.bindings));
+    if (problems.length) {
+      const defines = Object.entries(d.kernel.defines ?? {}).filter(([, v]) => v !== false);
+      const variant = defines.length ? ` (${defines.map(([k, v]) => (v === true ? k : `${k}=${v}`)).join(', ')})` : '';
+      throw new Error(`${d.kernel.shader}${variant}: the dispatch does not match the shader: ${problems.join('; ')}`);
+    }
+    checkedPipelines.add(pipeline);
   }
 
   copy(src: Tensor, dst: Tensor, bytes = Math.min(src.byteLength, dst.byteLength)): void {
@@ -120,10 +143,10 @@ export class CommandRecorder {
     const { d } = c;
     let key = `${d.kernel.shader}|${this.ctx.pipelineId(c.pipeline)}`;
     if (c.paramBytes) key += `|u${c.paramOffset}:${c.paramBytes}`;
-    for (const t of d.bindings) key += `|${bufferId(t.buffer)}:${t.byteOffset}:${t.byteLength}`;
+    for (const t of c.tensors) key += `|${bufferId(t.buffer)}:${t.byteOffset}:${t.byteLength}`;
     let g = this.bindGroups.get(key);
     if (!g) {
-      const entries: GPUBindGroupEntry[] = d.bindings.map((t, i) => t.binding(i + 1));
+      const entries: GPUBindGroupEntry[] = c.tensors.map((t, i) => t.binding(i + 1));
       if (c.paramBytes) entries.unshift({ binding: 0, resource: { buffer: uniform!, offset: c.paramOffset, size: c.paramBytes } });
       g = this.ctx.device.createBindGroup({ layout: c.pipeline.getBindGroupLayout(0), entries, label: d.label ?? d.kernel.shader });
       if (this.bindGroups.size > 8192) this.bindGroups.clear();

@@ -51,19 +51,19 @@ export function absMaxScale(rec: CommandRecorder, args: AbsMaxScale): void {
     );
   const chunk = Math.max(MIN_CHUNK, ceilDiv(n, ABS_MAX_PARTIALS));
   const groups = ceilDiv(n, chunk);
-  const params = (count: number): Param[] => [
-    ['u32', rows],
-    ['u32', cols],
-    ['u32', offset],
-    ['u32', stride],
-    ['u32', chunk],
-    ['u32', count],
-  ];
+  const params = (count: number): Record<string, Param> => ({
+    rows: ['u32', rows],
+    cols: ['u32', cols],
+    offset: ['u32', offset],
+    stride: ['u32', stride],
+    chunk: ['u32', chunk],
+    count: ['u32', count],
+  });
   if (groups > 0) {
     rec.dispatch({
       kernel: { shader: 'abs_max_scale', constants: { WG } },
       params: params(0),
-      bindings: [args.a, args.partials],
+      bindings: { a: args.a, partials: args.partials },
       workgroups: fold1d(groups),
       label: 'abs_max_scale:partial',
     });
@@ -71,7 +71,7 @@ export function absMaxScale(rec: CommandRecorder, args: AbsMaxScale): void {
   rec.dispatch({
     kernel: { shader: 'abs_max_scale', defines: { FINAL: true }, constants: { WG } },
     params: params(groups),
-    bindings: [args.partials, args.scale],
+    bindings: { partials: args.partials, scale: args.scale },
     workgroups: [1],
     label: 'abs_max_scale:final',
   });

@@ -59,19 +59,19 @@ export function adamwStep(rec: CommandRecorder, a: AdamWStep): void {
   const bc2Sqrt = Math.sqrt(1 - a.beta2 ** a.step);
   rec.dispatch({
     kernel: { shader: 'adamw', defines: { CLIP: Boolean(a.clipScale) }, constants: { WG } },
-    params: [
-      ['u32', n],
-      ['f32', 1 - a.lr * a.weightDecay],
-      ['f32', a.beta1],
-      ['f32', a.beta2],
-      ['f32', a.eps],
-      ['f32', stepSize],
-      ['f32', bc2Sqrt],
+    params: {
+      n: ['u32', n],
+      decay: ['f32', 1 - a.lr * a.weightDecay],
+      beta1: ['f32', a.beta1],
+      beta2: ['f32', a.beta2],
+      eps: ['f32', a.eps],
+      step_size: ['f32', stepSize],
+      bc2_sqrt: ['f32', bc2Sqrt],
       // 1 - beta in f64 too (PyTorch's `value=1 - beta2`): in f32, 1 - f32(0.999) is off by 1.3e-5 relative.
-      ['f32', 1 - a.beta1],
-      ['f32', 1 - a.beta2],
-    ],
-    bindings: a.clipScale ? [a.param, a.grad, a.m, a.v, a.clipScale] : [a.param, a.grad, a.m, a.v],
+      one_minus_beta1: ['f32', 1 - a.beta1],
+      one_minus_beta2: ['f32', 1 - a.beta2],
+    },
+    bindings: { param: a.param, grad: a.grad, m: a.m, v: a.v, ...(a.clipScale ? { clip: a.clipScale } : {}) },
     workgroups: fold1d(ceilDiv(n, WG)),
     label: 'adamw',
   });

@@ -63,14 +63,14 @@ export function attentionDecode(rec: CommandRecorder, a: AttentionDecode): void 
   }
   rec.dispatch({
     kernel: { shader: 'attention_decode' },
-    params: [
-      ['u32', rows],
-      ['u32', Hq],
-      ['u32', Hkv],
-      ['u32', D],
-      ['f32', scale * Math.LOG2E],
-    ],
-    bindings: [a.q, a.k, a.v, a.ranges, a.out],
+    params: {
+      rows: ['u32', rows],
+      hq: ['u32', Hq],
+      hkv: ['u32', Hkv],
+      head_dim: ['u32', D],
+      scale_log2: ['f32', scale * Math.LOG2E],
+    },
+    bindings: { q: a.q, k: a.k, v: a.v, ranges: a.ranges, out: a.out },
     workgroups: [rows, Hq],
     label: 'attention decode',
   });

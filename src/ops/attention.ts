@@ -115,18 +115,18 @@ function checkTensors(op: string, tensors: Record<string, [Tensor, number]>, out
 
 const kernel = (shader: string, defines: Record<string, boolean> = {}): KernelKey => ({ shader, defines, constants: { ROWS } });
 
-function params(a: Dims & { Tk?: number; queryOffset?: number }): Param[] {
+function params(a: Dims & { Tk?: number; queryOffset?: number }): Record<string, Param> {
   const scale = a.scale ?? 1 / Math.sqrt(a.D);
-  return [
-    ['u32', a.T], // tq
-    ['u32', a.Tk ?? a.T], // tk
-    ['u32', a.queryOffset ?? 0], // q_pos0
-    ['u32', a.Hq],
-    ['u32', a.Hkv],
-    ['u32', a.D],
-    ['f32', scale],
-    ['f32', scale * Math.LOG2E],
-  ];
+  return {
+    tq: ['u32', a.T],
+    tk: ['u32', a.Tk ?? a.T],
+    q_pos0: ['u32', a.queryOffset ?? 0],
+    hq: ['u32', a.Hq],
+    hkv: ['u32', a.Hkv],
+    head_dim: ['u32', a.D],
+    scale: ['f32', scale],
+    scale_log2: ['f32', scale * Math.LOG2E],
+  };
 }
 
 export function attentionForward(rec: CommandRecorder, a: AttentionForward): void {
@@ -154,7 +154,7 @@ export function attentionForward(rec: CommandRecorder, a: AttentionForward): voi
   rec.dispatch({
     kernel: kernel('attention_forward'),
     params: params(a),
-    bindings: [a.q, a.k, a.v, a.seqStart, a.out, a.lse],
+    bindings: { q: a.q, k: a.k, v: a.v, seq_start: a.seqStart, out: a.out, lse: a.lse },
     workgroups: [ceilDiv(T, ROWS), Hq],
     label: 'attention forward',
   });
@@ -187,27 +187,23 @@ export function attentionBackward(rec: CommandRecorder, a: AttentionBackward): v
   );
   rec.dispatch({
     kernel: { shader: 'attention_delta', constants: { WG: DELTA_WG } },
-    params: [
-      ['u32', T],
-      ['u32', Hq],
-      ['u32', D],
-    ],
-    bindings: [a.dOut, a.out, di],
+    params: { t: ['u32', T], hq: ['u32', Hq], dim: ['u32', D] },
+    bindings: { d_out: a.dOut, out: a.out, di },
     workgroups: fold1d(ceilDiv(T * Hq, DELTA_WG)),
     label: 'attention delta',
   });
-  const shared = [a.q, a.k, a.v, a.seqStart, a.lse, di, a.dOut];
+  const shared = { q: a.q, k: a.k, v: a.v, seq_start: a.seqStart, lse: a.lse, di, d_out: a.dOut };
   rec.dispatch({
     kernel: kernel('attention_backward', { DQ: true }),
     params: params(a),
-    bindings: [...shared, a.dq],
+    bindings: { ...shared, dq: a.dq },
     workgroups: [ceilDiv(T, ROWS), Hq],
     label: 'attention dq',
   });
   rec.dispatch({
     kernel: kernel('attention_backward', { DKDV: true }),
     params: params(a),
-    bindings: [...shared, a.dk, a.dv],
+    bindings: { ...shared, dk: a.dk, dv: a.dv },
     workgroups: [ceilDiv(T, ROWS), Hkv],
     label: 'attention dk/dv',
   });

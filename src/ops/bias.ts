@@ -22,11 +22,8 @@ export function biasAdd(rec: CommandRecorder, a: BiasAdd): void {
   expectNumel('bias.bias', a.bias, a.cols);
   rec.dispatch({
     kernel: { shader: 'bias', defines: weightDefines(a.bias.dtype), constants: { WG } },
-    params: [
-      ['u32', a.rows],
-      ['u32', a.cols],
-    ],
-    bindings: [a.bias, a.y],
+    params: { rows: ['u32', a.rows], cols: ['u32', a.cols] },
+    bindings: { bias: a.bias, y: a.y },
     workgroups: fold1d(ceilDiv(a.rows * a.cols, WG)),
     label: 'bias',
   });
@@ -49,11 +46,8 @@ export function biasBackward(rec: CommandRecorder, a: BiasBackward): void {
   if (a.dbias.buffer === a.dy.buffer) throw new Error('bias: dbias shares a buffer with dy');
   rec.dispatch({
     kernel: { shader: 'bias', defines: { BACKWARD: true }, constants: { COLS, SLICES } },
-    params: [
-      ['u32', a.rows],
-      ['u32', a.cols],
-    ],
-    bindings: [a.dy, a.dbias],
+    params: { rows: ['u32', a.rows], cols: ['u32', a.cols] },
+    bindings: { dy: a.dy, dbias: a.dbias },
     workgroups: [ceilDiv(a.cols, COLS)],
     label: 'bias.backward',
   });

@@ -60,9 +60,9 @@ function checkRowTensor(name: string, t: Tensor, numel: number): void {
 }
 
 /** Bindings, defines and params shared by the GRAD kernels. */
-function gradParts(a: CrossEntropyRows & CrossEntropyGradOutput): { defines: Defines; tail: Tensor[]; dLossScale: number } {
+function gradParts(a: CrossEntropyRows & CrossEntropyGradOutput): { defines: Defines; tail: Record<string, Tensor>; dLossScale: number } {
   const defines: Defines = { GRAD: true };
-  const tail: Tensor[] = [];
+  const tail: Record<string, Tensor> = {};
   if (a.dlogits === 'in-place') defines.IN_PLACE = true;
   else {
     expectNumel('cross_entropy.dlogits', a.dlogits, a.rows * a.vocab);
@@ -70,7 +70,7 @@ function gradParts(a: CrossEntropyRows & CrossEntropyGradOutput): { defines: Def
     if (a.dlogits.buffer === a.logits.buffer) {
       throw new RangeError("cross_entropy: dlogits shares the logits' buffer; pass dlogits: 'in-place' to overwrite the logits");
     }
-    tail.push(a.dlogits);
+    tail.dlogits = a.dlogits;
   }
   let dLossScale = 1;
   if (typeof a.dLoss === 'number') dLossScale = a.dLoss;
@@ -78,16 +78,16 @@ function gradParts(a: CrossEntropyRows & CrossEntropyGradOutput): { defines: Def
     expectNumel('cross_entropy.dLoss', a.dLoss, 1);
     expectDtype('cross_entropy.dLoss', a.dLoss, 'f32');
     defines.DLOSS_TENSOR = true;
-    tail.push(a.dLoss);
+    tail.dloss = a.dLoss;
   }
   return { defines, tail, dLossScale };
 }
 
-const params = (a: CrossEntropyRows, dLossScale = 1): Param[] => [
-  ['u32', a.rows],
-  ['u32', a.vocab],
-  ['f32', dLossScale],
-];
+const params = (a: CrossEntropyRows, dLossScale = 1): Record<string, Param> => ({
+  rows: ['u32', a.rows],
+  vocab: ['u32', a.vocab],
+  dloss_scale: ['f32', dLossScale],
+});
 
 function dispatchMean(rec: CommandRecorder, a: CrossEntropyRows & { losses: Tensor; loss: Tensor }): void {
   expectNumel('cross_entropy.loss', a.loss, 1);
@@ -95,7 +95,7 @@ function dispatchMean(rec: CommandRecorder, a: CrossEntropyRows & { losses: Tens
   rec.dispatch({
     kernel: { shader: 'cross_entropy', defines: { MEAN: true }, constants: { WG } },
     params: params(a),
-    bindings: [a.losses, a.targets, a.mask, a.loss],
+    bindings: { losses: a.losses, targets: a.targets, mask: a.mask, loss: a.loss },
     workgroups: [1],
     label: 'cross_entropy:mean',
   });
@@ -109,7 +109,7 @@ export function crossEntropyForward(rec: CommandRecorder, a: CrossEntropyForward
   rec.dispatch({
     kernel: { shader: 'cross_entropy', defines: { LOSS: true }, constants: { WG } },
     params: params(a),
-    bindings: [a.logits, a.targets, a.mask, a.losses, a.stats],
+    bindings: { logits: a.logits, targets: a.targets, mask: a.mask, losses: a.losses, stats: a.stats },
     workgroups: fold1d(a.rows),
     label: 'cross_entropy:loss',
   });
@@ -124,7 +124,7 @@ export function crossEntropyBackward(rec: CommandRecorder, a: CrossEntropyBackwa
   rec.dispatch({
     kernel: { shader: 'cross_entropy', defines, constants: { WG } },
     params: params(a, dLossScale),
-    bindings: [a.logits, a.targets, a.mask, a.stats, ...tail],
+    bindings: { logits: a.logits, targets: a.targets, mask: a.mask, stats: a.stats, ...tail },
     workgroups: fold1d(a.rows),
     label: 'cross_entropy:grad',
   });
@@ -138,7 +138,7 @@ export function crossEntropyFused(rec: CommandRecorder, a: CrossEntropyFused): v
   rec.dispatch({
     kernel: { shader: 'cross_entropy', defines: { ...defines, LOSS: true }, constants: { WG } },
     params: params(a, dLossScale),
-    bindings: [a.logits, a.targets, a.mask, a.losses, ...tail],
+    bindings: { logits: a.logits, targets: a.targets, mask: a.mask, losses: a.losses, ...tail },
     workgroups: fold1d(a.rows),
     label: 'cross_entropy:fused',
   });

@@ -44,14 +44,14 @@ export function embeddingForward(rec: CommandRecorder, a: EmbeddingForward): voi
   expectDtype('embedding.out', a.out, 'f32');
   rec.dispatch({
     kernel: { shader: 'embedding', defines: weightDefines(a.table.dtype), constants: { WG } },
-    params: [
-      ['u32', a.tokens],
-      ['u32', a.dim],
-      ['u32', a.vocab],
-      ['u32', rowStart],
-      ['u32', tableRows],
-    ],
-    bindings: [a.table, a.ids, a.out],
+    params: {
+      tokens: ['u32', a.tokens],
+      dim: ['u32', a.dim],
+      vocab: ['u32', a.vocab],
+      row_start: ['u32', rowStart],
+      rows: ['u32', tableRows],
+    },
+    bindings: { table: a.table, ids: a.ids, out: a.out },
     workgroups: fold1d(ceilDiv(a.tokens * a.dim, WG)),
     label: 'embedding',
   });
@@ -137,13 +137,13 @@ export function embeddingBackward(rec: CommandRecorder, a: EmbeddingBackward): v
   if (a.dtable.buffer === a.dout.buffer) throw new Error('embedding: dtable shares a buffer with dout');
   rec.dispatch({
     kernel: { shader: 'embedding', defines: { BACKWARD: true }, constants: { WG } },
-    params: [
-      ['u32', a.dim],
-      ['u32', plan.uniques],
-      ['u32', a.vocab],
-      ['u32', a.accumulate ? 1 : 0],
-    ],
-    bindings: [a.dout, plan.uniqueIds, plan.offsets, plan.tokenOrder, a.dtable],
+    params: {
+      dim: ['u32', a.dim],
+      uniques: ['u32', plan.uniques],
+      vocab: ['u32', a.vocab],
+      accumulate: ['u32', a.accumulate ? 1 : 0],
+    },
+    bindings: { dout: a.dout, unique_ids: plan.uniqueIds, offsets: plan.offsets, token_order: plan.tokenOrder, dtable: a.dtable },
     workgroups: fold1d(plan.uniques),
     label: 'embedding.backward',
   });

@@ -51,13 +51,13 @@ export function gradNorm(rec: CommandRecorder, a: GradNorm): void {
     const groups = ceilDiv(g.numel, CHUNK);
     rec.dispatch({
       kernel: { shader: 'grad_norm', constants: { WG } },
-      params: [
-        ['u32', g.numel],
-        ['u32', offset],
-        ['u32', CHUNK],
-        ['f32', 0],
-      ],
-      bindings: [g, a.partials],
+      params: {
+        n: ['u32', g.numel],
+        offset: ['u32', offset],
+        chunk: ['u32', CHUNK],
+        max_norm: ['f32', 0],
+      },
+      bindings: { grad: g, partials: a.partials },
       workgroups: fold1d(groups),
       label: 'grad_norm:partial',
     });
@@ -65,13 +65,13 @@ export function gradNorm(rec: CommandRecorder, a: GradNorm): void {
   });
   rec.dispatch({
     kernel: { shader: 'grad_norm', defines: { FINAL: true, CLIP: Boolean(a.clipScale) }, constants: { WG } },
-    params: [
-      ['u32', offset],
-      ['u32', 0],
-      ['u32', 0],
-      ['f32', a.maxNorm ?? 0],
-    ],
-    bindings: a.clipScale ? [a.partials, a.norm, a.clipScale] : [a.partials, a.norm],
+    params: {
+      n: ['u32', offset],
+      offset: ['u32', 0],
+      chunk: ['u32', 0],
+      max_norm: ['f32', a.maxNorm ?? 0],
+    },
+    bindings: { partials: a.partials, norm: a.norm, ...(a.clipScale ? { clip: a.clipScale } : {}) },
     workgroups: [1],
     label: 'grad_norm:final',
   });

@@ -280,19 +280,19 @@ export function matmul(rec: CommandRecorder, args: MatmulArgs): void {
   const { M, N, K } = args;
   if (M === 0 || N === 0) return;
   const defines = operandDefines(args);
-  const params: Param[] = [
-    ['u32', M],
-    ['u32', N],
-    ['u32', K],
-    ['f32', args.alpha ?? 1],
-    ['u32', args.cRowStride ?? N],
-    ['u32', args.cColumn ?? 0],
-    ['u32', args.aOffset ?? 0],
-    ['u32', args.aRowStride ?? (args.transA ? M : K)],
-    ['u32', args.bOffset ?? 0],
-    ['u32', args.cOffset ?? 0],
-  ];
-  const bindings = [args.a, args.b, args.c, ...(args.bias ? [args.bias] : [])];
+  const params: Record<string, Param> = {
+    M: ['u32', M],
+    N: ['u32', N],
+    K: ['u32', K],
+    alpha: ['f32', args.alpha ?? 1],
+    c_stride: ['u32', args.cRowStride ?? N],
+    c_col: ['u32', args.cColumn ?? 0],
+    a_offset: ['u32', args.aOffset ?? 0],
+    a_stride: ['u32', args.aRowStride ?? (args.transA ? M : K)],
+    b_offset: ['u32', args.bOffset ?? 0],
+    c_offset: ['u32', args.cOffset ?? 0],
+  };
+  const bindings: Record<string, Tensor> = { a: args.a, b: args.b, c: args.c, ...(args.bias ? { bias: args.bias } : {}) };
   const label = `matmul ${kernel} ${M}x${N}x${K}`;
   if (args.scaleA && (kernel === 'f16' || kernel === 'subgroup-matrix') && K > 0) {
     let scale = args.aScale;
@@ -301,8 +301,8 @@ export function matmul(rec: CommandRecorder, args: MatmulArgs): void {
       const aCols = args.transA ? M : K;
       absMaxScaleOf(rec, { a: args.a, rows: args.transA ? K : M, cols: aCols, offset: args.aOffset ?? 0, stride: args.aRowStride ?? aCols }, scale);
     }
-    Object.assign(defines, { A_SCALED: true, A_SCALE_BINDING: bindings.length + 1 });
-    bindings.push(scale);
+    Object.assign(defines, { A_SCALED: true, A_SCALE_BINDING: Object.keys(bindings).length + 1 });
+    bindings.a_scale = scale;
   }
 
   if (kernel === 'skinny') {

@@ -31,8 +31,8 @@ export function residualAdd(rec: CommandRecorder, args: ResidualAdd): void {
   const count = vec4 ? n / 4 : n;
   rec.dispatch({
     kernel: { shader: 'residual', defines: { IN_PLACE: !out, VEC4: vec4 }, constants: { WG } },
-    params: [['u32', count]],
-    bindings: tensors,
+    params: { n: ['u32', count] },
+    bindings: out ? { a, b, out } : { a, b },
     workgroups: fold1d(ceilDiv(count, WG)),
     label: 'residual',
   });

@@ -24,12 +24,8 @@ export function rmsnormForward(rec: CommandRecorder, a: RmsNormForward): void {
   expectDtype('rmsnorm.x', a.x, 'f32');
   rec.dispatch({
     kernel: { shader: 'rmsnorm', defines: weightDefines(a.weight.dtype), constants: { WG } },
-    params: [
-      ['u32', a.rows],
-      ['u32', a.dim],
-      ['f32', a.eps],
-    ],
-    bindings: [a.x, a.weight, a.y, a.rstd],
+    params: { rows: ['u32', a.rows], dim: ['u32', a.dim], eps: ['f32', a.eps] },
+    bindings: { x: a.x, w: a.weight, y: a.y, rstd: a.rstd },
     workgroups: fold1d(a.rows),
   });
 }
@@ -51,12 +47,8 @@ export function rmsnormBackward(rec: CommandRecorder, a: RmsNormBackward): void 
   expectNumel('rmsnorm.rstd', a.rstd, a.rows);
   rec.dispatch({
     kernel: { shader: 'rmsnorm', defines: { ...weightDefines(a.weight.dtype), BACKWARD: true }, constants: { WG } },
-    params: [
-      ['u32', a.rows],
-      ['u32', a.dim],
-      ['f32', 0],
-    ],
-    bindings: [a.x, a.weight, a.rstd, a.dy, a.dx],
+    params: { rows: ['u32', a.rows], dim: ['u32', a.dim], eps: ['f32', 0] },
+    bindings: { x: a.x, w: a.weight, rstd: a.rstd, dy: a.dy, dx: a.dx },
     workgroups: fold1d(a.rows),
   });
 }

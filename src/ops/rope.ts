@@ -143,13 +143,13 @@ function rope(rec: CommandRecorder, a: RopeDispatch, direction: 1 | -1, srcName:
   const pairs = numel / 2;
   rec.dispatch({
     kernel: { shader: 'rope', defines: a.dst ? {} : { IN_PLACE: true }, constants: { WG } },
-    params: [
-      ['u32', pairs],
-      ['u32', heads],
-      ['u32', headDim / 2],
-      ['f32', direction],
-    ],
-    bindings: a.dst ? [a.positions, a.invFreq, a.src, a.dst] : [a.positions, a.invFreq, a.src],
+    params: {
+      pairs: ['u32', pairs],
+      heads: ['u32', heads],
+      half_dim: ['u32', headDim / 2],
+      direction: ['f32', direction],
+    },
+    bindings: { positions: a.positions, inv_freq: a.invFreq, x: a.src, ...(a.dst ? { y: a.dst } : {}) },
     workgroups: fold1d(ceilDiv(pairs, WG)),
     label: direction > 0 ? 'rope' : 'rope.backward',
   });

@@ -86,11 +86,8 @@ export function argmax(rec: CommandRecorder, a: Argmax): void {
   checkRows('argmax', a);
   rec.dispatch({
     kernel: { shader: 'sampling_argmax', defines: a.mask ? { MASKED: true } : {}, constants: { WG: 256 } },
-    params: [
-      ['u32', a.rows],
-      ['u32', a.vocab],
-    ],
-    bindings: a.mask ? [a.logits, a.tokens, a.mask] : [a.logits, a.tokens],
+    params: { rows: ['u32', a.rows], vocab: ['u32', a.vocab] },
+    bindings: { logits: a.logits, tokens: a.tokens, ...(a.mask ? { mask: a.mask } : {}) },
     workgroups: fold1d(a.rows),
     label: 'argmax',
   });
@@ -117,20 +114,20 @@ export function sample(rec: CommandRecorder, a: Sample): void {
   // Streams, steps and mask are always bound (a one-element placeholder when absent, flagged off) so that every call
   // shares one pipeline: CPU adapters take 30+ seconds to compile each variant of this kernel.
   const placeholder = placeholderU32(rec.ctx);
-  const bindings = [a.logits, a.tokens, a.streams ?? placeholder, a.steps ?? placeholder, a.mask ?? placeholder];
+  const bindings = { logits: a.logits, tokens: a.tokens, streams: a.streams ?? placeholder, steps: a.steps ?? placeholder, mask: a.mask ?? placeholder };
   const flags = (a.streams ? 1 : 0) | (a.steps ? 2 : 0) | (a.mask ? 4 : 0);
   rec.dispatch({
     kernel: { shader: 'sampling', defines: { MASKED: true }, constants: { WG: 128 } },
-    params: [
-      ['u32', a.rows],
-      ['u32', a.vocab],
-      ['u32', Math.min(topK, 0xffffffff)],
-      ['f32', topP],
-      ['f32', temperature],
-      ['u32', seed],
-      ['u32', step],
-      ['u32', flags],
-    ],
+    params: {
+      rows: ['u32', a.rows],
+      vocab: ['u32', a.vocab],
+      top_k: ['u32', Math.min(topK, 0xffffffff)],
+      top_p: ['f32', topP],
+      temperature: ['f32', temperature],
+      seed: ['u32', seed],
+      step: ['u32', step],
+      flags: ['u32', flags],
+    },
     bindings,
     workgroups: fold1d(a.rows),
     label: 'sample',

@@ -39,11 +39,11 @@ export function scatterRows(rec: CommandRecorder, a: ScatterRows): void {
   if (a.dst.buffer === a.src.buffer || a.dst.buffer === a.rowsTo.buffer) throw new RangeError('scatterRows: dst shares a buffer with an input');
   rec.dispatch({
     kernel: { shader: 'scatter_rows', constants: { WG } },
-    params: [
-      ['u32', rows],
-      ['u32', width],
-    ],
-    bindings: [a.src, a.rowsTo, a.dst],
+    params: {
+      rows: ['u32', rows],
+      width: ['u32', width],
+    },
+    bindings: { src: a.src, rows_to: a.rowsTo, dst: a.dst },
     workgroups: fold1d(ceilDiv(rows * width, WG)),
     label: 'scatter rows',
   });

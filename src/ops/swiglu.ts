@@ -50,8 +50,8 @@ function dispatchSwiglu(rec: CommandRecorder, tokens: number, ffn: number, tenso
   const n = vec4 ? numel / 4 : numel;
   rec.dispatch({
     kernel: { shader: 'swiglu', defines: { BACKWARD: backward, VEC4: vec4 }, constants: { WG } },
-    params: [['u32', n]],
-    bindings: list.map(([, t]) => t),
+    params: { n: ['u32', n] },
+    bindings: tensors,
     workgroups: fold1d(ceilDiv(n, WG)),
     label: backward ? 'swiglu.backward' : 'swiglu',
   });

@@ -26,11 +26,11 @@ async function countRecorded(work: () => Promise<unknown>, pairs: number): Promi
   const counted = { matmul: 0, attention: 0 };
   const dispatch = CommandRecorder.prototype.dispatch;
   CommandRecorder.prototype.dispatch = function (this: CommandRecorder, d: Dispatch) {
-    const p = (i: number) => d.params![i]![1];
-    if (d.kernel.shader.startsWith('matmul')) counted.matmul += 2 * p(0) * p(1) * p(2);
-    // attention params: tq, tk, q_pos0, Hq, Hkv, D, ...; one backward is the dq dispatch plus the dk/dv one.
-    if (d.label === 'attention forward') counted.attention += 2 * (2 * p(5) * pairs * p(3));
-    if (d.label === 'attention dq') counted.attention += 5 * (2 * p(5) * pairs * p(3));
+    const p = (name: string) => d.params![name]![1];
+    if (d.kernel.shader.startsWith('matmul')) counted.matmul += 2 * p('M') * p('N') * p('K');
+    // One attention backward is the dq dispatch plus the dk/dv one.
+    if (d.label === 'attention forward') counted.attention += 2 * (2 * p('head_dim') * pairs * p('hq'));
+    if (d.label === 'attention dq') counted.attention += 5 * (2 * p('head_dim') * pairs * p('hq'));
   };
   try {
     await work();

@@ -73,7 +73,7 @@ describe('GPU context', () => {
     const ctx = await testContext();
     const rec = ctx.recorder();
     const x = ctx.empty('f32', [4]);
-    expect(() => rec.dispatch({ kernel: { shader: 'rmsnorm' }, bindings: [x], workgroups: [70_000] })).toThrow(/fold the grid/);
+    expect(() => rec.dispatch({ kernel: { shader: 'rmsnorm' }, bindings: { x }, workgroups: [70_000] })).toThrow(/fold the grid/);
     ctx.free(x);
   });
 
