@@ -31,20 +31,24 @@ import { fitSelfEditToModel, SelfEditFitError } from '../src/domains/arc/self-ed
 import { LORA_TARGETS, type LoraTarget } from '../src/lora/config.ts';
 import type { LoraHostWeights } from '../src/lora/host-weights.ts';
 import type { ModelConfig } from '../src/model/config.ts';
-import { readChatTemplate, readModelConfig } from '../src/inference/load-model.ts';
+import { readModelConfig } from '../src/inference/load-model.ts';
 import { POLICY_MODES, type PolicyMode } from '../src/seal/engine.ts';
 import type { PolicyRef } from '../src/seal/events.ts';
 import { GpuSealEngine } from '../src/seal/gpu-engine.ts';
 import { runInContextBaseline, runSealLoop } from '../src/seal/loop.ts';
-import { chatTemplateOrPlain } from '../src/seal/plain-chat-template.ts';
 import { checkRestEmSettings, type RestEmSettings, type WinnerRule } from '../src/seal/rest-em.ts';
+import { whereRunStands } from '../src/seal/run-state.ts';
 import { RunConfigMismatchError, type RunConfig } from '../src/seal/run-config.ts';
 import type { AdapterStore } from '../src/seal/run-recorder.ts';
 import { TRAINING_PRECISIONS } from '../src/train/lora-linear.ts';
+import { scheduleWarnings } from '../src/train/schedule-warnings.ts';
+import { resolveSftHyperparameters } from '../src/train/sft.ts';
 import { SftDataError } from '../src/train/sft-data.ts';
 import { SftDivergedError } from '../src/train/sft.ts';
 import { AdapterDirError, loadAdapterDir, saveAdapterDir } from './adapter-files.ts';
+import { readChatTemplateFlag, chooseChatTemplate } from './chat-template-flag.ts';
 import { createNodeContext } from './device.ts';
+import { sealCommandLine, watchInterrupts } from './interrupt.ts';
 import { embeddedArcSubset } from './examples.ts';
 import { oneOf, requireString, SHORT_LORA_TARGETS, UsageError } from './flags.ts';
 import { isHubId } from './hub.ts';
@@ -268,6 +272,7 @@ async function arcRun(commandArg: string, argv: string[]): Promise<number> {
       attempts: { type: 'string' },
       'self-edit-instruction': { type: 'string' },
       'solve-instruction': { type: 'string' },
+      'chat-template': { type: 'string' },
       'ttt-max-epochs': { type: 'string' },
       'ttt-max-steps': { type: 'string' },
       'ttt-max-examples': { type: 'string' },
@@ -334,7 +339,7 @@ async function arcRun(commandArg: string, argv: string[]): Promise<number> {
       },
     },
   };
-  let arc;
+  let arc: ReturnType<typeof resolveArcSettings>;
   try {
     arc = resolveArcSettings(overrides);
   } catch (e) {
@@ -356,6 +361,10 @@ async function arcRun(commandArg: string, argv: string[]): Promise<number> {
     throw new ArcRunUsageError(`--baseline ${baseline} has one candidate per task (--self-edits 1)`);
   const restEm: RestEmSettings | null = command === 'train' ? restEmFromFlags(v) : null;
   const parallel = numberFlag(v.parallel, '--parallel', { min: 1, integer: true }) ?? K;
+  // Every file or directory a flag names is checked here, before the model is fetched or the run directory touched.
+  const chatTemplateFlag = readChatTemplateFlag(v['chat-template']);
+  const policyDir = v.policy !== undefined ? resolve(v.policy) : null;
+  const policyFingerprint = policyDir ? adapterFingerprint(policyDir) : null;
 
   // Tasks and model, before anything runs on the GPU: a wrong path fails at once.
   const taskSpec = parseTasksFlag(tasksArg);
@@ -365,7 +374,7 @@ async function arcRun(commandArg: string, argv: string[]): Promise<number> {
   const files = modelDirFiles(modelDir);
   const modelConfig = await readModelConfig(files);
   const tokenizer = await loadModelTokenizer(modelDir);
-  const chat = chatTemplateOrPlain(await readChatTemplate(files, tokenizer), tokenizer.config);
+  const chat = (await chooseChatTemplate(files, tokenizer, chatTemplateFlag, 'plain'))!;
   if (chat.kind === 'plain') console.error(`seal: note: ${modelDir} has no chat template; prompts are rendered with a plain one (system, user, answer + EOS)`);
   if (baseline !== 'in-context' && baseline !== 'oracle') {
     try {
@@ -381,9 +390,10 @@ async function arcRun(commandArg: string, argv: string[]): Promise<number> {
       throw e instanceof SelfEditFitError ? new ArcRunError(e.message) : e;
     }
   }
+  for (const w of noOpTrainingWarnings(domainSettings, restEm)) console.error(`seal: warning: ${w}`);
   const identity = await fingerprintModelDir(modelDir, { spec: modelArg });
-  const policyDir = v.policy !== undefined ? resolve(v.policy) : null;
-  const policyFingerprint = policyDir ? adapterFingerprint(policyDir) : null;
+  // The policy adapter is read now (on the host): a broken one fails before the run directory is touched.
+  const policyWeights = policyDir ? await loadAdapterDir(policyDir, modelConfig) : null;
 
   const config: RunConfig = {
     domain: 'arc',
@@ -395,7 +405,8 @@ async function arcRun(commandArg: string, argv: string[]): Promise<number> {
     seed,
     settings: {
       ...domainSettings,
-      chatTemplate: chat.kind,
+      // A template file decides the prompts: its hash is part of the configuration.
+      chatTemplate: chatTemplateFlag ? `file ${textSha256(chatTemplateFlag.text)}` : chat.kind,
       policyMode,
       policy: policyFingerprint,
       restEm,
@@ -408,6 +419,14 @@ async function arcRun(commandArg: string, argv: string[]): Promise<number> {
     forceConfig: v['force-config'],
     progress: process.stderr,
     onWarning: (m) => console.error(`seal: warning: ${m}`),
+  });
+  // Ctrl-C / SIGTERM: record it, release the lock, rewrite the report, say how to resume; then exit 130.
+  const interrupts = watchInterrupts(async (signal) => {
+    run.append({ type: 'interrupted', signal });
+    run.close();
+    await run.writeReport();
+    console.error(`seal: interrupted by ${signal}: ${whereRunStands(run.state)}; recorded in ${run.dir}`);
+    console.error(`seal: to resume, run the same command: ${sealCommandLine()}`);
   });
   try {
     if (run.resumed) console.error(`seal: resuming ${run.dir}: ${run.resumeSummary()}`);
@@ -433,7 +452,7 @@ async function arcRun(commandArg: string, argv: string[]): Promise<number> {
             const m = /round-(\d+)$/.exec(policyDir);
             policy = {
               ref: { kind: 'checkpoint', round: m ? Number(m[1]) : -1, path: policyDir, fingerprint: policyFingerprint! },
-              weights: await store.load(policyDir),
+              weights: policyWeights!,
             };
           }
           const sampling = domainSettings.arc.selfEdit.sampling; // as fitted to the model
@@ -456,13 +475,51 @@ async function arcRun(commandArg: string, argv: string[]): Promise<number> {
       ctx.dispose();
     }
   } catch (e) {
+    // Interrupted: the work in flight fails on the closed run, and the interrupt handler exits with its code.
+    if (interrupts.signal !== null) return await interrupts.stopped;
+    interrupts.dispose();
     await run.fail(e).catch(() => run.close());
     throw e;
   }
-  await run.finish();
+  try {
+    await run.finish();
+  } catch (e) {
+    if (interrupts.signal !== null) return await interrupts.stopped;
+    throw e;
+  } finally {
+    interrupts.dispose();
+  }
   console.log(run.summary());
   console.log(`report: ${join(run.dir, RUN_FILES.report)}`);
   return 0;
+}
+
+/**
+ * Fixed settings that keep training from doing what it is asked, with the numbers: TTT capped at --ttt-max-steps N
+ * under a warmup >= N (each self-edit's learning rate, 1 below, never arrives), and the policy's --policy-max-steps.
+ * A self-edit's own no-op schedule is a per-candidate note in the report instead.
+ */
+function noOpTrainingWarnings(s: ArcSealSettings, restEm: RestEmSettings | null): string[] {
+  const out: string[] = [];
+  const t = s.arc.ttt;
+  if (s.tttMaxSteps !== null) {
+    for (const w of scheduleWarnings({ schedule: t.schedule, lr: 1, warmupSteps: t.warmupSteps, totalSteps: s.tttMaxSteps }))
+      out.push(
+        `TTT of ${s.tttMaxSteps} steps (--ttt-max-steps) after ${t.warmupSteps} warmup steps (--ttt-warmup), in units of each self-edit's learning rate: ${w}`,
+      );
+  }
+  const h = restEm ? resolveSftHyperparameters(restEm.hyper) : null;
+  if (h?.maxSteps != null) {
+    for (const w of scheduleWarnings({ schedule: h.schedule, lr: h.lr, warmupSteps: h.warmupSteps, totalSteps: h.maxSteps }))
+      out.push(`policy training of ${h.maxSteps} steps (--policy-max-steps): ${w}`);
+  }
+  return out;
+}
+
+function textSha256(text: string): string {
+  const h = nodeSha256();
+  h.update(new TextEncoder().encode(text));
+  return `sha256:${h.digestHex()}`;
 }
 
 function restEmFromFlags(v: Record<string, string | boolean | undefined>): RestEmSettings {

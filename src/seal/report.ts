@@ -307,6 +307,8 @@ function selfEditTables(rounds: RoundState[]): string {
         if (edit) for (const a of edit.adjustments) notes.push(`${escapeHtml(a.field)}: ${escapeHtml(a.reason)}`);
         const zero = zeroStepReason(c);
         if (zero !== null) notes.push(`<span class="bad">${c.score?.skipped ? 'skipped' : 'not trained'}:</span> ${escapeHtml(zero)}`);
+        // The training plan's notes (a step cap, examples capped, a learning rate that never reaches its peak).
+        for (const n of c.plan?.notes ?? []) if (zero === null || !zero.includes(n)) notes.push(escapeHtml(n));
         if (c.starts > 1) notes.push(`redone ${c.starts - 1} time(s) after an interruption`);
         const tests = c.score
           ? c.score.tests.map((t) => `<span class="${t.correct ? 'ok' : 'bad'}">${escapeHtml(t.id)} ${t.correct ? '✓' : '✗'}</span>`).join(' ')

@@ -19,6 +19,7 @@
  */
 import { resolveLoraConfig, type LoraConfig } from '../lora/config.ts';
 import type { LoraHostWeights } from '../lora/host-weights.ts';
+import { scheduleWarnings } from '../train/schedule-warnings.ts';
 import type { SftDataRow } from '../train/sft-data.ts';
 import { resolveSftHyperparameters, totalSftSteps, type SftHyperparameters } from '../train/sft.ts';
 import type { Domain, DomainContext } from './domain.ts';
@@ -131,7 +132,11 @@ export async function runPolicyStep<C extends DomainContext>(args: {
       message: `round ${round}: no self-edit won (rule ${describeRule(settings.winners)}), so the policy is not trained; round ${round + 1} samples from the same policy`,
     });
   } else {
-    run.append({ type: 'policy-sft-started', round, examples: rows.length, plannedSteps: plannedSftSteps(rows.length, settings.hyper) });
+    const plannedSteps = plannedSftSteps(rows.length, settings.hyper);
+    run.append({ type: 'policy-sft-started', round, examples: rows.length, plannedSteps });
+    const h = resolveSftHyperparameters(settings.hyper);
+    for (const w of scheduleWarnings({ schedule: h.schedule, lr: h.lr, warmupSteps: h.warmupSteps, totalSteps: plannedSteps }))
+      run.append({ type: 'warning', message: `round ${round} M-step (policy training): ${w}` });
   }
   const weights = await engine.trainPolicy({ rows, lossMode: 'output', lora: settings.lora, hyper: settings.hyper, init }, (s) => {
     run.append({ type: 'policy-sft-step', round, step: s.step, loss: Number.isFinite(s.loss) ? s.loss : null, lr: s.lr, tokens: s.tokens, epoch: s.epoch });

@@ -192,7 +192,11 @@ describe('the ARC SEAL domain', () => {
 
     const capped = domain({ tttMaxSteps: 3 }).trainingPlan(ctx!, edit());
     expect(capped).toMatchObject({ plannedSteps: 3, hyper: { maxSteps: 3 } });
-    expect(capped.notes).toEqual([`${plan.plannedSteps} planned steps cut to 3 (tttMaxSteps)`]);
+    // 3 steps under 11 warmup steps: the self-edit's 1e-4 is never reached; the last step (k = 2) runs at 1e-4 x 2/11.
+    expect(capped.notes).toEqual([
+      `${plan.plannedSteps} planned steps cut to 3 (tttMaxSteps)`,
+      'warmup (11 steps) >= planned steps (3): the learning rate never reaches its peak 1e-4 (it ends at 1.82e-5)',
+    ]);
   });
 
   it("lowers the token limits to the model's context: a tiny context leaves no TTT example (a skip) and no query", async () => {

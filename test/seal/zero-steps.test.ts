@@ -12,6 +12,8 @@ import { MemoryLog, testConfig } from './helpers.ts';
 
 const OVER = 'over the step budget (375): 4 epochs x 250 examples / batch 2 = 500 steps; trained for 0 epochs (the adapter stays untrained)';
 
+const PEAK = 'warmup (11 steps) >= planned steps (2): the learning rate never reaches its peak 1e-4 (it ends at 9.09e-6)';
+
 /** One round of 2 tasks x 3 candidates: 2 over the budget (run untrained), 1 skipped, 1 with lr 0, 2 trained. */
 function round(): MemoryLog {
   const config = testConfig({ tasks: { ids: ['a', 'b'] }, selfEditsPerTask: 3, rounds: 1 });
@@ -51,7 +53,8 @@ function round(): MemoryLog {
   scored('b', 1, false);
   // a/2, b/2: trained.
   for (const task of ['a', 'b']) {
-    log.append({ type: 'candidate-started', ...slot(task, 2), examples: 4, plannedSteps: 2 });
+    const notes = task === 'a' ? [PEAK] : [];
+    log.append({ type: 'candidate-started', ...slot(task, 2), examples: 4, plannedSteps: 2, notes });
     log.append({ type: 'ttt-step', ...slot(task, 2), step: 1, loss: 2, lr: 1e-4, tokens: 10 });
     log.append({ type: 'ttt-step', ...slot(task, 2), step: 2, loss: 1, lr: 5e-5, tokens: 10 });
     scored(task, 2, task === 'a');
@@ -94,6 +97,9 @@ describe('candidates that trained 0 steps', () => {
     expect(html).toContain(`<span class="bad">not trained:</span> ${OVER}`);
     expect(html).toContain('<span class="bad">skipped:</span> empty TTT dataset: every example was over the token limit');
     expect(html).toContain('<span class="bad">not trained:</span> learning rate 0 at every step');
+    // A trained candidate's plan notes are shown too (not counted as skipped).
+    expect(html).toContain(PEAK.replace('>=', '&gt;='));
+    expect(html.split(OVER).length - 1).toBe(2); // once per over-budget candidate: its reason, not repeated as a note
   });
 
   it('a run where every candidate trained has no such line', () => {

@@ -34,6 +34,7 @@ import type { ArcSettings } from './settings.ts';
 import type { ArcDataset, ArcTestTask } from './tasks.ts';
 import { buildTttDataset, tttTrainingRows, type ChatTokenCounter, type TttDataset } from './ttt-dataset.ts';
 import { planTttRun } from './ttt-plan.ts';
+import { scheduleWarnings } from '../../train/schedule-warnings.ts';
 import { vote } from './voting.ts';
 
 export interface ArcSealSettings {
@@ -166,12 +167,18 @@ export class ArcSealDomain implements Domain<ArcContext, SelfEdit> {
     const cap = this.settings.tttMaxSteps;
     const capped = plan.train && cap !== null && plan.steps > cap;
     if (capped) notes.push(`${plan.steps} planned steps cut to ${cap} (tttMaxSteps)`);
+    const plannedSteps = capped ? cap : plan.steps;
+    // The self-edit's own schedule: a learning rate that never arrives (warmup >= its steps) is a fact of this candidate.
+    if (plannedSteps > 0) {
+      const h = plan.hyper;
+      notes.push(...scheduleWarnings({ schedule: h.schedule, lr: h.lr, warmupSteps: h.warmupSteps, totalSteps: plannedSteps }));
+    }
     return {
       ...common,
       skip: null,
       rows: tttTrainingRows(dataset),
       hyper: capped ? { ...plan.hyper, maxSteps: cap } : plan.hyper,
-      plannedSteps: capped ? cap : plan.steps,
+      plannedSteps,
       notes,
     };
   }
