@@ -6,7 +6,7 @@
  * created or touched.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -120,6 +120,21 @@ describe('seal arc train: Ctrl-C and validation before the run directory', () =>
     expectCleanFailure(evalWith('--chat-template', join(dir, 'none.jinja')), EXIT.usage, /--chat-template: cannot read .*none\.jinja/);
     expectCleanFailure(evalWith('--self-edit-instruction', join(dir, 'none.txt')), EXIT.usage, /--self-edit-instruction: cannot read .*none\.txt/);
     expect(existsSync(fresh)).toBe(false);
+  });
+
+  it('TTT capped under its warmup is warned with the numbers before the run starts', () => {
+    // A non-empty folder that holds no run: the command stops at the run directory, after the settings are checked.
+    const notARun = join(dir, 'not-a-run');
+    mkdirSync(notARun, { recursive: true });
+    writeFileSync(join(notARun, 'something.txt'), 'x');
+    const r = seal('arc', 'eval', ...common, '--ttt-warmup', '11', '--run', notARun);
+    expect(r.code, r.stderr).toBe(EXIT.error);
+    expect(r.stderr).toMatch(/seal: .*not-a-run is not empty and holds no SEAL run/);
+    // Steps k = 0..4 of 5 run at k/11 of the self-edit's rate: the last at 4/11 = 0.364.
+    expect(r.stderr).toContain(
+      "seal: warning: TTT of 5 steps (--ttt-max-steps) after 11 warmup steps (--ttt-warmup), in units of each self-edit's learning rate: " +
+        'warmup (11 steps) >= planned steps (5): the learning rate never reaches its peak 1e+0 (it ends at 3.64e-1)',
+    );
   });
 
   it('an existing run directory is byte-identical after a command that fails on a flag', () => {
