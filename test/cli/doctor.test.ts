@@ -23,25 +23,20 @@ describe('seal doctor', () => {
   });
 
   it('a kernel broken on purpose (the last column of A read as zero) fails its check, and only its check', async () => {
-    const ctx = await testContext();
-    const kernels = (await doctor(ctx)).selfTest.matmul.map((m) => m.kernel);
-    // An exact kernel (bound 1e-9) and the last f16-rounding one (bound 1e-4) when the device has one: each broken
-    // variant is a new shader, costly to compile on lavapipe with a cold cache (test/cli/doctor-cli.test.ts breaks skinny).
-    const faults = ['portable', ...kernels.filter((k) => k.includes('+scaleA')).slice(-1)];
-    for (const fault of faults) {
-      const report = await doctor(ctx, { fault });
-      for (const m of report.selfTest.matmul) {
-        if (m.kernel !== fault) expect(m.ok, `${m.kernel} with ${fault} broken`).toBe(true);
-        // Dropping one of K = 129 products of similar size loses ~1/129 of the sum's energy: NMSE near 8e-3, far
-        // above both bounds (1e-9 exact, 1e-4 f16), so this is the fault and not rounding.
-        else expect(m.nmse, fault).toBeGreaterThan(1e-3);
-      }
-      expect(report.selfTest.ok, fault).toBe(false);
-      const text = formatDoctor(report);
-      expect(text).toMatch(/^self-test {5}FAILED/m);
-      expect(text).toMatch(new RegExp(`matmul ${fault.replace('+', '\\+')} +NMSE \\d\\.\\d+e-\\d+ vs f64 \\(bound [^)]+\\) +FAILED$`, 'm'));
-      expect(text.match(/FAILED$/gm)?.length).toBe(1);
+    // One kernel: each broken variant is one more shader for lavapipe to compile (13 s cold for skinny, the cheapest;
+    // 25-40 s for the tiled ones). test/cli/doctor-cli.test.ts breaks the same one, so it finds it compiled.
+    const report = await doctor(await testContext(), { fault: 'skinny' });
+    for (const m of report.selfTest.matmul) {
+      if (m.kernel !== 'skinny') expect(m.ok, `${m.kernel} with skinny broken`).toBe(true);
+      // Dropping one of K = 129 products of similar size loses ~1/129 of the sum's energy: NMSE near 7e-3, far above
+      // the bound (1e-9), so this is the fault and not rounding.
+      else expect(m.nmse).toBeGreaterThan(1e-3);
     }
+    expect(report.selfTest.ok).toBe(false);
+    const text = formatDoctor(report);
+    expect(text).toMatch(/^self-test {5}FAILED/m);
+    expect(text).toMatch(/^ {2}matmul skinny +NMSE \d\.\d+e-\d+ vs f64 \(bound 1e-9\) +FAILED$/m);
+    expect(text.match(/FAILED$/gm)?.length).toBe(1);
   });
 
   it('a fault naming no kernel of this device is a usage error', async () => {
