@@ -79,10 +79,10 @@ describe('TTT dataset construction', () => {
    *   and the list doubles.
    *   size (k = 3):   leave-1: 9 made, 6 too big (IncreaseResolution, IncreaseWidth of the 3 problems), 3 + 3
    *                   distinct, 12 in all. leave-2: 18 made, 8 too big (2 augmentations x 4 problems with ex0),
-   *                   6 + 10 distinct, 32 in all. 44: the reference's count (§1.7).
+   *                   6 + 10 distinct, 32 in all. 44, as the reference's own code counts for this task.
    *   repeat (k = 3): Repeat(0, 2), Repeat(1, 2), Repeat(2, 2) double the same sides as the size group: 44.
    *   chain (k = 6):  leave-1: all 18 too big, 3 distinct, 6 in all. leave-2: 36 made, 24 too big (6 x 4),
-   *                   6 + 12 distinct, 36 in all. 42: the reference's count.
+   *                   6 + 12 distinct, 36 in all. 42, as the reference's code counts.
    */
   const task4be741c5 = () => trainOf('4be741c5');
   it('4be741c5 (3 examples, a 14x16 grid): the counts derived by hand from the rules', () => {
