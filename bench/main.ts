@@ -6,7 +6,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createNodeContext } from '../runtime-node/device.ts';
-import { writeFileAtomic } from '../runtime-node/durable-write.ts';
+import { writeFileAtomicSync } from '../runtime-node/durable-write.ts';
 import { embeddedArcSubset } from '../runtime-node/examples.ts';
 import { oneOf } from '../runtime-node/flags.ts';
 import type { DType } from '../src/gpu/dtype.ts';
@@ -174,10 +174,9 @@ async function main(argv: string[]): Promise<number> {
   const file = join(values.out!, `${suite}-${slug}-${started.toISOString().slice(0, 10)}.json`);
   let options: Record<string, unknown> = {};
   // The report is rewritten after every case (complete: false) and once at the end, so a run cut short (a device
-  // lease, a timeout) keeps every case it finished. Each write is atomic and durable, queued in order; a failed
-  // progress write is reported, the final one throws.
-  let queue: Promise<void> = Promise.resolve();
-  const save = (results: unknown, complete: boolean): Promise<void> => {
+  // lease, a timeout) keeps every case it finished: atomic and durable, and synchronous (on disk before the bench
+  // goes on, as the case's progress line shows).
+  const save = (results: unknown, complete: boolean) => {
     const report = {
       suite,
       date: started.toISOString(),
@@ -194,12 +193,9 @@ async function main(argv: string[]): Promise<number> {
       complete,
       results,
     };
-    const text = `${JSON.stringify(report, null, 2)}\n`;
-    const write = queue.then(() => writeFileAtomic(file, text));
-    queue = write.catch((e: Error) => console.error(`bench: could not write ${file}: ${e.message}`));
-    return write;
+    writeFileAtomicSync(file, `${JSON.stringify(report, null, 2)}\n`);
   };
-  const onProgress = (partial: unknown) => void save(partial, false);
+  const onProgress = (partial: unknown) => save(partial, false);
   let results: unknown;
   if (suite === 'kernels') {
     options = { filter: values.filter ?? null, weights: values.weights, attentionHeads: values['attention-heads'] ?? null };
@@ -230,7 +226,7 @@ async function main(argv: string[]): Promise<number> {
     options = { ...o, weights: 'bf16', timing: 'wall-clock' };
     results = await generateBench(ctx, { ...o, log, onProgress });
   }
-  await save(results, true);
+  save(results, true);
   console.log(`wrote ${file}`);
   ctx.dispose();
   return 0;

@@ -14,7 +14,7 @@
  * hidden, tied to the target, and carrying the writer's pid so leftovers of a dead process can be told apart.
  */
 import { randomUUID } from 'node:crypto';
-import { existsSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { lstat, mkdir, open, readdir, rename, rm } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -120,6 +120,38 @@ export async function writeFileAtomic(path: string, content: FileContent): Promi
     throw e;
   }
   await moveIntoPlace(temp, target);
+}
+
+/**
+ * writeFileAtomic for callers that must not yield before the file is on disk (the bench's report after each case, so
+ * a process killed right after it prints a result keeps that result).
+ */
+export function writeFileAtomicSync(path: string, content: string | Uint8Array): void {
+  const target = resolve(path);
+  const temp = tempSibling(target);
+  try {
+    const fd = openSync(temp, 'wx');
+    try {
+      writeFileSync(fd, content);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(temp, target);
+  } catch (e) {
+    rmSync(temp, { force: true });
+    throw e;
+  }
+  try {
+    const fd = openSync(dirname(target), 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    // As in syncDir: a directory that cannot be fsync'd still got its atomic rename.
+  }
 }
 
 /**

@@ -3,7 +3,15 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { removeTempSiblings, StagedDir, tempSibling, tempSiblingPid, writeDirAtomic, writeFileAtomic } from '../../runtime-node/durable-write.ts';
+import {
+  removeTempSiblings,
+  StagedDir,
+  tempSibling,
+  tempSiblingPid,
+  writeDirAtomic,
+  writeFileAtomic,
+  writeFileAtomicSync,
+} from '../../runtime-node/durable-write.ts';
 
 describe('durable writes', () => {
   const root = mkdtempSync(join(tmpdir(), 'seal-durable-write-'));
@@ -27,6 +35,18 @@ describe('durable writes', () => {
     });
     expect(readFileSync(path, 'utf8')).toBe('streamed in parts');
     expect(readdirSync(dir)).toEqual(['report.json']);
+  });
+
+  it('the synchronous file write: new, replaced, no temporary file; into a missing directory it throws and creates nothing', () => {
+    const dir = fresh('file-sync');
+    const path = join(dir, 'bench.json');
+    writeFileAtomicSync(path, '{"complete":false}\n');
+    expect(readFileSync(path, 'utf8')).toBe('{"complete":false}\n');
+    writeFileAtomicSync(path, new Uint8Array([7]));
+    expect([...readFileSync(path)]).toEqual([7]);
+    expect(readdirSync(dir)).toEqual(['bench.json']);
+    expect(() => writeFileAtomicSync(join(dir, 'missing', 'x'), 'x')).toThrow(/ENOENT/);
+    expect(readdirSync(dir)).toEqual(['bench.json']);
   });
 
   it('a file write that fails midway leaves the old content and no temporary file', async () => {
