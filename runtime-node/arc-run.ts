@@ -14,7 +14,6 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import {
   ArcDataError,
   loadArcDataset,
@@ -38,22 +37,20 @@ import { GpuSealEngine } from '../src/seal/gpu-engine.ts';
 import { runInContextBaseline, runSealLoop } from '../src/seal/loop.ts';
 import { checkRestEmSettings, type RestEmSettings, type WinnerRule } from '../src/seal/rest-em.ts';
 import { whereRunStands } from '../src/seal/run-state.ts';
-import { RunConfigMismatchError, type RunConfig } from '../src/seal/run-config.ts';
+import type { RunConfig } from '../src/seal/run-config.ts';
 import type { AdapterStore } from '../src/seal/run-recorder.ts';
 import { TRAINING_PRECISIONS } from '../src/train/lora-linear.ts';
 import { scheduleWarnings } from '../src/train/schedule-warnings.ts';
 import { resolveSftHyperparameters } from '../src/train/sft.ts';
-import { SftDataError } from '../src/train/sft-data.ts';
-import { SftDivergedError } from '../src/train/sft.ts';
-import { AdapterDirError, loadAdapterDir, saveAdapterDir } from './adapter-files.ts';
+import { loadAdapterDir, saveAdapterDir } from './adapter-files.ts';
 import { readChatTemplateFlag, chooseChatTemplate } from './chat-template-flag.ts';
 import { createNodeContext } from './device.ts';
 import { sealCommandLine, watchInterrupts } from './interrupt.ts';
 import { embeddedArcSubset } from './examples.ts';
-import { oneOf, requireString, SHORT_LORA_TARGETS, UsageError } from './flags.ts';
+import { oneOf, parseFlags, requireString, SHORT_LORA_TARGETS, UsageError } from './flags.ts';
 import { isHubId } from './hub.ts';
-import { checkModelFiles, loadModelDir, loadModelTokenizer, modelDirFiles, resolveModelWithProgress } from './model-dir.ts';
-import { fingerprintModelDir, nodeSha256, RUN_FILES, RunDir, RunDirError } from './run-dir.ts';
+import { checkModelFiles, checkModelWeights, loadModelDir, loadModelTokenizer, modelDirFiles, resolveModelWithProgress } from './model-dir.ts';
+import { fingerprintModelDir, nodeSha256, RUN_FILES, RunDir } from './run-dir.ts';
 
 export const ARC_RUN_USAGE = `  seal arc train|eval|baseline --model DIR --tasks CHALLENGES.json[:ID,ID,...|:IDS_FILE] --run RUN_DIR
            [--self-edits K] [--rounds N] [--seed S] [--baseline in-context|base-self-edits|oracle] [--policy ADAPTER_DIR]
@@ -63,7 +60,7 @@ export const ARC_RUN_USAGE = `  seal arc train|eval|baseline --model DIR --tasks
       scored round with the self-edits of --policy (or the base model); baseline: in-context (no TTT), base-self-edits,
       oracle (one fixed self-edit). The solutions file is read beside the challenges file.`;
 
-const HELP = `Usage: seal arc train|eval|baseline --model DIR|ORG/NAME --tasks FILE[:IDS] --run RUN_DIR [flags]
+export const ARC_RUN_HELP = `Usage: seal arc train|eval|baseline --model DIR|ORG/NAME --tasks FILE[:IDS] --run RUN_DIR [flags]
   --tasks FILE[:SPEC]    a Kaggle-format challenges file (its *_solutions* file beside it); SPEC is a comma list of
                          task ids, a file of ids (whitespace, commas or a JSON list), or a named list: seal-1b-training,
                          seal-1b-eval (the paper's 12 / 10 tasks), seal-1b-training-scored, seal-1b-eval-scored (the
@@ -225,82 +222,54 @@ function adapterFingerprint(dir: string): string {
   return `sha256:${h.digestHex()}`;
 }
 
-/** `seal arc train|eval|baseline ARGS`; returns the exit code. */
-export async function runArcRun(command: string, argv: string[]): Promise<number> {
-  try {
-    return await arcRun(command, argv);
-  } catch (e) {
-    if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      console.error(`seal: ${(e as Error).message}\n\n${HELP}`);
-      return 2;
-    }
-    if (
-      e instanceof ArcRunError ||
-      e instanceof RunDirError ||
-      e instanceof RunConfigMismatchError ||
-      e instanceof AdapterDirError ||
-      e instanceof SftDataError ||
-      e instanceof SftDivergedError
-    ) {
-      console.error(`seal: ${e.message}`);
-      return 1;
-    }
-    throw e;
-  }
-}
-
-async function arcRun(commandArg: string, argv: string[]): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    console.log(HELP);
-    return 0;
-  }
+/**
+ * `seal arc train|eval|baseline ARGS`; returns the exit code. Errors (a bad flag, a locked run directory, bad data)
+ * are reported by the CLI's one handler (cli-errors.ts), --help by help.ts.
+ */
+export async function runArcRun(commandArg: string, argv: string[]): Promise<number> {
   const command = oneOf(commandArg, 'arc subcommand', COMMANDS)!;
-  const { values: v } = parseArgs({
-    args: argv,
-    options: {
-      model: { type: 'string' },
-      tasks: { type: 'string' },
-      run: { type: 'string' },
-      'self-edits': { type: 'string' },
-      rounds: { type: 'string' },
-      seed: { type: 'string' },
-      baseline: { type: 'string' },
-      policy: { type: 'string' },
-      'policy-mode': { type: 'string' },
-      'max-new-tokens': { type: 'string' },
-      temperature: { type: 'string' },
-      attempts: { type: 'string' },
-      'self-edit-instruction': { type: 'string' },
-      'solve-instruction': { type: 'string' },
-      'chat-template': { type: 'string' },
-      'ttt-max-epochs': { type: 'string' },
-      'ttt-max-steps': { type: 'string' },
-      'ttt-max-examples': { type: 'string' },
-      'ttt-rank': { type: 'string' },
-      'ttt-alpha': { type: 'string' },
-      'ttt-targets': { type: 'string' },
-      'ttt-batch-size': { type: 'string' },
-      'ttt-warmup': { type: 'string' },
-      'ttt-budget': { type: 'string' },
-      'answer-max-tokens': { type: 'string' },
-      parallel: { type: 'string' },
-      'keep-adapters': { type: 'boolean', default: false },
-      'policy-rank': { type: 'string' },
-      'policy-alpha': { type: 'string' },
-      'policy-epochs': { type: 'string' },
-      'policy-lr': { type: 'string' },
-      'policy-batch-size': { type: 'string' },
-      'policy-max-steps': { type: 'string' },
-      winners: { type: 'string' },
-      'winner-threshold': { type: 'string' },
-      'policy-restart': { type: 'boolean', default: false },
-      'force-config': { type: 'boolean', default: false },
-      precision: { type: 'string' },
-      'gpu-adapter': { type: 'string' },
-      backend: { type: 'string' },
-      'disable-features': { type: 'string' },
-    },
-    strict: true,
+  const v = parseFlags(argv, {
+    model: { type: 'string' },
+    tasks: { type: 'string' },
+    run: { type: 'string' },
+    'self-edits': { type: 'string' },
+    rounds: { type: 'string' },
+    seed: { type: 'string' },
+    baseline: { type: 'string' },
+    policy: { type: 'string' },
+    'policy-mode': { type: 'string' },
+    'max-new-tokens': { type: 'string' },
+    temperature: { type: 'string' },
+    attempts: { type: 'string' },
+    'self-edit-instruction': { type: 'string' },
+    'solve-instruction': { type: 'string' },
+    'chat-template': { type: 'string' },
+    'ttt-max-epochs': { type: 'string' },
+    'ttt-max-steps': { type: 'string' },
+    'ttt-max-examples': { type: 'string' },
+    'ttt-rank': { type: 'string' },
+    'ttt-alpha': { type: 'string' },
+    'ttt-targets': { type: 'string' },
+    'ttt-batch-size': { type: 'string' },
+    'ttt-warmup': { type: 'string' },
+    'ttt-budget': { type: 'string' },
+    'answer-max-tokens': { type: 'string' },
+    parallel: { type: 'string' },
+    'keep-adapters': { type: 'boolean', default: false },
+    'policy-rank': { type: 'string' },
+    'policy-alpha': { type: 'string' },
+    'policy-epochs': { type: 'string' },
+    'policy-lr': { type: 'string' },
+    'policy-batch-size': { type: 'string' },
+    'policy-max-steps': { type: 'string' },
+    winners: { type: 'string' },
+    'winner-threshold': { type: 'string' },
+    'policy-restart': { type: 'boolean', default: false },
+    'force-config': { type: 'boolean', default: false },
+    precision: { type: 'string' },
+    'gpu-adapter': { type: 'string' },
+    backend: { type: 'string' },
+    'disable-features': { type: 'string' },
   });
   const modelArg = requireString(v.model, '--model');
   const tasksArg = requireString(v.tasks, '--tasks');
@@ -373,6 +342,7 @@ async function arcRun(commandArg: string, argv: string[]): Promise<number> {
   checkModelFiles(modelDir);
   const files = modelDirFiles(modelDir);
   const modelConfig = await readModelConfig(files);
+  await checkModelWeights(modelDir, modelConfig); // a broken checkpoint fails before anything is written
   const tokenizer = await loadModelTokenizer(modelDir);
   const chat = (await chooseChatTemplate(files, tokenizer, chatTemplateFlag, 'plain'))!;
   if (chat.kind === 'plain') console.error(`seal: note: ${modelDir} has no chat template; prompts are rendered with a plain one (system, user, answer + EOS)`);

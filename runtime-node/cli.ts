@@ -1,63 +1,30 @@
 /** The `seal` command line. */
 import { readFileSync } from 'node:fs';
-import { numberFlag, requireString, UsageError } from './flags.ts';
-import { parseArgs } from 'node:util';
+import { numberFlag, parseFlags, requireString, UsageError } from './flags.ts';
 import { createNodeContext, dawnFlags } from './device.ts';
 import { DOCTOR_FAULT_ENV, doctor, formatDoctor } from './doctor.ts';
-import { GpuUnavailableError } from '../src/gpu/errors.ts';
 import { JsonSchemaConstraint, JsonSchemaError } from '../src/constrain/index.ts';
 import { generateBatch, type GeneratedText } from '../src/generate/generate.ts';
 import { ChatTemplateError, type ChatMessage } from '../src/text/chat-template.ts';
-import { TokenizerLoadError } from '../src/text/tokenizer.ts';
-import { HubError } from './hub.ts';
-import { ArcDataError } from '../src/domains/arc/index.ts';
-import { ARC_USAGE, ArcUsageError, runArc } from './arc-command.ts';
-import { checkModelFiles, loadModelDir, loadModelTokenizer, ModelDirError, modelDirFiles, resolveModelWithProgress, type LoadedModel } from './model-dir.ts';
+import { runArc } from './arc-command.ts';
+import { reportError } from './cli-errors.ts';
+import { EXIT } from './exit-codes.ts';
+import { asksForHelp, commandOf, helpCommand, TOP_USAGE, usageOf, VERSION_LINE } from './help.ts';
+import {
+  checkModelFiles,
+  checkModelWeights,
+  loadModelDir,
+  loadModelTokenizer,
+  readModelDirConfig,
+  resolveModelWithProgress,
+  type LoadedModel,
+} from './model-dir.ts';
 import { createProgressBar, formatBytes } from './progress.ts';
 import { LoraAdapter } from '../src/lora/adapter.ts';
 import type { CheckpointDType } from '../src/lora/merged-checkpoint.ts';
-import type { ModelConfig } from '../src/model/config.ts';
-import { readModelConfig } from '../src/inference/load-model.ts';
-import { AdapterDirError, loadAdapterDir } from './adapter-files.ts';
-import { ExportError, exportMergedModel, type ExportedModel } from './export-model.ts';
+import { loadAdapterDir } from './adapter-files.ts';
+import { exportMergedModel, type ExportedModel } from './export-model.ts';
 import { runSft } from './sft-command.ts';
-
-const USAGE = `seal — SEAL (self-adapting language models) on WebGPU
-
-Usage:
-  seal doctor [--json] [--adapter NAME] [--backend vulkan|metal|d3d12] [--disable-features f1,f2]
-      Show the GPU adapter, its features and limits, the kernel paths that will be used, and run a self-test.
-  seal tokenize --model DIR --text TEXT [--no-special]
-      Print {"ids": [...], "tokens": [...]} as JSON (--no-special: no BOS or other added special tokens).
-  seal logits --model DIR --ids 1,2,3
-      Print {"logits": [[...], ...]} as JSON: one row of vocab-size logits per input position.
-  seal generate --model DIR --prompt TEXT [--chat] [--system TEXT] [--max-new-tokens N] [--temperature T]
-                [--top-p P] [--top-k K] [--seed S] [--n K] [--json] [--json-schema FILE]
-      Stream the continuation of the prompt to stdout (defaults: 256 new tokens, temperature 0 = greedy, top-p 1,
-      top-k 0 = off, seed 0). --chat renders the model's chat template around the prompt (and --system).
-      --n K generates K samples together (sample i draws from stream i of the seed) and prints each as it ends.
-      --json prints one JSON object per sample instead: {"index", "text", "finish_reason", "tokens"}.
-      --json-schema FILE constrains every sample to a JSON document valid under that JSON Schema (the supported subset:
-      README); the document ends generation; a sample cut by --max-new-tokens first is reported on stderr.
-  seal sft --model DIR --data FILE.jsonl --out ADAPTER_DIR [--targets q,v,...] [--rank R] [--alpha A] [--lr LR]
-           [--epochs E] [--max-steps N] [--batch-size B] [--grad-accum G] [--schedule constant|linear|cosine]
-           [--warmup N] [--weight-decay W] [--grad-clip C] [--loss all|output|completion] [--seed S] [--save-init]
-      LoRA fine-tuning on JSONL rows {"text"}, {"messages"} or {"prompt", "completion"}: writes a PEFT adapter to
-      ADAPTER_DIR and a loss log ADAPTER_DIR/loss.jsonl (seal sft --help: every flag and its default).
-  seal merge --model DIR --adapter ADAPTER_DIR --out OUT_DIR [--dtype bf16|f16|f32]
-      Merge a LoRA adapter into the model (W + s·B·A) and write the result to OUT_DIR as a plain Hugging Face model
-      (safetensors, sharded over 5 GB, in the base's dtype unless --dtype; config and tokenizer files copied).
-  logits and generate take --adapter ADAPTER_DIR: a PEFT LoRA adapter (adapter_config.json + adapter_model.safetensors)
-      applied to the model without merging.
-${ARC_USAGE}
-  Every model command takes [--gpu-adapter NAME] [--backend vulkan|metal|d3d12] [--disable-features f1,f2] (doctor's
-      --adapter NAME, --backend, --disable-features).
-  DIR is a local Hugging Face model directory: config.json, model.safetensors (or a sharded index), tokenizer.json;
-      or a Hub id org/name[@revision], downloaded once into the Hugging Face cache (HF_HUB_CACHE, HF_HOME; HF_TOKEN
-      for gated models; HF_ENDPOINT; HF_HUB_OFFLINE=1) and then used offline.
-  seal help
-
-Benchmarks: npm run bench -- kernels   (see README)`;
 
 /** The JSON Schema of --json-schema, read and parsed with a clear error. */
 function readJsonSchema(file: string): { file: string; value: unknown } {
@@ -89,16 +56,9 @@ async function modelDirFlag(value: string | undefined): Promise<string> {
   return resolveModelWithProgress(requireString(value, '--model'));
 }
 
-/** The model's config.json (for checking an adapter before the model loads); a bad one is a ModelDirError. */
-function modelConfig(dir: string): Promise<ModelConfig> {
-  return readModelConfig(modelDirFiles(dir)).catch((e: Error) => {
-    throw new ModelDirError(`cannot load the model in ${dir}: ${e.message}`);
-  });
-}
-
 /**
- * Loads the model on a fresh device, with the LoRA adapter in `adapterDir` applied (unmerged) when given; loading
- * failures become one-line ModelDirErrors (AdapterDirErrors for the adapter) naming the directory.
+ * Loads the model on a fresh device, with the LoRA adapter in `adapterDir` applied (unmerged) when given; a broken
+ * model or adapter fails before the device starts where its files show it (ModelLoadError, AdapterDirError).
  */
 async function withModel<T>(
   dir: string,
@@ -106,18 +66,14 @@ async function withModel<T>(
   body: (model: LoadedModel) => Promise<T>,
   adapterDir?: string,
 ): Promise<T> {
-  checkModelFiles(dir); // before the device starts: a wrong path or adapter fails at once
-  const adapterWeights = adapterDir === undefined ? null : await loadAdapterDir(adapterDir, await modelConfig(dir));
+  // Before the device starts: a wrong path, a broken checkpoint or a wrong adapter fails at once.
+  const config = await readModelDirConfig(checkModelFiles(dir));
+  await checkModelWeights(dir, config);
+  const adapterWeights = adapterDir === undefined ? null : await loadAdapterDir(adapterDir, config);
   const ctx = await createNodeContext(deviceOptions(values));
   try {
-    let model: LoadedModel;
-    try {
-      // f32 matmuls: the logits printed or used do not depend on whether the device rounds activations to f16.
-      model = await loadModelDir(ctx, dir, { matmul: 'f32' });
-    } catch (e) {
-      if (e instanceof ModelDirError || e instanceof TokenizerLoadError || e instanceof GpuUnavailableError) throw e;
-      throw new ModelDirError(`cannot load the model in ${dir}: ${(e as Error).message}`);
-    }
+    // f32 matmuls: the logits printed or used do not depend on whether the device rounds activations to f16.
+    const model = await loadModelDir(ctx, dir, { matmul: 'f32' });
     let adapter: LoraAdapter | null = null;
     try {
       if (adapterWeights) {
@@ -135,18 +91,14 @@ async function withModel<T>(
 }
 
 async function runTokenize(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: { model: { type: 'string' }, text: { type: 'string' }, 'no-special': { type: 'boolean', default: false } },
-    strict: true,
-  });
+  const values = parseFlags(argv, { model: { type: 'string' }, text: { type: 'string' }, 'no-special': { type: 'boolean', default: false } });
   requireString(values.model, '--model');
   const text = requireString(values.text, '--text');
   const dir = await modelDirFlag(values.model);
   const tokenizer = await loadModelTokenizer(dir);
   const ids = tokenizer.encode(text, { addSpecialTokens: !values['no-special'] });
   console.log(JSON.stringify({ ids, tokens: ids.map((id) => tokenizer.idToToken(id) ?? null) }));
-  return 0;
+  return EXIT.ok;
 }
 
 function parseIds(text: string): number[] {
@@ -158,11 +110,7 @@ function parseIds(text: string): number[] {
 }
 
 async function runLogits(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: { model: { type: 'string' }, ids: { type: 'string' }, adapter: { type: 'string' }, ...DEVICE_OPTIONS },
-    strict: true,
-  });
+  const values = parseFlags(argv, { model: { type: 'string' }, ids: { type: 'string' }, adapter: { type: 'string' }, ...DEVICE_OPTIONS });
   requireString(values.model, '--model');
   const ids = parseIds(requireString(values.ids, '--ids'));
   const dir = await modelDirFlag(values.model);
@@ -175,32 +123,28 @@ async function runLogits(argv: string[]): Promise<number> {
       const rows = await transformer.logits({ ids });
       // Numbers print with full float32 precision (shortest round-trip form of each value).
       process.stdout.write(`{"logits": [${rows.map((r) => `[${Array.from(r).join(',')}]`).join(',\n')}]}\n`);
-      return 0;
+      return EXIT.ok;
     },
     values.adapter,
   );
 }
 
 async function runGenerate(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      model: { type: 'string' },
-      prompt: { type: 'string' },
-      chat: { type: 'boolean', default: false },
-      system: { type: 'string' },
-      'max-new-tokens': { type: 'string' },
-      temperature: { type: 'string' },
-      'top-p': { type: 'string' },
-      'top-k': { type: 'string' },
-      seed: { type: 'string' },
-      n: { type: 'string' },
-      json: { type: 'boolean', default: false },
-      'json-schema': { type: 'string' },
-      adapter: { type: 'string' },
-      ...DEVICE_OPTIONS,
-    },
-    strict: true,
+  const values = parseFlags(argv, {
+    model: { type: 'string' },
+    prompt: { type: 'string' },
+    chat: { type: 'boolean', default: false },
+    system: { type: 'string' },
+    'max-new-tokens': { type: 'string' },
+    temperature: { type: 'string' },
+    'top-p': { type: 'string' },
+    'top-k': { type: 'string' },
+    seed: { type: 'string' },
+    n: { type: 'string' },
+    json: { type: 'boolean', default: false },
+    'json-schema': { type: 'string' },
+    adapter: { type: 'string' },
+    ...DEVICE_OPTIONS,
   });
   requireString(values.model, '--model');
   const prompt = requireString(values.prompt, '--prompt');
@@ -274,7 +218,7 @@ async function runGenerate(argv: string[]): Promise<number> {
         if (cut.length)
           console.error(`seal: warning: sample(s) ${cut.join(', ')} reached --max-new-tokens ${maxNewTokens} before their JSON document was complete`);
       }
-      return 0;
+      return EXIT.ok;
     },
     values.adapter,
   );
@@ -283,10 +227,12 @@ async function runGenerate(argv: string[]): Promise<number> {
 const MERGE_DTYPES: Record<string, CheckpointDType> = { bf16: 'BF16', f16: 'F16', f32: 'F32' };
 
 async function runMerge(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: { model: { type: 'string' }, adapter: { type: 'string' }, out: { type: 'string' }, dtype: { type: 'string' }, ...DEVICE_OPTIONS },
-    strict: true,
+  const values = parseFlags(argv, {
+    model: { type: 'string' },
+    adapter: { type: 'string' },
+    out: { type: 'string' },
+    dtype: { type: 'string' },
+    ...DEVICE_OPTIONS,
   });
   requireString(values.model, '--model');
   const adapterDir = requireString(values.adapter, '--adapter');
@@ -294,7 +240,10 @@ async function runMerge(argv: string[]): Promise<number> {
   const dtype = values.dtype !== undefined && Object.hasOwn(MERGE_DTYPES, values.dtype) ? MERGE_DTYPES[values.dtype] : undefined;
   if (values.dtype !== undefined && !dtype) throw new UsageError(`--dtype must be bf16, f16 or f32, got '${values.dtype}'`);
   const dir = await modelDirFlag(values.model);
-  const config = await modelConfig(dir);
+  // Before the device starts: a broken model (its tokenizer is copied) or a wrong adapter fails at once.
+  const config = await readModelDirConfig(checkModelFiles(dir));
+  await checkModelWeights(dir, config);
+  await loadModelTokenizer(dir);
   const weights = await loadAdapterDir(adapterDir, config); // before the device starts: a wrong adapter fails at once
   const ctx = await createNodeContext(deviceOptions(values));
   try {
@@ -311,46 +260,47 @@ async function runMerge(argv: string[]): Promise<number> {
   } finally {
     ctx.dispose();
   }
-  return 0;
+  return EXIT.ok;
 }
 
 async function runDoctor(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      json: { type: 'boolean', default: false },
-      adapter: { type: 'string' },
-      backend: { type: 'string' },
-      'disable-features': { type: 'string' },
-    },
-    strict: true,
-  });
-  const opts = {
-    adapter: values.adapter,
-    backend: values.backend,
-    disableFeatures: values['disable-features']?.split(',').filter(Boolean),
-  };
+  const values = parseFlags(argv, { json: { type: 'boolean', default: false }, adapter: { type: 'string' }, ...DEVICE_OPTIONS });
+  if (values.adapter !== undefined) {
+    if (values['gpu-adapter'] !== undefined) throw new UsageError('--adapter is the old name of --gpu-adapter: pass only --gpu-adapter');
+    console.error('seal: warning: doctor --adapter is deprecated (it means a LoRA adapter elsewhere): use --gpu-adapter');
+  }
+  const opts = deviceOptions({ ...values, 'gpu-adapter': values['gpu-adapter'] ?? values.adapter });
   const ctx = await createNodeContext(opts);
   try {
     const report = await doctor(ctx, { fault: process.env[DOCTOR_FAULT_ENV] });
     if (values.json) console.log(JSON.stringify({ ...report, dawnFlags: dawnFlags(opts) }, null, 2));
     else console.log(formatDoctor(report));
-    return report.selfTest.ok ? 0 : 1;
+    return report.selfTest.ok ? EXIT.ok : EXIT.error;
   } finally {
     ctx.dispose();
   }
 }
 
-/** A message listing problems one per line (adapter checks) as one line: the first three, and how many more. */
-function oneLine(message: string): string {
-  const [head, ...problems] = message.split(/\n\s*/);
-  const shown = problems.length > 3 ? [...problems.slice(0, 3), `… and ${problems.length - 3} more`] : problems;
-  return [head, shown.join('; ')].filter(Boolean).join(' ');
+/** `--verbose` (Dawn's warnings shown) is handled by bin/seal.mjs for every command; the commands do not see it. */
+function withoutVerbose(argv: readonly string[]): string[] {
+  const end = argv.indexOf('--');
+  return argv.filter((a, i) => a !== '--verbose' || (end >= 0 && i > end));
 }
 
-export async function main(argv: string[]): Promise<number> {
+/** `seal ARGV`; returns the exit code. Every error is reported here (cli-errors.ts): one `seal:` line, no stack. */
+export async function main(argvIn: string[]): Promise<number> {
+  const argv = withoutVerbose(argvIn);
+  const command = commandOf(argv);
   const [cmd, ...rest] = argv;
   try {
+    if (cmd === '--version' || cmd === '-V') {
+      console.log(VERSION_LINE);
+      return EXIT.ok;
+    }
+    if (asksForHelp(argv)) {
+      console.log(usageOf(command));
+      return EXIT.ok;
+    }
     switch (cmd) {
       case 'doctor':
         return await runDoctor(rest);
@@ -366,32 +316,16 @@ export async function main(argv: string[]): Promise<number> {
         return await runMerge(rest);
       case 'sft':
         return await runSft(rest);
-      case undefined:
       case 'help':
-      case '--help':
-      case '-h':
-        console.log(USAGE);
-        return 0;
+        console.log(helpCommand(rest));
+        return EXIT.ok;
+      case undefined:
+        console.log(TOP_USAGE);
+        return EXIT.ok;
       default:
         throw new UsageError(`unknown command '${cmd}'`);
     }
   } catch (e) {
-    if (e instanceof UsageError || e instanceof ArcUsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      console.error(`seal: ${(e as Error).message}\n\n${USAGE}`);
-      return 2;
-    }
-    if (e instanceof GpuUnavailableError) {
-      console.error(`seal: ${e.message}`);
-      return 3;
-    }
-    if (e instanceof ModelDirError || e instanceof HubError || e instanceof TokenizerLoadError || e instanceof ChatTemplateError || e instanceof ArcDataError) {
-      console.error(`seal: ${e.message}`);
-      return 1;
-    }
-    if (e instanceof AdapterDirError || e instanceof ExportError) {
-      console.error(`seal: ${oneLine(e.message)}`);
-      return 1;
-    }
-    throw e;
+    return reportError(e, command);
   }
 }

@@ -4,7 +4,7 @@ import { GpuContext, type ContextOptions } from '../src/gpu/context.ts';
 import { GpuUnavailableError } from '../src/gpu/errors.ts';
 
 export interface NodeDeviceOptions extends ContextOptions {
-  /** Dawn adapter name (see `seal doctor`); default: the first high-performance adapter. */
+  /** Dawn adapter name (see `seal doctor`; Dawn matches it case-sensitively); default: the first high-performance adapter. */
   adapter?: string;
   /** Dawn backend: vulkan, metal, d3d12, ... */
   backend?: string;
@@ -37,7 +37,22 @@ export function dawnFlags(opts: NodeDeviceOptions = {}): string[] {
 export const NO_ADAPTER_HELP =
   "No WebGPU adapter found. Install a GPU driver with Vulkan support, or for a CPU fallback Mesa's lavapipe " +
   '(Debian/Ubuntu: `apt-get install mesa-vulkan-drivers`, version >= 24; on Debian 12 from bookworm-backports), ' +
-  'and make sure XDG_RUNTIME_DIR is set. `npx seal doctor` shows what was found.';
+  'and make sure XDG_RUNTIME_DIR is set. `seal doctor` shows what was found.';
+
+/**
+ * Why no adapter came back: none at all (how to install one), or none that --gpu-adapter / --backend name (with the
+ * adapters Dawn lists: `dawn` is its error, which lists them as " * backend: 'vulkan', name: '...'" lines).
+ */
+function noAdapterMessage(opts: NodeDeviceOptions, dawn: string | null): string {
+  const asked = [opts.adapter !== undefined && `--gpu-adapter '${opts.adapter}'`, opts.backend !== undefined && `--backend ${opts.backend}`].filter(Boolean);
+  if (asked.length === 0) return dawn === null ? NO_ADAPTER_HELP : `${NO_ADAPTER_HELP} Dawn said: ${dawn}`;
+  const available = [...(dawn ?? '').matchAll(/backend: '([^']+)', name: '([^']+)'/g)].map((m) => `'${m[2]}' (${m[1]})`);
+  return (
+    `no WebGPU adapter matches ${asked.join(' and ')}` +
+    (available.length > 0 ? `; this machine has ${available.join(', ')}: pass one of those names` : ': drop the flag to use the default adapter') +
+    ' (seal doctor shows the default)'
+  );
+}
 
 export async function requestNodeAdapter(opts: NodeDeviceOptions = {}): Promise<GPUAdapter> {
   installGlobals();
@@ -46,13 +61,13 @@ export async function requestNodeAdapter(opts: NodeDeviceOptions = {}): Promise<
   try {
     const flags = dawnFlags(opts);
     const key = flags.join(' ');
-    let gpu = instances.get(key);
-    if (!gpu) instances.set(key, (gpu = create(flags) as GPU));
+    const gpu = instances.get(key) ?? (create(flags) as GPU);
+    instances.set(key, gpu);
     adapter = await gpu.requestAdapter({ powerPreference: opts.powerPreference ?? 'high-performance' });
   } catch (e) {
-    throw new GpuUnavailableError(`${NO_ADAPTER_HELP}\nDawn said: ${(e as Error).message}`);
+    throw new GpuUnavailableError(noAdapterMessage(opts, (e as Error).message));
   }
-  if (!adapter) throw new GpuUnavailableError(NO_ADAPTER_HELP);
+  if (!adapter) throw new GpuUnavailableError(noAdapterMessage(opts, null));
   return adapter;
 }
 

@@ -6,7 +6,16 @@ import { existsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { GpuContext } from '../src/gpu/context.ts';
-import { loadModel, ModelLoadError, readTokenizer, type LoadedModel as LoadedFiles, type ModelFiles } from '../src/inference/load-model.ts';
+import {
+  checkpointShards,
+  loadModel,
+  ModelLoadError,
+  readModelConfig,
+  readTokenizer,
+  type LoadedModel as LoadedFiles,
+  type ModelFiles,
+} from '../src/inference/load-model.ts';
+import type { ModelConfig } from '../src/model/config.ts';
 import type { TransformerOptions } from '../src/inference/transformer.ts';
 import type { TextTokenizer } from '../src/text/tokenizer.ts';
 import { fileSource } from './file-source.ts';
@@ -70,6 +79,19 @@ export function modelDirFiles(dir: string): ModelFiles {
     },
     source: async (name) => (existsSync(join(dir, name)) ? fileSource(join(dir, name)) : null),
   };
+}
+
+/** The model's config.json (with generation_config.json's EOS ids), checked; a broken one is a ModelLoadError. */
+export function readModelDirConfig(dir: string): Promise<ModelConfig> {
+  return readModelConfig(modelDirFiles(checkModelDir(dir)));
+}
+
+/**
+ * Checks the safetensors headers of the directory's checkpoint against `config` (every weight there, in its shape)
+ * without reading the weights: a broken checkpoint fails before a device starts or an output is touched.
+ */
+export async function checkModelWeights(dir: string, config: ModelConfig): Promise<void> {
+  await checkpointShards(modelDirFiles(checkModelFiles(dir)), config);
 }
 
 /** Only the tokenizer (tokenizer.json + tokenizer_config.json + generation_config.json): no GPU needed. */

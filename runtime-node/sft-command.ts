@@ -8,31 +8,22 @@
  */
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { LoraAdapter } from '../src/lora/adapter.ts';
 import { LORA_TARGETS, resolveLoraConfig, type LoraTarget } from '../src/lora/config.ts';
 import { readChatTemplate, readModelConfig } from '../src/inference/load-model.ts';
-import { defaultLossMode, LOSS_MODES, parseSftJsonl, SftDataError, tokenizeSftRows, type LossMode } from '../src/train/sft-data.ts';
+import { defaultLossMode, LOSS_MODES, parseSftJsonl, tokenizeSftRows, type LossMode } from '../src/train/sft-data.ts';
 import { TRAINING_PRECISIONS } from '../src/train/lora-linear.ts';
 import { LR_SCHEDULES, type LrSchedule } from '../src/train/schedule.ts';
 import { scheduleWarnings } from '../src/train/schedule-warnings.ts';
-import {
-  resolveSftHyperparameters,
-  SftDivergedError,
-  type SftHyperparameters,
-  type SftJobResult,
-  type SftStepInfo,
-  totalSftSteps,
-  trainSft,
-} from '../src/train/sft.ts';
-import { AdapterDirError, checkAdapterOutputDir, writeAdapterFiles } from './adapter-files.ts';
+import { resolveSftHyperparameters, type SftHyperparameters, type SftJobResult, type SftStepInfo, totalSftSteps, trainSft } from '../src/train/sft.ts';
+import { checkAdapterOutputDir, writeAdapterFiles } from './adapter-files.ts';
 import { createNodeContext } from './device.ts';
 import { removeTempSiblings, StagedDir } from './durable-write.ts';
-import { numberFlag, oneOf, requireString, SHORT_LORA_TARGETS, UsageError } from './flags.ts';
+import { numberFlag, oneOf, parseFlags, requireString, SHORT_LORA_TARGETS, UsageError } from './flags.ts';
 import { isHubId } from './hub.ts';
 import { sealCommandLine, watchInterrupts } from './interrupt.ts';
 import { pidAlive } from './lock-file.ts';
-import { checkModelFiles, loadModelDir, loadModelTokenizer, modelDirFiles, resolveModelWithProgress } from './model-dir.ts';
+import { checkModelFiles, checkModelWeights, loadModelDir, loadModelTokenizer, modelDirFiles, resolveModelWithProgress } from './model-dir.ts';
 import { formatDuration } from './progress.ts';
 
 export const SFT_USAGE = `Usage:
@@ -108,57 +99,36 @@ function trainingProgress(stream: NodeJS.WriteStream = process.stderr) {
   };
 }
 
-/** `seal sft …`; returns the exit code. Errors it does not know (model, hub, GPU) go to the CLI's handler. */
+/**
+ * `seal sft …`; returns the exit code. Errors (a bad flag, bad data, a broken model) are reported by the CLI's one
+ * handler (cli-errors.ts), --help by help.ts.
+ */
 export async function runSft(argv: string[]): Promise<number> {
-  try {
-    return await sft(argv);
-  } catch (e) {
-    if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      console.error(`seal: ${(e as Error).message}\n\n${SFT_USAGE}`);
-      return 2;
-    }
-    if (e instanceof SftDataError || e instanceof AdapterDirError || e instanceof SftDivergedError) {
-      console.error(`seal: ${e.message}`);
-      return 1;
-    }
-    throw e;
-  }
-}
-
-async function sft(argv: string[]): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    console.log(SFT_USAGE);
-    return 0;
-  }
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      model: { type: 'string' },
-      data: { type: 'string' },
-      out: { type: 'string' },
-      targets: { type: 'string' },
-      rank: { type: 'string' },
-      alpha: { type: 'string' },
-      lr: { type: 'string' },
-      epochs: { type: 'string' },
-      'max-steps': { type: 'string' },
-      'batch-size': { type: 'string' },
-      'grad-accum': { type: 'string' },
-      schedule: { type: 'string' },
-      warmup: { type: 'string' },
-      'weight-decay': { type: 'string' },
-      'grad-clip': { type: 'string' },
-      loss: { type: 'string' },
-      seed: { type: 'string' },
-      'save-init': { type: 'boolean', default: false },
-      force: { type: 'boolean', default: false },
-      'max-length': { type: 'string' },
-      precision: { type: 'string' },
-      'gpu-adapter': { type: 'string' },
-      backend: { type: 'string' },
-      'disable-features': { type: 'string' },
-    },
-    strict: true,
+  const values = parseFlags(argv, {
+    model: { type: 'string' },
+    data: { type: 'string' },
+    out: { type: 'string' },
+    targets: { type: 'string' },
+    rank: { type: 'string' },
+    alpha: { type: 'string' },
+    lr: { type: 'string' },
+    epochs: { type: 'string' },
+    'max-steps': { type: 'string' },
+    'batch-size': { type: 'string' },
+    'grad-accum': { type: 'string' },
+    schedule: { type: 'string' },
+    warmup: { type: 'string' },
+    'weight-decay': { type: 'string' },
+    'grad-clip': { type: 'string' },
+    loss: { type: 'string' },
+    seed: { type: 'string' },
+    'save-init': { type: 'boolean', default: false },
+    force: { type: 'boolean', default: false },
+    'max-length': { type: 'string' },
+    precision: { type: 'string' },
+    'gpu-adapter': { type: 'string' },
+    backend: { type: 'string' },
+    'disable-features': { type: 'string' },
   });
   const modelArg = requireString(values.model, '--model');
   const dataPath = requireString(values.data, '--data');
@@ -198,6 +168,7 @@ async function sft(argv: string[]): Promise<number> {
   checkModelFiles(dir);
   const files = modelDirFiles(dir);
   const config = await readModelConfig(files);
+  await checkModelWeights(dir, config); // a broken checkpoint fails before anything is written
   const tokenizer = await loadModelTokenizer(dir);
   const chatTemplate = await readChatTemplate(files, tokenizer);
   if (maxLengthFlag !== undefined && maxLengthFlag > config.maxPositionEmbeddings) {

@@ -5,10 +5,12 @@
  * or of every shard the index names, streams the weights to the GPU and builds the Transformer.
  */
 import type { GpuContext } from '../gpu/context.ts';
+import { DeviceLostError, GpuUnavailableError, GpuValidationError } from '../gpu/errors.ts';
 import { ChatTemplate } from '../text/chat-template.ts';
-import { loadTextTokenizer, type TextTokenizer } from '../text/tokenizer.ts';
+import { oneLine } from '../util/one-line.ts';
+import { loadTextTokenizer, TokenizerLoadError, type TextTokenizer } from '../text/tokenizer.ts';
 import type { ByteSource } from '../model/byte-source.ts';
-import { parseModelConfig, type ModelConfig } from '../model/config.ts';
+import { checkWeights, parseModelConfig, type ModelConfig } from '../model/config.ts';
 import { SAFETENSORS_INDEX, shardNames } from '../model/hub-protocol.ts';
 import { parseSafetensorsHeader } from '../model/safetensors.ts';
 import { Transformer, type TransformerOptions } from './transformer.ts';
@@ -24,8 +26,25 @@ export interface ModelFiles {
   source(name: string): Promise<ByteSource | null>;
 }
 
-/** A model's files are missing or malformed; the message names the file. */
+/** A model's files are missing or malformed; the message names the file and says what to do about it. */
 export class ModelLoadError extends Error {}
+
+/** What to do about a file that is there but wrong (cut short by a download, edited, from another model). */
+const REDOWNLOAD = 'download the model again (all of its files, from one revision)';
+
+/**
+ * Runs one parsing step of the loader; a failure that is not the GPU's (those keep their class) becomes a
+ * ModelLoadError naming `file` and ending with `fix`.
+ */
+async function fileStep<T>(file: string, fix: string, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (e) {
+    if (e instanceof ModelLoadError || e instanceof GpuUnavailableError || e instanceof DeviceLostError || e instanceof GpuValidationError) throw e;
+    const message = oneLine((e as Error).message.replace(/^model config: /, ''));
+    throw new ModelLoadError(`${message.includes(file) ? message : `${file}: ${message}`}; ${fix}`, { cause: e });
+  }
+}
 
 export interface LoadedModel {
   config: ModelConfig;
@@ -48,7 +67,7 @@ async function readJson(files: ModelFiles, name: string): Promise<unknown> {
   try {
     return JSON.parse(text);
   } catch (e) {
-    throw new ModelLoadError(`${path(files, name)}: not valid JSON (${(e as Error).message})`);
+    throw new ModelLoadError(`${path(files, name)}: not valid JSON (${(e as Error).message}); ${REDOWNLOAD}`);
   }
 }
 
@@ -56,12 +75,18 @@ async function readJson(files: ModelFiles, name: string): Promise<unknown> {
 export async function readModelConfig(files: ModelFiles): Promise<ModelConfig> {
   const config = await readJson(files, 'config.json');
   if (config === undefined) throw new ModelLoadError(`${path(files, 'config.json')} is missing: a Hugging Face model needs its config.json`);
-  return parseModelConfig(config, await readJson(files, 'generation_config.json'));
+  const generation = await readJson(files, 'generation_config.json');
+  return fileStep(path(files, 'config.json'), `use a model of a supported architecture, or ${REDOWNLOAD}`, async () => parseModelConfig(config, generation));
 }
 
 /** tokenizer.json with tokenizer_config.json and generation_config.json. */
-export function readTokenizer(files: ModelFiles): Promise<TextTokenizer> {
-  return loadTextTokenizer((name) => files.text(name), files.where);
+export async function readTokenizer(files: ModelFiles): Promise<TextTokenizer> {
+  try {
+    return await loadTextTokenizer((name) => files.text(name), files.where);
+  } catch (e) {
+    if (e instanceof TokenizerLoadError) throw new TokenizerLoadError(`${e.message}; ${REDOWNLOAD}`);
+    throw e;
+  }
 }
 
 /** chat_template.jinja (how newer checkpoints ship it), else tokenizer_config.json's chat_template, else null. */
@@ -71,8 +96,11 @@ export async function readChatTemplate(files: ModelFiles, tokenizer: TextTokeniz
   return ChatTemplate.has(tokenizer.config) ? new ChatTemplate(tokenizer.config) : null;
 }
 
-/** The checkpoint's safetensors files with parsed headers: model.safetensors, else every shard the index names. */
-export async function checkpointShards(files: ModelFiles): Promise<CheckpointShard[]> {
+/**
+ * The checkpoint's safetensors files with parsed headers: model.safetensors, else every shard the index names. With
+ * `config`, the headers are also checked to hold every weight it expects, in its shape (no GPU needed).
+ */
+export async function checkpointShards(files: ModelFiles, config?: ModelConfig): Promise<CheckpointShard[]> {
   const single = await files.source('model.safetensors');
   let sources: ByteSource[];
   if (single !== null) sources = [single];
@@ -98,7 +126,14 @@ export async function checkpointShards(files: ModelFiles): Promise<CheckpointSha
       }),
     );
   }
-  return Promise.all(sources.map(async (source) => ({ source, header: await parseSafetensorsHeader(source) })));
+  const shards = await Promise.all(
+    sources.map(async (source) => ({ source, header: await fileStep(source.name, REDOWNLOAD, () => parseSafetensorsHeader(source)) })),
+  );
+  if (config) {
+    const headers = shards.map((s) => s.header);
+    await fileStep(sources.map((s) => s.name).join(', '), REDOWNLOAD, async () => checkWeights(config, headers));
+  }
+  return shards;
 }
 
 /** Loads config, tokenizer, chat template and weights and builds the Transformer; dispose() frees the GPU side. */
@@ -106,8 +141,9 @@ export async function loadModel(ctx: GpuContext, files: ModelFiles, options: Tra
   const config = await readModelConfig(files);
   const tokenizer = await readTokenizer(files);
   const chatTemplate = await readChatTemplate(files, tokenizer);
-  const shards = await checkpointShards(files);
-  const weights = await loadWeights(ctx, config, shards);
+  const shards = await checkpointShards(files, config);
+  // A short read: the file changed since its header was read.
+  const weights = await fileStep(shards.map((s) => s.source.name).join(', '), REDOWNLOAD, () => loadWeights(ctx, config, shards));
   let transformer: Transformer;
   try {
     transformer = new Transformer(ctx, config, weights, options);
