@@ -9,9 +9,10 @@
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
-const ROOT = resolve(__dirname, '../..');
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SCANNED = ['src', 'runtime-node', 'runtime-browser'];
 
 interface Edge {
