@@ -44,19 +44,28 @@ export function readChatTemplateFlag(file: string | undefined): ChatTemplateFile
 }
 
 /**
- * The template to render with: the flag's file, else the model's, else the plain stand-in when `fallback` is 'plain'
- * (with fallback 'none', a model without a template gives null and the command says what to do).
+ * The template to render with: the flag's file, else the model's (`own`), else the plain stand-in when `fallback` is
+ * 'plain' (with fallback 'none', a model without a template gives null and the command says what to do).
  */
+export function chatTemplateFor(
+  own: ChatTemplate | null,
+  tokenizerConfig: unknown,
+  flag: ChatTemplateFile | undefined,
+  fallback: 'plain' | 'none',
+): { template: ChatTemplate; kind: ChatTemplateKind } | null {
+  if (flag) return { template: new ChatTemplate(tokenizerConfig, { template: flag.text }), kind: 'file' };
+  if (own === null && fallback === 'none') return null;
+  return chatTemplateOrPlain(own, tokenizerConfig);
+}
+
+/** chatTemplateFor with the model's own template read from its files. */
 export async function chooseChatTemplate(
   files: ModelFiles,
   tokenizer: TextTokenizer,
   flag: ChatTemplateFile | undefined,
   fallback: 'plain' | 'none',
 ): Promise<{ template: ChatTemplate; kind: ChatTemplateKind } | null> {
-  if (flag) return { template: new ChatTemplate(tokenizer.config, { template: flag.text }), kind: 'file' };
-  const own = await readChatTemplate(files, tokenizer);
-  if (own === null && fallback === 'none') return null;
-  return chatTemplateOrPlain(own, tokenizer.config);
+  return chatTemplateFor(flag ? null : await readChatTemplate(files, tokenizer), tokenizer.config, flag, fallback);
 }
 
 /** The error of a command that needs a chat template the model does not have. */

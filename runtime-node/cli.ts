@@ -5,7 +5,8 @@ import { createNodeContext, dawnFlags } from './device.ts';
 import { DOCTOR_FAULT_ENV, doctor, formatDoctor } from './doctor.ts';
 import { JsonSchemaConstraint, JsonSchemaError } from '../src/constrain/index.ts';
 import { generateBatch, type GeneratedText } from '../src/generate/generate.ts';
-import { ChatTemplateError, type ChatMessage } from '../src/text/chat-template.ts';
+import type { ChatMessage } from '../src/text/chat-template.ts';
+import { CHAT_TEMPLATE_OPTION, chatTemplateFor, noChatTemplateError, readChatTemplateFlag } from './chat-template-flag.ts';
 import { runArc } from './arc-command.ts';
 import { reportError } from './cli-errors.ts';
 import { EXIT } from './exit-codes.ts';
@@ -143,6 +144,7 @@ async function runGenerate(argv: string[]): Promise<number> {
     n: { type: 'string' },
     json: { type: 'boolean', default: false },
     'json-schema': { type: 'string' },
+    ...CHAT_TEMPLATE_OPTION,
     adapter: { type: 'string' },
     ...DEVICE_OPTIONS,
   });
@@ -156,6 +158,8 @@ async function runGenerate(argv: string[]): Promise<number> {
   const seed = numberFlag(values.seed, '--seed', 0, { min: 0, integer: true, max: 0xffffffff });
   const n = numberFlag(values.n, '--n', 1, { min: 1, integer: true, max: 4096 });
   const schema = values['json-schema'] === undefined ? undefined : readJsonSchema(values['json-schema']);
+  const chatTemplateFlag = readChatTemplateFlag(values['chat-template']);
+  if (chatTemplateFlag && !values.chat) throw new UsageError('--chat-template needs --chat');
   const dir = await modelDirFlag(values.model);
   return withModel(
     dir,
@@ -163,15 +167,12 @@ async function runGenerate(argv: string[]): Promise<number> {
     async ({ tokenizer, transformer, config, chatTemplate }) => {
       let promptIds: number[];
       if (values.chat) {
-        if (!chatTemplate) {
-          throw new ChatTemplateError(
-            `the model in ${dir} has no chat template (no chat_template.jinja, no chat_template in tokenizer_config.json): drop --chat`,
-          );
-        }
+        const chat = chatTemplateFor(chatTemplate, tokenizer.config, chatTemplateFlag, 'none');
+        if (!chat) throw noChatTemplateError(dir, 'drop --chat');
         const messages: ChatMessage[] = [];
         if (values.system !== undefined) messages.push({ role: 'system', content: values.system });
         messages.push({ role: 'user', content: prompt });
-        promptIds = tokenizer.encode(chatTemplate.render(messages), { addSpecialTokens: true });
+        promptIds = tokenizer.encode(chat.template.render(messages), { addSpecialTokens: true });
       } else {
         promptIds = tokenizer.encode(prompt, { addSpecialTokens: true });
       }

@@ -10,13 +10,14 @@ import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from
 import { join, resolve } from 'node:path';
 import { LoraAdapter } from '../src/lora/adapter.ts';
 import { LORA_TARGETS, resolveLoraConfig, type LoraTarget } from '../src/lora/config.ts';
-import { readChatTemplate, readModelConfig } from '../src/inference/load-model.ts';
+import { readModelConfig } from '../src/inference/load-model.ts';
 import { defaultLossMode, LOSS_MODES, parseSftJsonl, tokenizeSftRows, type LossMode } from '../src/train/sft-data.ts';
 import { TRAINING_PRECISIONS } from '../src/train/lora-linear.ts';
 import { LR_SCHEDULES, type LrSchedule } from '../src/train/schedule.ts';
 import { scheduleWarnings } from '../src/train/schedule-warnings.ts';
 import { resolveSftHyperparameters, type SftHyperparameters, type SftJobResult, type SftStepInfo, totalSftSteps, trainSft } from '../src/train/sft.ts';
 import { checkAdapterOutputDir, writeAdapterFiles } from './adapter-files.ts';
+import { CHAT_TEMPLATE_OPTION, chooseChatTemplate, readChatTemplateFlag } from './chat-template-flag.ts';
 import { createNodeContext } from './device.ts';
 import { removeTempSiblings, StagedDir } from './durable-write.ts';
 import { numberFlag, oneOf, parseFlags, requireString, SHORT_LORA_TARGETS, UsageError } from './flags.ts';
@@ -125,6 +126,7 @@ export async function runSft(argv: string[]): Promise<number> {
     'save-init': { type: 'boolean', default: false },
     force: { type: 'boolean', default: false },
     'max-length': { type: 'string' },
+    ...CHAT_TEMPLATE_OPTION,
     precision: { type: 'string' },
     'gpu-adapter': { type: 'string' },
     backend: { type: 'string' },
@@ -159,6 +161,7 @@ export async function runSft(argv: string[]): Promise<number> {
     throw new UsageError(`--data: cannot read ${dataPath}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
   const rows = parseSftJsonl(dataText, dataPath);
+  const chatTemplateFlag = readChatTemplateFlag(values['chat-template']);
   const out = await checkAdapterOutputDir(outArg);
   if (!values.force && existsSync(out) && readdirSync(out).length > 0) {
     throw new UsageError(`--out ${out} already holds an adapter: pass --force to replace it (once this run's adapter is saved), or choose another --out`);
@@ -170,7 +173,7 @@ export async function runSft(argv: string[]): Promise<number> {
   const config = await readModelConfig(files);
   await checkModelWeights(dir, config); // a broken checkpoint fails before anything is written
   const tokenizer = await loadModelTokenizer(dir);
-  const chatTemplate = await readChatTemplate(files, tokenizer);
+  const chatTemplate = (await chooseChatTemplate(files, tokenizer, chatTemplateFlag, 'none'))?.template ?? null;
   if (maxLengthFlag !== undefined && maxLengthFlag > config.maxPositionEmbeddings) {
     throw new UsageError(`--max-length ${maxLengthFlag} is over the model's max_position_embeddings (${config.maxPositionEmbeddings})`);
   }

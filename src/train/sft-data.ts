@@ -220,7 +220,7 @@ function chatTokens(messages: readonly ChatMessage[], o: TokenizeSftOptions, whe
   const template = o.chatTemplate;
   if (!template)
     throw new SftDataError(
-      `${where}: a {"messages"} row needs the model's chat template, and this model has none (a base model?); use {"text"} or {"prompt", "completion"} rows`,
+      `${where}: a {"messages"} row needs the model's chat template, and this model has none (a base model?): pass --chat-template FILE, or use {"text"} or {"prompt", "completion"} rows`,
     );
   const render = (upTo: number, addGenerationPrompt: boolean): string => {
     try {

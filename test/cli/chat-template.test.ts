@@ -1,9 +1,10 @@
 /**
- * The chat template of `seal arc show|dataset --model`: the one arc train uses (a model without one, stories260K, gets
- * the plain stand-in with a note instead of a refusal), --chat-template FILE instead of the model's, and a missing or
- * unparsable template file as one usage line. The built CLI, no GPU.
+ * --chat-template FILE wherever a chat template is used (the built CLI on stories260K, which has none):
+ * `seal arc show|dataset --model` use the template arc train uses (the plain stand-in, with a note, instead of a
+ * refusal) or the file; a missing or unparsable file is one usage line; `seal generate --chat` and `seal sft` on
+ * {"messages"} rows render with the file, and without it say to pass one.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -59,4 +60,31 @@ describe('seal arc show|dataset --model: the chat template', () => {
     );
     expectCleanFailure(seal('arc', 'show', '--task', 'tiny0001', '--data', TASKS, '--chat-template', template), 2, /--chat-template needs --model/);
   });
+
+  it('seal generate --chat and seal sft on {"messages"} rows use the file, and without it say to pass one', () => {
+    const gen = (...extra: string[]) => seal('generate', '--model', model, '--prompt', 'Once upon a time', '--max-new-tokens', '2', ...extra);
+    const ok = gen('--chat', '--chat-template', template, '--json');
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(JSON.parse(ok.stdout.trim())).toMatchObject({ index: 0, tokens: 2 });
+    expectCleanFailure(gen('--chat'), 1, /has no chat template .*: pass --chat-template FILE, or drop --chat/);
+    expectCleanFailure(gen('--chat-template', template), 2, /--chat-template needs --chat/);
+
+    const rows = join(dir, 'chat.jsonl');
+    writeFileSync(
+      rows,
+      `${JSON.stringify({
+        messages: [
+          { role: 'user', content: 'Hi' },
+          { role: 'assistant', content: 'Hello there.' },
+        ],
+      })}\n`,
+    );
+    const sft = (out: string, ...extra: string[]) =>
+      seal('sft', '--model', model, '--data', rows, '--out', join(dir, out), '--max-steps', '1', '--rank', '2', '--targets', 'q,v', ...extra);
+    expectCleanFailure(sft('no-template'), 1, /a \{"messages"\} row needs the model's chat template.*: pass --chat-template FILE/);
+    expectCleanFailure(sft('missing-template', '--chat-template', join(dir, 'missing.jinja')), 2, /--chat-template: cannot read .*missing\.jinja/);
+    const trained = sft('with-template', '--chat-template', template);
+    expect(trained.code, trained.stderr).toBe(0);
+    expect(existsSync(join(dir, 'with-template', 'adapter_model.safetensors'))).toBe(true);
+  }, 120_000);
 });
