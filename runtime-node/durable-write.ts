@@ -15,7 +15,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { lstat, mkdir, open, readdir, rename, rm } from 'node:fs/promises';
+import { link, lstat, mkdir, open, readdir, rename, rm } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 
@@ -120,6 +120,48 @@ export async function writeFileAtomic(path: string, content: FileContent): Promi
     throw e;
   }
   await moveIntoPlace(temp, target);
+}
+
+/**
+ * Creates the file `path` holding `content` only if nothing is there, never visible half-written (lock files): the
+ * content is written to a temporary sibling and fsync'd, hard-linked to `path` (atomic, and fails if it exists),
+ * then the sibling is removed and the directory fsync'd. False when `path` exists. On a file system without hard
+ * links, an exclusive create and write instead (visible while being written).
+ */
+export async function createFileExclusive(path: string, content: string): Promise<boolean> {
+  const target = resolve(path);
+  const temp = tempSibling(target);
+  const exists = (e: unknown) => (e as NodeJS.ErrnoException).code === 'EEXIST';
+  try {
+    await writeSynced(temp, content, 'wx');
+    try {
+      await link(temp, target);
+    } catch (e) {
+      if (exists(e)) return false;
+      if (!['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS'].includes((e as NodeJS.ErrnoException).code ?? '')) throw e;
+      try {
+        await writeSynced(target, content, 'wx');
+      } catch (e2) {
+        if (exists(e2)) return false;
+        throw e2;
+      }
+    }
+  } finally {
+    await rm(temp, { force: true });
+  }
+  await syncDir(dirname(target));
+  return true;
+}
+
+/** Opens `path` with `flag`, writes `content` and fsyncs it. */
+async function writeSynced(path: string, content: string, flag: string): Promise<void> {
+  const handle = await open(path, flag);
+  try {
+    await handle.writeFile(content);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
 }
 
 /**

@@ -1,14 +1,15 @@
 /**
- * Lock files shared by the download lock (hub.ts) and the run-directory lock (run-dir.ts): created with O_EXCL
- * ('wx') so exactly one process holds one, holding the holder's identity as JSON; the holder refreshes the file's
- * mtime (a heartbeat) and removes it on release only if it is still its own. What counts as stale, and what a
- * waiter does meanwhile, is the caller's policy.
+ * Lock files shared by the download lock (hub-lock.ts) and the run-directory lock (run-lock.ts): created whole and
+ * exclusively (durable-write.ts's createFileExclusive) so exactly one process holds one, holding the holder's
+ * identity as JSON; the holder refreshes the file's mtime (a heartbeat) and removes it on release only if it is still
+ * its own. What counts as stale, and what a waiter does meanwhile, is the caller's policy.
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync, rmSync } from 'node:fs';
-import { link, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { link, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { clearInterval, setInterval } from 'node:timers';
+import { createFileExclusive } from './durable-write.ts';
 
 /** Who holds a lock. `nonce` tells this lock from a later one at the same path. */
 export interface LockHolder {
@@ -37,7 +38,7 @@ export async function mtimeMs(path: string): Promise<number> {
   );
 }
 
-/** A lock someone else holds, as read from its file (holder null: being written, or not a lock of ours). */
+/** A lock someone else holds, as read from its file (holder null: not a lock of ours, or one being written where hard links are missing). */
 export interface HeldLock {
   text: string;
   holder: LockHolder | null;
@@ -59,7 +60,7 @@ export async function readHeldLock(path: string): Promise<HeldLock | null> {
   try {
     holder = JSON.parse(text) as LockHolder;
   } catch {
-    // Created but not yet written (or written by something else): only its age can make it stale.
+    // Not a lock of ours (or, without hard links, one not yet written): only its age can make it stale.
   }
   return {
     text,
@@ -101,12 +102,7 @@ export class LockFile {
   static async tryCreate(path: string, heartbeatMs: number, started: string | number = new Date().toISOString()): Promise<LockFile | null> {
     const mine: LockHolder = { pid: process.pid, host: hostname(), started, nonce: randomUUID() };
     const text = `${JSON.stringify(mine)}\n`;
-    try {
-      await writeFile(path, text, { flag: 'wx' });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'EEXIST') return null;
-      throw e;
-    }
+    if (!(await createFileExclusive(path, text))) return null;
     const heartbeat = setInterval(() => {
       const now = new Date();
       utimes(path, now, now).catch(() => {});

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
+  createFileExclusive,
   removeTempSiblings,
   StagedDir,
   tempSibling,
@@ -117,6 +118,17 @@ describe('durable writes', () => {
     await second.discard();
     expect(readdirSync(parent)).toEqual(['out']);
     expect(readFileSync(join(target, 'loss.jsonl'), 'utf8')).toBe('{"step":1}\n');
+  });
+
+  it('createFileExclusive: only the first of many racing creators gets the file, which always holds its whole content', async () => {
+    const dir = fresh('exclusive');
+    const path = join(dir, 'run.lock');
+    const contents = Array.from({ length: 8 }, (_, i) => `holder ${i} ${'x'.repeat(4096)}\n`);
+    const got = await Promise.all(contents.map((c) => createFileExclusive(path, c)));
+    expect(got.filter(Boolean).length).toBe(1);
+    expect(readFileSync(path, 'utf8')).toBe(contents[got.indexOf(true)]);
+    expect(await createFileExclusive(path, 'later')).toBe(false);
+    expect(readdirSync(dir), 'no temporary sibling left').toEqual(['run.lock']);
   });
 
   it('temporary names carry the pid; removeTempSiblings removes only those not kept', async () => {
