@@ -76,6 +76,7 @@ export const ARC_RUN_HELP = `Usage: seal arc train|eval|baseline --model DIR|ORG
                          merge (the reference: the policy is merged and the merged model samples, trains, is scored)
   Self-edits:  --max-new-tokens N (128) --temperature T (0.8) --attempts A (4: samples per self-edit before it
                scores 0) --self-edit-instruction FILE / --solve-instruction FILE (prompt wording)
+               --chat-template FILE (a Jinja chat template instead of the model's; a model without one: a plain one)
   TTT:         --ttt-max-epochs E (the self-edit's epochs are clamped to E; 100) --ttt-max-steps N (cap per
                candidate) --ttt-max-examples N (250) --ttt-rank R (128) --ttt-alpha A (16) --ttt-targets q,v,gate,up,down
                --ttt-batch-size B (2) --ttt-warmup N (11) --ttt-budget N (step budget, 375)
@@ -87,7 +88,9 @@ export const ARC_RUN_HELP = `Usage: seal arc train|eval|baseline --model DIR|ORG
                every valid self-edit wins, e.g. to exercise the M-step) --policy-restart (each round afresh)
   Run:         --precision f32|mixed (the base's matmuls in TTT and policy training: f32 exact, the default; mixed:
                16-bit operands on the fastest kernel, e.g. tensor cores) --force-config (continue a run under a
-               changed configuration) --gpu-adapter NAME --backend B --disable-features f1,f2`;
+               changed configuration) --gpu-adapter NAME --backend B --disable-features f1,f2
+  Ctrl-C (or SIGTERM) stops a run cleanly (exit 130): the event log says so, the lock is released, and the same command
+  resumes it; finished candidates are never redone.`;
 
 /** A bad flag or flag value (exit 2, with the usage). */
 export class ArcRunUsageError extends UsageError {}

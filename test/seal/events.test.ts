@@ -40,6 +40,14 @@ describe('event records', () => {
     ).toThrow(/either valid/);
   });
 
+  it("checks the interrupted record and a candidate's untrained reason", () => {
+    expect(stampEvent({ type: 'interrupted', signal: 'SIGINT' }, 1, T0)).toMatchObject({ type: 'interrupted', signal: 'SIGINT', seq: 1 });
+    expect(() => stampEvent({ type: 'interrupted' } as unknown as RunEventInput, 1, T0)).toThrow(/"signal"/);
+    const started = { type: 'candidate-started', round: 0, task: 'a', candidate: 0, plannedSteps: 0 } as const;
+    expect(stampEvent({ ...started, untrained: 'over the step budget (375): ...' }, 1, T0).type).toBe('candidate-started');
+    expect(() => stampEvent({ ...started, untrained: 3 } as unknown as RunEventInput, 1, T0)).toThrow(/"untrained"/);
+  });
+
   it('allows a diverged loss (null) but not a missing one', () => {
     expect(stampEvent({ type: 'ttt-step', round: 0, task: 'a', candidate: 0, step: 1, loss: null, lr: 1e-4, tokens: 5 }, 1, T0).type).toBe('ttt-step');
     expect(() => stampEvent({ type: 'ttt-step', round: 0, task: 'a', candidate: 0, step: 1, lr: 1e-4, tokens: 5 } as unknown as RunEventInput, 1, T0)).toThrow(
