@@ -57,8 +57,8 @@ function expectSameTokens(got: Uint32Array, logits: Float32Array, rows: number, 
 /**
  * Frequencies over many rows (each row its own random stream, identical logits) against the filtered distribution.
  * The draws come from the CPU reference, which hashes the same counters (seed, stream, step, token) as the GPU: a
- * chi-square over 20000 draws is cheap there, and a short exact check shows the GPU draws those very tokens, so the
- * GPU follows the same distribution. Fixed seeds make it deterministic; the chi-square bound has a false-alarm rate
+ * chi-square over 20000 draws is cheap there, and a short check on 1000 rows shows the GPU draws those very tokens
+ * (but for rows within f32 rounding of a tie), so the GPU follows the same distribution. Fixed seeds make it deterministic; the chi-square bound has a false-alarm rate
  * below 1e-6 for a correct sampler, and an error of 0.03 in a probability of 0.3 alone adds about 60 to it.
  */
 async function expectFrequencies(ctx: GpuContext, row: number[], s: SamplingSettings, allowedTokens?: number[]): Promise<void> {
@@ -73,8 +73,12 @@ async function expectFrequencies(ctx: GpuContext, row: number[], s: SamplingSett
     for (let r = 0; r < rows; r++) for (const j of allowedTokens) mask[r]! |= 1 << j;
   }
   const drawn = sampleRef(logits, rows, vocab, full(s), { mask }).tokens;
-  const got = await runSample(ctx, logits.subarray(0, gpuRows * vocab), gpuRows, vocab, s, { mask: mask?.subarray(0, gpuRows) });
-  expect(Array.from(got), 'GPU draws vs the reference draws of the same rows').toEqual(Array.from(drawn.subarray(0, gpuRows)));
+  // The GPU's tokens for the first rows: the reference's, but for rows f32 rounding may decide (rare; Dawn, wgpu and
+  // SwiftShader round log and exp differently), which expectSameTokens allows.
+  const gpuLogits = logits.subarray(0, gpuRows * vocab);
+  const gpuMask = mask?.subarray(0, gpuRows);
+  const got = await runSample(ctx, gpuLogits, gpuRows, vocab, s, { mask: gpuMask });
+  expectSameTokens(got, gpuLogits, gpuRows, vocab, full(s), 'GPU draws vs the reference draws of the same rows', { mask: gpuMask });
   const probs = filteredProbsRef(Float32Array.from(row), full(s), allowedRef(mask, 0, vocab));
   const counts = new Array<number>(vocab).fill(0);
   for (const t of drawn) counts[t]!++;
