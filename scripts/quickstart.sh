@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The README's first command. On a fresh Debian 12 or Ubuntu 22.04 / 24.04 machine (root or sudo, no GPU needed):
 # installs what is missing (scripts/install-system.sh, then the npm dependencies), then runs the main job, SEAL on
-# ARC with the embedded defaults: the 260K-parameter stories260K model on the two tiny tasks of examples/arc-tiny,
+# ARC with the embedded defaults: the 260K-parameter stories260K model on the four tiny tasks of examples/arc-tiny,
 # 2 self-edits per task, each trained (at most 5 steps) and scored, then the policy fine-tuned on the winners.
 # A second run installs nothing and resumes (here: finds finished) the same run directory; delete it to start over.
 set -euo pipefail
