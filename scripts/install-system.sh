@@ -11,11 +11,6 @@ fail() {
   exit 1
 }
 
-SUDO=""
-if [ "$(id -u)" != 0 ]; then
-  command -v sudo >/dev/null 2>&1 || fail "run this as root, or install sudo"
-  SUDO="sudo"
-fi
 export DEBIAN_FRONTEND=noninteractive
 
 [ -r /etc/os-release ] || fail "no /etc/os-release: this script knows Debian 12 and Ubuntu 22.04 / 24.04"
@@ -43,6 +38,13 @@ chromium_path() {
 if node_ok && mesa_ok && chromium_path >/dev/null; then
   say "nothing to install (node $(node --version), mesa-vulkan-drivers $(mesa_version), chromium at $(chromium_path))"
   exit 0
+fi
+
+# Root (or sudo) is needed only from here on, when something is missing.
+SUDO=""
+if [ "$(id -u)" != 0 ]; then
+  command -v sudo >/dev/null 2>&1 || fail "something is missing and installing it needs root: run this as root, or install sudo"
+  SUDO="sudo"
 fi
 
 updated=0
