@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadAdapterDir } from '../../runtime-node/adapter-files.ts';
+import { pidAlive, readHeldLock } from '../../runtime-node/lock-file.ts';
 import { parseSelfEdit } from '../../src/domains/arc/index.ts';
 import { parseModelConfig } from '../../src/model/config.ts';
 import { parseEventLog, type RunEvent } from '../../src/seal/events.ts';
@@ -178,6 +179,11 @@ describe('seal arc train (stories260K, tiny tasks)', () => {
       });
     });
     expect(killed.signal, killed.stderr).toBe('SIGKILL');
+    // bin/seal.mjs runs the command in a child process that kills itself once its parent is gone: wait for the
+    // lock's holder to be dead, as a user rerunning the command after a crash would find it.
+    const held = await readHeldLock(join(run, 'run.lock'));
+    for (let i = 0; held?.holder && pidAlive(held.holder.pid) && i < 200; i++) await new Promise((r) => setTimeout(r, 50));
+    if (held?.holder) expect(pidAlive(held.holder.pid)).toBe(false);
     expect(killed.stderr).toMatch(
       /seal: note: a self-edit takes about \d+ tokens with this tokenizer: the self-edit budget is raised from 128 to \d+ new tokens/,
     );
