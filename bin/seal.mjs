@@ -23,9 +23,14 @@ const STDERR_FD_ENV = 'SEAL_STDERR_FD';
 const DAWN_NOISE = /^Warning: \w+ artificially reduced from \d+ to \d+/;
 const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
+// Only the commands that create a device pay for the second process (help, --version, tokenize, arc show do not).
+const GPU_COMMANDS = ['doctor', 'logits', 'generate', 'merge', 'sft', 'arc train', 'arc eval', 'arc baseline'];
+
 const inChild = process.env[STDERR_FD_ENV] !== undefined;
-const verbose = args.slice(0, args.includes('--') ? args.indexOf('--') : args.length).includes('--verbose');
-if (!inChild && !verbose && process.platform !== 'win32') {
+const flags = args.slice(0, args.includes('--') ? args.indexOf('--') : args.length);
+const usesGpu = GPU_COMMANDS.includes(args[0]) || GPU_COMMANDS.includes(`${args[0]} ${args[1]}`);
+const quiet = usesGpu && !flags.some((f) => f === '--verbose' || f === '--help' || f === '-h');
+if (!inChild && quiet && process.platform !== 'win32') {
   await runFiltered();
 } else {
   if (inChild) useStderrFd(Number(process.env[STDERR_FD_ENV]));

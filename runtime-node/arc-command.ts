@@ -4,7 +4,6 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import {
   augmentationsFor,
   buildTttDataset,
@@ -22,23 +21,49 @@ import { ARC_RUN_USAGE, runArcRun } from './arc-run.ts';
 import { ARC_1B_SUBSET_FILES, embeddedArcDir } from './examples.ts';
 import { writeFileAtomic } from './durable-write.ts';
 import { CHAT_TEMPLATE_OPTION, type ChatTemplateFile, chooseChatTemplate, readChatTemplateFlag } from './chat-template-flag.ts';
+import { parseFlags } from './flags.ts';
 import { loadModelTokenizer, modelDirFiles } from './model-dir.ts';
 
 export class ArcUsageError extends Error {}
 
-export const ARC_USAGE = `  seal arc show --task ID [--data CHALLENGES.json] [--model DIR [--chat-template FILE]]
-      Print the messages SEAL shows the model for a task: the self-edit request and, per test input, the solving prompt
-      (with --model: rendered through the chat template arc train uses, with token counts: --chat-template FILE, else
-      the model's, else a plain one for a model without one).
-  seal arc dataset --task ID --self-edit JSON|@FILE [--data CHALLENGES.json] [--model DIR [--chat-template FILE]] [--no-cap]
-                   [--seed S] [--dump FILE]
-      Build the TTT examples a self-edit produces for the task: counts per leave-n list and filter, the cap, and the
-      training plan (steps, skip reasons). --model applies the token-length filter with its tokenizer; --dump writes
-      the examples as JSONL chat rows.
-${ARC_RUN_USAGE}
-  ARC data: --data names a Kaggle-format challenges file (its solutions file is found beside it); without it the task is
+const ARC_DATA_NOTE = `  ARC data: --data names a Kaggle-format challenges file (its solutions file is found beside it); without it the task is
   looked up in arc-agi_{evaluation,training}_challenges.json (or the SEAL 1B subset files) under $SEAL_ARC_DATA, then
   ./data/arc, then in the subsets shipped in the package's examples/data/arc.`;
+
+const MODEL_FLAGS = `  --model DIR            a model whose tokenizer renders and counts the prompts (default: none; no GPU is used)
+  --chat-template FILE   with --model: a Jinja chat template instead of the model's (default: the model's, else the
+                         plain one arc train uses for a model without one)`;
+
+export const ARC_SHOW_USAGE = `Usage: seal arc show --task ID [--data CHALLENGES.json] [--model DIR [--chat-template FILE]]
+  Print the messages SEAL shows the model for a task: the self-edit request and, per test input, the solving prompt
+  (with --model: rendered through the chat template arc train uses, with token counts).
+  --task ID              (required) the ARC task id
+  --data FILE            the challenges file (default: found as below)
+${MODEL_FLAGS}
+${ARC_DATA_NOTE}`;
+
+export const ARC_DATASET_USAGE = `Usage: seal arc dataset --task ID --self-edit JSON|@FILE [--data CHALLENGES.json] [--model DIR [--chat-template FILE]]
+                        [--no-cap] [--seed S] [--dump FILE]
+  Build the TTT examples a self-edit produces for the task: counts per leave-n list and filter, the cap, and the
+  training plan (steps, skip reasons).
+  --task ID              (required) the ARC task id
+  --self-edit JSON|@FILE (required) the self-edit: its JSON text, or @ and a file holding it
+  --data FILE            the challenges file (default: found as below)
+${MODEL_FLAGS.replace('renders and counts the prompts', 'applies the token-length filter')}
+  --no-cap               keep every example (default: at most 250, a seeded sample)
+  --seed S               the seed of the augmentations and the cap, in [0, 2^32) (0)
+  --dump FILE            also write the examples as JSONL chat rows (default: none)
+${ARC_DATA_NOTE}`;
+
+/** `seal arc --help`: every arc subcommand. */
+export const ARC_USAGE = `Usage:
+  seal arc show --task ID [--data CHALLENGES.json] [--model DIR [--chat-template FILE]]
+      Print the messages SEAL shows the model for a task (seal arc show --help).
+  seal arc dataset --task ID --self-edit JSON|@FILE [--data CHALLENGES.json] [--model DIR [--chat-template FILE]]
+                   [--no-cap] [--seed S] [--dump FILE]
+      Build the TTT examples a self-edit produces for the task (seal arc dataset --help).
+${ARC_RUN_USAGE}
+${ARC_DATA_NOTE}`;
 
 /** The challenges files to search for a task: --data, or the standard names in the standard places. */
 function challengeFiles(data: string | undefined): string[] {
@@ -101,11 +126,7 @@ function printMessages(title: string, messages: readonly ChatMessage[], tools: A
 }
 
 async function runShow(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: { task: { type: 'string' }, data: { type: 'string' }, model: { type: 'string' }, ...CHAT_TEMPLATE_OPTION },
-    strict: true,
-  });
+  const values = parseFlags(argv, { task: { type: 'string' }, data: { type: 'string' }, model: { type: 'string' }, ...CHAT_TEMPLATE_OPTION });
   if (!values.task) throw new ArcUsageError('--task is required');
   const chatTemplateFlag = readChatTemplateFlag(values['chat-template']);
   const { tasks, file } = findTask(values.task, values.data);
@@ -119,19 +140,15 @@ async function runShow(argv: string[]): Promise<number> {
 }
 
 async function runDataset(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      task: { type: 'string' },
-      data: { type: 'string' },
-      model: { type: 'string' },
-      ...CHAT_TEMPLATE_OPTION,
-      'self-edit': { type: 'string' },
-      'no-cap': { type: 'boolean', default: false },
-      seed: { type: 'string' },
-      dump: { type: 'string' },
-    },
-    strict: true,
+  const values = parseFlags(argv, {
+    task: { type: 'string' },
+    data: { type: 'string' },
+    model: { type: 'string' },
+    ...CHAT_TEMPLATE_OPTION,
+    'self-edit': { type: 'string' },
+    'no-cap': { type: 'boolean', default: false },
+    seed: { type: 'string' },
+    dump: { type: 'string' },
   });
   if (!values.task) throw new ArcUsageError('--task is required');
   if (values['self-edit'] === undefined) throw new ArcUsageError('--self-edit is required (JSON text, or @file)');

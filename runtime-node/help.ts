@@ -4,7 +4,7 @@
  * The texts of sft and arc live beside their flags (sft-command.ts, arc-command.ts, arc-run.ts).
  */
 import packageJson from '../package.json' with { type: 'json' };
-import { ARC_USAGE } from './arc-command.ts';
+import { ARC_DATASET_USAGE, ARC_SHOW_USAGE, ARC_USAGE } from './arc-command.ts';
 import { ARC_RUN_HELP } from './arc-run.ts';
 import { EXIT } from './exit-codes.ts';
 import { UsageError } from './flags.ts';
@@ -116,9 +116,9 @@ const USAGE_BY_COMMAND: Readonly<Record<string, string>> = {
   generate: GENERATE_USAGE,
   sft: SFT_USAGE,
   merge: MERGE_USAGE,
-  arc: `Usage:\n${ARC_USAGE}`,
-  'arc show': `Usage:\n${ARC_USAGE}`,
-  'arc dataset': `Usage:\n${ARC_USAGE}`,
+  arc: ARC_USAGE,
+  'arc show': ARC_SHOW_USAGE,
+  'arc dataset': ARC_DATASET_USAGE,
   'arc train': ARC_RUN_HELP,
   'arc eval': ARC_RUN_HELP,
   'arc baseline': ARC_RUN_HELP,

@@ -15,6 +15,10 @@ import { sharedPath } from '../harness/shared.ts';
 
 const MODEL = sharedPath('models/stories260K');
 const TASKS = 'examples/arc-tiny/tiny_challenges.json';
+const SELF_EDIT = JSON.stringify({
+  data_generation: { use_basic_augmentations: true, use_size_augmentations: false, use_chain_augmentations: false, use_repeat_augmentations: false },
+  training: { strategy: 'train_using_all_tokens', learning_rate: 1e-4, num_train_epochs: 1 },
+});
 const VERSION = (JSON.parse(readFileSync('package.json', 'utf8')) as { version: string }).version;
 
 /** Each command and subcommand with flags its usage must list (with the default where the flag has one). */
@@ -28,11 +32,11 @@ const COMMANDS: [command: string[], mentions: RegExp[]][] = [
   [['arc'], [/seal arc show/, /seal arc dataset/, /seal arc train\|eval\|baseline/]],
   [
     ['arc', 'show'],
-    [/--task ID/, /--data/],
+    [/--task ID/, /--data FILE/, /--chat-template FILE/],
   ],
   [
     ['arc', 'dataset'],
-    [/--self-edit/, /--dump FILE/],
+    [/--self-edit JSON\|@FILE/, /--seed S .*\(0\)/, /--no-cap/, /--dump FILE/],
   ],
   [
     ['arc', 'train'],
@@ -111,6 +115,11 @@ describe('usage errors: one line, a pointer to --help, exit 2', () => {
       seal('arc', 'train', '--model', MODEL, '--tasks', TASKS, '--run', 'r', '--seed', '-3'),
       /--seed must be an integer .*got '-3'/,
       'arc train',
+    );
+    expectUsageError(
+      seal('arc', 'dataset', '--task', 'x', '--self-edit', SELF_EDIT, '--seed', '-3'),
+      /--seed must be an integer in \[0, 2\^32\), got '-3'/,
+      'arc dataset',
     );
   });
 
