@@ -4,11 +4,14 @@
  * end-of-run line. The expected numbers are counted by hand from the records written here.
  */
 import { describe, expect, it } from 'vitest';
+import type { DomainContext, InnerTrainingPlan } from '../../src/seal/domain.ts';
+import { runSealLoop } from '../../src/seal/loop.ts';
 import { renderReportHtml } from '../../src/seal/report.ts';
 import { configHash } from '../../src/seal/run-config.ts';
 import { foldEvents, roundMetrics, whereRunStands, zeroStepLine, zeroStepReason } from '../../src/seal/run-state.ts';
 import { formatRunSummary } from '../../src/seal/summary.ts';
 import { MemoryLog, testConfig } from './helpers.ts';
+import { fakeConfig, FakeDomain, FakeEngine, FakeRecorder, MemoryStore, newEngineLog, type FakeEdit } from './loop-fakes.ts';
 
 const OVER = 'over the step budget (375): 4 epochs x 250 examples / batch 2 = 500 steps; trained for 0 epochs (the adapter stays untrained)';
 
@@ -122,5 +125,49 @@ describe('where an interrupted run stands', () => {
     // a/2 started (interrupted), b/2 only sampled: 2 to do, 1 interrupted.
     expect(whereRunStands(state)).toBe('round 0: 4 of 6 candidates finished, 2 to do (1 interrupted, redone from the start)');
     expect(whereRunStands(state, 'resuming')).toMatch(/^resuming round 0: /);
+  });
+});
+
+/** The fake domain with plans that run but cannot train: by candidate slot's learning rate. */
+class UntrainedPlans extends FakeDomain {
+  override trainingPlan(context: DomainContext, edit: FakeEdit): InnerTrainingPlan {
+    const plan = super.trainingPlan(context, edit);
+    if (plan.skip !== null) return plan;
+    // One step under 4 warmup steps: step 0's rate is 0 (schedule.ts), so the only step changes nothing.
+    if (context.id === 't1') return { ...plan, hyper: { ...plan.hyper, maxSteps: 1, warmupSteps: 4 }, plannedSteps: 1 };
+    // 0 planned steps (over a budget): the adapter stays as initialised.
+    if (context.id === 't2')
+      return {
+        ...plan,
+        hyper: { ...plan.hyper, maxSteps: null, epochs: 0 },
+        plannedSteps: 0,
+        notes: ['over the step budget (9): 12 steps; trained for 0 epochs'],
+      };
+    return plan;
+  }
+}
+
+describe('the loop records why a running candidate cannot train', () => {
+  it("'candidate-started' carries untrained: lr 0 at every step, or 0 planned steps; trained ones have none", async () => {
+    const config = fakeConfig({ rounds: 1 });
+    const rec = new FakeRecorder();
+    rec.append({ type: 'run-started', config, configHash: configHash(config), invocation: {} });
+    await runSealLoop(rec, new MemoryStore(), new UntrainedPlans(), new FakeEngine(newEngineLog()), {
+      mode: 'eval',
+      sampling: { temperature: 1, topP: 1, maxNewTokens: 16, attemptsPerEdit: 2 },
+      policyMode: 'adapter',
+    });
+    const startedBy = (task: string) =>
+      rec.log.events.filter((e) => e.type === 'candidate-started' && e.task === task).map((e) => (e as { untrained?: string }).untrained);
+    const t1 = startedBy('t1');
+    expect(t1.length).toBeGreaterThan(0);
+    for (const u of t1) expect(u).toBe('learning rate 0 at every step: warmup of 4 steps >= 1 planned step(s)');
+    for (const u of startedBy('t2')) expect(u).toBe('over the step budget (9): 12 steps; trained for 0 epochs');
+    for (const u of startedBy('t3')) expect(u).toBeUndefined();
+    const r = rec.state.rounds.get(0)!;
+    const started = [...r.candidates.values()].filter((c) => c.plan !== null);
+    const skippedBefore = [...r.candidates.values()].filter((c) => c.plan === null).length;
+    const untrained = started.filter((c) => c.task !== 't3').length;
+    expect(roundMetrics(r).skipped).toBe(skippedBefore + untrained);
   });
 });
