@@ -184,7 +184,7 @@ async function runGenerate(argv: string[]): Promise<number> {
       const shown = values.chat ? '' : prompt;
       const print = (index: number, out: GeneratedText) => {
         if (values.json) {
-          process.stdout.write(JSON.stringify({ index, text: out.text, finish_reason: out.finishReason, tokens: out.ids.length }) + '\n');
+          process.stdout.write(`${JSON.stringify({ index, text: out.text, finish_reason: out.finishReason, tokens: out.ids.length })}\n`);
         } else if (n > 1) {
           process.stdout.write(`--- sample ${index + 1}/${n} (${out.finishReason}, ${out.ids.length} tokens) ---\n${shown}${out.text}\n`);
         } else {

@@ -182,7 +182,7 @@ export function formatDoctor(r: DoctorReport): string {
     `adapter       ${[a.vendor, a.architecture, a.description || a.device].filter(Boolean).join(' / ') || '(no info)'}${a.isFallback ? ' (software fallback)' : ''}`,
     `shader-f16    ${yes(r.features.shaderF16)}${r.adapterFeatures.shaderF16 === r.features.shaderF16 ? '' : ' (adapter has it, disabled)'}`,
     `subgroups     ${yes(r.features.subgroups)}${r.features.subgroups ? ` (size ${r.subgroupSizes[0]}..${r.subgroupSizes[1]})` : ''}`,
-    `subgroup-matrix ${yes(r.features.subgroupMatrix)}${r.subgroupMatrixConfigs.length ? ': ' + r.subgroupMatrixConfigs.map((m) => `${m.componentType}->${m.resultComponentType} ${m.M}x${m.N}x${m.K}`).join(', ') : ''}`,
+    `subgroup-matrix ${yes(r.features.subgroupMatrix)}${r.subgroupMatrixConfigs.length ? `: ${r.subgroupMatrixConfigs.map((m) => `${m.componentType}->${m.resultComponentType} ${m.M}x${m.N}x${m.K}`).join(', ')}` : ''}`,
     `timestamps    ${yes(r.features.timestampQuery)}`,
     'limits',
     ...KEY_LIMITS.filter((k) => k in r.limits).map(

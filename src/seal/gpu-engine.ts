@@ -140,7 +140,10 @@ export class GpuSealEngine implements SealEngine {
   private constraintFor(schema: unknown): JsonSchemaConstraint {
     const key = JSON.stringify(schema);
     let c = this.constraints.get(key);
-    if (!c) this.constraints.set(key, (c = JsonSchemaConstraint.fromTokenizer(schema, this.model.tokenizer, { vocabSize: this.model.config.vocabSize })));
+    if (!c) {
+      c = JsonSchemaConstraint.fromTokenizer(schema, this.model.tokenizer, { vocabSize: this.model.config.vocabSize });
+      this.constraints.set(key, c);
+    }
     return c;
   }
 
@@ -182,7 +185,10 @@ export class GpuSealEngine implements SealEngine {
     const resolved = resolveLoraConfig(lora);
     const key = JSON.stringify([resolved, seed]);
     let w = this.inits.get(key);
-    if (!w) this.inits.set(key, (w = initLoraWeights(this.model.config, resolved, { seed })));
+    if (!w) {
+      w = initLoraWeights(this.model.config, resolved, { seed });
+      this.inits.set(key, w);
+    }
     return w;
   }
 

@@ -322,7 +322,9 @@ function translateShift(grid: Grid, draws: readonly [number, number]): [number, 
 /** The colours a problem uses (demos, test input, test output when present), ascending. */
 function problemColors(problem: ArcProblem): number[] {
   const seen = new Set<number>();
-  const add = (g: Grid) => g.forEach((r) => r.forEach((v) => seen.add(v)));
+  const add = (g: Grid) => {
+    for (const row of g) for (const v of row) seen.add(v);
+  };
   for (const d of problem.demos) {
     add(d.input);
     add(d.output);
@@ -441,7 +443,9 @@ export function invertGrid(applied: AppliedAugmentation, grid: Grid, role: GridR
     }
     case 'colors': {
       const inverse = Array<number>(ARC_COLORS);
-      applied.map.forEach((to, from) => (inverse[to] = from));
+      applied.map.forEach((to, from) => {
+        inverse[to] = from;
+      });
       return grid.map((r) => r.map((v) => inverse[v]!));
     }
     case 'examples':
@@ -481,7 +485,9 @@ export function invertProblem(applied: AppliedAugmentation, problem: ArcProblem)
   switch (applied.kind) {
     case 'examples': {
       const demos: ArcExample[] = Array(problem.demos.length);
-      applied.order.forEach((from, to) => (demos[from] = problem.demos[to]!));
+      applied.order.forEach((from, to) => {
+        demos[from] = problem.demos[to]!;
+      });
       return { demos, test: problem.test };
     }
     case 'chain':
