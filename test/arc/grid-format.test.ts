@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatGrid, formatGridRows, GridFormatError, parseGrid, readGridAnswer, } from '../../src/domains/arc/index.ts';
+import { formatGrid, formatGridRows, GridFormatError, parseGrid, readGridAnswer } from '../../src/domains/arc/index.ts';
 import { freshSeed, rng } from '../harness/numerics.ts';
 import { randomGrid } from './helpers.ts';
 
