@@ -5,12 +5,14 @@
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, type ExpectStatic, expect, it } from 'vitest';
 import { LORA_TARGETS, resolveLoraConfig } from '../../src/lora/config.ts';
 import { initLoraWeights } from '../../src/lora/host-weights.ts';
 import { serializePeftAdapter } from '../../src/lora/peft-format.ts';
 import { parseModelConfig } from '../../src/model/config.ts';
-import { type SealResult, seal } from '../harness/cli.ts';
+import { spawn } from 'node:child_process';
+import { NODE, type SealResult } from '../harness/cli.ts';
 import { sharedPath } from '../harness/shared.ts';
 
 const SOURCE = sharedPath('models/stories260K');
@@ -132,8 +134,21 @@ const TOKENIZER_COMMANDS: Command[] = [
   ['arc dataset --model', (m) => ['arc', 'dataset', '--task', FIRST_TASK, '--data', TASKS, '--model', m, '--self-edit', SELF_EDIT]],
 ];
 
+/** The built CLI as a child process, awaited (the cases run concurrently: each is mostly process start-up). */
+function sealAsync(...args: string[]): Promise<SealResult> {
+  return new Promise((done, fail) => {
+    const child = spawn(NODE, [fileURLToPath(new URL('../../bin/seal.mjs', import.meta.url)), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d));
+    child.stderr.on('data', (d: Buffer) => (stderr += d));
+    child.on('error', fail);
+    child.on('close', (code) => done({ code, stdout, stderr }));
+  });
+}
+
 /** One `seal:` error line (notes and warnings aside) naming `file` in `model` and saying `says`; exit 1; no stack. */
-function expectLoaderFailure(r: SealResult, model: string, damage: Damage): void {
+function expectLoaderFailure(expect: ExpectStatic, r: SealResult, model: string, damage: Damage): void {
   expect(r.code, r.stderr).toBe(1);
   const errors = r.stderr.split('\n').filter((l) => l.startsWith('seal: ') && !/^seal: (note|warning):/.test(l));
   expect(errors.length, r.stderr).toBe(1);
@@ -174,8 +189,8 @@ describe('a broken model gives every command one clear line', () => {
     ...GPU_COMMANDS.flatMap(([command, args]) => [...WEIGHT_DAMAGE, ...CONFIG_DAMAGE, ...TOKENIZER_DAMAGE].map((damage) => ({ command, args, damage }))),
     ...TOKENIZER_COMMANDS.flatMap(([command, args]) => TOKENIZER_DAMAGE.map((damage) => ({ command, args, damage }))),
   ];
-  it.each(cases)('$command on $damage.name', ({ args, damage }) => {
+  it.concurrent.for(cases)('$command on $damage.name', async ({ args, damage }, { expect }) => {
     const model = models.get(damage.name)!;
-    expectLoaderFailure(seal(...args(model, tmp)), model, damage);
+    expectLoaderFailure(expect, await sealAsync(...args(model, tmp)), model, damage);
   });
 });
