@@ -22,7 +22,7 @@
  */
 import type { LoraHostWeights } from '../lora/host-weights.ts';
 import type { ChatMessage } from '../text/chat-template.ts';
-import { learningRate } from '../train/schedule.ts';
+import { trainsNothing } from '../train/schedule-warnings.ts';
 import { SftDivergedError } from '../train/sft.ts';
 import type { Domain, DomainContext, GeneratedSample, InnerTrainingPlan } from './domain.ts';
 import type { PolicyMode, SealEngine, TrainedCandidate } from './engine.ts';
@@ -338,7 +338,7 @@ function untrainedField(plan: InnerTrainingPlan): { untrained?: string } {
   if (steps === 0) return { untrained: plan.notes.length > 0 ? plan.notes.join('; ') : '0 planned steps: the adapter stays untrained' };
   const h = plan.hyper;
   const schedule = { schedule: h.schedule ?? 'linear', lr: h.lr, warmupSteps: h.warmupSteps ?? 0, totalSteps: steps };
-  for (let k = 0; k < steps; k++) if (learningRate(schedule, k) !== 0) return {};
+  if (!trainsNothing(schedule)) return {};
   const why = schedule.lr === 0 ? 'the learning rate is 0' : `warmup of ${schedule.warmupSteps} steps >= ${steps} planned step(s)`;
   return { untrained: `learning rate 0 at every step: ${why}` };
 }

@@ -10,6 +10,12 @@ function formatLr(lr: number): string {
   return lr === 0 ? '0' : Number(lr.toPrecision(3)).toExponential();
 }
 
+/** Whether no planned step can change the adapter: no step, or a learning rate of 0 on every step (lr 0, or warmup). */
+export function trainsNothing(c: ScheduleConfig): boolean {
+  for (let k = 0; k < c.totalSteps; k++) if (learningRate(c, k) !== 0) return false;
+  return true;
+}
+
 /** The warning lines (without the `seal: warning:` prefix) for a schedule over `totalSteps` planned optimizer steps; [] when it trains as asked. */
 export function scheduleWarnings(c: ScheduleConfig): string[] {
   const warmup = c.warmupSteps ?? 0;
@@ -17,7 +23,7 @@ export function scheduleWarnings(c: ScheduleConfig): string[] {
   if (steps === 0) return ['no optimizer step is planned: the adapter stays as initialised'];
   if (c.lr === 0) return [`the learning rate is 0: none of the ${steps} planned steps changes the adapter`];
   const rates = Array.from({ length: steps }, (_, k) => learningRate(c, k));
-  if (rates.every((r) => r === 0)) {
+  if (trainsNothing(c)) {
     return [
       `warmup (${warmup} step${warmup === 1 ? '' : 's'}) >= planned steps (${steps}): the learning rate is 0 on every step (warmup starts from 0), so the adapter stays as initialised`,
     ];
