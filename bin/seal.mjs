@@ -34,7 +34,14 @@ if (!inChild && quiet && process.platform !== 'win32') {
   await runFiltered();
 } else {
   if (inChild) useStderrFd(Number(process.env[STDERR_FD_ENV]));
-  const { main } = await import(bundle);
+  let main;
+  try {
+    ({ main } = await import(bundle));
+  } catch (e) {
+    // The bundle or the native webgpu module it loads is broken or missing: one line, no stack.
+    console.error(`seal: cannot load the CLI (${e.message.split('\n')[0]}): run \`npm ci\` in the seal-webgpu package`);
+    process.exit(1);
+  }
   const code = await main(args);
   // Dawn keeps native handles alive, so exit explicitly once the command is done, but only after stdout has drained:
   // exiting at once cuts a large output (seal logits) written to a pipe.
@@ -85,6 +92,7 @@ function useStderrFd(fd) {
         }),
         { isTTY: false, fd },
       );
+  stream.on('error', () => {}); // the reader went away (EPIPE): nothing left to tell it
   Object.defineProperty(process, 'stderr', { value: stream, configurable: true, enumerable: true, writable: true });
   globalThis.console = new console.Console({ stdout: process.stdout, stderr: stream });
   process.on('disconnect', () => process.kill(process.pid, 'SIGKILL'));

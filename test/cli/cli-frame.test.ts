@@ -3,14 +3,15 @@
  * with a pointer to --help, the documented exit codes, internal errors without a stack, doctor's --gpu-adapter, and
  * Dawn's own warnings hidden unless --verbose.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { describeError } from '../../runtime-node/cli-errors.ts';
 import { EXIT } from '../../runtime-node/exit-codes.ts';
 import { UsageError } from '../../runtime-node/flags.ts';
-import { type SealResult, seal } from '../harness/cli.ts';
+import { NODE, type SealResult, seal } from '../harness/cli.ts';
 import { sharedPath } from '../harness/shared.ts';
 
 const MODEL = sharedPath('models/stories260K');
@@ -188,6 +189,27 @@ describe('exit codes', () => {
       code: EXIT.usage,
       lines: ['seal: --n must be an integer', "Run 'seal generate --help' for usage."],
     });
+  });
+});
+
+describe('a broken installation', () => {
+  it('a bundle that cannot load (a dependency missing) is one line saying to reinstall, for a GPU command and another', () => {
+    const root = mkdtempSync(join(tmpdir(), 'seal-install-'));
+    try {
+      mkdirSync(join(root, 'bin'));
+      mkdirSync(join(root, 'dist'));
+      copyFileSync('bin/seal.mjs', join(root, 'bin', 'seal.mjs'));
+      writeFileSync(join(root, 'dist', 'cli.mjs'), "import 'seal-test-no-such-package';\n");
+      for (const args of [['--version'], ['doctor']]) {
+        const r = spawnSync(NODE, [join(root, 'bin', 'seal.mjs'), ...args], { encoding: 'utf8' });
+        expect(r.status, r.stderr).toBe(EXIT.error);
+        expect(r.stderr).toMatch(
+          /^seal: cannot load the CLI \(Cannot find package 'seal-test-no-such-package'.*\): run `npm ci` in the seal-webgpu package\n$/,
+        );
+      }
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 });
 
