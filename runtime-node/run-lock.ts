@@ -1,7 +1,7 @@
 /** run.lock: one process at a time in a run directory (the lock file itself is lock-file.ts, shared with the hub). */
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
-import { LockFile, mtimeMs, readHeldLock, removeLockIfUnchanged } from './lock-file.ts';
+import { LockFile, mtimeMs, pidAlive, readHeldLock, removeLockIfUnchanged } from './lock-file.ts';
 import { RunDirError } from './run-layout.ts';
 
 /** Another live process holds the directory's lock. */
@@ -42,7 +42,7 @@ export class RunLock {
     const quietMs = Date.now() - (await mtimeMs(path));
     const who = held.holder ? `${held.who} (since ${held.holder.started})` : held.who;
     const sameHost = held.holder !== null && held.holder.host === hostname();
-    const dead = sameHost ? held.deadOnThisHost : quietMs > staleMs;
+    const dead = sameHost ? held.deadOnThisHost || (await exitsSoon(held.holder?.pid)) : quietMs > staleMs;
     if (!dead) {
       throw new RunLockedError(
         `the run directory ${dirname(path)} is in use by ${who}: two processes cannot run in one directory. ` +
@@ -58,4 +58,18 @@ export class RunLock {
     process.removeListener('exit', this.onExit);
     this.file.release();
   }
+}
+
+/**
+ * Whether a live holder on this host exits within a moment. The CLI runs a command in a child of bin/seal.mjs that
+ * kills itself when its parent dies, so right after a `kill -9` of the parent its child may still hold the lock for a
+ * few milliseconds: a resume started at once must wait for it, not fail.
+ */
+async function exitsSoon(pid: number | undefined, graceMs = 3000): Promise<boolean> {
+  if (pid === undefined) return false;
+  for (const end = Date.now() + graceMs; Date.now() < end; ) {
+    await new Promise((r) => setTimeout(r, 50));
+    if (!pidAlive(pid)) return true;
+  }
+  return false;
 }
