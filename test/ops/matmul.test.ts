@@ -386,10 +386,14 @@ describe('matmul', () => {
       for (const magnitude of [1e-7, 1e6]) {
         const p = epilogueProblem(r, [72, 200, 96], transA, transB);
         p.a = p.a.map((x) => x * magnitude);
-        // The bias and C must not be scaled: make them comparable to the product (an f32 bias: a 16-bit one
-        // could not hold these magnitudes itself).
-        p.bias = Float32Array.from(p.bias!, (x) => x * magnitude * 4);
-        p.biasDtype = 'f32';
+        // The bias and C must not be scaled: make them comparable to the product. bf16 holds these magnitudes, f16
+        // does not (1e-7 is below its normals, 4e6 above its range): an f16 bias becomes f32. Otherwise the rotation's
+        // dtypes stay, so the exact kernels run the pipelines the tests above compiled (each is a lavapipe compile).
+        if (p.biasDtype === 'f16') p.biasDtype = 'f32';
+        p.bias = roundTo(
+          Float32Array.from(p.bias!, (x) => x * magnitude * 4),
+          p.biasDtype!,
+        );
         p.c0 = Float32Array.from(p.c0!, (x) => x * magnitude * 4);
         const ref = matmulRef(p.a, p.b, p);
         const what = `${describeProblem(p)} A x ${magnitude}`;
