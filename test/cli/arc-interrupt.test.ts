@@ -6,7 +6,7 @@
  * created or touched.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,21 +14,12 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parseEventLog, type RunEvent } from '../../src/seal/events.ts';
 import { EXIT } from '../../runtime-node/exit-codes.ts';
 import { expectCleanFailure, NODE, seal } from '../harness/cli.ts';
+import { snapshot } from '../harness/snapshot.ts';
 import { sharedPath } from '../harness/shared.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const TASKS = join(ROOT, 'examples/arc-tiny/tiny_challenges.json');
 const events = (run: string): RunEvent[] => parseEventLog(new Uint8Array(readFileSync(join(run, 'events.jsonl')))).events;
-
-/** Every file under `dir` with its bytes (a run directory's whole content). */
-function snapshot(dir: string): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const name of readdirSync(dir, { recursive: true }) as string[]) {
-    const path = join(dir, name);
-    if (statSync(path).isFile()) out.set(name, readFileSync(path).toString('base64'));
-  }
-  return out;
-}
 
 describe('seal arc train: Ctrl-C and validation before the run directory', () => {
   const model = sharedPath('models/stories260K');

@@ -5,7 +5,7 @@
  * in this process: every kernel compiles in the child processes only (the file stays fast with a cold cache).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,21 +18,12 @@ import { initLoraWeights, type LoraHostWeights } from '../../src/lora/host-weigh
 import { parseModelConfig } from '../../src/model/config.ts';
 import { sharedPath } from '../harness/shared.ts';
 import { NODE, expectCleanFailure, seal } from '../harness/cli.ts';
+import { snapshot } from '../harness/snapshot.ts';
 import { STORY, STORY_START, STORY_TRAINING } from '../train/sft-fixtures.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 const flat = (w: LoraHostWeights) => w.modules.flatMap((m) => [...m.a, ...m.b]);
-
-/** Every file under `dir` with its bytes. */
-function snapshot(dir: string): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const name of readdirSync(dir, { recursive: true }) as string[]) {
-    const path = join(dir, name);
-    if (statSync(path).isFile()) out.set(name, readFileSync(path).toString('base64'));
-  }
-  return out;
-}
 
 /** `seal sft` in the background, sent SIGINT once its first step's progress line is on stderr. */
 function sftInterruptedAfterFirstStep(args: string[]): Promise<{ code: number | null; stderr: string }> {
