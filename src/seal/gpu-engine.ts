@@ -23,7 +23,7 @@ import type { ModelWeights } from '../model/weights.ts';
 import { encodeChat, type ChatMessage, type ChatTemplate } from '../text/chat-template.ts';
 import type { TextTokenizer } from '../text/tokenizer.ts';
 import { tokenizeSftRows, type LossMode, type SftDataRow } from '../train/sft-data.ts';
-import { trainSft, type SftOptions } from '../train/sft.ts';
+import { trainSft, type SftOptions, type SftStepInfo } from '../train/sft.ts';
 import type { GenerateOptions, GeneratedSample, InnerTrainingPlan, ScoringModel } from './domain.ts';
 import { runBehindBarrier } from './generation-barrier.ts';
 import type { PolicyMode, PolicyTrainingJob, SampleOptions, SealEngine, TrainedCandidate, TrainingStep } from './engine.ts';
@@ -222,18 +222,7 @@ export class GpuSealEngine implements SealEngine {
         plans.map((p, i) => ({ adapter: adapters[i]!, examples: examples[i]!, hyper: p.hyper })),
         {
           ...this.options.sft,
-          onStep: (s) =>
-            onStep({
-              job: s.job,
-              step: s.step,
-              totalSteps: s.totalSteps,
-              loss: s.loss,
-              lr: s.lr,
-              tokens: s.trainedTokens,
-              inputTokens: s.tokens,
-              epoch: s.epoch,
-              gradNorm: s.gradNorm,
-            }),
+          onStep: (s) => onStep(trainingStep(s, s.job)),
         },
       );
       this.options.onTiming?.('train', (performance.now() - t1) / 1000);
@@ -296,18 +285,7 @@ export class GpuSealEngine implements SealEngine {
       const t0 = performance.now();
       await trainSft(ctx, config, weights, [{ adapter, examples, hyper: job.hyper }], {
         ...this.options.sft,
-        onStep: (s) =>
-          onStep({
-            job: 0,
-            step: s.step,
-            totalSteps: s.totalSteps,
-            loss: s.loss,
-            lr: s.lr,
-            tokens: s.trainedTokens,
-            inputTokens: s.tokens,
-            epoch: s.epoch,
-            gradNorm: s.gradNorm,
-          }),
+        onStep: (s) => onStep(trainingStep(s, 0)),
       });
       this.options.onTiming?.('train', (performance.now() - t0) / 1000);
       return await adapter.download();
@@ -331,4 +309,19 @@ export class GpuSealEngine implements SealEngine {
   dispose(): void {
     this.disposePolicy();
   }
+}
+
+/** An SFT step as the SEAL core records it (`job`: the candidate's index in its group; 0 for the policy). */
+function trainingStep(s: SftStepInfo, job: number): TrainingStep {
+  return {
+    job,
+    step: s.step,
+    totalSteps: s.totalSteps,
+    loss: s.loss,
+    lr: s.lr,
+    tokens: s.trainedTokens,
+    inputTokens: s.tokens,
+    epoch: s.epoch,
+    gradNorm: s.gradNorm,
+  };
 }

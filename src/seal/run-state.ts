@@ -82,14 +82,7 @@ export interface RoundState {
   finished: boolean;
 }
 
-export interface BaselineScore {
-  name: string;
-  round: number | null;
-  task: string;
-  reward: number;
-  solved: boolean;
-  tests: TestOutcome[];
-}
+export type BaselineScore = Omit<BaselineScoredEvent, 'type'>;
 
 export type RunStatus = 'empty' | 'running' | 'finished' | 'failed' | 'interrupted';
 
