@@ -56,6 +56,9 @@ describe('a fresh clone with nothing beside it', () => {
     expect(r.stdout).toContain(`task af24b4cc from ${join(clone, 'examples/data/arc/arc-agi_evaluation_challenges_filtered_1B_eval_set.json')}`);
   });
 
+  // The issue's command on one of the four tasks: what a fresh clone must find (model, tasks, solutions beside them) is
+  // the same, at a quarter of the time; the loop over several tasks is test/cli/arc-run.test.ts's, and
+  // scripts/quickstart.sh runs the full command.
   it('seal arc train on examples/arc-tiny writes its report', () => {
     const run = join(outer, 'R');
     const r = seal(
@@ -64,7 +67,7 @@ describe('a fresh clone with nothing beside it', () => {
       '--model',
       'examples/models/stories260K',
       '--tasks',
-      'examples/arc-tiny/tiny_challenges.json',
+      'examples/arc-tiny/tiny_challenges.json:tiny0001',
       '--run',
       run,
       '--self-edits',
