@@ -8,6 +8,7 @@ import { loadWeights } from '../../src/model/weights.ts';
 import { fileSource, readJsonFile } from '../../runtime-node/file-source.ts';
 import { testContext } from '../harness/context.ts';
 import { expectClose, freshSeed, randn, rng, TOL } from '../harness/numerics.ts';
+import { TINY_LLAMA } from '../train/tiny-model.ts';
 import { referenceGreedy, referenceLogits, type Weights } from '../ref/transformer.ts';
 
 const STORIES = new URL('../../../shared/models/stories260K', import.meta.url).pathname;
@@ -81,29 +82,19 @@ async function tinyModel(config: ModelConfig, dtype: StDType, seed: number) {
   return { ctx, ref, weights, model: new Transformer(ctx, config, weights, { matmul: 'f32' }) };
 }
 
-const baseTiny: ModelConfig = {
-  architecture: 'llama',
-  hiddenSize: 30,
-  intermediateSize: 45,
-  numLayers: 2,
-  numHeads: 5,
-  numKvHeads: 1,
+const QWEN2: ModelConfig = {
+  ...TINY_LLAMA,
+  architecture: 'qwen2',
+  attentionBias: true,
+  hiddenSize: 36,
+  numHeads: 6,
+  numKvHeads: 2,
   headDim: 6,
-  vocabSize: 37,
-  rmsNormEps: 1e-6,
-  ropeTheta: 10000,
-  ropeScaling: null,
-  tieWordEmbeddings: true,
-  attentionBias: false,
-  maxPositionEmbeddings: 256,
-  bosTokenId: null,
-  eosTokenIds: [],
+  ropeTheta: 1e6,
 };
-
-const QWEN2: ModelConfig = { ...baseTiny, architecture: 'qwen2', attentionBias: true, hiddenSize: 36, numHeads: 6, numKvHeads: 2, headDim: 6, ropeTheta: 1e6 };
 /** rope_scaling llama3, untied head, head_dim (10) != hidden / heads (33 / 3). */
 const LLAMA3: ModelConfig = {
-  ...baseTiny,
+  ...TINY_LLAMA,
   hiddenSize: 33,
   numHeads: 3,
   numKvHeads: 1,
@@ -198,12 +189,12 @@ describe('GPU transformer', () => {
 
   it('rejects bad token ids and missing weights with clear errors', async () => {
     const ctx = await testContext();
-    const { bytes } = randomModel(baseTiny, 'F32', rng(1));
+    const { bytes } = randomModel(TINY_LLAMA, 'F32', rng(1));
     const source = memorySource(bytes, 'tiny.safetensors');
     const header = await parseSafetensorsHeader(source);
-    await expect(loadWeights(ctx, { ...baseTiny, tieWordEmbeddings: false }, source, header)).rejects.toThrow(/missing lm_head\.weight/);
-    const weights = await loadWeights(ctx, baseTiny, source, header);
-    const model = new Transformer(ctx, baseTiny, weights);
+    await expect(loadWeights(ctx, { ...TINY_LLAMA, tieWordEmbeddings: false }, source, header)).rejects.toThrow(/missing lm_head\.weight/);
+    const weights = await loadWeights(ctx, TINY_LLAMA, source, header);
+    const model = new Transformer(ctx, TINY_LLAMA, weights);
     expect(() => model.forward({ ids: [3, 37] })).toThrow(/token id 37 outside \[0, 37\)/);
     expect(() => model.forward({ ids: [3, 4], positions: [0] })).toThrow(/2 ids but 1 positions/);
     model.dispose();

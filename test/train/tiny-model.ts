@@ -11,7 +11,8 @@ import { randn } from '../harness/numerics.ts';
 import type { RefLora } from '../ref/lora-transformer.ts';
 import type { Weights } from '../ref/transformer.ts';
 
-const base: ModelConfig = {
+/** A tiny tied-embedding Llama (GQA 5:1): the base the other tiny configs vary. */
+export const TINY_LLAMA: ModelConfig = {
   architecture: 'llama',
   hiddenSize: 30,
   intermediateSize: 45,
@@ -35,7 +36,7 @@ const base: ModelConfig = {
  * matmul takes its scalar (non-vec4) loads; QWEN2 below has multiples of 4 and takes the vec4 ones.
  */
 export const LLAMA_GQA: ModelConfig = {
-  ...base,
+  ...TINY_LLAMA,
   hiddenSize: 34,
   intermediateSize: 50,
   numHeads: 9,
@@ -49,7 +50,7 @@ export const LLAMA_GQA: ModelConfig = {
 
 /** Qwen2: q/k/v biases, tied embeddings, rope_theta 1e6. */
 export const QWEN2: ModelConfig = {
-  ...base,
+  ...TINY_LLAMA,
   architecture: 'qwen2',
   attentionBias: true,
   hiddenSize: 32,
