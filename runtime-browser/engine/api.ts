@@ -226,6 +226,19 @@ export interface RestEmResult {
   resampled: SelfEditSample[][];
 }
 
+export interface TimingRequest {
+  /** 'llama-3.2-1b': random bf16 weights at the Llama-3.2-1B shape (with the loaded model's tokenizer); 'model': the loaded model. */
+  shape: 'llama-3.2-1b' | 'model';
+  /** Decoder layers of the 1B shape (default 16, the real model's). */
+  layers?: number;
+  /** The task (default: the one used last); trained with the oracle self-edit (all augmentations, 2 epochs). */
+  task?: ArcTaskView;
+  /** Cap on TTT steps (default: the self-edit's full plan). */
+  tttMaxSteps?: number;
+  /** Tokens decoded per answer (default: the true answer's length; random weights never stop early). */
+  answerTokens?: number;
+}
+
 export interface TimingResult {
   shape: string;
   trainSeconds: number;
@@ -246,7 +259,8 @@ export interface LoadProgress {
 export interface SealEngineApi {
   info(): Promise<EngineInfo>;
   inspectModel(src: ModelSource, opts?: { token?: string }): Promise<ModelInspection>;
-  loadModel(src: ModelSource, opts: { token?: string; onProgress?: (p: LoadProgress) => void }, opId: string): Promise<ModelSummary>;
+  /** onProgress is its own argument (comlink proxies top-level arguments only: wrap it in Comlink.proxy, or pass null). */
+  loadModel(src: ModelSource, opts: { token?: string }, onProgress: ((p: LoadProgress) => void) | null, opId: string): Promise<ModelSummary>;
   cachedModels(): Promise<{ id: string; bytes: number }[]>;
   deleteCachedModels(): Promise<void>;
   parseTask(json: string, id?: string): Promise<ArcTaskView>;
@@ -259,7 +273,7 @@ export interface SealEngineApi {
   importPolicy(files: Record<string, Uint8Array>): Promise<void>;
   logits(prompt: string, opts: { policy: boolean }): Promise<Float32Array>;
   exportSession(): Promise<string>;
-  timeOneCandidate(opts: { shape: 'llama-3.2-1b' | 'model'; layers?: number }, opId: string): Promise<TimingResult>;
+  timeOneCandidate(opts: TimingRequest, opId: string): Promise<TimingResult>;
   onDeviceLost(cb: (message: string) => void): void;
   cancel(opId: string): void;
   dispose(): Promise<void>;
