@@ -1,6 +1,7 @@
 /** seal-webgpu: runtime-free core. Give it a GPUAdapter (see runtime-node / runtime-browser). */
 export { GpuContext, type ContextOptions, type EnabledFeatures, type HostArray } from './gpu/context.ts';
 export { Tensor } from './gpu/tensor.ts';
+export { GpuCounters, diffCounts, type GpuCounts } from './gpu/counters.ts';
 export { CommandRecorder, fold1d, type Dispatch, type Param, type Timing } from './gpu/recorder.ts';
 export { probeCapabilities, type Capabilities, type SubgroupMatrixConfig } from './gpu/capabilities.ts';
 export { DeviceLostError, GpuUnavailableError, GpuValidationError } from './gpu/errors.ts';

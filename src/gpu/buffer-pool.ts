@@ -2,6 +2,7 @@
  * Reuses storage buffers by size class: creating and first-binding a buffer is expensive in WebGPU,
  * and a training step allocates the same activations every time.
  */
+import type { GpuCounters } from './counters.ts';
 
 /** STORAGE | COPY_SRC | COPY_DST, as spec constants so importing this module needs no GPU globals. */
 export const STORAGE_USAGE = 0x80 | 0x04 | 0x08;
@@ -26,6 +27,7 @@ export class BufferPool {
   constructor(
     private readonly device: GPUDevice,
     private readonly maxBufferSize: number,
+    private readonly counters: GpuCounters,
   ) {}
 
   acquire(bytes: number, label = 'seal'): GPUBuffer {
@@ -47,6 +49,7 @@ export class BufferPool {
 
   private create(size: number, label: string): GPUBuffer {
     const buf = this.device.createBuffer({ size, usage: STORAGE_USAGE, label });
+    this.counters.buffersCreated++;
     this.allocatedBytes += size;
     this.peakBytes = Math.max(this.peakBytes, this.allocatedBytes);
     this.live.add(buf);

@@ -4,6 +4,7 @@
  */
 import { BufferPool } from './buffer-pool.ts';
 import { deviceDescriptor, probeCapabilities, type Capabilities } from './capabilities.ts';
+import { GpuCounters } from './counters.ts';
 import { bytesFor, pack16, unpack16, type DType } from './dtype.ts';
 import { DeviceLostError, GpuValidationError } from './errors.ts';
 import { PipelineCache } from './pipeline-cache.ts';
@@ -30,6 +31,8 @@ export class GpuContext {
   readonly pipelines: PipelineCache;
   readonly limits: Record<string, number>;
   readonly features: EnabledFeatures;
+  /** What this context asked of the device so far (dispatches, submits, waits, creations, bytes moved). */
+  readonly counters = new GpuCounters();
   private lostError: DeviceLostError | null = null;
   private errors: string[] = [];
   private pipelineIds = new WeakMap<GPUComputePipeline, number>();
@@ -55,8 +58,8 @@ export class GpuContext {
       subgroupMatrix: f.has('chromium-experimental-subgroup-matrix') && caps.subgroupMatrixConfigs.length > 0,
       timestampQuery: f.has('timestamp-query'),
     };
-    this.pool = new BufferPool(device, lim.maxBufferSize ?? 256 * 2 ** 20);
-    this.pipelines = new PipelineCache(device);
+    this.pool = new BufferPool(device, lim.maxBufferSize ?? 256 * 2 ** 20, this.counters);
+    this.pipelines = new PipelineCache(device, this.counters);
     this.lost = device.lost.then((info) => {
       this.lostError = new DeviceLostError(info.reason ?? 'unknown', info.message || 'no message');
       return this.lostError;
@@ -92,6 +95,7 @@ export class GpuContext {
   /** Waits for a GPU promise, but fails (instead of hanging) if the device is lost meanwhile. */
   guard<T>(p: Promise<T>): Promise<T> {
     this.throwIfLost();
+    this.counters.hostWaits++;
     return Promise.race([p, this.lost.then((e) => Promise.reject(e))]);
   }
 
@@ -145,12 +149,14 @@ export class GpuContext {
       words = data instanceof C ? data : C.from(data as ArrayLike<number>);
     }
     if (words.byteLength === 0) return;
+    this.counters.bytesUploaded += words.byteLength;
     this.device.queue.writeBuffer(t.buffer, t.byteOffset, words.buffer, words.byteOffset, words.byteLength);
   }
 
   /** Fills a tensor's bytes with one 32-bit pattern (NaN by default): tests poison outputs with it. */
   fill(t: Tensor, word = 0x7fc00000): void {
     const words = new Uint32Array(t.byteLength / 4).fill(word);
+    this.counters.bytesUploaded += words.byteLength;
     this.device.queue.writeBuffer(t.buffer, t.byteOffset, words.buffer, 0, words.byteLength);
   }
 
@@ -162,6 +168,9 @@ export class GpuContext {
     const enc = this.device.createCommandEncoder();
     if (bytes) enc.copyBufferToBuffer(t.buffer, t.byteOffset, staging, 0, bytes);
     this.device.queue.submit([enc.finish()]);
+    this.counters.buffersCreated++;
+    this.counters.submits++;
+    this.counters.bytesReadBack += bytes;
     try {
       await this.guard(staging.mapAsync(1 /* GPUMapMode.READ */));
       const raw = staging.getMappedRange(0, Math.max(4, bytes)).slice(0, bytes);

@@ -1,4 +1,5 @@
 /** Compiles each (shader, defines, entry point, override constants) once. */
+import type { GpuCounters } from './counters.ts';
 import { GpuValidationError } from './errors.ts';
 import { preprocess, shaderSource, type Defines } from './wgsl.ts';
 
@@ -20,7 +21,10 @@ export class PipelineCache {
   private pipelines = new Map<string, GPUComputePipeline>();
   private modules = new Map<string, GPUShaderModule>();
 
-  constructor(private readonly device: GPUDevice) {}
+  constructor(
+    private readonly device: GPUDevice,
+    private readonly counters: GpuCounters,
+  ) {}
 
   get size(): number {
     return this.pipelines.size;
@@ -36,6 +40,7 @@ export class PipelineCache {
         compute: { module: this.module(key), entryPoint: key.entryPoint ?? 'main', constants: key.constants },
       });
       this.pipelines.set(id, p);
+      this.counters.pipelinesCreated++;
     }
     return p;
   }

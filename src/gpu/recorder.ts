@@ -58,6 +58,8 @@ export class CommandRecorder {
   private uniform: GPUBuffer | null = null;
   private bindGroups = new Map<string, GPUBindGroup>();
   private lastTimings: Promise<Timing[]> | null = null;
+  /** performance.now() at the first command since the last submit (the counters' recordMs). */
+  private recordingSince = 0;
   readonly profile: boolean;
 
   constructor(
@@ -96,7 +98,12 @@ export class CommandRecorder {
       });
       this.paramBytes = paramOffset + paramBytes;
     }
-    this.commands.push({ kind: 'dispatch', d, tensors: Object.values(d.bindings), pipeline, paramOffset, paramBytes });
+    this.push({ kind: 'dispatch', d, tensors: Object.values(d.bindings), pipeline, paramOffset, paramBytes });
+  }
+
+  private push(c: Command): void {
+    if (!this.commands.length) this.recordingSince = performance.now();
+    this.commands.push(c);
   }
 
   /** Throws when the dispatch's param or tensor names differ from the shader's; once per pipeline. */
@@ -113,11 +120,11 @@ export class CommandRecorder {
   }
 
   copy(src: Tensor, dst: Tensor, bytes = Math.min(src.byteLength, dst.byteLength)): void {
-    this.commands.push({ kind: 'copy', src, dst, bytes });
+    this.push({ kind: 'copy', src, dst, bytes });
   }
 
   clear(t: Tensor): void {
-    this.commands.push({ kind: 'clear', t });
+    this.push({ kind: 'clear', t });
   }
 
   private ensureParamCapacity(bytes: number): void {
@@ -134,7 +141,9 @@ export class CommandRecorder {
       this.bindGroups.clear();
       const size = Math.max(4096, 2 ** Math.ceil(Math.log2(this.paramBytes)));
       this.uniform = this.ctx.device.createBuffer({ size, usage: UNIFORM_USAGE, label: 'seal-params' });
+      this.ctx.counters.buffersCreated++;
     }
+    this.ctx.counters.bytesUploaded += this.paramBytes;
     this.ctx.device.queue.writeBuffer(this.uniform, 0, this.params, 0, this.paramBytes);
     return this.uniform;
   }
@@ -149,6 +158,7 @@ export class CommandRecorder {
       const entries: GPUBindGroupEntry[] = c.tensors.map((t, i) => t.binding(i + 1));
       if (c.paramBytes) entries.unshift({ binding: 0, resource: { buffer: uniform!, offset: c.paramOffset, size: c.paramBytes } });
       g = this.ctx.device.createBindGroup({ layout: c.pipeline.getBindGroupLayout(0), entries, label: d.label ?? d.kernel.shader });
+      this.ctx.counters.bindGroupsCreated++;
       if (this.bindGroups.size > 8192) this.bindGroups.clear();
       this.bindGroups.set(key, g);
     }
@@ -160,6 +170,7 @@ export class CommandRecorder {
     this.ctx.throwIfLost();
     if (!this.commands.length) return;
     const device = this.ctx.device;
+    const counters = this.ctx.counters;
     const uniform = this.uniformBuffer();
     const encoder = device.createCommandEncoder({ label: 'seal-step' });
     const dispatches = this.commands.filter((c) => c.kind === 'dispatch').length;
@@ -195,12 +206,17 @@ export class CommandRecorder {
       readback = device.createBuffer({ size: 16 * dispatches, usage: 0x01 | 0x08 }); // MAP_READ | COPY_DST
       encoder.resolveQuerySet(querySet, 0, 2 * dispatches, resolve, 0);
       encoder.copyBufferToBuffer(resolve, 0, readback, 0, 16 * dispatches);
+      counters.buffersCreated += 2;
     }
     device.queue.submit([encoder.finish()]);
+    counters.submits++;
+    counters.dispatches += dispatches;
     this.commands = [];
     this.paramBytes = 0;
+    counters.recordMs += performance.now() - this.recordingSince;
     if (readback && querySet && resolve) {
       const rb = readback;
+      counters.bytesReadBack += 16 * dispatches;
       this.lastTimings = this.ctx.guard(rb.mapAsync(1 /* READ */)).then(() => {
         const t = new BigUint64Array(rb.getMappedRange().slice(0));
         rb.destroy();

@@ -188,6 +188,7 @@ export class BlockUploader {
   /** writeBuffer copies the data at once, so the carry can be reused right after. */
   private put(t: Tensor, data: Uint8Array): void {
     this.ctx.device.queue.writeBuffer(t.buffer, t.byteOffset + this.written, data.buffer, data.byteOffset, data.byteLength);
+    this.ctx.counters.bytesUploaded += data.byteLength;
     this.written += data.byteLength;
   }
 }
