@@ -15,6 +15,18 @@ import { devicePeak } from './peaks.ts';
 import { kernelBench } from './kernels.ts';
 import { HF_CONFIGS } from './shapes.ts';
 import { ARC_BENCH_TASK, arcBench, benchSelfEdit, type ArcBenchOptions } from './arc.ts';
+import {
+  CENSUS_CASES,
+  CENSUS_SCHEMA,
+  CENSUS_WIDTHS,
+  censusCases,
+  censusHeader,
+  censusModel,
+  WARMUP_STEPS,
+  type CensusCase,
+  type CensusCaseName,
+  type CensusModel,
+} from './census.ts';
 import { TRAINING_PRECISIONS } from '../src/train/lora-linear.ts';
 import { parseShape, SFT_SETUPS, sftBench, sftCases, type SftCaseOptions } from './sft.ts';
 
@@ -42,6 +54,12 @@ const USAGE = `Usage:
        of the true answer; --tasks defaults to ../shared's full evaluation file, else the 1B eval subset in
        examples/data/arc; --tokenizer to ../shared's Llama-3.2-1B-Instruct files; --precision: TTT's base matmuls, as
        seal arc --precision, default f32)
+  npm run bench -- census [--models ${Object.keys(SFT_SETUPS).join(',')}] [--cases ${CENSUS_CASES.join(',')}]
+                          [--layers N] [--out DIR] [--adapter NAME]
+      (what one steady-state step of each case asks of the GPU, counted, not timed: dispatches, submits, host
+       waits, bind groups / pipelines / buffers created, bytes moved, host ms recording, weight bytes read per
+       decode token at the real widths; random-weight models at the real structure with shrunk widths, see
+       docs/census.md; writes census-<device>-<commit>.json)
   sft and arc: --precision f32 = the exact portable path, mixed = 16-bit operands on the fastest kernel (tensor
        cores through subgroup matrices where the device has them); sft runs both by default`;
 
@@ -67,6 +85,58 @@ function intList(value: string, flag: string): number[] {
   return xs;
 }
 
+/** bench census: counts every case of every model, prints a table and writes census-<device>-<commit>.json to `out`. */
+async function runCensus(models: CensusModel[], cases: CensusCaseName[], out: string, adapter: string | undefined): Promise<number> {
+  const ctx = await createNodeContext({ adapter });
+  const a = ctx.caps.adapter;
+  const device = a.description || [a.vendor, a.architecture].filter(Boolean).join(' ') || 'unknown';
+  console.log(`device: ${device}; features: ${JSON.stringify(ctx.features)}; commit ${__SEAL_COMMIT__}`);
+  mkdirSync(out, { recursive: true });
+  // Mesa's llvmpipe is reached through its Vulkan driver, lavapipe: the name the project's docs use.
+  const short = /llvmpipe/i.test(device)
+    ? 'lavapipe'
+    : device
+        .toLowerCase()
+        .replace(/[^a-z0-9]+/g, '-')
+        .replace(/^-|-$/g, '')
+        .slice(0, 40);
+  const file = join(out, `census-${short}-${__SEAL_COMMIT__}.json`);
+  const counted: CensusCase[] = [];
+  const save = (complete: boolean) => {
+    const report = {
+      schema: CENSUS_SCHEMA,
+      date: new Date().toISOString(),
+      commit: __SEAL_COMMIT__,
+      runtime: `node ${process.version}`,
+      device,
+      adapter: a,
+      features: ctx.features,
+      limits: { maxStorageBufferBindingSize: ctx.limits.maxStorageBufferBindingSize, maxBufferSize: ctx.limits.maxBufferSize },
+      widths: CENSUS_WIDTHS,
+      models: models.map((m) => ({ name: m.name, census: m.census, lora: m.lora, sftTokens: m.sftTokens })),
+      warmupSteps: WARMUP_STEPS,
+      complete,
+      cases: counted,
+    };
+    writeFileAtomicSync(file, `${JSON.stringify(report, null, 2)}\n`);
+  };
+  console.log(censusHeader());
+  for (const m of models) {
+    await censusCases(ctx, m, {
+      cases,
+      log: (l) => console.log(l),
+      onCase: (c) => {
+        counted.push(c);
+        save(false);
+      },
+    });
+  }
+  save(true);
+  console.log(`wrote ${file}`);
+  ctx.dispose();
+  return 0;
+}
+
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -88,6 +158,7 @@ async function main(argv: string[]): Promise<number> {
       k: { type: 'string' },
       'k-mode': { type: 'string', default: 'fused' },
       precision: { type: 'string' },
+      cases: { type: 'string' },
       steps: { type: 'string', default: '3' },
       recompute: { type: 'string', default: 'off' },
       'max-seconds': { type: 'string', default: '120' },
@@ -107,9 +178,17 @@ async function main(argv: string[]): Promise<number> {
     console.log(USAGE);
     return values.help ? 0 : 2;
   }
-  if (suite !== 'kernels' && suite !== 'generate' && suite !== 'sft' && suite !== 'arc') {
-    console.error(`bench: unknown suite '${suite}' (available: kernels, generate, sft, arc)\n${USAGE}`);
+  if (suite !== 'kernels' && suite !== 'generate' && suite !== 'sft' && suite !== 'arc' && suite !== 'census') {
+    console.error(`bench: unknown suite '${suite}' (available: kernels, generate, sft, arc, census)\n${USAGE}`);
     return 2;
+  }
+  if (suite === 'census') {
+    const layers = values.layers === undefined ? undefined : intList(values.layers, '--layers')[0];
+    const models = (values.models ?? Object.keys(SFT_SETUPS).join(',')).split(',').map((m) => censusModel(m.trim(), { layers }));
+    const cases = (values.cases ?? CENSUS_CASES.join(',')).split(',').map((c) => c.trim());
+    const unknown = cases.filter((c) => !(CENSUS_CASES as readonly string[]).includes(c));
+    if (unknown.length) throw new Error(`--cases: unknown case '${unknown[0]}' (available: ${CENSUS_CASES.join(', ')})`);
+    return runCensus(models, cases as CensusCaseName[], values.out!, values.adapter);
   }
   let arc: Omit<ArcBenchOptions, 'log'> | null = null;
   if (suite === 'arc') {

@@ -185,10 +185,14 @@ export class SftRunner {
     readonly ctx: GpuContext,
     readonly config: ModelConfig,
     weights: ModelWeights,
-    readonly c: Pick<SftCase, 'lora' | 'seqLen' | 'sequencesPerAdapter' | 'adapters' | 'mode' | 'recompute' | 'precision' | 'learningRate' | 'maxGradNorm'>,
+    readonly c: Pick<SftCase, 'lora' | 'seqLen' | 'sequencesPerAdapter' | 'adapters' | 'mode' | 'recompute' | 'precision' | 'learningRate' | 'maxGradNorm'> & {
+      /** LoraModel's logits budget per LM-head chunk (the census sets it; default LoraModel's). */
+      headChunkBytes?: number;
+    },
   ) {
     const lora = resolveLoraConfig(c.lora);
     const fused = c.mode === 'fused';
+    const modelOptions = { recompute: c.recompute, precision: c.precision, headChunkBytes: c.headChunkBytes };
     if ((c.adapters === 1) !== (c.mode === 'single')) throw new Error(`bench sft: mode '${c.mode}' with ${c.adapters} adapters`);
     try {
       for (let k = 0; k < c.adapters; k++) {
@@ -196,9 +200,9 @@ export class SftRunner {
         this.adapters.push(adapter);
         this.optimizers.push(new LoraOptimizer(ctx, adapter, { maxGradNorm: c.maxGradNorm }));
         if (fused || k === 0) this.grads.push(adapter.zerosLike());
-        if (!fused) this.models.push(new LoraModel(ctx, config, weights, adapter, { recompute: c.recompute, precision: c.precision }));
+        if (!fused) this.models.push(new LoraModel(ctx, config, weights, adapter, modelOptions));
       }
-      if (fused) this.models.push(new LoraModel(ctx, config, weights, this.adapters, { recompute: c.recompute, precision: c.precision }));
+      if (fused) this.models.push(new LoraModel(ctx, config, weights, this.adapters, modelOptions));
       // Fused, a sequence names its adapter; sequentially, each model has one adapter: index 0.
       const sequences = Array.from({ length: c.adapters }, (_, k) => randomSequences(c.sequencesPerAdapter, c.seqLen, config.vocabSize, k, fused ? k : 0));
       this.batches = fused ? [packTrainingSequences(sequences.flat())] : sequences.map((seqs) => packTrainingSequences(seqs));
