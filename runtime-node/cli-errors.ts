@@ -5,6 +5,7 @@
  */
 import { ArcDataError } from '../src/domains/arc/index.ts';
 import { SelfEditFitError } from '../src/domains/arc/self-edit-fit.ts';
+import { KnowledgeDataError } from '../src/domains/knowledge/passages.ts';
 import { DeviceLostError, GpuUnavailableError } from '../src/gpu/errors.ts';
 import { HubError } from '../src/model/hub-protocol.ts';
 import { ModelLoadError } from '../src/inference/load-model.ts';
@@ -34,6 +35,7 @@ const INPUT_ERRORS: readonly (abstract new (...args: never[]) => Error)[] = [
   AdapterDirError,
   ExportError,
   ArcDataError,
+  KnowledgeDataError,
   ArcRunError,
   SelfEditFitError,
   SftDataError,

@@ -8,6 +8,7 @@ import { generateBatch, type GeneratedText } from '../src/generate/generate.ts';
 import type { ChatMessage } from '../src/text/chat-template.ts';
 import { CHAT_TEMPLATE_OPTION, chatTemplateFor, noChatTemplateError, readChatTemplateFlag } from './chat-template-flag.ts';
 import { runArc } from './arc-command.ts';
+import { runKnowledge } from './knowledge-command.ts';
 import { reportError } from './cli-errors.ts';
 import { EXIT } from './exit-codes.ts';
 import { asksForHelp, commandOf, helpCommand, TOP_USAGE, usageOf, VERSION_LINE } from './help.ts';
@@ -313,6 +314,8 @@ export async function main(argvIn: string[]): Promise<number> {
         return await runGenerate(rest);
       case 'arc':
         return await runArc(rest);
+      case 'knowledge':
+        return await runKnowledge(rest);
       case 'merge':
         return await runMerge(rest);
       case 'sft':

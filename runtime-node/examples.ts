@@ -62,3 +62,9 @@ export function embeddedArcSubset(split: keyof typeof ARC_1B_SUBSET_FILES): stri
   const dir = embeddedArcDir();
   return dir === null ? null : join(dir, ARC_1B_SUBSET_FILES[split]);
 }
+
+/** The embedded SQuAD slice (the first 20 of the SEAL paper's 200 evaluation passages, with GPT-4.1's completions), or null. */
+export function embeddedSquadSlice(): string | null {
+  const dir = examplesDir();
+  return dir === null ? null : join(dir, 'data', 'squad', 'gpt4_1_synthetic_val_first20.json');
+}

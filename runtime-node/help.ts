@@ -1,13 +1,15 @@
 /**
  * The `seal` help texts, one table of command -> usage, so `seal <command> [sub] --help`, `-h` and `seal help
  * <command>` are answered here before a command runs (the command modules need no help code), and the version.
- * The texts of sft and arc live beside their flags (sft-command.ts, arc-command.ts, arc-run.ts).
+ * The texts of sft, arc and knowledge live beside their flags (sft-command.ts, arc-command.ts, arc-run.ts,
+ * knowledge-command.ts).
  */
 import packageJson from '../package.json' with { type: 'json' };
 import { ARC_DATASET_USAGE, ARC_SHOW_USAGE, ARC_USAGE } from './arc-command.ts';
 import { ARC_RUN_HELP } from './arc-run.ts';
 import { EXIT } from './exit-codes.ts';
 import { UsageError } from './flags.ts';
+import { KNOWLEDGE_SEQUENCES_USAGE, KNOWLEDGE_SHOW_USAGE, KNOWLEDGE_USAGE } from './knowledge-command.ts';
 import { SFT_USAGE } from './sft-command.ts';
 
 /** `seal --version`: the package's name and version. */
@@ -35,6 +37,7 @@ Commands:
   sft          LoRA fine-tuning on a JSONL file, writing a PEFT adapter
   merge        merge a LoRA adapter into its model, writing a plain Hugging Face model
   arc          SEAL on ARC tasks: arc show | dataset | train | eval | baseline (seal arc --help)
+  knowledge    SEAL on SQuAD passages (knowledge incorporation): knowledge show | sequences (seal knowledge --help)
   help [COMMAND [SUBCOMMAND]]            this text, or a command's
   seal --version (-V)                    the version
 
@@ -122,6 +125,9 @@ const USAGE_BY_COMMAND: Readonly<Record<string, string>> = {
   'arc train': ARC_RUN_HELP,
   'arc eval': ARC_RUN_HELP,
   'arc baseline': ARC_RUN_HELP,
+  knowledge: KNOWLEDGE_USAGE,
+  'knowledge show': KNOWLEDGE_SHOW_USAGE,
+  'knowledge sequences': KNOWLEDGE_SEQUENCES_USAGE,
   help: HELP_USAGE,
 };
 
@@ -130,7 +136,7 @@ export function usageOf(command: string | null): string {
   return (command !== null && USAGE_BY_COMMAND[command]) || TOP_USAGE;
 }
 
-/** The command (with its subcommand, for arc) that argv names, or null when it names none that exists. */
+/** The command (with its subcommand, for arc and knowledge) that argv names, or null when it names none that exists. */
 export function commandOf(argv: readonly string[]): string | null {
   const [cmd, sub] = argv;
   if (cmd === undefined || !Object.hasOwn(USAGE_BY_COMMAND, cmd)) return null;
