@@ -437,7 +437,7 @@ export async function runArcRun(commandArg: string, argv: string[]): Promise<num
             policy,
             maxParallel: parallel,
             keepAdapters: v['keep-adapters'],
-            ...(baseline === 'oracle' ? { fixedSelfEdit: () => domain.oracleSelfEdit() } : {}),
+            ...(baseline === 'oracle' ? { fixedSelfEdits: () => [domain.oracleSelfEdit()] } : {}),
           });
         }
       } finally {

@@ -41,6 +41,8 @@ export interface SamplingOptions {
   stopIds?: readonly number[];
   /** Strings that end a sequence; its text is cut before the first one found. */
   stopStrings?: readonly string[];
+  /** Stops generating between two steps: the call rejects with the signal's reason (an AbortError), its cache freed. */
+  signal?: AbortSignal;
 }
 
 export interface GenerateBatchOptions extends SamplingOptions {
@@ -119,6 +121,7 @@ interface Active {
 export async function generateBatch(transformer: Transformer, tokenizer: TextTokenizer, options: GenerateBatchOptions): Promise<GeneratedText[]> {
   const vocab = transformer.config.vocabSize;
   checkOptions(options, vocab);
+  options.signal?.throwIfAborted();
   const { prompts, maxNewTokens, temperature = 0, topK = 0, topP = 1, seed = 0 } = options;
   const stopIds = options.stopIds ?? tokenizer.eosIds;
   const stopStrings = options.stopStrings ?? [];
@@ -201,6 +204,7 @@ export async function generateBatch(transformer: Transformer, tokenizer: TextTok
   try {
     admit();
     while (active.length || inflight) {
+      options.signal?.throwIfAborted();
       if (!inflight) {
         // Rows of one adapter side by side: each run of them costs two thin LoRA matmuls per projection.
         if (options.adapters) active.sort((x, y) => options.adapters![x.index]! - options.adapters![y.index]!);

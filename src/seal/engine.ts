@@ -3,7 +3,8 @@
  * sample self-edits from the policy, train K candidate adapters together, score them together (each sequence under its
  * candidate's adapter), and train
  * the policy adapter (the ReST-EM M-step). Weights cross this boundary as host LoRA weights (PEFT layout), which is
- * also what the run directory stores.
+ * also what the run directory stores. Every long call takes an optional AbortSignal: an aborted call rejects with
+ * the signal's reason (an AbortError), frees what it allocated, and leaves the engine usable.
  */
 import type { LoraConfig } from '../lora/config.ts';
 import type { LoraHostWeights } from '../lora/host-weights.ts';
@@ -51,6 +52,10 @@ export interface SampleOptions extends GenerateOptions {
   schema: unknown;
   /** Called with each sample as soon as it ends (prompt index, sample), before sample() returns. */
   onSample?: (index: number, sample: GeneratedSample) => void;
+  /** Called with each new piece of a sample's text as soon as it is final (prompt index, piece). */
+  onText?: (index: number, piece: string) => void;
+  /** Stops sampling: the call rejects with the signal's reason (an AbortError). */
+  signal?: AbortSignal;
 }
 
 export interface PolicyTrainingJob {
@@ -71,18 +76,22 @@ export interface SealEngine {
    * Trains one adapter per plan (none skipped) in the same passes; each equals its plan trained alone. `onStep`
    * is awaited after every optimizer step of every job.
    */
-  trainCandidates(plans: readonly InnerTrainingPlan[], onStep: (step: TrainingStep) => void | Promise<void>): Promise<TrainedCandidate[]>;
+  trainCandidates(plans: readonly InnerTrainingPlan[], onStep: (step: TrainingStep) => void | Promise<void>, signal?: AbortSignal): Promise<TrainedCandidate[]>;
   /**
    * Runs `body` once per candidate, all at once, with the scoring model it adapts (null: not adapted); results in
    * candidate order. Generate calls the bodies make together run as one batch, each sequence under its own adapter
    * (src/seal/generation-barrier.ts), and give what each would alone.
    */
-  withScoringModels<T>(candidates: readonly (TrainedCandidate | null)[], body: (model: ScoringModel, index: number) => Promise<T>): Promise<T[]>;
+  withScoringModels<T>(
+    candidates: readonly (TrainedCandidate | null)[],
+    body: (model: ScoringModel, index: number) => Promise<T>,
+    signal?: AbortSignal,
+  ): Promise<T[]>;
   /** Frees candidates' adapters. */
   release(candidates: readonly TrainedCandidate[]): void;
   /**
    * Trains the policy adapter on the base model (the M-step) and returns its weights. No rows: the initial
    * weights unchanged.
    */
-  trainPolicy(job: PolicyTrainingJob, onStep: (step: TrainingStep) => void | Promise<void>): Promise<LoraHostWeights>;
+  trainPolicy(job: PolicyTrainingJob, onStep: (step: TrainingStep) => void | Promise<void>, signal?: AbortSignal): Promise<LoraHostWeights>;
 }

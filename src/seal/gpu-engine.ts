@@ -126,12 +126,12 @@ export class GpuSealEngine implements SealEngine {
   }
 
   async sample(prompts: readonly (readonly ChatMessage[])[], options: SampleOptions): Promise<GeneratedSample[]> {
-    const { schema, onSample, ...generate } = options;
+    const { schema, onSample, onText, signal, ...generate } = options;
     const constraint = schema === null || schema === undefined ? null : this.constraintFor(schema);
     const transformer = this.active;
     transformer.setAdapter(this.policyAdapter);
     try {
-      return await this.generate(transformer, prompts, generate, constraint, onSample);
+      return await this.generate(transformer, prompts, generate, constraint, onSample, undefined, { onText, signal });
     } finally {
       transformer.setAdapter(null);
     }
@@ -155,6 +155,7 @@ export class GpuSealEngine implements SealEngine {
     constraint: JsonSchemaConstraint | null = null,
     onSample?: (index: number, sample: GeneratedSample) => void,
     adapters?: readonly number[],
+    run: { onText?: (index: number, piece: string) => void; signal?: AbortSignal | undefined } = {},
   ): Promise<GeneratedSample[]> {
     if (prompts.length === 0) return [];
     const t0 = performance.now();
@@ -175,6 +176,8 @@ export class GpuSealEngine implements SealEngine {
       ...(this.options.maxBatch ? { maxBatch: this.options.maxBatch } : {}),
       ...(constraint ? { constraint: () => constraint.sequence() } : {}),
       ...(onSample ? { onDone: (i: number, g: GeneratedText) => onSample(i, sampleOf(g)) } : {}),
+      ...(run.onText ? { onText: run.onText } : {}),
+      ...(run.signal ? { signal: run.signal } : {}),
     });
     this.options.onTiming?.('generate', (performance.now() - t0) / 1000);
     return out.map(sampleOf);
@@ -203,7 +206,11 @@ export class GpuSealEngine implements SealEngine {
     });
   }
 
-  async trainCandidates(plans: readonly InnerTrainingPlan[], onStep: (step: TrainingStep) => void | Promise<void>): Promise<TrainedCandidate[]> {
+  async trainCandidates(
+    plans: readonly InnerTrainingPlan[],
+    onStep: (step: TrainingStep) => void | Promise<void>,
+    signal?: AbortSignal,
+  ): Promise<TrainedCandidate[]> {
     const { ctx, config } = this.model;
     const t0 = performance.now();
     const examples = plans.map((p, i) => {
@@ -223,6 +230,7 @@ export class GpuSealEngine implements SealEngine {
         {
           ...this.options.sft,
           onStep: (s) => onStep(trainingStep(s, s.job)),
+          ...(signal ? { signal } : {}),
         },
       );
       this.options.onTiming?.('train', (performance.now() - t1) / 1000);
@@ -233,7 +241,11 @@ export class GpuSealEngine implements SealEngine {
     }
   }
 
-  async withScoringModels<T>(candidates: readonly (TrainedCandidate | null)[], body: (model: ScoringModel, index: number) => Promise<T>): Promise<T[]> {
+  async withScoringModels<T>(
+    candidates: readonly (TrainedCandidate | null)[],
+    body: (model: ScoringModel, index: number) => Promise<T>,
+    signal?: AbortSignal,
+  ): Promise<T[]> {
     const transformer = this.active;
     const adapters: LoraAdapter[] = [];
     // Per candidate: the index of its adapter in the transformer's list (-1: none).
@@ -255,6 +267,7 @@ export class GpuSealEngine implements SealEngine {
             null,
             undefined,
             batch.participants.map((p) => adapterOf[p]!),
+            { signal },
           ),
         (_, generate) => new GenerationModel(this, generate),
         body,
@@ -268,7 +281,7 @@ export class GpuSealEngine implements SealEngine {
     for (const c of candidates) if (c instanceof GpuCandidate) c.adapter.dispose();
   }
 
-  async trainPolicy(job: PolicyTrainingJob, onStep: (step: TrainingStep) => void | Promise<void>): Promise<LoraHostWeights> {
+  async trainPolicy(job: PolicyTrainingJob, onStep: (step: TrainingStep) => void | Promise<void>, signal?: AbortSignal): Promise<LoraHostWeights> {
     const { ctx, config, weights } = this.model;
     const init = 'weights' in job.init ? job.init.weights : this.initWeights(job.lora, job.init.seed);
     const want = resolveLoraConfig(job.lora);
@@ -286,6 +299,7 @@ export class GpuSealEngine implements SealEngine {
       await trainSft(ctx, config, weights, [{ adapter, examples, hyper: job.hyper }], {
         ...this.options.sft,
         onStep: (s) => onStep(trainingStep(s, 0)),
+        ...(signal ? { signal } : {}),
       });
       this.options.onTiming?.('train', (performance.now() - t0) / 1000);
       return await adapter.download();

@@ -17,7 +17,7 @@
  * self-edit after its attempts, or whose plan is a skip (the domain's budget rule, an empty training set), is scored at
  * once with reward 0 and the reason in `skipped`.
  *
- * Baselines: the oracle runs this loop with a fixed self-edit per context (fixedSelfEdit, K = 1); "self-edits of the
+ * Baselines: the oracle runs this loop with a fixed self-edit per context (fixedSelfEdits, K = 1); "self-edits of the
  * base model" is an eval run without a policy; in-context (no TTT) is runInContextBaseline.
  */
 import type { LoraHostWeights } from '../lora/host-weights.ts';
@@ -54,8 +54,16 @@ export interface SealLoopOptions<C extends DomainContext> {
   maxParallel?: number;
   /** Save every candidate's adapter under adapters/round-R/<task>/candidate-K (default false: not kept). */
   keepAdapters?: boolean;
-  /** Instead of sampling, every context's self-edit is this text (the oracle baseline). */
-  fixedSelfEdit?: (context: C) => string;
+  /**
+   * Instead of sampling, candidate k of a context trains on the k-th of these texts (the oracle baseline: one fixed
+   * self-edit; the browser playground: the self-edits a person wrote or edited). One text per candidate.
+   */
+  fixedSelfEdits?: (context: C) => readonly string[];
+  /**
+   * Stops the loop: between steps of sampling, training and scoring, the run rejects with the signal's reason (an
+   * AbortError). What was recorded stays recorded, so the same run resumes like an interrupted one.
+   */
+  signal?: AbortSignal;
   /** Clock in ms (tests). */
   now?: () => number;
 }
@@ -85,7 +93,9 @@ export async function runSealLoop<C extends DomainContext, E>(
   const plan = { tasks: ids, candidatesPerTask: config.selfEditsPerTask };
   const loop = new RoundRunner(run, store, domain, engine, options, maxParallel);
 
+  const signal = options.signal;
   for (let round = nextRound(run.state); round !== null; round = nextRound(run.state)) {
+    signal?.throwIfAborted();
     const policy = options.mode === 'train' ? policyForRound(run.state, round) : (options.policy?.ref ?? { kind: 'base' as const });
     const recorded = run.state.rounds.get(round);
     if (!recorded || recorded.tasks.join('\u0000') !== ids.join('\u0000') || recorded.candidatesPerTask !== plan.candidatesPerTask) {
@@ -94,10 +104,23 @@ export async function runSealLoop<C extends DomainContext, E>(
     const weights = policy.kind === 'base' ? null : options.mode === 'eval' && options.policy ? options.policy.weights : await store.load(policy.path);
     await engine.setPolicy(weights, options.policyMode);
     await loop.sampleSelfEdits(round, contexts);
-    for (const context of contexts) await loop.runContext(round, context);
+    for (const context of contexts) {
+      signal?.throwIfAborted();
+      await loop.runContext(round, context);
+    }
     const r = run.state.rounds.get(round)!;
     if (options.mode === 'train' && r.checkpoint === null) {
-      await runPolicyStep({ run, store, domain: domain as Domain<C, unknown>, engine, round, settings: options.restEm!, previous: weights });
+      signal?.throwIfAborted();
+      await runPolicyStep({
+        run,
+        store,
+        domain: domain as Domain<C, unknown>,
+        engine,
+        round,
+        settings: options.restEm!,
+        previous: weights,
+        ...(signal ? { signal } : {}),
+      });
     }
     await run.finishRound(round);
   }
@@ -190,7 +213,7 @@ class RoundRunner<C extends DomainContext, E> {
       this.run.append({ ...base, edit: parsed.edit as unknown, adjustments: parsed.adjustments.map((a) => ({ ...a })) });
       return;
     }
-    if (this.options.fixedSelfEdit) throw new Error(`the fixed self-edit of ${context.id} is invalid: ${parsed.reason}`);
+    if (this.options.fixedSelfEdits) throw new Error(`the fixed self-edit ${candidate} of ${context.id} is invalid: ${parsed.reason}`);
     const cut = sample.finishReason === 'length' ? ` (cut at ${this.options.sampling.maxNewTokens} new tokens)` : '';
     this.run.append({ ...base, edit: null, invalid: `${parsed.reason}${cut}` });
   }
@@ -202,8 +225,13 @@ class RoundRunner<C extends DomainContext, E> {
     prompts: ReadonlyMap<string, ChatMessage[]>,
     record: (index: number, sample: GeneratedSample) => void,
   ): Promise<void> {
-    if (this.options.fixedSelfEdit) {
-      for (const [i, d] of draws.entries()) record(i, { text: this.options.fixedSelfEdit(d.context), tokens: 0, finishReason: 'stop' });
+    if (this.options.fixedSelfEdits) {
+      for (const [i, d] of draws.entries()) {
+        const texts = this.options.fixedSelfEdits(d.context);
+        const text = texts[d.candidate];
+        if (text === undefined) throw new Error(`${d.context.id} has ${texts.length} fixed self-edit(s), none for candidate ${d.candidate}`);
+        record(i, { text, tokens: 0, finishReason: 'stop' });
+      }
       return;
     }
     const s = this.options.sampling;
@@ -218,6 +246,7 @@ class RoundRunner<C extends DomainContext, E> {
         seed: roundSeed(config.seed, round),
         streams: draws.map((d) => sampleStream(d.context.id, d.candidate, d.attempt)),
         onSample: record,
+        ...(this.options.signal ? { signal: this.options.signal } : {}),
       },
     );
   }
@@ -244,7 +273,10 @@ class RoundRunner<C extends DomainContext, E> {
       if (plan.skip !== null) this.scoreSkipped(round, context.id, candidate, plan.skip);
       else ready.push({ candidate, plan });
     }
-    for (let i = 0; i < ready.length; i += this.maxParallel) await this.trainAndScore(round, context, ready.slice(i, i + this.maxParallel));
+    for (let i = 0; i < ready.length; i += this.maxParallel) {
+      this.options.signal?.throwIfAborted();
+      await this.trainAndScore(round, context, ready.slice(i, i + this.maxParallel));
+    }
   }
 
   private scoreSkipped(round: number, task: string, candidate: number, reason: string): void {
@@ -284,6 +316,7 @@ class RoundRunner<C extends DomainContext, E> {
             gradNorm: Number.isFinite(s.gradNorm) ? s.gradNorm : null,
           });
         },
+        this.options.signal,
       );
     } catch (e) {
       if (!(e instanceof SftDivergedError)) throw e;
@@ -300,7 +333,7 @@ class RoundRunner<C extends DomainContext, E> {
     const tttSeconds = (this.now() - t0) / 1000 / group.length;
     try {
       const t1 = this.now();
-      const scores = await this.engine.withScoringModels(trained, (model) => this.domain.score(context, model));
+      const scores = await this.engine.withScoringModels(trained, (model) => this.domain.score(context, model), this.options.signal);
       const evalSeconds = (this.now() - t1) / 1000 / group.length;
       for (const [i, { candidate }] of group.entries()) {
         let adapter: string | null = null;

@@ -116,8 +116,10 @@ export async function runPolicyStep<C extends DomainContext>(args: {
   settings: RestEmSettings;
   /** The policy the round sampled with (null: the base model). */
   previous: LoraHostWeights | null;
+  /** Stops the policy's training (the M-step is then redone when the run resumes). */
+  signal?: AbortSignal;
 }): Promise<LoraHostWeights> {
-  const { run, store, domain, engine, round, settings, previous } = args;
+  const { run, store, domain, engine, round, settings, previous, signal } = args;
   const r = run.state.rounds.get(round);
   if (!r) throw new Error(`ReST-EM: round ${round} was never started`);
   const winners = selectWinners(roundSelfEdits(r), settings.winners);
@@ -138,9 +140,13 @@ export async function runPolicyStep<C extends DomainContext>(args: {
     for (const w of scheduleWarnings({ schedule: h.schedule, lr: h.lr, warmupSteps: h.warmupSteps, totalSteps: plannedSteps }))
       run.append({ type: 'warning', message: `round ${round} M-step (policy training): ${w}` });
   }
-  const weights = await engine.trainPolicy({ rows, lossMode: 'output', lora: settings.lora, hyper: settings.hyper, init }, (s) => {
-    run.append({ type: 'policy-sft-step', round, step: s.step, loss: Number.isFinite(s.loss) ? s.loss : null, lr: s.lr, tokens: s.tokens, epoch: s.epoch });
-  });
+  const weights = await engine.trainPolicy(
+    { rows, lossMode: 'output', lora: settings.lora, hyper: settings.hyper, init },
+    (s) => {
+      run.append({ type: 'policy-sft-step', round, step: s.step, loss: Number.isFinite(s.loss) ? s.loss : null, lr: s.lr, tokens: s.tokens, epoch: s.epoch });
+    },
+    signal,
+  );
   await store.save(dir, weights);
   run.append({ type: 'policy-checkpoint-saved', round, path: dir, examples: rows.length });
   return weights;

@@ -103,6 +103,11 @@ export interface SftOptions {
   precision?: TrainingPrecision;
   /** Called after every optimizer step of every job (awaited). */
   onStep?: (info: SftStepInfo) => void | Promise<void>;
+  /**
+   * Stops training before the next pass: the call rejects with the signal's reason (an AbortError) and frees what
+   * it allocated; the adapters keep the steps done so far (callers throw them away).
+   */
+  signal?: AbortSignal;
 }
 
 export interface SftJobResult {
@@ -464,6 +469,7 @@ export async function trainSft(
     });
     const timings: number[] = [];
     for (let active = runs.filter((r) => !r.done); active.length > 0; active = active.filter((r) => !r.done)) {
+      options.signal?.throwIfAborted();
       const losses = await runPasses(
         model,
         runs.map((r) => r.grads),

@@ -47,6 +47,32 @@ describe('generateBatch (stories260K)', () => {
     expect(new Set(out.map((o) => o.ids.length)).size).toBeGreaterThan(1);
   });
 
+  it('an aborted signal stops generation between steps with an AbortError, frees the cache, and the next call generates as before', async () => {
+    const { transformer, tokenizer } = model;
+    const ctx = transformer.ctx;
+    const opts = { prompts, maxNewTokens: 12, stopIds: [], maxBatch: 2 };
+    const whole = await generateBatch(transformer, tokenizer, opts);
+    ctx.pool.trim();
+    const held = ctx.pool.allocatedBytes;
+    const controller = new AbortController();
+    const pieces: string[] = [];
+    const aborted = generateBatch(transformer, tokenizer, {
+      ...opts,
+      signal: controller.signal,
+      onText: (_, piece) => {
+        pieces.push(piece);
+        if (pieces.length === 3) controller.abort();
+      },
+    });
+    await expect(aborted).rejects.toMatchObject({ name: 'AbortError' });
+    // At most the step in flight when the abort came (pipelined decoding) adds its pieces.
+    expect(pieces.length).toBeLessThan(3 + 2 * prompts.length);
+    ctx.pool.trim();
+    expect(ctx.pool.allocatedBytes, 'the KV cache and token buffers are freed').toBe(held);
+    expect(await generateBatch(transformer, tokenizer, opts)).toEqual(whole);
+    await expect(generateBatch(transformer, tokenizer, { ...opts, signal: AbortSignal.abort() })).rejects.toMatchObject({ name: 'AbortError' });
+  });
+
   it('sampling: each sequence draws from its own stream, so batching does not change the samples', async () => {
     const seed = freshSeed();
     await expectBatchEqualsAlone({ maxNewTokens: 12, temperature: 1, topP: 0.9, seed, stopIds: [] }, 3);

@@ -230,13 +230,12 @@ describe('the ARC SEAL domain', () => {
     engine.withScoringModels = (candidates, body) =>
       baseWith(candidates, (m, i) => body((candidates[i] as unknown as { lr: number }).lr >= 1e-3 ? solver : m, i));
     const texts = [selfEditJson(edit({ learningRate: 1e-2 })), selfEditJson(edit({ learningRate: 1e-5 }))];
-    let next = 0;
     await runSealLoop(rec, new MemoryStore(), d, engine, {
       mode: 'train',
       sampling: { temperature: 1, topP: 1, maxNewTokens: 128, attemptsPerEdit: 1 },
       policyMode: 'adapter',
       restEm: ARC_REST_EM_DEFAULTS,
-      fixedSelfEdit: () => texts[next++ % 2]!,
+      fixedSelfEdits: () => texts,
     });
     const round = rec.state.rounds.get(0)!;
     expect([...round.candidates.values()].map((c) => [c.task, c.candidate, c.score!.solved, c.ttt.length])).toEqual([

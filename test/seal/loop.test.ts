@@ -262,10 +262,38 @@ describe('SEAL loop (fake domain and engine)', () => {
 
     const oracle = started(fakeConfig({ command: 'baseline-oracle', rounds: 1, selfEditsPerTask: 1 }));
     const domain = new FakeDomain();
-    const o = await run(oracle, new MemoryStore(), newEngineLog(), { mode: 'eval', restEm: undefined, fixedSelfEdit: () => domain.oracleSelfEdit() }, domain);
+    const o = await run(
+      oracle,
+      new MemoryStore(),
+      newEngineLog(),
+      { mode: 'eval', restEm: undefined, fixedSelfEdits: () => [domain.oracleSelfEdit()] },
+      domain,
+    );
     expect(o.log.sampled).toEqual([]);
     for (const c of oracle.state.rounds.get(0)!.candidates.values()) expect(c.samples).toMatchObject([{ text: '{"lr": 0.7}', attempt: 0 }]);
     expect(roundMetrics(oracle.state.rounds.get(0)!)).toMatchObject({ pairs: 3, successes: 3 });
+  });
+
+  it('an aborted signal stops the loop between steps with an AbortError; the same run then resumes to the uninterrupted outcome', async () => {
+    const whole = started();
+    await run(whole);
+    const rec = started();
+    const controller = new AbortController();
+    const append = rec.append.bind(rec);
+    rec.append = (input) => {
+      const e = append(input);
+      if (input.type === 'ttt-step') controller.abort();
+      return e;
+    };
+    const store = new MemoryStore();
+    await expect(run(rec, store, newEngineLog(), { signal: controller.signal })).rejects.toMatchObject({ name: 'AbortError' });
+    const round = rec.state.rounds.get(0)!;
+    expect(round.finished).toBe(false);
+    expect([...round.candidates.values()].filter((c) => c.score !== null).length, 'stopped within the round').toBeLessThan(CONTEXTS.length * 3);
+    rec.append = append;
+    await run(rec, store);
+    expect(outcome(rec.state)).toEqual(outcome(whole.state));
+    await expect(run(started(), new MemoryStore(), newEngineLog(), { signal: AbortSignal.abort() })).rejects.toMatchObject({ name: 'AbortError' });
   });
 
   it('in-context baseline: each context scored once without an adapter, resumable', async () => {

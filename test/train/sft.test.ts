@@ -195,6 +195,39 @@ describe('trainSft (tiny Llama)', () => {
     for (const x of [model, adapter, weights]) x.dispose();
   });
 
+  it('an aborted signal stops training between steps with an AbortError, frees its buffers, and the next run trains as before', async () => {
+    const seed = freshSeed();
+    const { ctx, weights } = await tinySetup(seed);
+    const host = hostAdapter(['q_proj'], seed);
+    const data = examples(rng(seed), [5, 6, 7]);
+    const hyper = { lr: 1e-2, epochs: 4, batchSize: 1 };
+    const adapter = LoraAdapter.upload(ctx, CONFIG, host);
+    const controller = new AbortController();
+    const steps: number[] = [];
+    ctx.pool.trim();
+    const held = ctx.pool.allocatedBytes;
+    const aborted = trainSft(ctx, CONFIG, weights, [{ adapter, examples: data, hyper }], {
+      signal: controller.signal,
+      onStep: (s) => {
+        steps.push(s.step);
+        if (s.step === 2) controller.abort();
+      },
+    });
+    await expect(aborted).rejects.toMatchObject({ name: 'AbortError' });
+    expect(steps, 'no step after the abort').toEqual([1, 2]);
+    ctx.pool.trim();
+    expect(ctx.pool.allocatedBytes, 'what training allocated is freed').toBe(held);
+    adapter.dispose();
+    // The same job trained afresh runs all 12 steps and equals an uninterrupted run.
+    const whole = await train(seed, [{ host, examples: data, hyper }]);
+    const fresh = LoraAdapter.upload(ctx, CONFIG, host);
+    const results = await trainSft(ctx, CONFIG, weights, [{ adapter: fresh, examples: data, hyper }], { signal: new AbortController().signal });
+    expect(results[0]!.steps).toBe(12);
+    expect(results[0]!.losses).toEqual(whole.results[0]!.losses);
+    fresh.dispose();
+    weights.dispose();
+  });
+
   it('rejects bad jobs with clear errors', async () => {
     const seed = freshSeed();
     const { ctx, weights } = await tinySetup(seed);
