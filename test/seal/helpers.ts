@@ -3,9 +3,10 @@
  * resume protocol the real loop must follow (skip finished candidates, reuse a recorded self-edit, redo the rest) and
  * can be "killed" after any number of records, and a small XML well-formedness check for the report's SVG.
  */
-import { stampEvent, type RunEvent, type RunEventInput } from '../../src/seal/events.ts';
+import type { RunEventInput } from '../../src/seal/events.ts';
+import { MemoryRun } from '../../src/seal/memory-run.ts';
 import type { RunConfig } from '../../src/seal/run-config.ts';
-import { applyEvent, emptyRunState, nextRound, pendingCandidates, policyForRound, roundMetrics, type RunState } from '../../src/seal/run-state.ts';
+import { nextRound, pendingCandidates, policyForRound, roundMetrics, type RunState } from '../../src/seal/run-state.ts';
 
 export const TASKS = ['6150a2bd', '8d5021e8', '5614dbcf', '44f52bb0'];
 
@@ -33,18 +34,16 @@ export interface EventSink {
   append(input: RunEventInput): unknown;
 }
 
-/** An in-memory log: stamped records in order plus the folded state. */
-export class MemoryLog implements EventSink {
-  readonly events: RunEvent[] = [];
-  readonly state = emptyRunState();
-  private clock = Date.UTC(2026, 0, 1);
-
-  append(input: RunEventInput): RunEvent {
-    this.clock += 1000;
-    const event = stampEvent(input, this.events.length + 1, new Date(this.clock));
-    this.events.push(event);
-    applyEvent(this.state, event);
-    return event;
+/** An in-memory log (src/seal/memory-run.ts) on a fixed clock: one second per record from 2026-01-01. */
+export class MemoryLog extends MemoryRun implements EventSink {
+  constructor() {
+    let clock = Date.UTC(2026, 0, 1);
+    super({
+      now: () => {
+        clock += 1000;
+        return new Date(clock);
+      },
+    });
   }
 }
 

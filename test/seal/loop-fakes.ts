@@ -11,7 +11,7 @@ import type { PolicyMode, PolicyTrainingJob, SampleOptions, SealEngine, TrainedC
 import { runBehindBarrier } from '../../src/seal/generation-barrier.ts';
 import type { RunEventInput } from '../../src/seal/events.ts';
 import type { RunConfig } from '../../src/seal/run-config.ts';
-import type { AdapterStore, RunRecorder } from '../../src/seal/run-recorder.ts';
+import type { RunRecorder } from '../../src/seal/run-recorder.ts';
 import { roundMetrics } from '../../src/seal/run-state.ts';
 import { SftDivergedError } from '../../src/train/sft.ts';
 import type { ChatMessage } from '../../src/text/chat-template.ts';
@@ -236,17 +236,8 @@ export class FakeRecorder implements RunRecorder {
   }
 }
 
-export class MemoryStore implements AdapterStore {
-  readonly files = new Map<string, LoraHostWeights>();
-  async save(path: string, weights: LoraHostWeights): Promise<void> {
-    this.files.set(path, weights);
-  }
-  async load(path: string): Promise<LoraHostWeights> {
-    const w = this.files.get(path);
-    if (!w) throw new Error(`no adapter at ${path}`);
-    return w;
-  }
-}
+/** The in-memory adapter store of src/seal (the loop's tests keep their old name for it). */
+export { MemoryAdapterStore as MemoryStore } from '../../src/seal/memory-run.ts';
 
 /** Seed 21: both rounds have an invalid sample resampled, a slot with no valid sample, an lr of 0, a clamp, winners. */
 export function fakeConfig(overrides: Partial<RunConfig> = {}): RunConfig {
