@@ -35,7 +35,7 @@ import type { ArcDataset, ArcTestTask } from './tasks.ts';
 import { buildTttDataset, tttTrainingRows, type ChatTokenCounter, type TttDataset } from './ttt-dataset.ts';
 import { planTttRun } from './ttt-plan.ts';
 import { scheduleWarnings } from '../../train/schedule-warnings.ts';
-import { vote } from './voting.ts';
+import { tallyVotes, vote } from './voting.ts';
 
 export interface ArcSealSettings {
   /** The ARC settings (resolveArcSettings: defaults with overrides). */
@@ -250,6 +250,7 @@ export class ArcSealDomain implements Domain<ArcContext, SelfEdit> {
           queries: plan.queries.length,
           readable: predictions.length,
           unreadable: failures.length,
+          votes: tallyVotes(predictions),
           ...(v.fallback ? { reason: v.reason } : {}),
         },
       });

@@ -75,6 +75,19 @@ export function vote(predictions: readonly VoteInput[]): VoteResult {
   return { attempts: [c1, second], fallback: false, reason: null, candidates };
 }
 
+/** Every distinct predicted grid with how many predictions gave it, most first (ties: first to appear): what the vote saw. */
+export function tallyVotes(predictions: readonly VoteInput[]): { grid: Grid; count: number }[] {
+  const tally = new Map<string, { grid: Grid; count: number }>();
+  for (const p of predictions) {
+    const key = gridKey(p.grid);
+    const t = tally.get(key);
+    if (t) t.count++;
+    else tally.set(key, { grid: p.grid, count: 1 });
+  }
+  // Map order is first appearance, and sort is stable.
+  return [...tally.values()].sort((a, b) => b.count - a.count);
+}
+
 /** The reference's get_all_type_of_votingsv2: [most, second, third] (places filled as described above); null if empty. */
 export function topThree(outputs: readonly Grid[]): [Grid, Grid, Grid] | null {
   if (outputs.length === 0) return null;
