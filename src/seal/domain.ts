@@ -79,6 +79,13 @@ export interface DomainScore {
 export interface Domain<C extends DomainContext = DomainContext, E = unknown> {
   /** e.g. "arc". */
   readonly name: string;
+  /**
+   * How the messages of selfEditPrompt and of the prompts score() generates from become model input: 'chat' (the
+   * default) through the model's chat template; 'plain' each message's content as it is, concatenated, for a base
+   * model to continue (the knowledge domain's prompts: the reference uses no chat template there). The engine is
+   * given the template this asks for (promptTemplate in plain-chat-template.ts).
+   */
+  readonly promptFormat?: 'chat' | 'plain';
   /** The contexts of the run, in order. */
   contexts(): readonly C[];
   /** The messages that ask the policy for a self-edit of a context. */

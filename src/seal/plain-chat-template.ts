@@ -16,6 +16,28 @@ export const PLAIN_CHAT_TEMPLATE = [
   '{%- endfor -%}',
 ].join('');
 
+/**
+ * The template of a domain whose prompts are plain text (Domain.promptFormat 'plain'): each message's content as it
+ * is, nothing around it, and no generation prompt; an assistant's text (a training completion) is ended by the EOS
+ * token, as TRL ends a prompt-completion example.
+ */
+export const VERBATIM_TEMPLATE = [
+  '{%- for message in messages -%}',
+  "{{ message['content'] }}",
+  "{%- if message['role'] == 'assistant' -%}{{ eos_token }}{%- endif -%}",
+  '{%- endfor -%}',
+].join('');
+
+/** The template a domain's prompts are rendered with: VERBATIM_TEMPLATE for plain prompts, else chatTemplateOrPlain's. */
+export function promptTemplate(
+  format: 'chat' | 'plain' | undefined,
+  own: ChatTemplate | null,
+  tokenizerConfig: unknown,
+): { template: ChatTemplate; kind: 'model' | 'plain' | 'verbatim' } {
+  if (format === 'plain') return { template: new ChatTemplate(tokenizerConfig, { template: VERBATIM_TEMPLATE }), kind: 'verbatim' };
+  return chatTemplateOrPlain(own, tokenizerConfig);
+}
+
 /** The model's own template (from tokenizer_config / chat_template.jinja), else the plain stand-in. */
 export function chatTemplateOrPlain(own: ChatTemplate | null, tokenizerConfig: unknown): { template: ChatTemplate; kind: 'model' | 'plain' } {
   if (own) return { template: own, kind: 'model' };
