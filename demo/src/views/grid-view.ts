@@ -1,0 +1,50 @@
+/** ARC grids as small SVG pictures in the ARC colours. */
+import { arcColor } from '../arc-colors.ts';
+import { el } from '../dom.ts';
+
+const SVG = 'http://www.w3.org/2000/svg';
+
+/** One grid; `label` is shown under it. An empty grid (no answer) is drawn as a dashed box. */
+export function gridView(grid: readonly (readonly number[])[], label?: string, testid?: string): HTMLElement {
+  const rows = grid.length;
+  const cols = rows > 0 ? Math.max(...grid.map((r) => r.length)) : 0;
+  const cell = Math.max(4, Math.min(20, Math.floor(160 / Math.max(rows, cols, 1))));
+  const svg = document.createElementNS(SVG, 'svg');
+  const w = Math.max(cols * cell, cell * 2);
+  const h = Math.max(rows * cell, cell * 2);
+  svg.setAttribute('width', String(w));
+  svg.setAttribute('height', String(h));
+  svg.setAttribute('viewBox', `0 0 ${w} ${h}`);
+  svg.setAttribute('class', rows === 0 ? 'arc-grid empty' : 'arc-grid');
+  svg.setAttribute('role', 'img');
+  svg.setAttribute('aria-label', rows === 0 ? 'no grid' : `${rows}x${cols} grid`);
+  for (const [y, row] of grid.entries()) {
+    for (const [x, v] of row.entries()) {
+      const r = document.createElementNS(SVG, 'rect');
+      r.setAttribute('x', String(x * cell));
+      r.setAttribute('y', String(y * cell));
+      r.setAttribute('width', String(cell));
+      r.setAttribute('height', String(cell));
+      r.setAttribute('fill', arcColor(v));
+      r.setAttribute('data-value', String(v));
+      svg.appendChild(r);
+    }
+  }
+  return el('figure', { class: 'grid-figure', 'data-testid': testid }, svg, label ? el('figcaption', {}, label) : null);
+}
+
+/** input -> output side by side. */
+export function pairView(input: readonly (readonly number[])[], output: readonly (readonly number[])[] | null, caption: string): HTMLElement {
+  return el(
+    'div',
+    { class: 'pair' },
+    el('div', { class: 'pair-caption' }, caption),
+    el(
+      'div',
+      { class: 'pair-grids' },
+      gridView(input, 'input'),
+      el('span', { class: 'arrow' }, '→'),
+      output ? gridView(output, 'output') : el('span', { class: 'muted' }, '?'),
+    ),
+  );
+}
