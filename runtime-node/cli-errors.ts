@@ -5,6 +5,7 @@
  */
 import { ArcDataError } from '../src/domains/arc/index.ts';
 import { SelfEditFitError } from '../src/domains/arc/self-edit-fit.ts';
+import { JudgeError } from '../src/domains/knowledge/judges/judge.ts';
 import { KnowledgeDataError } from '../src/domains/knowledge/passages.ts';
 import { DeviceLostError, GpuUnavailableError } from '../src/gpu/errors.ts';
 import { HubError } from '../src/model/hub-protocol.ts';
@@ -36,6 +37,7 @@ const INPUT_ERRORS: readonly (abstract new (...args: never[]) => Error)[] = [
   ExportError,
   ArcDataError,
   KnowledgeDataError,
+  JudgeError,
   ArcRunError,
   SelfEditFitError,
   SftDataError,

@@ -2,7 +2,7 @@
  * The `seal` help texts, one table of command -> usage, so `seal <command> [sub] --help`, `-h` and `seal help
  * <command>` are answered here before a command runs (the command modules need no help code), and the version.
  * The texts of sft, arc and knowledge live beside their flags (sft-command.ts, arc-command.ts, arc-run.ts,
- * knowledge-command.ts).
+ * knowledge-command.ts, knowledge-grade.ts).
  */
 import packageJson from '../package.json' with { type: 'json' };
 import { ARC_DATASET_USAGE, ARC_SHOW_USAGE, ARC_USAGE } from './arc-command.ts';
@@ -10,6 +10,7 @@ import { ARC_RUN_HELP } from './arc-run.ts';
 import { EXIT } from './exit-codes.ts';
 import { UsageError } from './flags.ts';
 import { KNOWLEDGE_SEQUENCES_USAGE, KNOWLEDGE_SHOW_USAGE, KNOWLEDGE_USAGE } from './knowledge-command.ts';
+import { KNOWLEDGE_GRADE_USAGE } from './knowledge-grade.ts';
 import { SFT_USAGE } from './sft-command.ts';
 
 /** `seal --version`: the package's name and version. */
@@ -37,7 +38,7 @@ Commands:
   sft          LoRA fine-tuning on a JSONL file, writing a PEFT adapter
   merge        merge a LoRA adapter into its model, writing a plain Hugging Face model
   arc          SEAL on ARC tasks: arc show | dataset | train | eval | baseline (seal arc --help)
-  knowledge    SEAL on SQuAD passages (knowledge incorporation): knowledge show | sequences (seal knowledge --help)
+  knowledge    SEAL on SQuAD passages (knowledge incorporation): knowledge show | sequences | grade (seal knowledge --help)
   help [COMMAND [SUBCOMMAND]]            this text, or a command's
   seal --version (-V)                    the version
 
@@ -128,6 +129,7 @@ const USAGE_BY_COMMAND: Readonly<Record<string, string>> = {
   knowledge: KNOWLEDGE_USAGE,
   'knowledge show': KNOWLEDGE_SHOW_USAGE,
   'knowledge sequences': KNOWLEDGE_SEQUENCES_USAGE,
+  'knowledge grade': KNOWLEDGE_GRADE_USAGE,
   help: HELP_USAGE,
 };
 

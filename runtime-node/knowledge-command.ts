@@ -15,6 +15,7 @@ import {
 } from '../src/domains/knowledge/index.ts';
 import { embeddedSquadSlice } from './examples.ts';
 import { EXIT } from './exit-codes.ts';
+import { runKnowledgeGrade } from './knowledge-grade.ts';
 import { numberFlag, oneOf, parseFlags, requireString, UsageError } from './flags.ts';
 
 const DATA_FLAG = `  --data FILE            a SQuAD data file: a JSON list of {"title", "context", "questions": [{"question", "answer"}]}
@@ -51,6 +52,8 @@ export const KNOWLEDGE_USAGE = `Usage:
       Print a passage's self-edit prompt exactly (seal knowledge show --help).
   seal knowledge sequences --passage N --completion-file F [--prompt KIND] [--compat] [--data FILE]
       Print the training sequences of a completion, as JSON (seal knowledge sequences --help).
+  seal knowledge grade --judge J --question Q --gold G [--gold G2 ...] --prediction P
+      Grade one answer with a judge, as JSON (seal knowledge grade --help).
   Prompt kinds: ${SELF_EDIT_PROMPT_KINDS.join(', ')}.`;
 
 /** The data file of --data, or the embedded slice; read and validated (KnowledgeDataError names what is wrong). */
@@ -119,7 +122,11 @@ export async function runKnowledge(argv: string[]): Promise<number> {
       return runShow(rest);
     case 'sequences':
       return runSequences(rest);
+    case 'grade':
+      return runKnowledgeGrade(rest);
     default:
-      throw new UsageError(sub === undefined ? 'knowledge needs a subcommand: show or sequences' : `unknown knowledge subcommand '${sub}' (show, sequences)`);
+      throw new UsageError(
+        sub === undefined ? 'knowledge needs a subcommand: show, sequences or grade' : `unknown knowledge subcommand '${sub}' (show, sequences, grade)`,
+      );
   }
 }
