@@ -5,7 +5,7 @@
  * and reads back every request it received, with arrival times and how many were in flight.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 
 export interface ReceivedRequest {
   method: string;
@@ -78,6 +78,12 @@ export async function startGraderServer(options: { script?: Script; delayMs?: nu
       else send();
     });
   });
+  // Tracked to end them at close (a hung request's socket too); closeAllConnections() is Node's alone.
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
@@ -88,8 +94,8 @@ export async function startGraderServer(options: { script?: Script; delayMs?: nu
     },
     close: () =>
       new Promise<void>((resolve) => {
-        server.closeAllConnections();
         server.close(() => resolve());
+        for (const socket of sockets) socket.destroy();
       }),
   };
 }
