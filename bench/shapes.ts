@@ -1,4 +1,6 @@
 /** The model shapes the kernel benchmark runs: the projections of the two models the SEAL paper uses. */
+import { LLAMA_3_2_1B_CONFIG } from '../src/model/reference-configs.ts';
+
 export interface ModelShape {
   name: string;
   hidden: number;
@@ -26,23 +28,7 @@ export function projections(m: ModelShape): [string, number, number][] {
 
 /** The models' config.json (architecture, RoPE, norms, tying) as published, for random-weight models at the real shape. */
 export const HF_CONFIGS: Record<string, Record<string, unknown>> = {
-  [LLAMA_3_2_1B.name]: {
-    architectures: ['LlamaForCausalLM'],
-    hidden_size: 2048,
-    intermediate_size: 8192,
-    num_hidden_layers: 16,
-    num_attention_heads: 32,
-    num_key_value_heads: 8,
-    head_dim: 64,
-    vocab_size: 128256,
-    rms_norm_eps: 1e-5,
-    rope_theta: 500000,
-    rope_scaling: { factor: 32, high_freq_factor: 4, low_freq_factor: 1, original_max_position_embeddings: 8192, rope_type: 'llama3' },
-    tie_word_embeddings: true,
-    max_position_embeddings: 131072,
-    bos_token_id: 128000,
-    eos_token_id: 128001,
-  },
+  [LLAMA_3_2_1B.name]: { ...LLAMA_3_2_1B_CONFIG },
   [QWEN_2_5_7B.name]: {
     architectures: ['Qwen2ForCausalLM'],
     hidden_size: 3584,

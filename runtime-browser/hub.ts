@@ -156,6 +156,43 @@ export async function fetchHubFiles(idText: string, options: BrowserHubOptions =
   return { id, commit: info.sha, blobs, fromCache: false, files: blobModelFiles(blobs, where) };
 }
 
+/** What a hub model is before its weights are downloaded: every file it needs with its size, and its config.json. */
+export interface HubModelOutline {
+  id: HubId;
+  commit: string;
+  /** Repo-relative name -> bytes, for every file a load downloads (a sharded checkpoint's index and shards included). */
+  files: Record<string, number>;
+  configText: string;
+  /** True when the cache holds the whole model (nothing to download). */
+  fromCache: boolean;
+}
+
+/**
+ * The model's files and sizes and its config.json, asking the hub only for the model info and config.json (and a
+ * sharded checkpoint's index), never a weight; from the cache alone when it holds the model.
+ */
+export async function outlineHubModel(
+  idText: string,
+  options: Pick<BrowserHubOptions, 'endpoint' | 'token' | 'cache' | 'cacheName' | 'signal' | 'fetch'> = {},
+): Promise<HubModelOutline> {
+  const id = parseHubId(idText);
+  const store = await openModelStore(options.cache ?? 'opfs', id, options.cacheName);
+  const cached = await storedFiles(store);
+  const cachedConfig = cached?.blobs.get('config.json');
+  if (cached && cachedConfig) {
+    const files = Object.fromEntries([...cached.blobs].map(([name, blob]) => [name, blob.size]));
+    return { id, commit: cached.commit, files, configText: await cachedConfig.text(), fromCache: true };
+  }
+  const client = new BrowserHubClient(id, options);
+  const info = await client.repoInfo();
+  const names = info.siblings.map((s) => s.rfilename);
+  const plan = planModelFiles(id, names);
+  const files = plan.index === null ? plan.files : [...plan.files, ...shardFiles(id, await client.text(info.sha, plan.index), names)];
+  const sizes: Record<string, number> = {};
+  for (const file of files) sizes[file] = repoFileSize(info.siblings.find((s) => s.rfilename === file)) ?? (await client.headSize(info.sha, file));
+  return { id, commit: info.sha, files: sizes, configText: await client.text(info.sha, 'config.json'), fromCache: false };
+}
+
 /** fetchHubFiles, then config, tokenizer, chat template and weights onto the GPU (read from the blobs range by range). */
 export async function loadHubModel(ctx: GpuContext, idText: string, options: BrowserHubOptions & { transformer?: TransformerOptions } = {}): Promise<HubModel> {
   const hub = await fetchHubFiles(idText, options);
@@ -228,6 +265,13 @@ class BrowserHubClient {
       throw new HubError(`${url} did not answer JSON: is ${this.endpoint} a Hugging Face Hub?`);
     }
     return parseRepoInfo(body, url, this.endpoint);
+  }
+
+  /** A small file's text (config.json, an index). */
+  async text(commit: string, file: string): Promise<string> {
+    const response = await this.request(this.fileUrl(commit, file));
+    if (!response.ok) throw this.httpError(response.status, file);
+    return response.text();
   }
 
   /** A file's size when the model info did not say: a HEAD on its resolve URL (following the redirect). */

@@ -24,3 +24,6 @@ export {
   type LoadedModel,
 } from '../src/inference/load-model.ts';
 export { parseHubId, isHubId, type HubId } from '../src/model/hub-protocol.ts';
+export { SealWorkerEngine, ModelFitError } from './engine/engine.ts';
+export { createSealWorker, callback, type SealWorker } from './engine/client.ts';
+export type * from './engine/api.ts';

@@ -54,6 +54,62 @@ export async function openModelStore(mode: HubCacheMode, id: HubId, cacheName = 
   }
 }
 
+/** A model revision the browser keeps, and the bytes its files (and any partial download) take. */
+export interface StoredModel {
+  /** org/name@revision. */
+  id: string;
+  bytes: number;
+  mode: Exclude<HubCacheMode, 'none'>;
+}
+
+type DirectoryEntries = { entries(): AsyncIterable<[string, FileSystemHandle]> };
+const entriesOf = (dir: FileSystemDirectoryHandle) => (dir as unknown as DirectoryEntries).entries();
+
+/** Every model revision kept in OPFS and in Cache Storage, with its bytes (what a "delete cached models" control shows). */
+export async function listStoredModels(cacheName = DEFAULT_CACHE_NAME): Promise<StoredModel[]> {
+  const out: StoredModel[] = [];
+  const storage = (globalThis.navigator as Navigator | undefined)?.storage;
+  if (typeof storage?.getDirectory === 'function') {
+    const root = await (await storage.getDirectory()).getDirectoryHandle('seal-hub', { create: true });
+    for await (const [repoName, repoDir] of entriesOf(root)) {
+      if (repoDir.kind !== 'directory' || !repoName.startsWith('models--')) continue;
+      const repo = repoName.slice('models--'.length).replace('--', '/');
+      for await (const [revision, revisionDir] of entriesOf(repoDir as FileSystemDirectoryHandle)) {
+        if (revisionDir.kind !== 'directory') continue;
+        let bytes = 0;
+        for await (const [, file] of entriesOf(revisionDir as FileSystemDirectoryHandle)) {
+          if (file.kind === 'file') bytes += (await (file as FileSystemFileHandle).getFile()).size;
+        }
+        out.push({ id: `${repo}@${decodeURIComponent(revision)}`, bytes, mode: 'opfs' });
+      }
+    }
+  }
+  if (typeof globalThis.caches?.open === 'function' && (await caches.has(cacheName))) {
+    const cache = await caches.open(cacheName);
+    const byModel = new Map<string, number>();
+    for (const request of await cache.keys()) {
+      const m = /^https:\/\/seal-hub\.invalid\/([^/]+\/[^/]+)\/([^/]+)\//.exec(request.url);
+      if (!m) continue;
+      const id = `${m[1]}@${decodeURIComponent(m[2]!)}`;
+      const size = (await (await cache.match(request))?.blob())?.size ?? 0;
+      byModel.set(id, (byModel.get(id) ?? 0) + size);
+    }
+    for (const [id, bytes] of byModel) out.push({ id, bytes, mode: 'cache-storage' });
+  }
+  return out;
+}
+
+/** Deletes every model the browser keeps (OPFS's seal-hub folder and the Cache Storage cache). */
+export async function deleteStoredModels(cacheName = DEFAULT_CACHE_NAME): Promise<void> {
+  const storage = (globalThis.navigator as Navigator | undefined)?.storage;
+  if (typeof storage?.getDirectory === 'function') {
+    await (await storage.getDirectory()).removeEntry('seal-hub', { recursive: true }).catch((e) => {
+      if (!isNotFound(e)) throw e;
+    });
+  }
+  if (typeof globalThis.caches?.delete === 'function') await caches.delete(cacheName);
+}
+
 function parseManifest(text: string | null, id: HubId): StoredManifest | null {
   if (text === null) return null;
   try {

@@ -48,7 +48,7 @@ await Promise.all([
   build({
     ...common,
     platform: 'neutral',
-    entryPoints: { index: 'src/index.ts', browser: 'runtime-browser/index.ts' },
+    entryPoints: { index: 'src/index.ts', browser: 'runtime-browser/index.ts', 'browser-worker': 'runtime-browser/engine/worker.ts' },
     outdir: 'dist/lib',
     outExtension: { '.js': '.mjs' },
     external: ['@huggingface/jinja', '@huggingface/tokenizers', 'comlink'],
