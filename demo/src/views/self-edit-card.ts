@@ -31,6 +31,7 @@ export class SelfEditCard {
   private readonly note = el('div', { class: 'card-note' });
   private readonly planLine = el('div', { class: 'card-plan', 'data-testid': 'self-edit-plan' });
   private readonly json = el('pre', { class: 'card-json', 'data-testid': 'self-edit-json' });
+  private readonly form = el('div', { class: 'card-form' });
   private readonly switches = {} as Record<keyof typeof AUGMENTATION_KEYS, HTMLInputElement>;
   private readonly strategy = el('select', { 'aria-label': 'loss strategy' });
   private readonly learningRate = el('input', { type: 'number', step: 'any', min: 0, 'aria-label': 'learning rate' });
@@ -45,7 +46,7 @@ export class SelfEditCard {
     private readonly hooks: CardHooks,
   ) {
     for (const s of LOSS_STRATEGIES) this.strategy.append(el('option', { value: s }, s));
-    const form = el('div', { class: 'card-form' });
+    const form = this.form;
     const augmentations = el('fieldset', { class: 'augmentations' }, el('legend', {}, 'data generation'));
     for (const [group, key] of Object.entries(AUGMENTATION_KEYS) as [keyof typeof AUGMENTATION_KEYS, string][]) {
       const box = el('input', { type: 'checkbox', name: key });
@@ -146,6 +147,8 @@ export class SelfEditCard {
   private setOrigin(origin: CardOrigin): void {
     this.originLabel.textContent = origin;
     this.element.dataset.origin = origin;
+    // Nothing to edit until the sample is in.
+    this.form.hidden = origin === 'sampling';
   }
 
   private setEdit(edit: SelfEditJson): void {
@@ -199,7 +202,7 @@ export class SelfEditCard {
   }
 
   private showEdit(): void {
-    this.element.classList.toggle('invalid', this.edit === null);
+    this.element.classList.toggle('invalid', this.edit === null && this.element.dataset.origin !== 'sampling');
     this.json.textContent = this.edit ? JSON.stringify(this.edit) : '';
     this.refreshPlan();
   }
