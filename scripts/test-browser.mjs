@@ -1,9 +1,9 @@
 // Runs the kernel suite in headless Chromium (WebGPU through SwiftShader) with vitest's browser mode.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { chromiumPath } from './chromium-path.mjs';
 
-// Debian's package, else Ubuntu's snap (scripts/install-system.sh installs whichever the system has).
-const chromium = process.env.CHROMIUM_PATH ?? ['/usr/bin/chromium', '/snap/bin/chromium'].find((p) => existsSync(p)) ?? '/usr/bin/chromium';
+const chromium = chromiumPath();
 if (!existsSync(chromium)) {
   console.error(`test-browser: no Chromium at ${chromium}; run scripts/install-system.sh (Debian's chromium, Ubuntu's snap) or set CHROMIUM_PATH.`);
   process.exit(1);
