@@ -39,13 +39,15 @@ let modelParam: string | null = null;
 const device = new DeviceView(engine);
 const modelView = new ModelView(engine, actions, status);
 const taskView = new TaskView(engine, status);
-const settings = new SettingsView(params, () => ({ model: modelParam, task: taskView.task?.id ?? null }));
+const settings = new SettingsView(params, () => ({ model: modelParam, task: taskView.linkableTaskId }));
+let modelLoaded = false;
 const selfEdits = new SelfEditsView(
   engine,
   actions,
   status,
   () => taskView.task,
   () => settings.read(),
+  () => modelLoaded,
 );
 const runView = new RunView(
   engine,
@@ -74,6 +76,7 @@ taskView.onTask((task) => {
 });
 settings.onChange(() => selfEdits.refreshPlans());
 modelView.onLoaded((_model, link) => {
+  modelLoaded = true;
   modelParam = link;
   settings.updateLink();
   selfEdits.refreshPlans();

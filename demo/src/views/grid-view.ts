@@ -10,8 +10,9 @@ export function gridView(grid: readonly (readonly number[])[], label?: string, t
   const cols = rows > 0 ? Math.max(...grid.map((r) => r.length)) : 0;
   const cell = Math.max(4, Math.min(20, Math.floor(160 / Math.max(rows, cols, 1))));
   const svg = document.createElementNS(SVG, 'svg');
-  const w = Math.max(cols * cell, cell * 2);
-  const h = Math.max(rows * cell, cell * 2);
+  // An empty grid (no answer) still takes a small box.
+  const w = rows === 0 ? cell * 2 : cols * cell;
+  const h = rows === 0 ? cell * 2 : rows * cell;
   svg.setAttribute('width', String(w));
   svg.setAttribute('height', String(h));
   svg.setAttribute('viewBox', `0 0 ${w} ${h}`);

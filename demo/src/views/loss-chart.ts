@@ -42,6 +42,8 @@ export class LossChart {
       width: 340,
       height: 200,
       xIntegers: true,
+      // Losses that barely move still get distinct ticks.
+      yFormat: (y) => String(Number(y.toPrecision(4))),
       emptyText: 'waiting for the first step',
     });
     this.element.querySelector('svg')?.setAttribute('data-testid', 'loss-chart');

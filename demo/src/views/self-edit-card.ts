@@ -27,7 +27,7 @@ export class SelfEditCard {
   readonly element: HTMLElement;
   private readonly title = el('span', { class: 'card-title' });
   private readonly originLabel = el('span', { class: 'card-origin muted' });
-  private readonly stream = el('pre', { class: 'stream', 'data-testid': 'self-edit-stream' });
+  private readonly stream = el('pre', { class: 'stream', 'data-testid': 'self-edit-stream', hidden: true });
   private readonly note = el('div', { class: 'card-note' });
   private readonly planLine = el('div', { class: 'card-plan', 'data-testid': 'self-edit-plan' });
   private readonly json = el('pre', { class: 'card-json', 'data-testid': 'self-edit-json' });
@@ -99,7 +99,8 @@ export class SelfEditCard {
 
   /** A finished sample: usable, or invalid with the engine's reason. */
   setSample(text: string, edit: SelfEditJson | null, error: string | undefined, fallback: SelfEditJson): void {
-    this.setStream(text);
+    // A usable sample is shown by its fields and JSON; the raw text stays only for an unusable one.
+    this.setStream(edit ? '' : text);
     if (edit) {
       this.setOrigin('sampled');
       this.setEdit(edit);
@@ -139,7 +140,7 @@ export class SelfEditCard {
         );
       },
       (e) => {
-        if (seq === this.planSeq) this.planLine.textContent = `no plan: ${errorMessage(e)}`;
+        if (seq === this.planSeq) this.planLine.textContent = errorMessage(e);
       },
     );
   }

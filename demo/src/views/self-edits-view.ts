@@ -32,6 +32,7 @@ export class SelfEditsView {
     private readonly status: StatusLine,
     private readonly task: () => ArcTaskView | null,
     private readonly settings: () => RunSettings,
+    private readonly hasModel: () => boolean,
   ) {
     actions.register(this.sampleButton);
     this.element = section(
@@ -114,7 +115,8 @@ export class SelfEditsView {
     return new SelfEditCard(index, origin, edit, {
       plan: (e) => {
         const task = this.task();
-        if (!task) return Promise.reject(new Error('no task chosen'));
+        if (!task) return Promise.reject(new Error('choose a task to see the TTT dataset size and steps'));
+        if (!this.hasModel()) return Promise.reject(new Error('load a model to see the TTT dataset size and steps (they depend on its tokenizer)'));
         return this.engine.planSelfEdit(task, e, { tttMaxSteps: this.settings().steps });
       },
       onRemove: (card) => {

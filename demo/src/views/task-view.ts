@@ -68,6 +68,11 @@ export class TaskView {
     return this.current;
   }
 
+  /** The task id a link can name (a pasted task cannot be linked). */
+  get linkableTaskId(): string | null {
+    return this.setSelect.value === PASTED ? null : (this.current?.id ?? null);
+  }
+
   onTask(fn: (task: ArcTaskView) => void): void {
     this.listeners.add(fn);
   }
@@ -142,6 +147,7 @@ export class TaskView {
       this.setSelect.value = PASTED;
       this.fillIds([task]);
       this.select(task);
+      this.status.set(`pasted task ${task.id} chosen`, 'idle');
     } catch (e) {
       this.pasteError.textContent = errorMessage(e);
       this.status.set(`the pasted task cannot be used: ${errorMessage(e)}`, 'error');
@@ -157,7 +163,7 @@ export class TaskView {
     this.idInput.value = task.id;
     replace(
       this.shown,
-      el('h3', {}, `${task.id}: ${task.train.length} training pairs, ${task.test.length} test input${task.test.length === 1 ? '' : 's'}`),
+      el('h3', {}, `${task.id}: ${plural(task.train.length, 'training pair')}, ${plural(task.test.length, 'test input')}`),
       el('div', { class: 'pairs' }, ...task.train.map((p, i) => pairView(p.input, p.output, `train ${i}`))),
       el(
         'div',
@@ -167,4 +173,8 @@ export class TaskView {
     );
     for (const fn of this.listeners) fn(task);
   }
+}
+
+function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
 }
