@@ -1,8 +1,10 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // The built demo in Chromium runs on its own (npm run test:demo, vitest.demo.config.ts); the Deno run inherits this.
+    exclude: [...configDefaults.exclude, 'test/demo/**'],
     globalSetup: ['test/harness/global-setup.ts'],
     testTimeout: 120_000,
     hookTimeout: 120_000,
