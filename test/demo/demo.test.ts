@@ -96,6 +96,8 @@ describe('the built demo in Chromium (stories260K, tiny tasks)', () => {
     const texts = await selfEditTexts(demo.page);
     expect(texts).toHaveLength(2);
     for (const text of texts) {
+      // An empty card: the sample was not a usable self-edit (the card shows why).
+      expect(text, 'a self-edit card without a usable self-edit').not.toBe('');
       const r = validateSelfEdit(JSON.parse(text));
       if (!r.ok) throw new Error(`self-edit card ${text}: ${r.reason}`);
       // Sampled under the schema, whose bounds are the limits: nothing was clamped or ignored.
