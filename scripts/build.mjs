@@ -39,7 +39,7 @@ await Promise.all([
   build({
     ...common,
     platform: 'node',
-    entryPoints: { bench: 'bench/main.ts' },
+    entryPoints: { bench: 'bench/main.ts', 'measure-report': 'bench/gpu/report-main.ts' },
     outdir: 'dist',
     outExtension: { '.js': '.mjs' },
     external: ['webgpu'],
