@@ -24,7 +24,20 @@ const DAWN_NOISE = /^Warning: \w+ artificially reduced from \d+ to \d+/;
 const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
 // Only the commands that create a device pay for the second process (help, --version, tokenize, arc show do not).
-const GPU_COMMANDS = ['doctor', 'logits', 'generate', 'merge', 'sft', 'arc train', 'arc eval', 'arc baseline', 'knowledge grade'];
+const GPU_COMMANDS = [
+  'doctor',
+  'logits',
+  'generate',
+  'merge',
+  'sft',
+  'arc train',
+  'arc eval',
+  'arc baseline',
+  'knowledge grade',
+  'knowledge train',
+  'knowledge eval',
+  'knowledge baseline',
+];
 
 const inChild = process.env[STDERR_FD_ENV] !== undefined;
 const flags = args.slice(0, args.includes('--') ? args.indexOf('--') : args.length);

@@ -205,7 +205,7 @@ function loadTasks(spec: { challenges: string; solutions: string; ids: string[] 
 }
 
 /** The run's adapters as PEFT folders: paths relative to the run directory (or absolute). */
-function adapterStore(run: RunDir, config: ModelConfig, baseModel: string): AdapterStore {
+export function adapterStore(run: RunDir, config: ModelConfig, baseModel: string): AdapterStore {
   return {
     save: async (path: string, weights: LoraHostWeights) => {
       await saveAdapterDir(resolve(run.dir, path), weights, { baseModel });
@@ -215,7 +215,7 @@ function adapterStore(run: RunDir, config: ModelConfig, baseModel: string): Adap
 }
 
 /** sha256 of a PEFT folder's two files (what decides the policy's outputs). */
-function adapterFingerprint(dir: string): string {
+export function adapterFingerprint(dir: string): string {
   const h = nodeSha256();
   for (const name of ['adapter_config.json', 'adapter_model.safetensors']) {
     const path = join(dir, name);

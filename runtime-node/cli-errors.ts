@@ -20,6 +20,7 @@ import { oneLine } from '../src/util/one-line.ts';
 import { AdapterDirError } from './adapter-files.ts';
 import { ArcUsageError } from './arc-command.ts';
 import { ArcRunError } from './arc-run.ts';
+import { KnowledgeRunError } from './knowledge-run.ts';
 import { EXIT, type ExitCode } from './exit-codes.ts';
 import { ExportError } from './export-model.ts';
 import { isParseArgsError, parseArgsMessage, UsageError } from './flags.ts';
@@ -39,6 +40,7 @@ const INPUT_ERRORS: readonly (abstract new (...args: never[]) => Error)[] = [
   KnowledgeDataError,
   JudgeError,
   ArcRunError,
+  KnowledgeRunError,
   SelfEditFitError,
   SftDataError,
   SftDivergedError,

@@ -11,6 +11,7 @@ import { EXIT } from './exit-codes.ts';
 import { UsageError } from './flags.ts';
 import { KNOWLEDGE_SEQUENCES_USAGE, KNOWLEDGE_SHOW_USAGE, KNOWLEDGE_USAGE } from './knowledge-command.ts';
 import { KNOWLEDGE_GRADE_USAGE } from './knowledge-grade.ts';
+import { KNOWLEDGE_RUN_HELP } from './knowledge-run.ts';
 import { SFT_USAGE } from './sft-command.ts';
 
 /** `seal --version`: the package's name and version. */
@@ -38,7 +39,7 @@ Commands:
   sft          LoRA fine-tuning on a JSONL file, writing a PEFT adapter
   merge        merge a LoRA adapter into its model, writing a plain Hugging Face model
   arc          SEAL on ARC tasks: arc show | dataset | train | eval | baseline (seal arc --help)
-  knowledge    SEAL on SQuAD passages (knowledge incorporation): knowledge show | sequences | grade (seal knowledge --help)
+  knowledge    SEAL on SQuAD passages (knowledge incorporation): knowledge show | sequences | grade | train | eval | baseline (seal knowledge --help)
   help [COMMAND [SUBCOMMAND]]            this text, or a command's
   seal --version (-V)                    the version
 
@@ -130,6 +131,9 @@ const USAGE_BY_COMMAND: Readonly<Record<string, string>> = {
   'knowledge show': KNOWLEDGE_SHOW_USAGE,
   'knowledge sequences': KNOWLEDGE_SEQUENCES_USAGE,
   'knowledge grade': KNOWLEDGE_GRADE_USAGE,
+  'knowledge train': KNOWLEDGE_RUN_HELP,
+  'knowledge eval': KNOWLEDGE_RUN_HELP,
+  'knowledge baseline': KNOWLEDGE_RUN_HELP,
   help: HELP_USAGE,
 };
 

@@ -6,16 +6,16 @@
 import { readFileSync } from 'node:fs';
 import {
   DEFAULT_SELF_EDIT_PROMPT,
-  parseSquadDataset,
   SELF_EDIT_PROMPT_KINDS,
   selfEditPromptText,
   trainingSequences,
   type SquadDataset,
   type SquadPassage,
 } from '../src/domains/knowledge/index.ts';
-import { embeddedSquadSlice } from './examples.ts';
+import { loadKnowledgeData } from './knowledge-data.ts';
 import { EXIT } from './exit-codes.ts';
 import { runKnowledgeGrade } from './knowledge-grade.ts';
+import { KNOWLEDGE_RUN_USAGE, runKnowledgeRun } from './knowledge-run.ts';
 import { numberFlag, oneOf, parseFlags, requireString, UsageError } from './flags.ts';
 
 const DATA_FLAG = `  --data FILE            a SQuAD data file: a JSON list of {"title", "context", "questions": [{"question", "answer"}]}
@@ -54,20 +54,8 @@ export const KNOWLEDGE_USAGE = `Usage:
       Print the training sequences of a completion, as JSON (seal knowledge sequences --help).
   seal knowledge grade --judge J --question Q --gold G [--gold G2 ...] --prediction P
       Grade one answer with a judge, as JSON (seal knowledge grade --help).
+${KNOWLEDGE_RUN_USAGE}
   Prompt kinds: ${SELF_EDIT_PROMPT_KINDS.join(', ')}.`;
-
-/** The data file of --data, or the embedded slice; read and validated (KnowledgeDataError names what is wrong). */
-function loadData(file: string | undefined): SquadDataset {
-  const path = file ?? embeddedSquadSlice();
-  if (path === null) throw new UsageError("no --data given and the package's examples/data/squad is missing: pass --data FILE");
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new UsageError(`--data ${path}: cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
-  return parseSquadDataset(text, path);
-}
 
 /** The id --passage gives (checked before the data file is read). */
 const passageIdFlag = (value: string | undefined) =>
@@ -86,7 +74,7 @@ function runShow(argv: string[]): number {
   const values = parseFlags(argv, { data: { type: 'string' }, passage: { type: 'string' }, prompt: { type: 'string' } });
   const prompt = promptFlag(values.prompt);
   const id = passageIdFlag(values.passage);
-  const passage = passageIn(loadData(values.data), id);
+  const passage = passageIn(loadKnowledgeData(values.data), id);
   process.stdout.write(selfEditPromptText(prompt, passage));
   return EXIT.ok;
 }
@@ -108,7 +96,7 @@ function runSequences(argv: string[]): number {
   } catch (e) {
     throw new UsageError(`--completion-file ${file}: cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
-  const passage = passageIn(loadData(values.data), id);
+  const passage = passageIn(loadKnowledgeData(values.data), id);
   const sequences = trainingSequences(passage, completion, { prompt, compat: values.compat });
   process.stdout.write(`${JSON.stringify(sequences, null, 2)}\n`);
   return EXIT.ok;
@@ -124,9 +112,15 @@ export async function runKnowledge(argv: string[]): Promise<number> {
       return runSequences(rest);
     case 'grade':
       return runKnowledgeGrade(rest);
+    case 'train':
+    case 'eval':
+    case 'baseline':
+      return runKnowledgeRun(sub, rest);
     default:
       throw new UsageError(
-        sub === undefined ? 'knowledge needs a subcommand: show, sequences or grade' : `unknown knowledge subcommand '${sub}' (show, sequences, grade)`,
+        sub === undefined
+          ? 'knowledge needs a subcommand: show, sequences, grade, train, eval or baseline'
+          : `unknown knowledge subcommand '${sub}' (show, sequences, grade, train, eval, baseline)`,
       );
   }
 }

@@ -28,6 +28,8 @@ export interface ReportOptions {
   title?: string;
   /** Loss-curve points kept per candidate (default 120). */
   maxCurvePoints?: number;
+  /** A domain's own sections (HTML), placed after the summary (e.g. the knowledge domain's table and gains). */
+  domainSections?: (state: RunState) => string;
 }
 
 const CSS = `
@@ -66,6 +68,7 @@ export function renderReportHtml(state: RunState, options: ReportOptions = {}): 
   );
   parts.push(header(state, title));
   parts.push('<h2>Summary</h2>', summaryTable(state, rounds));
+  if (options.domainSections) parts.push(options.domainSections(state));
   parts.push('<h2>Plots</h2><div class="charts">', successChart(state, rounds), rewardStrip(rounds), '</div>');
   parts.push('<h2>TTT loss per round</h2>', lossCurves(rounds, options.maxCurvePoints ?? 120));
   parts.push('<h2>Tasks by round</h2>', taskTable(rounds));

@@ -27,7 +27,18 @@ import type { SealEngine } from './engine.ts';
 import type { RunRecorder, AdapterStore } from './run-recorder.ts';
 import { chosenEdit, scoredCandidates, type RoundState } from './run-state.ts';
 
-export type WinnerRule = { kind: 'reward-above'; threshold: number } | { kind: 'best-per-context'; threshold: number | null };
+export type WinnerRule =
+  | { kind: 'reward-above'; threshold: number }
+  | {
+      kind: 'best-per-context';
+      threshold: number | null;
+      /**
+       * Set: the best candidate of a context wins only if its reward is above that context's score in this
+       * baseline of the run (round null), e.g. the un-adapted model's (knowledge --keep-only-gains); a context the
+       * baseline did not score keeps no winner.
+       */
+      aboveBaseline?: string;
+    };
 
 export interface RestEmSettings {
   winners: WinnerRule;
@@ -74,12 +85,19 @@ export function roundSelfEdits(r: RoundState): ScoredSelfEdit[] {
   return out;
 }
 
-/** The winners among scored self-edits, in their order. */
-export function selectWinners(scored: readonly ScoredSelfEdit[], rule: WinnerRule): ScoredSelfEdit[] {
+/**
+ * The winners among scored self-edits, in their order. `baseline`: the per-context scores a rule's aboveBaseline
+ * names (runPolicyStep reads them from the run).
+ */
+export function selectWinners(scored: readonly ScoredSelfEdit[], rule: WinnerRule, baseline?: ReadonlyMap<string, number>): ScoredSelfEdit[] {
   if (rule.kind === 'reward-above') return scored.filter((s) => s.reward > rule.threshold);
   const best = new Map<string, ScoredSelfEdit>();
   for (const s of scored) {
     if (rule.threshold !== null && !(s.reward > rule.threshold)) continue;
+    if (rule.aboveBaseline !== undefined) {
+      const b = baseline?.get(s.context);
+      if (b === undefined || !(s.reward > b)) continue;
+    }
     const b = best.get(s.context);
     if (!b || s.reward > b.reward || (s.reward === b.reward && s.candidate < b.candidate)) best.set(s.context, s);
   }
@@ -122,7 +140,12 @@ export async function runPolicyStep<C extends DomainContext>(args: {
   const { run, store, domain, engine, round, settings, previous, signal } = args;
   const r = run.state.rounds.get(round);
   if (!r) throw new Error(`ReST-EM: round ${round} was never started`);
-  const winners = selectWinners(roundSelfEdits(r), settings.winners);
+  const rule = settings.winners;
+  const baseline =
+    rule.kind === 'best-per-context' && rule.aboveBaseline !== undefined
+      ? new Map([...run.state.baselines.values()].filter((b) => b.name === rule.aboveBaseline && b.round === null).map((b) => [b.task, b.reward]))
+      : undefined;
+  const winners = selectWinners(roundSelfEdits(r), rule, baseline);
   const rows = policySftRows(winners, domain);
   const dir = await run.preparePolicyDir(round);
   // No winners: the policy stays what it was (previous, or a fresh adapter, which is the base model itself).
@@ -153,5 +176,11 @@ export async function runPolicyStep<C extends DomainContext>(args: {
 }
 
 export function describeRule(rule: WinnerRule): string {
-  return rule.kind === 'reward-above' ? `reward > ${rule.threshold}` : `best per context${rule.threshold !== null ? ` with reward > ${rule.threshold}` : ''}`;
+  if (rule.kind === 'reward-above') return `reward > ${rule.threshold}`;
+  const above = [
+    rule.threshold !== null ? `reward > ${rule.threshold}` : null,
+    rule.aboveBaseline !== undefined ? `above baseline ${rule.aboveBaseline}` : null,
+  ];
+  const conditions = above.filter((x) => x !== null);
+  return `best per context${conditions.length > 0 ? ` with ${conditions.join(' and ')}` : ''}`;
 }
