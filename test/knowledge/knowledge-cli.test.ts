@@ -97,8 +97,8 @@ describe('seal knowledge: help and bad input', () => {
   it('bad input is one seal: line and a non-zero exit', () => {
     const completion = file('any.txt', '1. A');
     const bad = (args: string[], code: number, message: RegExp) => expectCleanFailure(seal('knowledge', ...args), code, message);
-    bad([], 2, /^seal: knowledge needs a subcommand: show, sequences or grade$/);
-    bad(['frobnicate'], 2, /^seal: unknown knowledge subcommand 'frobnicate' \(show, sequences, grade\)$/);
+    bad([], 2, /^seal: knowledge needs a subcommand: show, sequences, grade, train, eval or baseline$/);
+    bad(['frobnicate'], 2, /^seal: unknown knowledge subcommand 'frobnicate' \(show, sequences, grade, train, eval, baseline\)$/);
     bad(['show'], 2, /^seal: --passage is required$/);
     bad(['show', '--passage', 'x'], 2, /^seal: --passage must be an integer in \[0, \d+\], got 'x'$/);
     bad(['show', '--passage', '-1'], 2, /^seal: --passage must be an integer/);
