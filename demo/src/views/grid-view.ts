@@ -6,8 +6,8 @@ const SVG = 'http://www.w3.org/2000/svg';
 
 /** One grid; `label` is shown under it. An empty grid (no answer) is drawn as a dashed box. */
 export function gridView(grid: readonly (readonly number[])[], label?: string, testid?: string): HTMLElement {
-  const rows = grid.length;
-  const cols = rows > 0 ? Math.max(...grid.map((r) => r.length)) : 0;
+  const cols = grid.length > 0 ? Math.max(...grid.map((r) => r.length)) : 0;
+  const rows = cols === 0 ? 0 : grid.length;
   const cell = Math.max(4, Math.min(20, Math.floor(160 / Math.max(rows, cols, 1))));
   const svg = document.createElementNS(SVG, 'svg');
   // An empty grid (no answer) still takes a small box.

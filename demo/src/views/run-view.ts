@@ -100,6 +100,9 @@ export class RunView {
     );
     const tests = task.test.map((t, j) => {
       const predicted = c.predictions[j] ?? [];
+      const votes = c.votes[j] ?? [];
+      // With nothing readable to vote on, the submitted attempt is the reference's placeholder [[0]].
+      const label = predicted.length === 0 ? 'no answer' : votes.length === 0 ? 'placeholder (no readable answer)' : 'predicted';
       return el(
         'div',
         { class: 'test-result' },
@@ -107,10 +110,10 @@ export class RunView {
         el(
           'div',
           { class: 'pair-grids' },
-          gridView(predicted, predicted.length ? 'predicted' : 'no answer', 'prediction'),
+          gridView(predicted, label, 'prediction'),
           t.output ? gridView(t.output, 'true') : el('span', { class: 'muted' }, 'no solution known'),
         ),
-        votesView(c.votes[j] ?? []),
+        votesView(votes),
       );
     });
     return el('article', { class: 'candidate-result', 'data-testid': 'candidate-result' }, head, ...tests);

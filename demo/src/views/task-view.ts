@@ -147,7 +147,7 @@ export class TaskView {
       this.setSelect.value = PASTED;
       this.fillIds([task]);
       this.select(task);
-      this.status.set(`pasted task ${task.id} chosen`, 'idle');
+      this.status.set(`task ${task.id} (pasted) chosen`, 'idle');
     } catch (e) {
       this.pasteError.textContent = errorMessage(e);
       this.status.set(`the pasted task cannot be used: ${errorMessage(e)}`, 'error');
