@@ -2,17 +2,19 @@
  * The worker engine (runtime-browser/engine/) in headless Chromium: a module Worker running worker.ts, driven through
  * comlink as a page drives it, on the bundled stories260K (examples/models/stories260K, served by the test's Vite
  * server) and examples/arc-tiny. It loads the model with byte-accurate progress, samples K = 2 schema-constrained
- * self-edits streaming their tokens, trains and scores candidates (loss events, votes, timings), exports the run's
- * log in the CLI's event format, cancels a run mid-TTT (AbortError, then a run works), runs a ReST-EM round whose
- * policy adapter round-trips through PEFT files, times a candidate, and refuses a broken task with one message.
+ * self-edits streaming their tokens (12 tokens: SwiftShader compiles a pipeline per new shape, which dominates the
+ * time; a whole self-edit of stories260K is ~230 tokens), plans a self-edit, round-trips a policy adapter through
+ * PEFT files (the same logits), and refuses a broken task with one message. Training and scoring: engine-run.test.ts.
  * Browser only: the engine lives in a Web Worker of a page (Node and Deno skip this file).
  */
 import * as Comlink from 'comlink';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ArcTaskView, LoadProgress, ModelSource, RunEventLike, SelfEditJson, TttStepEvent } from '../../runtime-browser/engine/api.ts';
+import type { ArcTaskView, LoadProgress, ModelSource, SelfEditJson } from '../../runtime-browser/engine/api.ts';
 import { createSealWorker, type SealWorker } from '../../runtime-browser/engine/client.ts';
-import { foldEvents } from '../../src/seal/run-state.ts';
-import { parseEventLog } from '../../src/seal/events.ts';
+import { resolveLoraConfig } from '../../src/lora/config.ts';
+import { initLoraWeights } from '../../src/lora/host-weights.ts';
+import { serializePeftAdapter } from '../../src/lora/peft-format.ts';
+import { parseModelConfig } from '../../src/model/config.ts';
 import { runtimeName } from '../harness/context.ts';
 
 const MODEL_FILES = ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'model.safetensors'];
@@ -20,20 +22,19 @@ const inBrowser = runtimeName() === 'browser';
 const served = (path: string) => new URL(path, inBrowser ? globalThis.location.origin : 'http://localhost/').href;
 const MODEL: ModelSource = { kind: 'url', url: served('/examples/models/stories260K'), files: MODEL_FILES };
 
-const isSelfEdit = (e: SelfEditJson | null): boolean =>
-  e !== null &&
-  ['use_basic_augmentations', 'use_size_augmentations', 'use_chain_augmentations', 'use_repeat_augmentations'].every(
-    (k) => typeof (e.data_generation as unknown as Record<string, unknown>)[k] === 'boolean',
-  ) &&
-  ['train_using_all_tokens', 'train_using_output_tokens'].includes(e.training.strategy) &&
-  Number.isFinite(e.training.learning_rate) &&
-  Number.isInteger(e.training.num_train_epochs);
+/** A self-edit as a card writes it. */
+const selfEdit = (learningRate: number, epochs: number, basic = true): SelfEditJson => ({
+  data_generation: { use_basic_augmentations: basic, use_size_augmentations: false, use_chain_augmentations: false, use_repeat_augmentations: false },
+  training: { strategy: 'train_using_output_tokens', learning_rate: learningRate, num_train_epochs: epochs },
+});
+/** The schema's JSON as the constraint must start it (its keys in schema order, no spaces). */
+const SCHEMA_START = '{"data_generation":{"use_basic_augmentations":';
 
 describe.skipIf(!inBrowser)('the worker engine (stories260K, tiny ARC tasks)', () => {
   let worker: Worker;
   let engine: SealWorker;
   let task: ArcTaskView;
-  let edits: SelfEditJson[];
+  const edits = [selfEdit(1e-3, 2), selfEdit(1e-4, 1, false)];
 
   beforeAll(async () => {
     worker = new Worker(new URL('../../runtime-browser/engine/worker.ts', import.meta.url), { type: 'module' });
@@ -85,10 +86,10 @@ describe.skipIf(!inBrowser)('the worker engine (stories260K, tiny ARC tasks)', (
     expect((await engine.info()).model).toEqual(summary);
   });
 
-  it('samples K = 2 schema-valid self-edits, streaming each one token by token', async () => {
+  it('samples K = 2 self-edits under the schema, streaming each one token by token', async () => {
     const streamed = new Map<number, string[]>();
     const samples = await engine.sampleSelfEdits(
-      { task, k: 2, seed: 1 },
+      { task, k: 2, seed: 1, maxNewTokens: 12 },
       Comlink.proxy((candidate: number, text: string) => {
         streamed.set(candidate, [...(streamed.get(candidate) ?? []), text]);
       }),
@@ -98,130 +99,45 @@ describe.skipIf(!inBrowser)('the worker engine (stories260K, tiny ARC tasks)', (
     // Callbacks arrive as messages: let the last ones in.
     await new Promise((r) => setTimeout(r, 100));
     for (const [i, s] of samples.entries()) {
-      expect(isSelfEdit(s.selfEdit), `sample ${i}: ${s.text} (${s.error})`).toBe(true);
+      // 12 tokens cut every sample short (a whole one is ~230 tokens here): the constraint shows in how it starts.
+      expect(SCHEMA_START.startsWith(s.text) || s.text.startsWith(SCHEMA_START), s.text).toBe(true);
+      expect(s.text.length).toBeGreaterThan(8);
+      expect(s.selfEdit).toBeNull();
+      expect(s.error).toMatch(/\(cut at 12 new tokens\)$/);
       const pieces = streamed.get(i) ?? [];
-      expect(pieces.length, `candidate ${i} streamed`).toBeGreaterThan(5);
+      expect(pieces.length, `candidate ${i} streamed`).toBeGreaterThan(3);
       expect(pieces.at(-1)).toBe(s.text);
     }
-    edits = samples.map((s) => s.selfEdit!);
     const plan = await engine.planSelfEdit(task, edits[0]!, { tttMaxSteps: 2 });
     expect(plan.examples).toBeGreaterThan(0);
-    expect(plan.steps).toBeGreaterThan(0);
-    expect(plan.steps).toBeLessThanOrEqual(2);
+    expect(plan.steps).toBe(2);
+    const bad = { ...edits[0]!, training: { ...edits[0]!.training, strategy: 'sometimes' as never } };
+    await expect(engine.planSelfEdit(task, bad, { tttMaxSteps: 2 })).rejects.toThrow(
+      /invalid self-edit: training\.strategy must be "train_using_all_tokens" or "train_using_output_tokens", got "sometimes"/,
+    );
   });
 
-  it('trains the candidates together (loss events) and scores them (votes, correctness, time split); the log is a CLI run log', async () => {
-    const steps: TttStepEvent[] = [];
-    const result = await engine.runCandidates(
-      { task, selfEdits: edits, tttMaxSteps: 2, answerMaxTokens: 8, seed: 1, ttt: { warmupSteps: 0, maxExamples: 4 } },
-      Comlink.proxy((s: TttStepEvent) => void steps.push(s)),
-      'run',
-    );
-    await new Promise((r) => setTimeout(r, 100));
-    expect(result.candidates).toHaveLength(2);
-    for (const [i, c] of result.candidates.entries()) {
-      expect(c.skipped).toBeUndefined();
-      expect(c.steps).toBeGreaterThan(0);
-      const mine = steps.filter((s) => s.candidate === i);
-      expect(mine.map((s) => s.step)).toEqual(Array.from({ length: c.steps }, (_, j) => j + 1));
-      for (const s of mine) {
-        expect(Number.isFinite(s.loss) && s.loss > 0).toBe(true);
-        expect(s.totalSteps).toBe(c.steps);
-      }
-      expect(c.predictions).toHaveLength(task.test.length);
-      expect(c.attempts[0]).toHaveLength(2);
-      expect(c.correct).toHaveLength(task.test.length);
-      expect(c.solved).toBe(c.correct.every(Boolean));
-      const key = (g: number[][]) => JSON.stringify(g);
-      // Each vote count is of a readable answer; the first attempt is a voted grid (or [[0]] when nothing was readable).
-      for (const v of c.votes[0]!) expect(v.count).toBeGreaterThan(0);
-      if (c.votes[0]!.length > 0) expect(c.votes[0]!.map((v) => key(v.grid))).toContain(key(c.predictions[0]!));
-    }
-    expect(result.solved).toBe(result.candidates.some((c) => c.solved));
-    expect(result.trainSeconds).toBeGreaterThan(0);
-    expect(result.inferenceSeconds).toBeGreaterThan(0);
-
-    const jsonl = await engine.exportSession();
-    const log = parseEventLog(new TextEncoder().encode(jsonl));
-    expect(log.torn).toBeNull();
-    expect(log.events.map((e) => e.seq)).toEqual(log.events.map((_, i) => i + 1));
-    const types = new Set(log.events.map((e) => e.type));
-    for (const t of [
-      'run-started',
-      'round-started',
-      'self-edit-sampled',
-      'candidate-started',
-      'ttt-step',
-      'candidate-scored',
-      'round-finished',
-      'run-finished',
-    ])
-      expect(types.has(t as never), t).toBe(true);
-    const state = foldEvents(log.events);
-    expect(state.status).toBe('finished');
-    expect(state.config).toMatchObject({ domain: 'arc', command: 'eval', selfEditsPerTask: 2, tasks: { ids: ['tiny0001'] } });
-    expect(state.config!.model.fingerprint).toMatch(/^sha256:[0-9a-f]{64}$/);
-    expect([...state.rounds.get(0)!.candidates.values()].map((c) => c.score?.solved)).toEqual(result.candidates.map((c) => c.solved));
-  });
-
-  it('a run cancelled mid-TTT rejects with an AbortError and is recorded as interrupted; the next run works', async () => {
-    const long: SelfEditJson = { ...edits[0]!, training: { ...edits[0]!.training, num_train_epochs: 50 } };
-    const steps: TttStepEvent[] = [];
-    const cancelled = engine.runCandidates(
-      { task, selfEdits: [long], tttMaxSteps: 200, answerMaxTokens: 8, seed: 1, ttt: { warmupSteps: 0, maxExamples: 4 } },
-      Comlink.proxy((s: TttStepEvent) => {
-        steps.push(s);
-        if (steps.length === 1) void engine.cancel('long');
-      }),
-      'long',
-    );
-    await expect(cancelled).rejects.toMatchObject({ name: 'AbortError' });
-    expect(steps.length).toBeGreaterThan(0);
-    expect(steps.length).toBeLessThan(steps[0]!.totalSteps);
-    expect(await engine.exportSession()).toContain('"type":"interrupted"');
-
-    const again = await engine.runCandidates(
-      { task, selfEdits: [edits[1]!], tttMaxSteps: 2, answerMaxTokens: 8, seed: 1 },
-      Comlink.proxy(() => {}),
-      'again',
-    );
-    expect(again.candidates[0]!.steps).toBeGreaterThan(0);
-    expect((await engine.info()).model).not.toBeNull();
-  });
-
-  it('a ReST-EM round trains the policy on its winners; the policy exports as PEFT files that import back to the same logits', async () => {
+  it('a policy adapter imports from PEFT files, changes the logits, and exports to the same weights', async () => {
     await expect(engine.exportPolicy()).rejects.toThrow(/no policy adapter yet/);
-    const events: RunEventLike[] = [];
-    const round = await engine.restEmRound(
-      { tasks: [task], k: 2, tttMaxSteps: 1, answerMaxTokens: 4, seed: 1, winnerThreshold: -1, policyMaxSteps: 2, ttt: { maxExamples: 4 } },
-      Comlink.proxy((e: RunEventLike) => void events.push(e)),
-      'rest-em',
-    );
-    await new Promise((r) => setTimeout(r, 100));
-    expect(round.winners).toBe(2);
-    expect(round.policyLoss).toHaveLength(2);
-    for (const l of round.policyLoss) expect(Number.isFinite(l)).toBe(true);
-    expect(round.resampled).toHaveLength(1);
-    expect(round.resampled[0]).toHaveLength(2);
-    expect(events.map((e) => e.type)).toContain('policy-checkpoint-saved');
-
-    const files = await engine.exportPolicy();
-    expect(Object.keys(files).sort()).toEqual(['adapter_config.json', 'adapter_model.safetensors']);
-    expect(JSON.parse(new TextDecoder().decode(files['adapter_config.json']))).toMatchObject({ peft_type: 'LORA', r: 16 });
+    const config = parseModelConfig(await (await fetch(`${(MODEL as { url: string }).url}/config.json`)).json());
+    const weights = initLoraWeights(config, resolveLoraConfig({ rank: 2, alpha: 4, targets: ['q_proj', 'v_proj'] }), { seed: 7, b: 'random' });
+    const peft = serializePeftAdapter(weights, { baseModel: null });
+    await engine.importPolicy({ 'adapter_config.json': new TextEncoder().encode(peft.config), 'adapter_model.safetensors': peft.weights });
     const prompt = 'Once upon a time';
     const withPolicy = await engine.logits(prompt, { policy: true });
     const base = await engine.logits(prompt, { policy: false });
     expect(withPolicy).toHaveLength(512);
     expect(Array.from(withPolicy)).not.toEqual(Array.from(base));
+
+    const files = await engine.exportPolicy();
+    expect(Object.keys(files).sort()).toEqual(['adapter_config.json', 'adapter_model.safetensors']);
+    expect(JSON.parse(new TextDecoder().decode(files['adapter_config.json']))).toMatchObject({ peft_type: 'LORA', r: 2, lora_alpha: 4 });
+    expect(files['adapter_model.safetensors']).toEqual(peft.weights);
     await engine.importPolicy(files);
     expect(Array.from(await engine.logits(prompt, { policy: true }))).toEqual(Array.from(withPolicy));
-  });
-
-  it('times one candidate, split into training and inference', async () => {
-    const t = await engine.timeOneCandidate({ shape: 'model', task, tttMaxSteps: 2, answerTokens: 4 }, 'time');
-    expect(t.trainSeconds).toBeGreaterThan(0);
-    expect(t.inferenceSeconds).toBeGreaterThan(0);
-    expect(t.detail).toMatch(/task tiny0001, oracle self-edit: \d+ TTT examples, 2 steps/);
+    await expect(engine.importPolicy({ 'adapter_config.json': files['adapter_config.json']! })).rejects.toThrow(
+      /needs adapter_config\.json and adapter_model\.safetensors/,
+    );
   });
 
   it('a broken task gives one clear message, as the CLI words it', async () => {
