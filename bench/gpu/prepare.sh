@@ -51,7 +51,7 @@ fi
 
 # What travels: tracked and untracked-not-ignored files, and the carried paths.
 if [ "$problems" = 0 ]; then
-  tree=$(git ls-files -z -c -o --exclude-standard | xargs -0 -r du -cb 2>/dev/null | tail -1 | cut -f1)
+  tree=$(git ls-files -z -c -o --exclude-standard | du -cb --files0-from=- 2>/dev/null | tail -1 | cut -f1)
   carried=$(du -cb "${CARRY[@]}" | tail -1 | cut -f1)
   mib=$(((tree + carried) / 1048576))
   echo "prepare: the call sends $mib MiB (working tree $((tree / 1048576)) MiB, carried $((carried / 1048576)) MiB) of $LIMIT_MIB MiB"
