@@ -1,5 +1,5 @@
 // Bindings, operand loads and the output epilogue shared by every matmul kernel (#include "matmul_io").
-//   C[M,N] = alpha * op(A) * op(B) + bias (when p.bias_kind != 0) + C (when p.accumulate != 0)
+//   C[M,N] = alpha * op(A) * op(B) + bias + (C when ACCUMULATE)
 //   A: f32, stored [M,K], or [K,M] with TRANS_A.   B: f32 | bf16 | f16, stored [K,N], or [N,K] with TRANS_B.
 // C may be a column slice of a wider matrix: element (m, n) lives at c[c_offset + m * c_stride + c_col + n] and
 // takes bias[c_col + n] (c_stride = N and c_col = c_offset = 0 for a plain C), so a weight split by output rows
@@ -11,16 +11,13 @@
 // Loads work in storage coordinates (row, col) of the stored matrix and return zeros outside it, so tiles
 // may overhang any edge. Defines: TRANS_A; TRANS_B; A_VEC (A's storage rows are whole vec4s);
 //   B_HALF with B_BF16 | B_F16 (16-bit B, two per u32); B_VEC (B's storage rows are whole vec4 words: 4 f32
-//   or 8 halves); A_SCALED (the kernels that round A to f16: a_scale = (s, 1/s) from abs_max_scale.wgsl;
-//   load_a4 returns A·s and store_c multiplies by 1/s, both exact powers of two); FAULT_DROP_LAST_K (a wrong
-//   result on purpose, see load_a4). A_VEC and B_VEC also promise that the offsets and A's stride keep every row
-//   start on a vector boundary.
-// The epilogue is chosen at run time, not by defines: p.bias_kind (0 none, 1 f32, 2 bf16, 3 f16) and p.accumulate
-// are uniform, so the branch costs nothing on a GPU, while as defines they multiplied every kernel's pipelines by 8
-// (each one more compile: seconds on a software rasterizer, tens to hundreds of ms on a GPU driver).
+//   or 8 halves); HAS_BIAS with BIAS_BF16 | BIAS_F16; ACCUMULATE; A_SCALED with A_SCALE_BINDING (the kernels
+//   that round A to f16: a_scale = (s, 1/s) from abs_max_scale.wgsl; load_a4 returns A·s and store_c
+//   multiplies by 1/s, both exact powers of two); FAULT_DROP_LAST_K (a wrong result on purpose, see load_a4).
+//   A_VEC and B_VEC also promise that the offsets and A's stride keep every row start on a vector boundary.
 #include "lib_dtype"
 
-struct Params { M: u32, N: u32, K: u32, alpha: f32, c_stride: u32, c_col: u32, a_offset: u32, a_stride: u32, b_offset: u32, c_offset: u32, bias_kind: u32, accumulate: u32 }
+struct Params { M: u32, N: u32, K: u32, alpha: f32, c_stride: u32, c_col: u32, a_offset: u32, a_stride: u32, b_offset: u32, c_offset: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 
 #if A_VEC
@@ -45,19 +42,21 @@ struct Params { M: u32, N: u32, K: u32, alpha: f32, c_stride: u32, c_col: u32, a
 
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
 
-// The bias as 32-bit words whatever its dtype; without a bias another read-only operand is bound here, never read.
+#if HAS_BIAS
+#if BIAS_BF16
 @group(0) @binding(4) var<storage, read> bias: array<u32>;
-fn bias_at(n: u32) -> f32 {
-  switch p.bias_kind {
-    case 1u: { return bitcast<f32>(bias[n]); }
-    case 2u: { return half_at_bf16(bias[n >> 1u], n); }
-    case 3u: { return half_at_f16(bias[n >> 1u], n); }
-    default: { return 0.0; }
-  }
-}
+fn bias_at(n: u32) -> f32 { return half_at_bf16(bias[n >> 1u], n); }
+#elif BIAS_F16
+@group(0) @binding(4) var<storage, read> bias: array<u32>;
+fn bias_at(n: u32) -> f32 { return half_at_f16(bias[n >> 1u], n); }
+#else
+@group(0) @binding(4) var<storage, read> bias: array<f32>;
+fn bias_at(n: u32) -> f32 { return bias[n]; }
+#endif
+#endif
 
 #if A_SCALED
-@group(0) @binding(5) var<storage, read> a_scale: array<f32>;
+@group(0) @binding({{A_SCALE_BINDING}}) var<storage, read> a_scale: array<f32>;
 fn scaled_a(v: vec4<f32>) -> vec4<f32> { return v * a_scale[0]; }
 #else
 fn scaled_a(v: vec4<f32>) -> vec4<f32> { return v; }
@@ -198,8 +197,12 @@ fn store_c(m: u32, n: u32, v: f32) {
 #if A_SCALED
   r *= a_scale[1];
 #endif
-  if (p.bias_kind != 0u) { r += bias_at(col); }
+#if HAS_BIAS
+  r += bias_at(col);
+#endif
   let i = p.c_offset + m * p.c_stride + col;
-  if (p.accumulate != 0u) { r += c[i]; }
+#if ACCUMULATE
+  r += c[i];
+#endif
   c[i] = r;
 }

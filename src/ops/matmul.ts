@@ -12,7 +12,6 @@
  */
 import type { SubgroupMatrixConfig } from '../gpu/capabilities.ts';
 import type { GpuContext } from '../gpu/context.ts';
-import type { DType } from '../gpu/dtype.ts';
 import type { CommandRecorder, Param } from '../gpu/recorder.ts';
 import { fold1d } from '../gpu/recorder.ts';
 import type { Tensor } from '../gpu/tensor.ts';
@@ -243,11 +242,6 @@ function checkArgs(a: MatmulArgs): void {
   }
 }
 
-/** shaders/matmul_io.wgsl's p.bias_kind: 0 no bias, then by dtype (checkArgs allows only these three). */
-function biasKind(bias: Tensor | undefined): number {
-  return bias ? ({ f32: 1, bf16: 2, f16: 3 } as Partial<Record<DType, number>>)[bias.dtype]! : 0;
-}
-
 /** Defines describing the operands, shared by every kernel (see shaders/matmul_io.wgsl). */
 function operandDefines(a: MatmulArgs): Defines {
   const d: Defines = {};
@@ -267,6 +261,10 @@ function operandDefines(a: MatmulArgs): Defines {
   set('B_BF16', a.b.dtype === 'bf16');
   set('B_F16', a.b.dtype === 'f16');
   set('B_VEC', bRowLen % bVec === 0 && (a.bOffset ?? 0) % bVec === 0 && a.b.byteOffset % 16 === 0);
+  set('HAS_BIAS', Boolean(a.bias));
+  set('BIAS_BF16', a.bias?.dtype === 'bf16');
+  set('BIAS_F16', a.bias?.dtype === 'f16');
+  set('ACCUMULATE', Boolean(a.accumulate));
   set('FAULT_DROP_LAST_K', a.fault === 'drop-last-k');
   return d;
 }
@@ -293,11 +291,8 @@ export function matmul(rec: CommandRecorder, args: MatmulArgs): void {
     a_stride: ['u32', args.aRowStride ?? (args.transA ? M : K)],
     b_offset: ['u32', args.bOffset ?? 0],
     c_offset: ['u32', args.cOffset ?? 0],
-    bias_kind: ['u32', biasKind(args.bias)],
-    accumulate: ['u32', args.accumulate ? 1 : 0],
   };
-  // Without a bias, A fills its binding (read-only, never read): one pipeline serves both.
-  const bindings: Record<string, Tensor> = { a: args.a, b: args.b, c: args.c, bias: args.bias ?? args.a };
+  const bindings: Record<string, Tensor> = { a: args.a, b: args.b, c: args.c, ...(args.bias ? { bias: args.bias } : {}) };
   const label = `matmul ${kernel} ${M}x${N}x${K}`;
   if (args.scaleA && (kernel === 'f16' || kernel === 'subgroup-matrix') && K > 0) {
     let scale = args.aScale;
@@ -306,7 +301,7 @@ export function matmul(rec: CommandRecorder, args: MatmulArgs): void {
       const aCols = args.transA ? M : K;
       absMaxScaleOf(rec, { a: args.a, rows: args.transA ? K : M, cols: aCols, offset: args.aOffset ?? 0, stride: args.aRowStride ?? aCols }, scale);
     }
-    defines.A_SCALED = true;
+    Object.assign(defines, { A_SCALED: true, A_SCALE_BINDING: Object.keys(bindings).length + 1 });
     bindings.a_scale = scale;
   }
 

@@ -9,10 +9,9 @@ import { expectSameBits } from './elementwise-helpers.ts';
 
 // Every distinct set of defines is one more pipeline, and a software rasterizer takes a second or more to compile
 // each, so coverage is planned rather than a full product: the portable kernel runs every transA x transB x dtype
-// combination on unaligned shapes; every kernel runs each transpose combination with the weight dtype rotating over
-// them (their dtype handling is the shared loader), on unaligned shapes plain and on aligned shapes with alpha, bias
-// and accumulate, the three aligned shapes taking the three bias dtypes (the epilogue is chosen at run time, so bias
-// and accumulate cost no pipeline of their own). Later tests reuse those pipelines.
+// combination on unaligned shapes; every kernel runs each transpose combination with the weight and bias dtypes
+// rotating over them (their dtype handling is the shared loader and epilogue), with alpha, bias and accumulate on
+// aligned shapes. Later tests reuse those pipelines.
 const TRANS: [boolean, boolean][] = [
   [false, false],
   [false, true],
@@ -20,8 +19,12 @@ const TRANS: [boolean, boolean][] = [
   [true, true],
 ];
 const WEIGHT_DTYPES: DType[] = ['f32', 'bf16', 'f16'];
-const ROTATED_B: Record<string, DType> = { 'false,false': 'f32', 'false,true': 'bf16', 'true,false': 'f16', 'true,true': 'bf16' };
-const ROTATED_BIAS: Record<string, DType> = { 'false,false': 'f16', 'false,true': 'bf16', 'true,false': 'f32', 'true,true': 'f32' };
+const ROTATED: Record<string, { bDtype: DType; biasDtype: DType }> = {
+  'false,false': { bDtype: 'f32', biasDtype: 'f16' },
+  'false,true': { bDtype: 'bf16', biasDtype: 'bf16' },
+  'true,false': { bDtype: 'f16', biasDtype: 'f32' },
+  'true,true': { bDtype: 'bf16', biasDtype: 'f32' },
+};
 // [M, N, K]. Unaligned: every dimension odd, so no storage row is a whole vector (scalar loads): size-1 edges, primes,
 // one past tile sizes, a decode shape. Aligned: every dimension a multiple of 8 (vector loads of A and B).
 const UNALIGNED: [number, number, number][] = [
@@ -50,15 +53,9 @@ function problem(r: () => number, [M, N, K]: [number, number, number], o: Partia
   return { M, N, K, bDtype, a: randn(M * K, r), b: roundTo(randn(K * N, r, 0.5), bDtype), ...o };
 }
 
-/** A problem with the rotated weight dtype for its transposes and the whole epilogue: alpha, bias and accumulate. */
-function epilogueProblem(
-  r: () => number,
-  shape: [number, number, number],
-  transA: boolean,
-  transB: boolean,
-  biasDtype: DType = ROTATED_BIAS[`${transA},${transB}`]!,
-): Problem {
-  const bDtype = ROTATED_B[`${transA},${transB}`]!;
+/** A problem with the rotated dtypes for its transposes and the whole epilogue: alpha, bias and accumulate. */
+function epilogueProblem(r: () => number, shape: [number, number, number], transA: boolean, transB: boolean): Problem {
+  const { bDtype, biasDtype } = ROTATED[`${transA},${transB}`]!;
   const [M, N] = shape;
   return problem(r, shape, { transA, transB, bDtype, alpha: 0.37, bias: roundTo(randn(N, r), biasDtype), biasDtype, c0: randn(M * N, r) });
 }
@@ -208,17 +205,15 @@ describe('matmul', () => {
   }
 
   for (const [transA, transB] of TRANS) {
-    const bDtype = ROTATED_B[`${transA},${transB}`]!;
-    it(`every kernel: transA=${transA} transB=${transB}, b ${bDtype}; plain on unaligned shapes, alpha + bias (each dtype) + accumulate on aligned ones`, async () => {
+    const { bDtype, biasDtype } = ROTATED[`${transA},${transB}`]!;
+    it(`every kernel: transA=${transA} transB=${transB}, b ${bDtype}; plain on unaligned shapes, alpha + ${biasDtype} bias + accumulate on aligned ones`, async () => {
       const ctx = await testContext();
       const seed = freshSeed();
       const r = rng(seed);
       const fast = otherKernels(ctx).filter(([k]) => k !== 'skinny');
       // The fast kernels differ from the portable one only past the loaders, so aligned shapes suffice for them.
       for (const shape of UNALIGNED) await checkAllKernels(ctx, problem(r, shape, { transA, transB, bDtype }), seed, [['skinny', TOL.f32]]);
-      for (const [i, shape] of ALIGNED.entries()) {
-        await checkAllKernels(ctx, epilogueProblem(r, shape, transA, transB, WEIGHT_DTYPES[i]!), seed, [['skinny', TOL.f32], ...fast]);
-      }
+      for (const shape of ALIGNED) await checkAllKernels(ctx, epilogueProblem(r, shape, transA, transB), seed, [['skinny', TOL.f32], ...fast]);
     });
   }
 
