@@ -9,6 +9,9 @@ export default defineConfig({
   define: { 'import.meta.env.SEAL_EXPECT_RUNTIME': JSON.stringify('browser') },
   test: {
     include: ['test/ops/**/*.test.ts', 'test/gpu/**/*.test.ts', 'test/browser/**/*.test.ts'],
+    // The worker engine's training/scoring tests take ~20 min on SwiftShader (a pipeline compile per new shape):
+    // `npm run test:browser-slow` runs them with the demo's end-to-end test, outside `npm test` until that is fixed.
+    exclude: process.env.SEAL_SLOW_BROWSER_TESTS ? [] : ['test/browser/engine-run.test.ts'],
     globalSetup: ['test/harness/global-setup.ts', 'test/browser/hub-server.ts'],
     testTimeout: 300_000,
     hookTimeout: 300_000,
