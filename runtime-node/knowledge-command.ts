@@ -19,7 +19,7 @@ import { KNOWLEDGE_RUN_USAGE, runKnowledgeRun } from './knowledge-run.ts';
 import { numberFlag, oneOf, parseFlags, requireString, UsageError } from './flags.ts';
 
 const DATA_FLAG = `  --data FILE            a SQuAD data file: a JSON list of {"title", "context", "questions": [{"question", "answer"}]}
-                         (e.g. ../shared/data/squad/squad_val.json; default: the 20 passages in the package's
+                         (e.g. the reference's squad_val.json; default: the 20 passages in the package's
                          examples/data/squad, the first 20 of the paper's evaluation set)`;
 
 const PASSAGE_FLAG = `  --passage N            (required) the passage id: its index in the data file (0 is the first)`;

@@ -80,7 +80,7 @@ export const KNOWLEDGE_RUN_HELP = `Usage: seal knowledge train|eval|baseline --m
   --compat               training sequences by the reference's rules exactly (its self-QA defect included)
   --kind KIND            baseline only: ${KNOWLEDGE_BASELINES.join(' | ')}
   --synthetic-file F     --kind synthetic: passages with "completions" in the reference's format (e.g.
-                         ../shared/data/squad/gpt4_1_synthetic_val.json), matched to --data's by title and context
+                         the reference's gpt4_1_synthetic_val.json), matched to --data's by title and context
   --policy DIR           eval: the policy adapter that writes the self-edits (default: the base model)
   --policy-mode MODE     merge (default, the reference: the policy is merged, and the merged model samples, trains,
                          is scored) | adapter (the policy only samples)
