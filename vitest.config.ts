@@ -4,7 +4,8 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     // The built demo in Chromium runs on its own (npm run test:demo, vitest.demo.config.ts); the Deno run inherits this.
-    exclude: [...configDefaults.exclude, 'test/demo/**'],
+    // test/demo drives a browser itself; test/browser/engine* need a page's Web Worker (vitest.browser.config.ts runs them).
+    exclude: [...configDefaults.exclude, 'test/demo/**', 'test/browser/engine*.test.ts'],
     globalSetup: ['test/harness/global-setup.ts'],
     testTimeout: 120_000,
     hookTimeout: 120_000,

@@ -3,47 +3,27 @@
  * self-edits trained together (loss events) and scored (votes, correctness, the time split), the run's log in the
  * CLI's event format; a run cancelled mid-TTT (AbortError, recorded as interrupted, then a run works); one candidate
  * timed. Minutes each on SwiftShader, which compiles the training and decoding pipelines of every new shape.
- * Browser only: the engine lives in a Web Worker of a page (Node and Deno skip this file).
+ * Browser only: the engine lives in a Web Worker of a page (the Node and Deno configs leave this file out).
  */
 import * as Comlink from 'comlink';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ArcTaskView, ModelSource, SelfEditJson, TttStepEvent } from '../../runtime-browser/engine/api.ts';
-import { createSealWorker, type SealWorker } from '../../runtime-browser/engine/client.ts';
+import type { ArcTaskView, SelfEditJson, TttStepEvent } from '../../runtime-browser/engine/api.ts';
+import type { SealWorker } from '../../runtime-browser/engine/client.ts';
 import { foldEvents } from '../../src/seal/run-state.ts';
 import { parseEventLog } from '../../src/seal/events.ts';
-import { runtimeName } from '../harness/context.ts';
+import { MODEL, selfEdit, startEngine } from './engine-harness.ts';
 
-const MODEL_FILES = ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'model.safetensors'];
-const inBrowser = runtimeName() === 'browser';
 /** A run that trains and scores: SwiftShader compiles the training and decoding pipelines of each new shape (minutes). */
 const LONG = 900_000;
-const served = (path: string) => new URL(path, inBrowser ? globalThis.location.origin : 'http://localhost/').href;
-const MODEL: ModelSource = { kind: 'url', url: served('/examples/models/stories260K'), files: MODEL_FILES };
 
-/** A self-edit as a card writes it. */
-const selfEdit = (learningRate: number, epochs: number, basic = true): SelfEditJson => ({
-  data_generation: { use_basic_augmentations: basic, use_size_augmentations: false, use_chain_augmentations: false, use_repeat_augmentations: false },
-  training: { strategy: 'train_using_output_tokens', learning_rate: learningRate, num_train_epochs: epochs },
-});
-
-describe.skipIf(!inBrowser)('the worker engine runs (stories260K, tiny ARC tasks)', () => {
+describe('the worker engine runs (stories260K, tiny ARC tasks)', () => {
   let worker: Worker;
   let engine: SealWorker;
   let task: ArcTaskView;
   const edits = [selfEdit(1e-3, 2), selfEdit(1e-4, 1, false)];
 
   beforeAll(async () => {
-    worker = new Worker(new URL('../../runtime-browser/engine/worker.ts', import.meta.url), { type: 'module' });
-    // A worker whose module fails to load answers nothing: fail with its error instead of waiting.
-    const failed = new Promise<never>((_, reject) =>
-      worker.addEventListener('error', (e) => reject(new Error(`the engine's worker failed to start: ${e.message || 'module load error'}`))),
-    );
-    engine = createSealWorker(worker);
-    await Promise.race([engine.info(), failed]);
-    const [challenges, solutions] = await Promise.all(
-      ['tiny_challenges.json', 'tiny_solutions.json'].map(async (f) => (await fetch(served(`/examples/arc-tiny/${f}`))).text()),
-    );
-    task = (await engine.loadTasks(challenges!, solutions!, ['tiny0001']))[0]!;
+    ({ worker, engine, task } = await startEngine());
     await engine.loadModel(MODEL, {}, null, 'load');
   });
 

@@ -5,49 +5,29 @@
  * self-edits streaming their tokens (12 tokens: SwiftShader compiles a pipeline per new shape, which dominates the
  * time; a whole self-edit of stories260K is ~230 tokens), plans a self-edit, round-trips a policy adapter through
  * PEFT files (the same logits), and refuses a broken task with one message. Training and scoring: engine-run.test.ts.
- * Browser only: the engine lives in a Web Worker of a page (Node and Deno skip this file).
+ * Browser only: the engine lives in a Web Worker of a page (the Node and Deno configs leave this file out).
  */
 import * as Comlink from 'comlink';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ArcTaskView, LoadProgress, ModelSource, SelfEditJson } from '../../runtime-browser/engine/api.ts';
-import { createSealWorker, type SealWorker } from '../../runtime-browser/engine/client.ts';
+import type { ArcTaskView, LoadProgress } from '../../runtime-browser/engine/api.ts';
+import type { SealWorker } from '../../runtime-browser/engine/client.ts';
 import { resolveLoraConfig } from '../../src/lora/config.ts';
 import { initLoraWeights } from '../../src/lora/host-weights.ts';
 import { serializePeftAdapter } from '../../src/lora/peft-format.ts';
 import { parseModelConfig } from '../../src/model/config.ts';
-import { runtimeName } from '../harness/context.ts';
+import { MODEL, MODEL_FILES, selfEdit, startEngine } from './engine-harness.ts';
 
-const MODEL_FILES = ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'model.safetensors'];
-const inBrowser = runtimeName() === 'browser';
-const served = (path: string) => new URL(path, inBrowser ? globalThis.location.origin : 'http://localhost/').href;
-const MODEL: ModelSource = { kind: 'url', url: served('/examples/models/stories260K'), files: MODEL_FILES };
-
-/** A self-edit as a card writes it. */
-const selfEdit = (learningRate: number, epochs: number, basic = true): SelfEditJson => ({
-  data_generation: { use_basic_augmentations: basic, use_size_augmentations: false, use_chain_augmentations: false, use_repeat_augmentations: false },
-  training: { strategy: 'train_using_output_tokens', learning_rate: learningRate, num_train_epochs: epochs },
-});
 /** The schema's JSON as the constraint must start it (its keys in schema order, no spaces). */
 const SCHEMA_START = '{"data_generation":{"use_basic_augmentations":';
 
-describe.skipIf(!inBrowser)('the worker engine (stories260K, tiny ARC tasks)', () => {
+describe('the worker engine (stories260K, tiny ARC tasks)', () => {
   let worker: Worker;
   let engine: SealWorker;
   let task: ArcTaskView;
   const edits = [selfEdit(1e-3, 2), selfEdit(1e-4, 1, false)];
 
   beforeAll(async () => {
-    worker = new Worker(new URL('../../runtime-browser/engine/worker.ts', import.meta.url), { type: 'module' });
-    // A worker whose module fails to load answers nothing: fail with its error instead of waiting.
-    const failed = new Promise<never>((_, reject) =>
-      worker.addEventListener('error', (e) => reject(new Error(`the engine's worker failed to start: ${e.message || 'module load error'}`))),
-    );
-    engine = createSealWorker(worker);
-    await Promise.race([engine.info(), failed]);
-    const [challenges, solutions] = await Promise.all(
-      ['tiny_challenges.json', 'tiny_solutions.json'].map(async (f) => (await fetch(served(`/examples/arc-tiny/${f}`))).text()),
-    );
-    task = (await engine.loadTasks(challenges!, solutions!, ['tiny0001']))[0]!;
+    ({ worker, engine, task } = await startEngine());
   });
 
   afterAll(async () => {
